@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "conf-parser.h"
+#include "discovery-config.h"
+#include "macro.h"
+
+#define ITEM(key, env, parser, field, lo, hi) \
+        { "Discovery", key, "GOLEM_DISCOVERY_" env, parser, offsetof(DiscoverySettings, field), lo, hi }
+
+static const ConfigItem discovery_items[] = {
+        ITEM("Host",               "HOST",                     config_parse_ip_address, host, 0, 0),
+        ITEM("Port",               "PORT",                     config_parse_port, port, 0, 0),
+        ITEM("DatabaseDir",        "DATABASE_DIR",             config_parse_path, database_dir, 0, 0),
+        ITEM("DatabasePath",       "DATABASE_PATH",            config_parse_path, database_path, 0, 0),
+        ITEM("RateLimitPerMinute", "RATE_LIMIT_PER_MINUTE",    config_parse_unsigned, rate_limit_per_minute, 0, 1000000),
+        ITEM("AdvertisementTTL",   "ADVERTISEMENT_TTL",        config_parse_uint64, advertisement_ttl_sec, 1, 86400 * 365),
+        ITEM("CleanupIntervalSec", "CLEANUP_INTERVAL_SECONDS", config_parse_uint64, cleanup_interval_sec, 1, 86400),
+};
+
+int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_error) {
+        const char *state_dir;
+        int r;
+
+        *s = (DiscoverySettings) {
+                .port = DISCOVERY_DEFAULT_PORT,
+                .rate_limit_per_minute = 100,
+                .advertisement_ttl_sec = 300,
+                .cleanup_interval_sec = 60,
+        };
+        s->host = strdup("0.0.0.0");
+        if (!s->host)
+                return -ENOMEM;
+
+        r = config_load(discovery_items, ELEMENTSOF(discovery_items), path, s, ret_error);
+        if (r < 0)
+                return r;
+
+        if (!s->database_dir) {
+                /* StateDirectory= hands us the place under systemd. */
+                state_dir = getenv("STATE_DIRECTORY");
+                r = free_and_strdup(&s->database_dir,
+                                    state_dir && state_dir[0] == '/' ? state_dir : DISCOVERY_DEFAULT_DATABASE_DIR);
+                if (r < 0)
+                        return r;
+                /* STATE_DIRECTORY may list several, separated by ':'; the first is ours. */
+                s->database_dir[strcspn(s->database_dir, ":")] = 0;
+        }
+        if (!s->database_path && asprintf(&s->database_path, "%s/discovery.db", s->database_dir) < 0) {
+                s->database_path = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void discovery_settings_done(DiscoverySettings *s) {
+        free(s->host);
+        free(s->database_dir);
+        free(s->database_path);
+        *s = (DiscoverySettings) {};
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DISCOVERY_CONFIG_FILE "/etc/golem/discovery.conf"
+#define DISCOVERY_DEFAULT_PORT 9001
+#define DISCOVERY_DEFAULT_DATABASE_DIR "/var/lib/golem-discovery"
+
+typedef struct DiscoverySettings {
+        char *host;
+        uint16_t port;
+        char *database_dir;
+        char *database_path;
+        unsigned rate_limit_per_minute; /* 0: off */
+        uint64_t advertisement_ttl_sec;
+        uint64_t cleanup_interval_sec;
+} DiscoverySettings;
+
+/* Defaults, then the file and its drop-ins, then GOLEM_DISCOVERY_* variables. */
+int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_error);
+void discovery_settings_done(DiscoverySettings *s);

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+#include <sys/stat.h>
+
+#include "daemon-util.h"
+#include "discovery-manager.h"
+#include "listen.h"
+#include "log.h"
+
+#define DISCOVERY_BODY_MAX (64 * 1024)
+
+int manager_new(DiscoverySettings *settings, Manager **ret) {
+        Manager *m;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->settings = *settings;
+        *settings = (DiscoverySettings) {};
+
+        r = daemon_setup_event(&m->event);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        http_server_free(m->http);
+        sd_event_source_disable_unref(m->sweep_timer);
+        discovery_store_closep(&m->store);
+        sd_event_unref(m->event);
+        discovery_settings_done(&m->settings);
+        free(m);
+        return NULL;
+}
+
+usec_t manager_fresh_after(const Manager *m) {
+        usec_t now = now_realtime(), ttl = m->settings.advertisement_ttl_sec * USEC_PER_SEC;
+
+        return now > ttl ? now - ttl : 0;
+}
+
+static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t n = 0;
+        int r;
+
+        r = m->store->ops->expire(m->store, manager_fresh_after(m), &n);
+        if (r < 0)
+                log_warning_errno(r, "Failed to expire advertisements, ignoring: %m");
+        else if (n > 0)
+                log_struct(LOG_INFO,
+                           "MESSAGE_ID=" GOLEM_MESSAGE_ADVERTISEMENT_EXPIRED,
+                           "GOLEM_EXPIRED=%" PRIu64, n,
+                           "MESSAGE=Expired %" PRIu64 " advertisement(s).", n);
+
+        (void) sd_event_source_set_time_relative(s, m->settings.cleanup_interval_sec * USEC_PER_SEC);
+        return 0;
+}
+
+static int open_store(Manager *m) {
+        int r;
+
+        if (mkdir(m->settings.database_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", m->settings.database_dir);
+
+        r = discovery_store_sqlite_ops.open(m->settings.database_path, &m->store);
+        if (r == -EPROTONOSUPPORT)
+                return log_error_errno(r, "Database %s was written by a newer golem-discoveryd.", m->settings.database_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open database %s: %m", m->settings.database_path);
+        return 0;
+}
+
+static int open_listeners(Manager *m) {
+        static const char *const names[] = { "http", NULL };
+        _cleanup_free_ int *fds = NULL;
+        int n, fd, r;
+
+        n = listen_fds_take(names, &fds);
+        if (n < 0)
+                return log_error_errno(n, "Failed to take sockets from the service manager: %m");
+        for (int i = 0; i < n; i++) {
+                r = http_server_add_listener(m->http, fds[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve passed socket %d: %m", fds[i]);
+        }
+        if (n > 0) {
+                log_debug("Serving %d socket(s) passed by the service manager.", n);
+                return 0;
+        }
+
+        r = listen_tcp(m->settings.host, m->settings.port, &fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s port %u: %m", m->settings.host, m->settings.port);
+        r = http_server_add_listener(m->http, fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve %s port %u: %m", m->settings.host, m->settings.port);
+        log_debug("Listening on %s port %u.", m->settings.host, m->settings.port);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        HttpServerConfig config = {
+                .routes = discovery_routes,
+                .n_routes = discovery_n_routes,
+                .userdata = m,
+                .body_max = DISCOVERY_BODY_MAX,
+                .rate_per_minute = m->settings.rate_limit_per_minute,
+                .rate_limit_code = "RATE_001",
+        };
+        int r;
+
+        r = open_store(m);
+        if (r < 0)
+                return r;
+
+        r = http_server_new(m->event, &config, &m->http);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the HTTP server: %m");
+        r = open_listeners(m);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_time_relative(m->event, &m->sweep_timer, CLOCK_MONOTONIC,
+                                       m->settings.cleanup_interval_sec * USEC_PER_SEC, USEC_PER_SEC, on_sweep, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the expiry timer: %m");
+        (void) sd_event_source_set_enabled(m->sweep_timer, SD_EVENT_ON);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        log_struct(LOG_INFO,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_SERVICE_STARTED,
+                   "MESSAGE=golem-discoveryd ready, database %s, advertisements expire after %" PRIu64 " s.",
+                   m->settings.database_path, m->settings.advertisement_ttl_sec);
+        daemon_notify_ready("Serving advertisements.");
+
+        r = sd_event_loop(m->event);
+        http_server_shutdown(m->http);
+        log_struct(LOG_INFO,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_SERVICE_STOPPED,
+                   "MESSAGE=golem-discoveryd stopped.");
+        return r;
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "conf-parser.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "validate.h"
+
+#define LINE_MAX_LEN 4096
+
+static int set_error(char **ret_error, const char *format, ...) _printf_(2, 3);
+static int set_error(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                free(*ret_error);
+                va_start(ap, format);
+                if (vasprintf(ret_error, format, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+static char *strip(char *s) {
+        char *e;
+
+        while (*s == ' ' || *s == '\t')
+                s++;
+        e = s + strlen(s);
+        while (e > s && strchr(" \t\r\n", e[-1]))
+                *--e = 0;
+        return s;
+}
+
+static const char *value_error(int r) {
+        return r == -ERANGE ? "value out of range" : "invalid value";
+}
+
+static const ConfigItem *find_item(const ConfigItem *items, size_t n, const char *section, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(items[i].section, section) && streq(items[i].key, key))
+                        return items + i;
+        return NULL;
+}
+
+int config_parse_file(const ConfigItem *items, size_t n_items, const char *path, void *settings, char **ret_error) {
+        _cleanup_free_ char *section = NULL, *line = NULL;
+        size_t allocated = 0;
+        unsigned line_no = 0;
+        ssize_t len;
+        struct stat st;
+        FILE *f;
+        int r = 0;
+
+        f = fopen(path, "re");
+        if (!f) {
+                if (errno == ENOENT)
+                        return 0;
+                return set_error(ret_error, "%s: cannot read: %m", path);
+        }
+        if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+                fclose(f);
+                return set_error(ret_error, "%s: not a regular file", path);
+        }
+
+        while ((len = getline(&line, &allocated, f)) >= 0) {
+                const ConfigItem *item;
+                char *l, *eq, *key, *value;
+
+                line_no++;
+                if (len > LINE_MAX_LEN) {
+                        r = set_error(ret_error, "%s:%u: line too long", path, line_no);
+                        break;
+                }
+                if (memchr(line, 0, (size_t) len)) {
+                        r = set_error(ret_error, "%s:%u: line contains a NUL byte", path, line_no);
+                        break;
+                }
+
+                l = strip(line);
+                if (!*l || *l == '#' || *l == ';')
+                        continue;
+
+                if (*l == '[') {
+                        size_t n = strlen(l);
+
+                        if (n < 3 || l[n - 1] != ']') {
+                                r = set_error(ret_error, "%s:%u: invalid section header '%s'", path, line_no, l);
+                                break;
+                        }
+                        l[n - 1] = 0;
+                        if (free_and_strdup(&section, l + 1) < 0) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        continue;
+                }
+
+                eq = strchr(l, '=');
+                if (!eq) {
+                        r = set_error(ret_error, "%s:%u: missing '=' in '%s'", path, line_no, l);
+                        break;
+                }
+                *eq = 0;
+                key = strip(l);
+                value = strip(eq + 1);
+
+                if (!section) {
+                        r = set_error(ret_error, "%s:%u: key '%s' outside of any section", path, line_no, key);
+                        break;
+                }
+                item = find_item(items, n_items, section, key);
+                if (!item) {
+                        r = set_error(ret_error, "%s:%u: unknown key '%s' in section [%s]", path, line_no, key, section);
+                        break;
+                }
+                r = item->parse(item, value, (uint8_t *) settings + item->offset);
+                if (r < 0) {
+                        r = set_error(ret_error, "%s:%u: %s=%s: %s", path, line_no, key, value, value_error(r));
+                        break;
+                }
+        }
+        if (r >= 0 && ferror(f))
+                r = set_error(ret_error, "%s: read error", path);
+        fclose(f);
+        return r;
+}
+
+static int dropin_filter(const struct dirent *de) {
+        size_t n = strlen(de->d_name);
+
+        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
+}
+
+int config_load(const ConfigItem *items, size_t n_items, const char *path, void *settings, char **ret_error) {
+        _cleanup_free_ char *dir = NULL;
+        struct dirent **list = NULL;
+        int n, r;
+
+        if (path) {
+                r = config_parse_file(items, n_items, path, settings, ret_error);
+                if (r < 0)
+                        return r;
+
+                if (asprintf(&dir, "%s.d", path) < 0)
+                        return -ENOMEM;
+                n = scandir(dir, &list, dropin_filter, alphasort);
+                for (int i = 0; i < n; i++) {
+                        _cleanup_free_ char *p = NULL;
+
+                        if (r >= 0) {
+                                if (asprintf(&p, "%s/%s", dir, list[i]->d_name) < 0)
+                                        r = -ENOMEM;
+                                else
+                                        r = config_parse_file(items, n_items, p, settings, ret_error);
+                        }
+                        free(list[i]);
+                }
+                free(list);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < n_items; i++) {
+                const char *v;
+
+                if (!items[i].env)
+                        continue;
+                v = getenv(items[i].env);
+                if (!v)
+                        continue;
+                r = items[i].parse(items + i, v, (uint8_t *) settings + items[i].offset);
+                if (r < 0)
+                        return set_error(ret_error, "%s=%s: %s", items[i].env, v, value_error(r));
+        }
+        return 0;
+}
+
+int config_parse_string(const ConfigItem *item, const char *value, void *data) {
+        return free_and_strdup(data, isempty(value) ? NULL : value);
+}
+
+int config_parse_uint64(const ConfigItem *item, const char *value, void *data) {
+        uint64_t v;
+        int r;
+
+        r = parse_uint_range(value, item->min, item->max ?: UINT64_MAX, &v);
+        if (r < 0)
+                return r;
+        *(uint64_t *) data = v;
+        return 0;
+}
+
+int config_parse_unsigned(const ConfigItem *item, const char *value, void *data) {
+        uint64_t v;
+        int r;
+
+        r = parse_uint_range(value, item->min, MIN(item->max ?: UINT32_MAX, (uint64_t) UINT32_MAX), &v);
+        if (r < 0)
+                return r;
+        *(unsigned *) data = (unsigned) v;
+        return 0;
+}
+
+int config_parse_port(const ConfigItem *item, const char *value, void *data) {
+        return parse_port(value, data);
+}
+
+int config_parse_bool(const ConfigItem *item, const char *value, void *data) {
+        int r = parse_boolean(value);
+
+        if (r < 0)
+                return r;
+        *(bool *) data = r;
+        return 0;
+}
+
+int config_parse_ip_address(const ConfigItem *item, const char *value, void *data) {
+        char buf[IP_ADDRESS_MAX];
+
+        if (ip_address_canonicalize(value, buf) < 0)
+                return -EINVAL;
+        return free_and_strdup(data, buf);
+}
+
+int config_parse_path(const ConfigItem *item, const char *value, void *data) {
+        if (isempty(value) || value[0] != '/' || strlen(value) >= 4096)
+                return -EINVAL;
+        return free_and_strdup(data, value);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* systemd-style configuration: "[Section]" headers, "Key=Value" lines, '#' and ';'
+ * comments; the main file, then PATH.d/ *.conf drop-ins in lexical order, then
+ * environment variables, each overriding what came before. */
+
+typedef struct ConfigItem ConfigItem;
+
+/* Parses value into the field at data; -EINVAL or -ERANGE on a bad value. */
+typedef int (*ConfigParser)(const ConfigItem *item, const char *value, void *data);
+
+struct ConfigItem {
+        const char *section;
+        const char *key;
+        const char *env;    /* full variable name, or NULL */
+        ConfigParser parse;
+        size_t offset;      /* of the field in the settings struct */
+        uint64_t min, max;  /* for the number parsers */
+};
+
+/* Loads path (missing is fine), its drop-ins and the environment into settings.
+ * On a bad value, an unknown key or a syntax error, returns -EINVAL with *ret_error set to
+ * a one-line message naming the file and line (or the variable) and the key. */
+int config_load(const ConfigItem *items, size_t n_items, const char *path, void *settings, char **ret_error);
+
+/* Parses one file only (no drop-ins, no environment). */
+int config_parse_file(const ConfigItem *items, size_t n_items, const char *path, void *settings, char **ret_error);
+
+int config_parse_string(const ConfigItem *item, const char *value, void *data);  /* char * */
+int config_parse_uint64(const ConfigItem *item, const char *value, void *data);  /* uint64_t in [min, max] */
+int config_parse_unsigned(const ConfigItem *item, const char *value, void *data); /* unsigned in [min, max] */
+int config_parse_port(const ConfigItem *item, const char *value, void *data);    /* uint16_t, 1-65535 */
+int config_parse_bool(const ConfigItem *item, const char *value, void *data);    /* bool */
+int config_parse_ip_address(const ConfigItem *item, const char *value, void *data); /* char *, numeric */
+int config_parse_path(const ConfigItem *item, const char *value, void *data);    /* char *, absolute */

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon-util.h"
+#include "log.h"
+#include "macro.h"
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_debug("Received signal %u, shutting down.", si->ssi_signo);
+        daemon_notify_stopping();
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int daemon_setup_event(sd_event **ret) {
+        sd_event *e = NULL;
+        sigset_t mask;
+        int r;
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                return r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* A client that goes away mid-write must not kill us. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, NULL);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, NULL);
+        if (r < 0)
+                goto fail;
+        r = sd_event_set_watchdog(e, true);
+        if (r < 0)
+                goto fail;
+
+        *ret = e;
+        return 0;
+fail:
+        sd_event_unref(e);
+        return r;
+}
+
+void daemon_notify_ready(const char *status) {
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", strempty(status));
+}
+
+void daemon_notify_stopping(void) {
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down.");
+}

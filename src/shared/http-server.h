@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+/* An HTTP/1.1 server on libmicrohttpd, driven from an sd-event loop: MHD's epoll fd is an
+ * io source and its timeout a timer. Routes come from a static table; bodies are capped;
+ * every answer carries an X-Request-ID; errors use the JSON envelope
+ * {"detail": {"code": "...", "message": "..."}}. A handler may suspend its request and
+ * reply later (the loop goes on meanwhile). */
+
+typedef struct HttpServer HttpServer;
+typedef struct HttpRequest HttpRequest;
+
+typedef enum HttpMethod {
+        HTTP_GET,
+        HTTP_HEAD,
+        HTTP_POST,
+        HTTP_PUT,
+        HTTP_DELETE,
+        HTTP_PATCH,
+        HTTP_OPTIONS,
+        _HTTP_METHOD_MAX,
+        _HTTP_METHOD_INVALID = -EINVAL,
+} HttpMethod;
+
+DECLARE_STRING_TABLE_LOOKUP(http_method, HttpMethod);
+
+/* A handler returns 0 once it has replied or suspended the request, or a negative errno,
+ * which is answered with http_reply_errno(). */
+typedef int (*HttpHandler)(HttpRequest *req, void *userdata);
+
+enum {
+        HTTP_ROUTE_RATE_LIMITED = 1 << 0, /* counts against the per-client rate limit */
+};
+
+typedef struct HttpRoute {
+        HttpMethod method;
+        /* Literal segments, "{}" for exactly one non-empty segment: "/api/v1/vms/{}/start". */
+        const char *pattern;
+        HttpHandler handler;
+        unsigned flags;
+} HttpRoute;
+
+typedef struct HttpServerConfig {
+        const HttpRoute *routes;
+        size_t n_routes;
+        void *userdata;
+        size_t body_max;            /* bytes; larger bodies get 413 */
+        unsigned rate_per_minute;   /* 0: no rate limit */
+        unsigned connection_timeout_sec;
+        unsigned per_ip_connection_limit;
+        const char *rate_limit_code; /* detail.code of a 429 */
+} HttpServerConfig;
+
+int http_server_new(sd_event *event, const HttpServerConfig *config, HttpServer **ret);
+HttpServer *http_server_free(HttpServer *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
+
+/* Serves an already bound and listening socket; takes ownership of fd. */
+int http_server_add_listener(HttpServer *s, int fd);
+size_t http_server_n_listeners(const HttpServer *s);
+/* Answers every suspended request with 503 and stops accepting; used on shutdown. */
+void http_server_shutdown(HttpServer *s);
+
+/* Request accessors. Strings live as long as the request. */
+HttpMethod http_request_method(const HttpRequest *req);
+const char *http_request_path(const HttpRequest *req);
+const char *http_request_path_arg(const HttpRequest *req, size_t i); /* the i-th "{}" */
+const char *http_request_header(const HttpRequest *req, const char *name);
+const char *http_request_query(const HttpRequest *req, const char *name);
+const char *http_request_body(const HttpRequest *req, size_t *ret_size);
+const struct sockaddr *http_request_client(const HttpRequest *req);
+const char *http_request_client_string(HttpRequest *req);
+const char *http_request_id(const HttpRequest *req);
+
+/* Adds a header to whatever response is sent next. */
+int http_request_add_header(HttpRequest *req, const char *name, const char *value);
+
+/* Replies. Each returns 0 (or -ENOMEM after replying 500 anyway); a request is answered once. */
+int http_reply_json(HttpRequest *req, unsigned status, json_object *body);
+/* body is JSON text that is already serialized (and trusted to be valid). */
+int http_reply_json_text(HttpRequest *req, unsigned status, const char *body, size_t size);
+int http_reply_error(HttpRequest *req, unsigned status, const char *code, const char *format, ...)
+        _printf_(4, 5);
+/* The status follows the errno: ENOENT 404, EEXIST/EBUSY 409, EINVAL/EBADMSG 422,
+ * ERANGE 400, EACCES/EPERM 401, E2BIG 413, EAGAIN/ENOSPC 503, EOPNOTSUPP 405, others 500. */
+int http_reply_errno(HttpRequest *req, int error, const char *code, const char *format, ...)
+        _printf_(4, 5);
+unsigned http_status_from_errno(int error);
+
+/* Keeps the connection open without an answer; a later http_reply_*() resumes it. The
+ * destroy callback runs when the request goes away (answered, client gone or shutdown),
+ * so whoever holds the pointer can drop it. */
+int http_request_suspend(HttpRequest *req);
+void http_request_set_destroy_callback(HttpRequest *req, void (*cb)(HttpRequest *req, void *data), void *data);
+bool http_request_is_suspended(const HttpRequest *req);
