@@ -18,7 +18,7 @@ int manager_new(DiscoverySettings *settings, Manager **ret) {
         m->settings = *settings;
         *settings = (DiscoverySettings) {};
 
-        r = daemon_setup_event(&m->event);
+        r = daemon_setup_event(&m->event, NULL, NULL);
         if (r < 0) {
                 manager_free(m);
                 return r;

@@ -5,6 +5,7 @@
 #include "discovery-store.h"
 #include "json-util.h"
 #include "macro.h"
+#include "sqlite-util.h"
 
 #define SCHEMA_VERSION 1
 
@@ -61,33 +62,6 @@ typedef struct SqliteStore {
         sqlite3_stmt *stmt[_STMT_MAX];
 } SqliteStore;
 
-static int errno_from_sqlite(int rc) {
-        switch (rc & 0xff) {
-        case SQLITE_OK:
-        case SQLITE_DONE:
-        case SQLITE_ROW:
-                return 0;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_FULL:
-                return -ENOSPC;
-        case SQLITE_READONLY:
-        case SQLITE_PERM:
-        case SQLITE_AUTH:
-                return -EROFS;
-        case SQLITE_CANTOPEN:
-                return -ENOENT;
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-                return -EBADMSG;
-        default:
-                return -EIO;
-        }
-}
-
 static void store_close(DiscoveryStore *base) {
         SqliteStore *s = (SqliteStore *) base;
 
@@ -100,36 +74,7 @@ static void store_close(DiscoveryStore *base) {
 }
 
 static int exec(SqliteStore *s, const char *sql) {
-        return errno_from_sqlite(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
-}
-
-static int schema_setup(SqliteStore *s) {
-        sqlite3_stmt *st;
-        int version, r;
-
-        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
-        version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-        sqlite3_finalize(st);
-
-        if (version < 0)
-                return -EIO;
-        if (version > SCHEMA_VERSION)
-                return -EPROTONOSUPPORT; /* written by a newer version of us */
-        if (version == SCHEMA_VERSION)
-                return 0;
-
-        r = exec(s, "BEGIN IMMEDIATE");
-        if (r < 0)
-                return r;
-        r = exec(s, schema);
-        if (r >= 0)
-                r = exec(s, "PRAGMA user_version = 1");
-        if (r < 0) {
-                (void) exec(s, "ROLLBACK");
-                return r;
-        }
-        return exec(s, "COMMIT");
+        return sqlite_errno(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
 }
 
 static int store_open(const char *location, DiscoveryStore **ret) {
@@ -141,21 +86,9 @@ static int store_open(const char *location, DiscoveryStore **ret) {
                 return -ENOMEM;
         s->base.ops = &discovery_store_sqlite_ops;
 
-        r = sqlite3_open_v2(location, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (r != SQLITE_OK) {
-                r = errno_from_sqlite(r);
-                goto fail;
-        }
-        (void) sqlite3_extended_result_codes(s->db, 1);
-        (void) sqlite3_busy_timeout(s->db, 5000);
-
         /* WAL, and a sync on every commit: an acknowledged POST survives a crash of the
          * process and of the machine. */
-        r = exec(s, "PRAGMA journal_mode = WAL");
-        if (r >= 0)
-                r = exec(s, "PRAGMA synchronous = FULL");
-        if (r >= 0)
-                r = schema_setup(s);
+        r = sqlite_open_versioned(location, schema, SCHEMA_VERSION, &s->db);
         if (r < 0)
                 goto fail;
 
@@ -199,7 +132,7 @@ static int store_upsert(DiscoveryStore *base, Advertisement *a, usec_t now, usec
         if (rc == SQLITE_ROW)
                 a->created_at = (usec_t) sqlite3_column_int64(st, 0);
         else if (rc != SQLITE_DONE) {
-                r = errno_from_sqlite(rc);
+                r = sqlite_errno(rc);
                 goto rollback;
         }
         sqlite3_reset(st);
@@ -229,7 +162,7 @@ static int store_upsert(DiscoveryStore *base, Advertisement *a, usec_t now, usec
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
-                r = errno_from_sqlite(rc);
+                r = sqlite_errno(rc);
                 goto rollback;
         }
 
@@ -260,7 +193,7 @@ static int store_get(DiscoveryStore *base, const char *provider_id, usec_t fresh
         }
         if (rc != SQLITE_ROW) {
                 sqlite3_reset(st);
-                return errno_from_sqlite(rc);
+                return sqlite_errno(rc);
         }
         d = strdup((const char *) sqlite3_column_text(st, 0));
         sqlite3_reset(st);
@@ -293,7 +226,7 @@ static int store_query(DiscoveryStore *base, const AdvertisementQuery *q, usec_t
                         break;
         }
         if (r >= 0 && rc != SQLITE_DONE)
-                r = errno_from_sqlite(rc);
+                r = sqlite_errno(rc);
         sqlite3_reset(st);
         return r;
 }
@@ -312,7 +245,7 @@ static int store_remove(DiscoveryStore *base, const char *provider_id, usec_t fr
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-                return errno_from_sqlite(rc);
+                return sqlite_errno(rc);
         return found && updated >= fresh_after ? 0 : -ENOENT;
 }
 
@@ -325,7 +258,7 @@ static int store_expire(DiscoveryStore *base, usec_t fresh_after, uint64_t *ret_
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-                return errno_from_sqlite(rc);
+                return sqlite_errno(rc);
         if (ret_n)
                 *ret_n = (uint64_t) sqlite3_changes64(s->db);
         return 0;

@@ -6,13 +6,24 @@
 #include "log.h"
 #include "macro.h"
 
+static DaemonStopFn stop_fn = NULL;
+static void *stop_userdata = NULL;
+static bool stopping = false;
+
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        sd_event *e = sd_event_source_get_event(s);
+
         log_debug("Received signal %u, shutting down.", si->ssi_signo);
         daemon_notify_stopping();
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        if (stop_fn && !stopping) {
+                stopping = true;
+                stop_fn(e, stop_userdata);
+                return 0;
+        }
+        return sd_event_exit(e, 0);
 }
 
-int daemon_setup_event(sd_event **ret) {
+int daemon_setup_event(sd_event **ret, DaemonStopFn on_stop, void *userdata) {
         sd_event *e = NULL;
         sigset_t mask;
         int r;
@@ -41,6 +52,8 @@ int daemon_setup_event(sd_event **ret) {
         if (r < 0)
                 goto fail;
 
+        stop_fn = on_stop;
+        stop_userdata = userdata;
         *ret = e;
         return 0;
 fail:

@@ -263,6 +263,26 @@ const char *http_request_client_string(HttpRequest *req) {
         return req->client;
 }
 
+int http_request_local_address(const HttpRequest *req, char ret[static 46]) {
+        const union MHD_ConnectionInfo *info;
+        struct sockaddr_storage ss;
+        socklen_t l = sizeof(ss);
+
+        info = MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!info || getsockname(info->connect_fd, (struct sockaddr *) &ss, &l) < 0)
+                return -EIO;
+        if (ss.ss_family == AF_INET)
+                return inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, ret, 46) ? 0 : -EIO;
+        if (ss.ss_family == AF_INET6) {
+                const struct in6_addr *a = &((struct sockaddr_in6 *) &ss)->sin6_addr;
+
+                if (IN6_IS_ADDR_V4MAPPED(a))
+                        return inet_ntop(AF_INET, a->s6_addr + 12, ret, 46) ? 0 : -EIO;
+                return inet_ntop(AF_INET6, a, ret, 46) ? 0 : -EIO;
+        }
+        return -EAFNOSUPPORT;
+}
+
 const char *http_request_id(const HttpRequest *req) {
         return req->request_id;
 }

@@ -79,6 +79,8 @@ const char *http_request_body(const HttpRequest *req, size_t *ret_size);
 const struct sockaddr *http_request_client(const HttpRequest *req);
 const char *http_request_client_string(HttpRequest *req);
 const char *http_request_id(const HttpRequest *req);
+/* The address the client connected to, as text (for answers that name this host). */
+int http_request_local_address(const HttpRequest *req, char ret[static 46]);
 
 /* Adds a header to whatever response is sent next. */
 int http_request_add_header(HttpRequest *req, const char *name, const char *value);

@@ -4,6 +4,47 @@
 
 #include "json-util.h"
 
+/* Strict UTF-8 (RFC 3629) without NUL bytes. json-c's own check only looks at the shape of
+ * each sequence, so overlong forms ("\xc0\xaf" for '/'), UTF-16 surrogates and code points
+ * above U+10FFFF get through it; and a NUL byte is never part of a JSON text. */
+static bool utf8_valid_no_nul(const char *buf, size_t size) {
+        const unsigned char *p = (const unsigned char *) buf, *e = p + size;
+
+        while (p < e) {
+                unsigned char c = *p++;
+                unsigned char lo = 0x80, hi = 0xbf;
+                size_t n;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80)
+                        continue;
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1;
+                else if (c >= 0xe0 && c <= 0xef) {
+                        n = 2;
+                        if (c == 0xe0)
+                                lo = 0xa0; /* overlong */
+                        else if (c == 0xed)
+                                hi = 0x9f; /* surrogates */
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        n = 3;
+                        if (c == 0xf0)
+                                lo = 0x90; /* overlong */
+                        else if (c == 0xf4)
+                                hi = 0x8f; /* above U+10FFFF */
+                } else
+                        return false;
+
+                if ((size_t) (e - p) < n || *p < lo || *p > hi)
+                        return false;
+                for (p++, n--; n > 0; p++, n--)
+                        if (*p < 0x80 || *p > 0xbf)
+                                return false;
+        }
+        return true;
+}
+
 int json_parse(const char *buf, size_t size, json_object **ret) {
         json_tokener *tok;
         json_object *o;
@@ -11,6 +52,8 @@ int json_parse(const char *buf, size_t size, json_object **ret) {
 
         if (size > INT32_MAX)
                 return -E2BIG;
+        if (!utf8_valid_no_nul(buf, size))
+                return -EBADMSG;
 
         tok = json_tokener_new_ex(JSON_DEPTH_MAX);
         if (!tok)
@@ -18,6 +61,17 @@ int json_parse(const char *buf, size_t size, json_object **ret) {
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 
         o = json_tokener_parse_ex(tok, buf, (int) size);
+        if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
+                /* A value that ends with the buffer ("1", "true") waits for more input: say
+                 * that there is none, as json_tokener_parse() does with the terminating NUL.
+                 * Then the whole buffer has been consumed, so nothing is left after the value. */
+                o = json_tokener_parse_ex(tok, "", 1);
+                if (o && json_tokener_get_error(tok) == json_tokener_success) {
+                        json_tokener_free(tok);
+                        *ret = o;
+                        return 0;
+                }
+        }
         if (!o || json_tokener_get_error(tok) != json_tokener_success) {
                 /* An incomplete document ("{") leaves the tokener in json_tokener_continue. */
                 json_object_put(o);

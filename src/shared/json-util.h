@@ -13,7 +13,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 #define JSON_DEPTH_MAX 16
 
 /* Parses exactly one JSON value from buf (not NUL-terminated) with strict syntax, UTF-8
- * validation, a nesting limit and nothing but whitespace after it. -EBADMSG on bad input. */
+ * validation, a nesting limit and nothing but whitespace after it. -EBADMSG on bad input,
+ * including a NUL byte anywhere and a bare top-level null (there is no object to return). */
 int json_parse(const char *buf, size_t size, json_object **ret);
 
 /* The string of a JSON string value, refused (-EINVAL) when it holds a NUL byte or a

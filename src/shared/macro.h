@@ -19,6 +19,19 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* Whether x equals one of the following values. */
+#define IN_SET(x, ...)                                                          \
+        ({                                                                      \
+                bool _found_ = false;                                           \
+                const __typeof__(x) _set_[] = { __VA_ARGS__ };                  \
+                for (size_t _i_ = 0; _i_ < ELEMENTSOF(_set_); _i_++)            \
+                        if (_set_[_i_] == (x)) {                                \
+                                _found_ = true;                                 \
+                                break;                                          \
+                        }                                                       \
+                _found_;                                                        \
+        })
+
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -6,13 +6,15 @@
 #include "macro.h"
 #include "ratelimit.h"
 
-#define TOKEN ((uint64_t) 1000000) /* one request, in micro-tokens */
+/* One request, in units of which a bucket gains exactly per_minute every microsecond, so
+ * that refilling never rounds (a token takes 60 s / per_minute to come back). */
+#define TOKEN ((uint64_t) 60 * USEC_PER_SEC)
 #define KEY_MAX 16
 
 typedef struct Bucket {
         uint8_t key[KEY_MAX];
         uint8_t key_len; /* 0: free slot */
-        uint64_t tokens; /* micro-tokens */
+        uint64_t tokens; /* in TOKEN units */
         usec_t last;
 } Bucket;
 
@@ -104,8 +106,8 @@ static void refill(const RateLimiter *rl, Bucket *b, usec_t now) {
 
         if (now <= b->last)
                 return;
-        /* micro-tokens per microsecond = per_minute / 60; cap the interval to avoid overflow. */
-        add = MIN(now - b->last, (usec_t) 120 * USEC_PER_SEC) * rl->per_minute / 60;
+        /* per_minute units per microsecond; cap the interval to avoid overflow. */
+        add = MIN(now - b->last, (usec_t) 120 * USEC_PER_SEC) * rl->per_minute;
         b->tokens = MIN(capacity, b->tokens + add);
         b->last = now;
 }
@@ -184,7 +186,7 @@ int rate_limiter_take(RateLimiter *rl, const struct sockaddr *sa, usec_t now, un
         if (ret_retry_after_sec) {
                 /* Seconds until the missing part of one token has refilled, rounded up. */
                 uint64_t missing = TOKEN - b->tokens;
-                uint64_t usec = (missing * 60 + rl->per_minute - 1) / rl->per_minute;
+                uint64_t usec = (missing + rl->per_minute - 1) / rl->per_minute;
                 *ret_retry_after_sec = (unsigned) MAX((usec + USEC_PER_SEC - 1) / USEC_PER_SEC, 1);
         }
         return -EBUSY;

@@ -32,6 +32,7 @@ const char *format_rfc3339(char buf[static RFC3339_MAX], usec_t t) {
 }
 
 int parse_rfc3339(const char *s, usec_t *ret) {
+        char again[RFC3339_MAX];
         struct tm tm = {};
         const char *e;
         time_t t;
@@ -44,6 +45,11 @@ int parse_rfc3339(const char *s, usec_t *ret) {
         t = timegm(&tm);
         if (t < 0)
                 return -ERANGE;
+        /* strptime() skips spaces before numbers ("T 2:13:20") and does not check the day
+         * against the month, which timegm() then normalizes ("02-30" becomes "03-02"):
+         * only what formats back the same is exactly the format. */
+        if (!streq(format_rfc3339(again, (usec_t) t * USEC_PER_SEC), s))
+                return -EINVAL;
         *ret = (usec_t) t * USEC_PER_SEC;
         return 0;
 }

@@ -92,3 +92,126 @@ bool resource_key_valid(const char *s) {
         n = strlen(s);
         return n <= 32 && string_in_charset(s, n, "abcdefghijklmnopqrstuvwxyz0123456789_");
 }
+
+bool vm_name_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n < 3 || n > 63)
+                return false;
+        if (!string_in_charset(s, n, "abcdefghijklmnopqrstuvwxyz0123456789-"))
+                return false;
+        if (s[0] == '-' || s[n - 1] == '-' || strstr(s, "--"))
+                return false;
+        return true;
+}
+
+static int base64_value(char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+')
+                return 62;
+        if (c == '/')
+                return 63;
+        return -1;
+}
+
+int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size) {
+        uint8_t *out, *w;
+
+        if (n == 0 || n % 4 != 0)
+                return -EINVAL;
+        out = malloc(n / 4 * 3);
+        if (!out)
+                return -ENOMEM;
+        w = out;
+
+        for (size_t i = 0; i < n; i += 4) {
+                int v[4];
+                size_t pad = 0;
+
+                for (size_t k = 0; k < 4; k++) {
+                        if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+                                v[k] = 0;
+                                pad++;
+                                continue;
+                        }
+                        v[k] = pad ? -1 : base64_value(s[i + k]);
+                        if (v[k] < 0) {
+                                free(out);
+                                return -EINVAL;
+                        }
+                }
+                /* "x=y=" is not padding. */
+                if (pad == 1 && s[i + 2] == '=') {
+                        free(out);
+                        return -EINVAL;
+                }
+                *w++ = (uint8_t) (v[0] << 2 | v[1] >> 4);
+                if (pad < 2)
+                        *w++ = (uint8_t) ((v[1] & 0xf) << 4 | v[2] >> 2);
+                if (pad < 1)
+                        *w++ = (uint8_t) ((v[2] & 0x3) << 6 | v[3]);
+        }
+
+        *ret = out;
+        *ret_size = (size_t) (w - out);
+        return (int) *ret_size;
+}
+
+static const char *const ssh_key_types[] = {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+};
+
+bool ssh_public_key_valid(const char *s) {
+        const char *type_end, *blob, *blob_end;
+        uint8_t *decoded = NULL;
+        size_t n, type_len, decoded_size = 0;
+        bool known = false, ok;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > SSH_KEY_MAX)
+                return false;
+        /* One line of printable ASCII (the comment may hold UTF-8). */
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+                        return false;
+
+        type_end = strchr(s, ' ');
+        if (!type_end)
+                return false;
+        type_len = (size_t) (type_end - s);
+        for (size_t i = 0; i < ELEMENTSOF(ssh_key_types); i++)
+                if (strlen(ssh_key_types[i]) == type_len && memcmp(s, ssh_key_types[i], type_len) == 0)
+                        known = true;
+        if (!known)
+                return false;
+
+        blob = type_end + 1;
+        blob_end = strchrnul(blob, ' ');
+        if (base64_decode(blob, (size_t) (blob_end - blob), &decoded, &decoded_size) < 0)
+                return false;
+
+        /* The blob starts with the type again, as an SSH string: uint32 length, bytes. */
+        ok = decoded_size >= 4 + type_len &&
+             ((uint32_t) decoded[0] << 24 | (uint32_t) decoded[1] << 16 |
+              (uint32_t) decoded[2] << 8 | decoded[3]) == type_len &&
+             memcmp(decoded + 4, s, type_len) == 0 &&
+             decoded_size > 4 + type_len; /* and some key material after it */
+        free(decoded);
+        return ok;
+}

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Validators for values from outside. Each takes a NUL-terminated string that has
  * already been checked to contain no embedded NUL (see json_get_string()). */
@@ -23,3 +24,17 @@ bool platform_valid(const char *s);
 
 /* A key of a resources or pricing object: 1-32 of [a-z0-9_]. */
 bool resource_key_valid(const char *s);
+
+/* A VM name: 3-63 of [a-z0-9-], starting and ending alphanumeric, no "--". */
+bool vm_name_valid(const char *s);
+
+#define SSH_KEY_MAX 8192
+
+/* One OpenSSH public key line "TYPE BASE64 [COMMENT]": a type OpenSSH knows (ssh-ed25519,
+ * ssh-rsa, ecdsa-sha2-nistp*, sk-*), base64 that decodes to a blob naming the same type, a
+ * comment of printable characters, no control characters, one line. */
+bool ssh_public_key_valid(const char *s);
+
+/* Strict base64 (RFC 4648, padding required, no whitespace). Returns the decoded length or
+ * -EINVAL; *ret is malloc'd. */
+int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PROVIDER_CONFIG_FILE "/etc/golem/provider.conf"
+#define PROVIDER_DEFAULT_PORT 7466
+#define PROVIDER_DEFAULT_DATA_DIR "/var/lib/golem-provider"
+
+typedef struct ProviderSettings {
+        char *id;                   /* NULL: generated once, kept in the state directory */
+        char *name;                 /* NULL: the host name */
+        char *country;              /* ISO 3166 alpha-2, upper-case */
+        char *host;
+        uint16_t port;
+        char *public_ip;            /* what /access and the advertisement say */
+        char *discovery_url;        /* NULL: do not advertise */
+        uint64_t advertisement_interval_sec;
+        unsigned max_vms;
+        char *default_vm_image;
+        char *vm_data_dir;
+        char *multipass_binary_path;
+        char *driver;               /* "auto" or "multipass" */
+        uint64_t launch_timeout_sec;
+        uint16_t port_range_start, port_range_end;
+        unsigned min_cpu_cores, min_memory_gb, min_storage_gb;
+        unsigned cpu_threshold, memory_threshold, storage_threshold; /* percent of live host usage */
+        unsigned reserve_cpu, reserve_memory_gb, reserve_storage_gb;
+        unsigned capacity_cpu, capacity_memory_gb, capacity_storage_gb; /* 0: from the host */
+        unsigned rate_limit_per_minute;
+} ProviderSettings;
+
+int provider_settings_load(ProviderSettings *s, const char *path, char **ret_error);
+void provider_settings_done(ProviderSettings *s);

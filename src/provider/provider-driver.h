@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "provider-runner.h"
+#include "provider-vm.h"
+
+/* A VM driver is a table of asynchronous operations, chosen at start. Results come back
+ * through callbacks on the event loop with an errno-style code:
+ *   0             done
+ *   -ENOENT       the instance does not exist
+ *   -EHOSTDOWN    the hypervisor service is unavailable (503 DRIVER_UNAVAILABLE)
+ *   -ETIMEDOUT    the operation timed out
+ *   -EIO          the command failed; the message says why (its stderr)
+ */
+
+typedef struct Driver Driver;
+typedef struct DriverOp DriverOp;
+
+typedef enum DriverVMState {
+        DRIVER_VM_RUNNING,
+        DRIVER_VM_STARTING,
+        DRIVER_VM_STOPPED,
+        DRIVER_VM_SUSPENDED,
+        DRIVER_VM_DELETED,
+        DRIVER_VM_UNKNOWN,
+        _DRIVER_VM_STATE_MAX,
+        _DRIVER_VM_STATE_INVALID = -EINVAL,
+} DriverVMState;
+
+DECLARE_STRING_TABLE_LOOKUP(driver_vm_state, DriverVMState);
+
+typedef struct DriverVM {
+        char name[VM_NAME_MAX + 1];   /* the golem name, without the driver's prefix */
+        DriverVMState state;
+        char ip_address[IP_ADDRESS_MAX];
+} DriverVM;
+
+typedef struct DriverLaunchParams {
+        const char *name;
+        Resources resources;
+        const char *image;
+        const char *ssh_key;
+        uint16_t ssh_port;            /* the provider port allocated for the VM */
+} DriverLaunchParams;
+
+typedef void (*DriverDoneFn)(int r, const char *message, void *userdata);
+typedef void (*DriverInfoFn)(int r, const char *message, const DriverVM *vm, void *userdata);
+typedef void (*DriverListFn)(int r, const char *message, const DriverVM *vms, size_t n, void *userdata);
+typedef void (*DriverProgressFn)(int percent, const char *stage, void *userdata);
+
+typedef struct DriverOps {
+        const char *name;
+        int (*launch)(Driver *d, const DriverLaunchParams *p, DriverProgressFn progress, DriverDoneFn done, void *userdata, DriverOp **ret);
+        int (*start)(Driver *d, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret);
+        int (*stop)(Driver *d, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret);
+        int (*remove)(Driver *d, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret);
+        int (*info)(Driver *d, const char *name, DriverInfoFn done, void *userdata, DriverOp **ret);
+        /* Every instance this driver manages (the golem- ones). */
+        int (*list)(Driver *d, DriverListFn done, void *userdata, DriverOp **ret);
+        /* Forgets an operation: no callback afterwards. */
+        void (*cancel)(DriverOp *op);
+        void (*free)(Driver *d);
+        /* Whether SSH reaches the VM through the provider's own forwarder (multipass) or
+         * the driver forwards the port itself (qemu user networking). */
+        bool forwards_ssh;
+} DriverOps;
+
+struct Driver {
+        const DriverOps *ops;
+};
+
+typedef struct MultipassConfig {
+        const char *binary;           /* absolute path of the multipass executable */
+        const char *data_dir;         /* for the cloud-init files kept per VM */
+        usec_t launch_timeout;
+        usec_t command_timeout;
+} MultipassConfig;
+
+int driver_multipass_new(Runner *runner, const MultipassConfig *c, Driver **ret);
+
+/* Parsers of multipass' JSON, exported for the tests and fuzzers. Instances not named
+ * golem-* are skipped. */
+int multipass_parse_list(const char *json, size_t size, DriverVM **ret, size_t *ret_n);
+int multipass_parse_info(const char *json, size_t size, const char *name, DriverVM *ret);
+DriverVMState multipass_state_from_string(const char *s);
+
+/* The cloud-init user-data that puts key in the default user's authorized keys. JSON is
+ * YAML, so no value can break out of its string. */
+int cloud_init_user_data(const char *name, const char *ssh_key, char **ret);

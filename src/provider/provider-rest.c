@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <stdio.h>
+
+#include "json-util.h"
+#include "log.h"
+#include "parse-util.h"
+#include "provider-manager.h"
+
+/* The REST API of the wire protocol: /api/v1/vms and friends. Requests that wait for a VM
+ * (a synchronous create, start, stop, delete) are suspended and answered from the
+ * manager's events. */
+
+#define PROVIDER_BODY_MAX (64 * 1024)
+
+typedef struct Waiter {
+        struct Waiter *prev, *next;
+        HttpRequest *req;
+        char name[VM_NAME_MAX + 1];
+        VMOperation op;
+} Waiter;
+
+typedef struct Rest {
+        Manager *manager;
+        Waiter *waiters;
+} Rest;
+
+static void caller_from_request(HttpRequest *req, Caller *ret) {
+        *ret = (Caller) {
+                .kind = CALLER_REST,
+                .address = http_request_client_string(req),
+                .request_id = http_request_id(req),
+        };
+}
+
+static int reply_vm(HttpRequest *req, unsigned status, const VM *vm) {
+        _cleanup_json_ json_object *o = NULL;
+        int r;
+
+        r = vm_record_to_json(&vm->record, &o);
+        if (r < 0)
+                return r;
+        return http_reply_json(req, status, o);
+}
+
+static int reply_not_found(HttpRequest *req, const char *name) {
+        return http_reply_error(req, 404, "VM_NOT_FOUND", "VM %s not found", name);
+}
+
+static int reply_wrong_state(HttpRequest *req, const VM *vm, VMOperation op) {
+        return http_reply_error(req, 409, "VM_WRONG_STATE", "Cannot %s VM %s while it is %s",
+                                vm_operation_to_string(op), vm->record.name, vm_state_to_string(vm->record.state));
+}
+
+static int reply_driver_error(HttpRequest *req, int error, VMOperation op, const char *message) {
+        if (error == -EHOSTDOWN)
+                return http_reply_error(req, 503, "DRIVER_UNAVAILABLE", "The hypervisor is unavailable: %s", strempty(message));
+        if (error == -ETIMEDOUT)
+                return http_reply_error(req, 504, "VM_TIMEOUT", "%s", strempty(message));
+        return http_reply_error(req, 500, op == VM_OP_CREATE ? "VM_CREATE_ERROR" : "VM_OPERATION_ERROR",
+                                "%s", message ?: strerror(ERRNO_VALUE(error)));
+}
+
+/* Finds the VM named in the path, answering 404 when there is none (or it is not the
+ * caller's: someone else's VM does not exist for you). */
+static VM *lookup_vm(HttpRequest *req, Manager *m, const Caller *c) {
+        const char *name = http_request_path_arg(req, 0);
+        VM *vm = vm_name_valid(name) ? manager_get_vm(m, name) : NULL;
+
+        if (!vm || !manager_caller_owns(c, vm)) {
+                (void) reply_not_found(req, name);
+                return NULL;
+        }
+        return vm;
+}
+
+/* ---- waiting ---- */
+
+static void waiter_free(Rest *rest, Waiter *w) {
+        if (w->prev)
+                w->prev->next = w->next;
+        else
+                rest->waiters = w->next;
+        if (w->next)
+                w->next->prev = w->prev;
+        free(w);
+}
+
+static void on_request_gone(HttpRequest *req, void *data) {
+        Waiter *w = data;
+
+        w->req = NULL; /* the waiter stays until its event comes, then goes quietly */
+}
+
+static int wait_for(HttpRequest *req, Manager *m, const VM *vm, VMOperation op) {
+        Rest *rest = m->rest;
+        Waiter *w;
+        int r;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        r = http_request_suspend(req);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        w->req = req;
+        strcpy(w->name, vm->record.name);
+        w->op = op;
+        w->next = rest->waiters;
+        if (rest->waiters)
+                rest->waiters->prev = w;
+        rest->waiters = w;
+        http_request_set_destroy_callback(req, on_request_gone, w);
+        return 0;
+}
+
+/* Answers the waiters of vm that this event settles. */
+static void on_vm_event(Manager *m, VM *vm, VMEvent event, VMOperation op, int error, const char *message, void *userdata) {
+        Rest *rest = userdata;
+        Waiter *next;
+
+        for (Waiter *w = rest->waiters; w; w = next) {
+                bool done = false;
+
+                next = w->next;
+                if (!streq(w->name, vm->record.name))
+                        continue;
+
+                if (event == VM_EVENT_FAILED && w->op == op) {
+                        if (w->req)
+                                (void) reply_driver_error(w->req, error, op, message);
+                        done = true;
+                } else if (event == VM_EVENT_REMOVED && w->op == VM_OP_DELETE) {
+                        if (w->req) {
+                                _cleanup_json_ json_object *o = json_object_new_object();
+
+                                if (o && json_object_object_add(o, "status", json_object_new_string("deleted")) >= 0 &&
+                                    json_object_object_add(o, "vm_id", json_object_new_string(vm->record.name)) >= 0)
+                                        (void) http_reply_json(w->req, 200, o);
+                                else
+                                        (void) http_reply_error(w->req, 500, "INTERNAL_ERROR", "Out of memory");
+                        }
+                        done = true;
+                } else if (event == VM_EVENT_REMOVED) {
+                        if (w->req)
+                                (void) reply_driver_error(w->req, -EIO, w->op, "The VM was removed");
+                        done = true;
+                } else if (event == VM_EVENT_CHANGED) {
+                        VMState s = vm->record.state;
+
+                        if ((w->op == VM_OP_CREATE && s == VM_RUNNING) ||
+                            (w->op == VM_OP_START && s == VM_RUNNING)) {
+                                if (w->req)
+                                        (void) reply_vm(w->req, w->op == VM_OP_CREATE ? 201 : 200, vm);
+                                done = true;
+                        } else if (w->op == VM_OP_STOP && s == VM_STOPPED) {
+                                if (w->req)
+                                        (void) reply_vm(w->req, 200, vm);
+                                done = true;
+                        } else if (s == VM_ERROR && w->op != VM_OP_DELETE) {
+                                if (w->req)
+                                        (void) reply_driver_error(w->req, -EIO, w->op, vm->record.error_message);
+                                done = true;
+                        }
+                }
+
+                if (done) {
+                        if (w->req)
+                                http_request_set_destroy_callback(w->req, NULL, NULL);
+                        waiter_free(rest, w);
+                }
+        }
+}
+
+/* ---- handlers ---- */
+
+static int get_health(HttpRequest *req, void *userdata) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+
+        if (!o || json_object_object_add(o, "status", json_object_new_string("healthy")) < 0)
+                return -ENOMEM;
+        return http_reply_json(req, 200, o);
+}
+
+static bool query_flag(HttpRequest *req, const char *name) {
+        const char *v = http_request_query(req, name);
+
+        return v && (streq(v, "true") || streq(v, "1") || streq(v, "yes"));
+}
+
+static int post_vm(HttpRequest *req, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ json_object *body = NULL;
+        char field_error[FIELD_ERROR_MAX], reason[256] = "";
+        VMCreateRequest *create;
+        const char *data;
+        Caller c;
+        size_t size;
+        VM *vm;
+        int r;
+
+        data = http_request_body(req, &size);
+        if (json_parse(data, size, &body) < 0)
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "body: not valid JSON");
+
+        create = malloc(sizeof(*create));
+        if (!create)
+                return -ENOMEM;
+        r = vm_create_request_from_json(body, create, field_error);
+        if (r < 0) {
+                free(create);
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
+        }
+
+        caller_from_request(req, &c);
+        r = manager_create_vm(m, &c, create, &vm, reason, sizeof(reason));
+        free(create);
+        if (r == -EEXIST)
+                return http_reply_error(req, 409, "VM_NAME_TAKEN", "%s", reason);
+        if (r == -ENOSPC)
+                return http_reply_error(req, 503, "RESOURCE_UNAVAILABLE", "%s", reason);
+        if (r == -EHOSTDOWN)
+                return http_reply_error(req, 503, "DRIVER_UNAVAILABLE", "%s", reason);
+        if (r < 0)
+                return http_reply_error(req, 500, "VM_CREATE_ERROR", "%s", reason[0] ? reason : strerror(ERRNO_VALUE(r)));
+
+        if (query_flag(req, "async")) {
+                _cleanup_json_ json_object *o = json_object_new_object();
+
+                if (!o ||
+                    json_object_object_add(o, "job_id", json_object_new_string(vm->record.job_id)) < 0 ||
+                    json_object_object_add(o, "vm_id", json_object_new_string(vm->record.name)) < 0 ||
+                    json_object_object_add(o, "status", json_object_new_string("creating")) < 0)
+                        return -ENOMEM;
+                return http_reply_json(req, 202, o);
+        }
+        return wait_for(req, m, vm, VM_OP_CREATE);
+}
+
+static int list_vms(HttpRequest *req, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ json_object *a = json_object_new_array();
+        Caller c;
+
+        if (!a)
+                return -ENOMEM;
+        caller_from_request(req, &c);
+        for (VM *vm = m->vms; vm; vm = vm->next) {
+                json_object *o;
+
+                if (!manager_caller_owns(&c, vm))
+                        continue;
+                if (vm_record_to_json(&vm->record, &o) < 0 || json_object_array_add(a, o) < 0)
+                        return -ENOMEM;
+        }
+        return http_reply_json(req, 200, a);
+}
+
+static int get_vm(HttpRequest *req, void *userdata) {
+        Caller c;
+        VM *vm;
+
+        caller_from_request(req, &c);
+        vm = lookup_vm(req, userdata, &c);
+        return vm ? reply_vm(req, 200, vm) : 0;
+}
+
+/* The address requestors connect to: PUBLIC_IP, else the address this request came in on. */
+static void ssh_host(HttpRequest *req, Manager *m, char ret[static IP_ADDRESS_MAX]) {
+        if (m->settings.public_ip) {
+                snprintf(ret, IP_ADDRESS_MAX, "%s", m->settings.public_ip);
+                return;
+        }
+        if (http_request_local_address(req, ret) < 0)
+                snprintf(ret, IP_ADDRESS_MAX, "%s", m->settings.host);
+}
+
+static int get_access(HttpRequest *req, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ json_object *o = NULL;
+        char host[IP_ADDRESS_MAX], instance[sizeof("golem-") + VM_NAME_MAX];
+        Caller c;
+        VM *vm;
+
+        caller_from_request(req, &c);
+        vm = lookup_vm(req, m, &c);
+        if (!vm)
+                return 0;
+
+        ssh_host(req, m, host);
+        snprintf(instance, sizeof(instance), "golem-%s", vm->record.name);
+        o = json_object_new_object();
+        if (!o ||
+            json_object_object_add(o, "ssh_host", json_object_new_string(host)) < 0 ||
+            json_object_object_add(o, "ssh_port", json_object_new_int(vm->record.ssh_port)) < 0 ||
+            json_object_object_add(o, "vm_id", json_object_new_string(vm->record.name)) < 0 ||
+            json_object_object_add(o, "multipass_name", json_object_new_string(instance)) < 0)
+                return -ENOMEM;
+        return http_reply_json(req, 200, o);
+}
+
+static int vm_operation(HttpRequest *req, Manager *m, VMOperation op) {
+        Caller c;
+        VM *vm;
+        int r;
+
+        caller_from_request(req, &c);
+        vm = lookup_vm(req, m, &c);
+        if (!vm)
+                return 0;
+
+        switch (op) {
+        case VM_OP_START:
+                r = manager_start_vm(m, &c, vm);
+                break;
+        case VM_OP_STOP:
+                r = manager_stop_vm(m, &c, vm);
+                break;
+        case VM_OP_DELETE:
+                r = manager_delete_vm(m, &c, vm);
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (r == -EBUSY)
+                return reply_wrong_state(req, vm, op);
+        if (r == -EPERM)
+                return reply_not_found(req, vm->record.name);
+        if (r < 0)
+                return reply_driver_error(req, r, op, NULL);
+
+        /* The operation may have settled at once (a failure); otherwise wait for it. */
+        vm = manager_get_vm(m, http_request_path_arg(req, 0));
+        if (!vm) {
+                if (op != VM_OP_DELETE)
+                        return reply_not_found(req, http_request_path_arg(req, 0));
+                _cleanup_json_ json_object *o = json_object_new_object();
+                if (!o || json_object_object_add(o, "status", json_object_new_string("deleted")) < 0 ||
+                    json_object_object_add(o, "vm_id", json_object_new_string(http_request_path_arg(req, 0))) < 0)
+                        return -ENOMEM;
+                return http_reply_json(req, 200, o);
+        }
+        if (!vm->op)
+                return vm->record.state == VM_ERROR ? reply_driver_error(req, -EIO, op, vm->record.error_message)
+                                                    : reply_vm(req, 200, vm);
+        return wait_for(req, m, vm, op);
+}
+
+static int post_start(HttpRequest *req, void *userdata) {
+        return vm_operation(req, userdata, VM_OP_START);
+}
+
+static int post_stop(HttpRequest *req, void *userdata) {
+        return vm_operation(req, userdata, VM_OP_STOP);
+}
+
+static int delete_vm(HttpRequest *req, void *userdata) {
+        return vm_operation(req, userdata, VM_OP_DELETE);
+}
+
+static int get_job(HttpRequest *req, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ json_object *o = NULL;
+        const char *id = http_request_path_arg(req, 0);
+        Job j = {};
+        VM *vm;
+        int r;
+
+        if (!id || strlen(id) != JOB_ID_LEN || !token_valid(id, JOB_ID_LEN, ""))
+                return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
+        r = provider_store_load_job(m->store, id, &j);
+        if (r == -ENOENT)
+                return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
+        if (r < 0)
+                return r;
+
+        o = json_object_new_object();
+        if (!o ||
+            json_object_object_add(o, "job_id", json_object_new_string(j.job_id)) < 0 ||
+            json_object_object_add(o, "vm_id", json_object_new_string(j.vm_name)) < 0 ||
+            json_object_object_add(o, "status", json_object_new_string(job_status_to_string(j.status))) < 0 ||
+            json_object_object_add(o, "error", json_string_or_null(j.error)) < 0) {
+                job_done(&j);
+                return -ENOMEM;
+        }
+
+        vm = manager_get_vm(m, j.vm_name);
+        if (vm && j.status == JOB_CREATING && streq(vm->record.job_id, j.job_id)) {
+                (void) json_object_object_add(o, "progress", vm->progress >= 0 ? json_object_new_int(vm->progress) : NULL);
+                (void) json_object_object_add(o, "stage", json_string_or_null(vm->stage[0] ? vm->stage : NULL));
+        }
+        job_done(&j);
+        return http_reply_json(req, 200, o);
+}
+
+static json_object *resources_json(const Resources *r) {
+        json_object *o = json_object_new_object();
+
+        if (o && (json_object_object_add(o, "cpu", json_object_new_int64(r->cpu)) < 0 ||
+                  json_object_object_add(o, "memory", json_object_new_int64(r->memory)) < 0 ||
+                  json_object_object_add(o, "storage", json_object_new_int64(r->storage)) < 0)) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+static int get_provider_info(HttpRequest *req, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_json_ json_object *o = json_object_new_object();
+        Resources a = manager_available(m);
+
+        if (!o ||
+            json_object_object_add(o, "provider_id", json_object_new_string(m->provider_id)) < 0 ||
+            json_object_object_add(o, "name", json_object_new_string(m->provider_name)) < 0 ||
+            json_object_object_add(o, "country", json_object_new_string(m->settings.country)) < 0 ||
+            json_object_object_add(o, "ip_address", json_string_or_null(m->settings.public_ip)) < 0 ||
+            json_object_object_add(o, "platform", json_string_or_null(m->platform[0] ? m->platform : NULL)) < 0 ||
+            json_object_object_add(o, "driver", json_string_or_null(m->driver ? m->driver->ops->name : NULL)) < 0 ||
+            json_object_object_add(o, "total_resources", resources_json(&m->ledger.capacity)) < 0 ||
+            json_object_object_add(o, "available_resources", resources_json(&a)) < 0 ||
+            json_object_object_add(o, "vm_count", json_object_new_int64((int64_t) m->n_vms)) < 0 ||
+            json_object_object_add(o, "max_vms", json_object_new_int64(m->settings.max_vms)) < 0)
+                return -ENOMEM;
+        return http_reply_json(req, 200, o);
+}
+
+static const HttpRoute provider_routes[] = {
+        { HTTP_GET,    "/health",                   get_health,        0 },
+        { HTTP_GET,    "/api/v1/vms/jobs/{}",       get_job,           HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_POST,   "/api/v1/vms",               post_vm,           HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/vms",               list_vms,          HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/vms/{}",            get_vm,            HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_DELETE, "/api/v1/vms/{}",            delete_vm,         HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/vms/{}/access",     get_access,        HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_POST,   "/api/v1/vms/{}/start",      post_start,        HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_POST,   "/api/v1/vms/{}/stop",       post_stop,         HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/provider/info",     get_provider_info, HTTP_ROUTE_RATE_LIMITED },
+};
+
+int provider_rest_setup(Manager *m, HttpServerConfig *ret) {
+        Rest *rest;
+        int r;
+
+        rest = calloc(1, sizeof(*rest));
+        if (!rest)
+                return -ENOMEM;
+        rest->manager = m;
+        r = manager_add_listener(m, on_vm_event, rest);
+        if (r < 0) {
+                free(rest);
+                return r;
+        }
+        m->rest = rest;
+
+        *ret = (HttpServerConfig) {
+                .routes = provider_routes,
+                .n_routes = ELEMENTSOF(provider_routes),
+                .userdata = m,
+                .body_max = PROVIDER_BODY_MAX,
+                .rate_per_minute = m->settings.rate_limit_per_minute,
+                .rate_limit_code = "RATE_001",
+        };
+        return 0;
+}
+
+void provider_rest_free(Manager *m) {
+        Rest *rest = m->rest;
+
+        if (!rest)
+                return;
+        while (rest->waiters)
+                waiter_free(rest, rest->waiters);
+        free(rest);
+        m->rest = NULL;
+}

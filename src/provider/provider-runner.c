@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "provider-runner.h"
+
+#define OUTPUT_MAX (1024 * 1024)
+#define KILL_GRACE_USEC (5 * USEC_PER_SEC)
+
+typedef struct Buffer {
+        char *data;
+        size_t size;
+} Buffer;
+
+struct RunnerJob {
+        Runner *runner;
+        RunnerJob *prev, *next;
+        char *description;
+        pid_t pid;
+        sd_event_source *child_source, *out_source, *err_source, *timer_source;
+        int out_fd, err_fd;
+        Buffer out, err;
+        size_t line_start;        /* where the current stdout line starts in out */
+        bool timed_out, exited;
+        int exit_status;
+        RunnerLineFn on_line;
+        RunnerDoneFn on_done;
+        void *userdata;
+};
+
+struct Runner {
+        sd_event *event;
+        RunnerJob *jobs;
+        size_t n_jobs;
+};
+
+int runner_new(sd_event *event, Runner **ret) {
+        Runner *r;
+        sigset_t mask;
+
+        /* sd_event_add_child() needs SIGCHLD blocked. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->event = sd_event_ref(event);
+        *ret = r;
+        return 0;
+}
+
+static void job_free(RunnerJob *j) {
+        Runner *r = j->runner;
+
+        if (j->prev)
+                j->prev->next = j->next;
+        else
+                r->jobs = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+        r->n_jobs--;
+
+        sd_event_source_disable_unref(j->child_source);
+        sd_event_source_disable_unref(j->out_source);
+        sd_event_source_disable_unref(j->err_source);
+        sd_event_source_disable_unref(j->timer_source);
+        closep(&j->out_fd);
+        closep(&j->err_fd);
+        free(j->out.data);
+        free(j->err.data);
+        free(j->description);
+        free(j);
+}
+
+static void job_kill(RunnerJob *j) {
+        if (j->pid > 0 && !j->exited) {
+                (void) kill(j->pid, SIGKILL);
+                /* Reap it so no zombie is left; it dies at once after SIGKILL. */
+                (void) waitpid(j->pid, NULL, 0);
+                j->exited = true;
+        }
+}
+
+void runner_job_cancel(RunnerJob *j) {
+        if (!j)
+                return;
+        job_kill(j);
+        job_free(j);
+}
+
+Runner *runner_free(Runner *r) {
+        if (!r)
+                return NULL;
+        while (r->jobs)
+                runner_job_cancel(r->jobs);
+        sd_event_unref(r->event);
+        free(r);
+        return NULL;
+}
+
+size_t runner_n_jobs(const Runner *r) {
+        return r->n_jobs;
+}
+
+/* Strips what a terminal would interpret: ANSI escapes, backspaces and the characters they
+ * erase (multipass spinners write "\b|" and friends even without a terminal). */
+static void clean_line(char *s) {
+        char *w = s;
+
+        for (const char *p = s; *p; p++) {
+                if (*p == '\033') {
+                        if (p[1] == '[') {
+                                p += 2;
+                                while (*p && !(*p >= '@' && *p <= '~'))
+                                        p++;
+                                if (!*p)
+                                        break;
+                        }
+                        continue;
+                }
+                if (*p == '\b') {
+                        if (w > s)
+                                w--;
+                        continue;
+                }
+                if ((unsigned char) *p < 0x20 && *p != '\t')
+                        continue;
+                *w++ = *p;
+        }
+        while (w > s && (w[-1] == ' ' || w[-1] == '\t'))
+                w--;
+        *w = 0;
+}
+
+static void emit_lines(RunnerJob *j, bool flush) {
+        while (j->line_start < j->out.size) {
+                char *start = j->out.data + j->line_start;
+                size_t n = strcspn(start, "\r\n");
+                char *line;
+
+                if (start[n] == 0 && !flush)
+                        break; /* incomplete */
+                line = strndup(start, n);
+                j->line_start += n + (start[n] ? 1 : 0);
+                if (!line)
+                        continue;
+                clean_line(line);
+                if (line[0] && j->on_line)
+                        j->on_line(j, line, j->userdata);
+                free(line);
+        }
+}
+
+static int buffer_read(int fd, Buffer *b) {
+        char tmp[16384];
+        ssize_t n;
+
+        for (;;) {
+                n = read(fd, tmp, sizeof(tmp));
+                if (n < 0)
+                        return errno == EAGAIN ? 0 : (errno == EINTR ? 0 : -errno);
+                if (n == 0)
+                        return 1; /* EOF */
+                if (b->size < OUTPUT_MAX) {
+                        size_t k = MIN((size_t) n, OUTPUT_MAX - b->size);
+                        char *d = realloc(b->data, b->size + k + 1);
+
+                        if (!d)
+                                return -ENOMEM;
+                        memcpy(d + b->size, tmp, k);
+                        b->data = d;
+                        b->size += k;
+                        b->data[b->size] = 0;
+                }
+        }
+}
+
+static void job_maybe_finish(RunnerJob *j) {
+        RunnerResult res;
+
+        /* Done when the process is gone and both pipes reached EOF. */
+        if (!j->exited || j->out_source || j->err_source)
+                return;
+
+        emit_lines(j, true);
+        res = (RunnerResult) {
+                .exit_status = j->exit_status,
+                .timed_out = j->timed_out,
+                .out = j->out.data ?: "",
+                .out_size = j->out.size,
+                .err = j->err.data ?: "",
+                .err_size = j->err.size,
+        };
+        log_debug("%s exited with status %d%s.", j->description, j->exit_status, j->timed_out ? " (timed out)" : "");
+        if (j->on_done)
+                j->on_done(j, &res, j->userdata);
+        job_free(j);
+}
+
+static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        RunnerJob *j = userdata;
+        bool is_out = s == j->out_source;
+        int r;
+
+        r = buffer_read(fd, is_out ? &j->out : &j->err);
+        if (is_out)
+                emit_lines(j, false);
+        if (r != 0) {
+                /* EOF or error: this pipe is done. */
+                if (is_out) {
+                        j->out_source = sd_event_source_disable_unref(j->out_source);
+                        closep(&j->out_fd);
+                } else {
+                        j->err_source = sd_event_source_disable_unref(j->err_source);
+                        closep(&j->err_fd);
+                }
+                job_maybe_finish(j);
+        }
+        return 0;
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        RunnerJob *j = userdata;
+
+        j->exited = true;
+        j->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+        j->child_source = sd_event_source_disable_unref(j->child_source);
+        j->timer_source = sd_event_source_disable_unref(j->timer_source);
+        job_maybe_finish(j);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        RunnerJob *j = userdata;
+
+        if (!j->timed_out) {
+                j->timed_out = true;
+                log_debug("%s timed out, sending SIGTERM.", j->description);
+                (void) kill(j->pid, SIGTERM);
+                (void) sd_event_source_set_time_relative(s, KILL_GRACE_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        } else {
+                log_debug("%s still running, sending SIGKILL.", j->description);
+                (void) kill(j->pid, SIGKILL);
+        }
+        return 0;
+}
+
+_noreturn_ static void child_exec(char *const *argv, int in_fd, int out_fd, int err_fd) {
+        sigset_t none;
+
+        /* Undo what the daemon set up: blocked signals, ignored SIGPIPE. */
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) signal(SIGPIPE, SIG_DFL);
+
+        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+                _exit(127);
+        (void) close_range(3, ~0U, 0);
+        execv(argv[0], argv);
+        _exit(127);
+}
+
+int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
+        int in_pipe[2] = { -EBADF, -EBADF }, out_pipe[2] = { -EBADF, -EBADF }, err_pipe[2] = { -EBADF, -EBADF };
+        RunnerJob *j = NULL;
+        int k;
+
+        if (!p->argv || !p->argv[0] || p->argv[0][0] != '/')
+                return -EINVAL;
+        if (p->input_size > 65536) /* fits the pipe, so it is written at once */
+                return -E2BIG;
+
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->runner = r;
+        j->out_fd = j->err_fd = -EBADF;
+        j->on_line = p->on_line;
+        j->on_done = p->on_done;
+        j->userdata = p->userdata;
+        j->description = strdup(p->description ?: p->argv[0]);
+        j->next = r->jobs;
+        if (r->jobs)
+                r->jobs->prev = j;
+        r->jobs = j;
+        r->n_jobs++;
+        if (!j->description) {
+                k = -ENOMEM;
+                goto fail;
+        }
+
+        if (pipe2(in_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+                k = -errno;
+                goto fail;
+        }
+
+        if (p->input && p->input_size > 0) {
+                if (write(in_pipe[1], p->input, p->input_size) != (ssize_t) p->input_size) {
+                        k = -EIO;
+                        goto fail;
+                }
+        }
+        closep(&in_pipe[1]);
+
+        j->pid = fork();
+        if (j->pid < 0) {
+                k = -errno;
+                goto fail;
+        }
+        if (j->pid == 0)
+                child_exec(p->argv, in_pipe[0], out_pipe[1], err_pipe[1]);
+
+        closep(&in_pipe[0]);
+        closep(&out_pipe[1]);
+        closep(&err_pipe[1]);
+        j->out_fd = TAKE_FD(out_pipe[0]);
+        j->err_fd = TAKE_FD(err_pipe[0]);
+        (void) fcntl(j->out_fd, F_SETFL, O_NONBLOCK);
+        (void) fcntl(j->err_fd, F_SETFL, O_NONBLOCK);
+
+        k = sd_event_add_child(r->event, &j->child_source, j->pid, WEXITED, on_child, j);
+        if (k >= 0)
+                k = sd_event_add_io(r->event, &j->out_source, j->out_fd, EPOLLIN, on_output, j);
+        if (k >= 0)
+                k = sd_event_add_io(r->event, &j->err_source, j->err_fd, EPOLLIN, on_output, j);
+        if (k >= 0 && p->timeout > 0)
+                k = sd_event_add_time_relative(r->event, &j->timer_source, CLOCK_MONOTONIC, p->timeout, 0, on_timeout, j);
+        if (k < 0)
+                goto fail;
+
+        log_debug("Started %s as PID %d.", j->description, (int) j->pid);
+        if (ret)
+                *ret = j;
+        return 0;
+
+fail:
+        closep(&in_pipe[0]);
+        closep(&in_pipe[1]);
+        closep(&out_pipe[0]);
+        closep(&out_pipe[1]);
+        closep(&err_pipe[0]);
+        closep(&err_pipe[1]);
+        job_kill(j);
+        job_free(j);
+        return k;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+#include "time-util.h"
+
+/* Runs a command (an argv, never a shell) for the VM manager and reports its output and exit
+ * status on the event loop. Without systemd the child is forked directly and watched with
+ * sd_event_add_child(); the transient-unit runner offers the same interface. */
+
+typedef struct Runner Runner;
+typedef struct RunnerJob RunnerJob;
+
+typedef struct RunnerResult {
+        int exit_status;     /* the exit code, or 128 + signal when killed */
+        bool timed_out;
+        const char *out;     /* stdout, NUL-terminated, capped */
+        size_t out_size;
+        const char *err;     /* stderr, NUL-terminated, capped */
+        size_t err_size;
+} RunnerResult;
+
+/* A line of stdout as it arrives ('\r' ends a line too; ANSI sequences and '\b' removed). */
+typedef void (*RunnerLineFn)(RunnerJob *job, const char *line, void *userdata);
+/* Called once when the command ended; the job is freed right after. */
+typedef void (*RunnerDoneFn)(RunnerJob *job, const RunnerResult *result, void *userdata);
+
+typedef struct RunnerSpawnParams {
+        const char *description;  /* for logs, e.g. the unit name golem-vm-web-launch */
+        char *const *argv;        /* argv[0] is an absolute path */
+        const char *input;        /* written to stdin, then closed; NULL: /dev/null */
+        size_t input_size;
+        usec_t timeout;           /* SIGTERM then SIGKILL after this; 0: none */
+        RunnerLineFn on_line;
+        RunnerDoneFn on_done;
+        void *userdata;
+} RunnerSpawnParams;
+
+int runner_new(sd_event *event, Runner **ret);
+/* Kills what still runs, without callbacks. */
+Runner *runner_free(Runner *r);
+int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret);
+/* Kills the command; no callback afterwards. */
+void runner_job_cancel(RunnerJob *job);
+size_t runner_n_jobs(const Runner *r);

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+
+#include "provider-store.h"
+#include "sqlite-util.h"
+
+#define SCHEMA_VERSION 1
+
+static const char *const job_status_table[_JOB_STATUS_MAX] = {
+        [JOB_CREATING] = "creating",
+        [JOB_READY] = "ready",
+        [JOB_FAILED] = "failed",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(job_status, JobStatus);
+
+void job_done(Job *j) {
+        free(j->error);
+        j->error = NULL;
+}
+
+struct ProviderStore {
+        sqlite3 *db;
+};
+
+static const char schema[] =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE vms ("
+        "  name TEXT PRIMARY KEY NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  cpu INTEGER NOT NULL, memory INTEGER NOT NULL, storage INTEGER NOT NULL,"
+        "  image TEXT NOT NULL,"
+        "  ssh_key TEXT NOT NULL,"
+        "  ssh_port INTEGER NOT NULL,"
+        "  ip_address TEXT NOT NULL,"
+        "  error_message TEXT,"
+        "  owner TEXT,"
+        "  job_id TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+        "CREATE TABLE jobs ("
+        "  job_id TEXT PRIMARY KEY NOT NULL,"
+        "  vm_name TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  error TEXT,"
+        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;";
+
+void provider_store_close(ProviderStore *s) {
+        if (!s)
+                return;
+        sqlite3_close_v2(s->db);
+        free(s);
+}
+
+int provider_store_open(const char *path, ProviderStore **ret) {
+        ProviderStore *s;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        r = sqlite_open_versioned(path, schema, SCHEMA_VERSION, &s->db);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+static int prepare(ProviderStore *s, const char *sql, sqlite3_stmt **ret) {
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
+        return rc == SQLITE_OK ? 0 : sqlite_errno(rc);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
+        if (s)
+                sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, i);
+}
+
+static int step_done(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
+        sqlite3_stmt *st;
+        int k;
+
+        k = prepare(s, "INSERT OR REPLACE INTO vms (name, state, cpu, memory, storage, image, ssh_key, ssh_port,"
+                       " ip_address, error_message, owner, job_id, created_at, updated_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, r->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, vm_state_to_string(r->state), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, r->resources.cpu);
+        sqlite3_bind_int64(st, 4, r->resources.memory);
+        sqlite3_bind_int64(st, 5, r->resources.storage);
+        sqlite3_bind_text(st, 6, r->image, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 7, strempty(r->ssh_key), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 8, r->ssh_port);
+        sqlite3_bind_text(st, 9, r->ip_address, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st, 10, r->error_message);
+        bind_text_or_null(st, 11, r->owner);
+        sqlite3_bind_text(st, 12, r->job_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64) r->created_at);
+        sqlite3_bind_int64(st, 14, (sqlite3_int64) r->updated_at);
+        return step_done(st);
+}
+
+int provider_store_remove_vm(ProviderStore *s, const char *name) {
+        sqlite3_stmt *st;
+        int k;
+
+        k = prepare(s, "DELETE FROM vms WHERE name = ?1", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        return step_done(st);
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *) t) : NULL;
+}
+
+static void column_copy(sqlite3_stmt *st, int i, char *buf, size_t size) {
+        snprintf(buf, size, "%s", strempty((const char *) sqlite3_column_text(st, i)));
+}
+
+int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n) {
+        VMRecord *a = NULL;
+        size_t n = 0;
+        sqlite3_stmt *st;
+        int rc, k;
+
+        k = prepare(s, "SELECT name, state, cpu, memory, storage, image, ssh_key, ssh_port, ip_address,"
+                       " error_message, owner, job_id, created_at, updated_at FROM vms ORDER BY created_at, name", &st);
+        if (k < 0)
+                return k;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                VMRecord *b = realloc(a, (n + 1) * sizeof(*a)), *r;
+
+                if (!b) {
+                        k = -ENOMEM;
+                        break;
+                }
+                a = b;
+                r = a + n++;
+                *r = (VMRecord) {};
+                column_copy(st, 0, r->name, sizeof(r->name));
+                r->state = vm_state_from_string((const char *) sqlite3_column_text(st, 1));
+                if (r->state < 0)
+                        r->state = VM_ERROR;
+                r->resources.cpu = sqlite3_column_int64(st, 2);
+                r->resources.memory = sqlite3_column_int64(st, 3);
+                r->resources.storage = sqlite3_column_int64(st, 4);
+                column_copy(st, 5, r->image, sizeof(r->image));
+                r->ssh_key = column_strdup(st, 6);
+                r->ssh_port = (uint16_t) sqlite3_column_int(st, 7);
+                column_copy(st, 8, r->ip_address, sizeof(r->ip_address));
+                r->error_message = column_strdup(st, 9);
+                r->owner = column_strdup(st, 10);
+                column_copy(st, 11, r->job_id, sizeof(r->job_id));
+                r->created_at = (usec_t) sqlite3_column_int64(st, 12);
+                r->updated_at = (usec_t) sqlite3_column_int64(st, 13);
+        }
+        if (k >= 0 && rc != SQLITE_DONE)
+                k = sqlite_errno(rc);
+        sqlite3_finalize(st);
+        if (k < 0) {
+                for (size_t i = 0; i < n; i++)
+                        vm_record_done(a + i);
+                free(a);
+                return k;
+        }
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int provider_store_save_job(ProviderStore *s, const Job *j) {
+        sqlite3_stmt *st;
+        int k;
+
+        k = prepare(s, "INSERT OR REPLACE INTO jobs (job_id, vm_name, status, error, created_at, updated_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, j->job_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, j->vm_name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, job_status_to_string(j->status), -1, SQLITE_STATIC);
+        bind_text_or_null(st, 4, j->error);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64) j->created_at);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64) j->updated_at);
+        return step_done(st);
+}
+
+int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret) {
+        sqlite3_stmt *st;
+        Job j = {};
+        int rc, k;
+
+        k = prepare(s, "SELECT job_id, vm_name, status, error, created_at, updated_at FROM jobs WHERE job_id = ?1", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                column_copy(st, 0, j.job_id, sizeof(j.job_id));
+                column_copy(st, 1, j.vm_name, sizeof(j.vm_name));
+                j.status = job_status_from_string((const char *) sqlite3_column_text(st, 2));
+                if (j.status < 0)
+                        j.status = JOB_FAILED;
+                j.error = column_strdup(st, 3);
+                j.created_at = (usec_t) sqlite3_column_int64(st, 4);
+                j.updated_at = (usec_t) sqlite3_column_int64(st, 5);
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(rc);
+        *ret = j;
+        return 0;
+}
+
+int provider_store_prune_jobs(ProviderStore *s, usec_t older_than) {
+        sqlite3_stmt *st;
+        int k;
+
+        k = prepare(s, "DELETE FROM jobs WHERE status != 'creating' AND updated_at < ?1", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) older_than);
+        return step_done(st);
+}
+
+int provider_store_get_meta(ProviderStore *s, const char *key, char **ret) {
+        sqlite3_stmt *st;
+        char *v = NULL;
+        int rc, k;
+
+        k = prepare(s, "SELECT value FROM meta WHERE key = ?1", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                v = column_strdup(st, 0);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(rc);
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+}
+
+int provider_store_set_meta(ProviderStore *s, const char *key, const char *value) {
+        sqlite3_stmt *st;
+        int k;
+
+        k = prepare(s, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+        return step_done(st);
+}

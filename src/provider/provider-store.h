@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+
+#include "provider-vm.h"
+
+/* The provider's durable state: VM records (their reservations and ports included), create
+ * jobs and a few facts about the provider, in SQLite under the state directory. Every
+ * transition is written here before it is acted on. */
+
+typedef struct ProviderStore ProviderStore;
+
+typedef enum JobStatus {
+        JOB_CREATING,
+        JOB_READY,
+        JOB_FAILED,
+        _JOB_STATUS_MAX,
+        _JOB_STATUS_INVALID = -EINVAL,
+} JobStatus;
+
+DECLARE_STRING_TABLE_LOOKUP(job_status, JobStatus);
+
+typedef struct Job {
+        char job_id[JOB_ID_LEN + 1];
+        char vm_name[VM_NAME_MAX + 1];
+        JobStatus status;
+        char *error;
+        usec_t created_at, updated_at;
+} Job;
+
+void job_done(Job *j);
+
+int provider_store_open(const char *path, ProviderStore **ret);
+void provider_store_close(ProviderStore *s);
+static inline void provider_store_closep(ProviderStore **s) {
+        if (*s)
+                provider_store_close(*s);
+}
+
+int provider_store_save_vm(ProviderStore *s, const VMRecord *r);
+int provider_store_remove_vm(ProviderStore *s, const char *name);
+/* All records, in creation order. */
+int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n);
+
+int provider_store_save_job(ProviderStore *s, const Job *j);
+int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret);
+/* Forgets finished jobs older than the given time. */
+int provider_store_prune_jobs(ProviderStore *s, usec_t older_than);
+
+int provider_store_get_meta(ProviderStore *s, const char *key, char **ret);
+int provider_store_set_meta(ProviderStore *s, const char *key, const char *value);

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sqlite3.h>
+
+/* A negative errno for an SQLite result code (0 for OK, ROW and DONE). */
+int sqlite_errno(int rc);
+
+/* Opens (creating) a database in WAL mode with a sync on every commit, so an acknowledged
+ * write survives a crash, and creates the schema when the file is new. A database whose
+ * user_version is newer than version is refused with -EPROTONOSUPPORT. */
+int sqlite_open_versioned(const char *path, const char *schema, int version, sqlite3 **ret);
