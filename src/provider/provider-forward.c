@@ -12,6 +12,8 @@
 
 /* How long the listener rests after accept() ran out of file descriptors or memory. */
 #define ACCEPT_RETRY_USEC (250 * USEC_PER_MSEC)
+/* Per-connection accept() errors tolerated in a row before the listener rests too. */
+#define ACCEPT_AGAIN_MAX 64U
 
 typedef enum ForwardSide {
         SIDE_CLIENT,
@@ -49,7 +51,7 @@ struct Forwarder {
         int listen_fd;
         uint16_t port;
         sd_event_source *listen_source;
-        sd_event_source *retry_source; /* re-enables listen_source after EMFILE and friends; off meanwhile */
+        sd_event_source *retry_source; /* armed while the listener rests after EMFILE and friends */
 
         struct sockaddr_storage target;
         socklen_t target_len; /* 0: no target, connections are closed */
@@ -378,15 +380,16 @@ static bool errno_is_resource(int e) {
         return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
+/* The connection died before we got it, or the network did: the next one may be fine. */
 static bool errno_is_accept_again(int e) {
-        /* The connection died before we got it, or the network did: try the next one. */
-        return e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM || e == ENETDOWN ||
+        return e == EINTR || e == ECONNABORTED || e == EPROTO || e == ENETDOWN ||
                e == ENOPROTOOPT || e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH ||
                e == EOPNOTSUPP || e == ENETUNREACH || e == ETIMEDOUT;
 }
 
 static int on_listen_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Forwarder *f = userdata;
+        unsigned n_again = 0;
         int r;
 
         for (;;) {
@@ -396,7 +399,8 @@ static int on_listen_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 if (cfd < 0) {
                         if (errno == EAGAIN)
                                 return 0;
-                        if (errno_is_accept_again(errno))
+                        /* Try the next one, though not forever should such an error stick. */
+                        if (errno_is_accept_again(errno) && ++n_again < ACCEPT_AGAIN_MAX)
                                 continue;
 
                         log_debug_errno(errno, "Failed to accept a connection on port %u, pausing: %m", f->port);
