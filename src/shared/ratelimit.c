@@ -26,6 +26,7 @@ struct RateLimiter {
         uint64_t seed;
         Bucket *buckets;
         Bucket overflow;
+        usec_t last_prune;
 };
 
 int rate_limiter_new(unsigned per_minute, size_t max_clients, RateLimiter **ret) {
@@ -162,7 +163,10 @@ int rate_limiter_take(RateLimiter *rl, const struct sockaddr *sa, usec_t now, un
 
         b = lookup(rl, key, len, &found);
         if (!found) {
-                if (rl->n_used >= rl->max_clients) {
+                /* A full table is rebuilt at most once a second: a flood of new addresses
+                 * shares the overflow bucket meanwhile instead of costing a rebuild each. */
+                if (rl->n_used >= rl->max_clients && now >= rl->last_prune + USEC_PER_SEC) {
+                        rl->last_prune = now;
                         prune(rl, now);
                         b = lookup(rl, key, len, &found);
                 }

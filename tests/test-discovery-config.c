@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+#include <sys/stat.h>
+
+#include "discovery-config.h"
+#include "macro.h"
+#include "tests.h"
+
+static const char *const env_names[] = {
+        "GOLEM_DISCOVERY_HOST",
+        "GOLEM_DISCOVERY_PORT",
+        "GOLEM_DISCOVERY_DATABASE_DIR",
+        "GOLEM_DISCOVERY_DATABASE_PATH",
+        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE",
+        "GOLEM_DISCOVERY_ADVERTISEMENT_TTL",
+        "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS",
+        "STATE_DIRECTORY",
+};
+
+static void env_clear(void) {
+        for (size_t i = 0; i < ELEMENTSOF(env_names); i++)
+                unsetenv(env_names[i]);
+}
+
+static char *path_join(const char *a, const char *b) {
+        char *p;
+
+        ASSERT_TRUE(asprintf(&p, "%s/%s", a, b) >= 0);
+        return p;
+}
+
+static char *write_text(const char *dir, const char *name, const char *text) {
+        return test_write_file(dir, name, text, strlen(text));
+}
+
+static void assert_defaults(const DiscoverySettings *s) {
+        ASSERT_STREQ(s->host, "0.0.0.0");
+        ASSERT_EQ_INT(s->port, 9001);
+        ASSERT_EQ_INT(s->port, DISCOVERY_DEFAULT_PORT);
+        ASSERT_STREQ(s->database_dir, "/var/lib/golem-discovery");
+        ASSERT_STREQ(s->database_path, "/var/lib/golem-discovery/discovery.db");
+        ASSERT_EQ_UINT(s->rate_limit_per_minute, 100);
+        ASSERT_EQ_UINT(s->advertisement_ttl_sec, 300);
+        ASSERT_EQ_UINT(s->cleanup_interval_sec, 60);
+}
+
+TEST(defaults) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "discovery.conf"), *error = NULL;
+        DiscoverySettings s;
+
+        env_clear();
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_NULL(error);
+        assert_defaults(&s);
+        discovery_settings_done(&s);
+
+        /* No file at all. */
+        ASSERT_OK(discovery_settings_load(&s, NULL, &error));
+        assert_defaults(&s);
+        discovery_settings_done(&s);
+
+        test_rm_rf(dir);
+}
+
+TEST(shipped_file) {
+        /* The shipped file sets nothing, and each commented-out "#Key=value" is the default
+         * it claims to be: uncommenting all of them changes nothing. */
+        static const char shipped[] = GOLEM_SOURCE_ROOT "/src/discovery/discovery.conf";
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "discovery.conf"), *error = NULL;
+        _cleanup_free_ char *line = NULL;
+        DiscoverySettings s;
+        size_t allocated = 0;
+        unsigned n_uncommented = 0;
+        FILE *in, *out;
+
+        env_clear();
+        ASSERT_OK(discovery_settings_load(&s, shipped, &error));
+        ASSERT_NULL(error);
+        assert_defaults(&s);
+        discovery_settings_done(&s);
+
+        in = fopen(shipped, "re");
+        ASSERT_NOT_NULL(in);
+        out = fopen(path, "we");
+        ASSERT_NOT_NULL(out);
+        while (getline(&line, &allocated, in) >= 0) {
+                const char *l = line;
+
+                if (line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' && strchr(line, '=')) {
+                        l = line + 1;
+                        n_uncommented++;
+                }
+                fputs(l, out);
+        }
+        fclose(in);
+        ASSERT_OK(fclose(out));
+        ASSERT_EQ_INT(n_uncommented, 7);
+
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_NULL(error);
+        assert_defaults(&s);
+        discovery_settings_done(&s);
+
+        test_rm_rf(dir);
+}
+
+TEST(state_directory) {
+        _cleanup_free_ char *error = NULL;
+        DiscoverySettings s;
+
+        env_clear();
+        setenv("STATE_DIRECTORY", "/run/state/golem-discovery", 1);
+        ASSERT_OK(discovery_settings_load(&s, NULL, &error));
+        ASSERT_STREQ(s.database_dir, "/run/state/golem-discovery");
+        ASSERT_STREQ(s.database_path, "/run/state/golem-discovery/discovery.db");
+        discovery_settings_done(&s);
+
+        /* Several directories: the first is ours. */
+        setenv("STATE_DIRECTORY", "/var/lib/a:/var/lib/b", 1);
+        ASSERT_OK(discovery_settings_load(&s, NULL, &error));
+        ASSERT_STREQ(s.database_dir, "/var/lib/a");
+        ASSERT_STREQ(s.database_path, "/var/lib/a/discovery.db");
+        discovery_settings_done(&s);
+
+        /* Not absolute, or empty: ignored. */
+        setenv("STATE_DIRECTORY", "relative", 1);
+        ASSERT_OK(discovery_settings_load(&s, NULL, &error));
+        ASSERT_STREQ(s.database_dir, "/var/lib/golem-discovery");
+        discovery_settings_done(&s);
+        setenv("STATE_DIRECTORY", "", 1);
+        ASSERT_OK(discovery_settings_load(&s, NULL, &error));
+        ASSERT_STREQ(s.database_dir, "/var/lib/golem-discovery");
+        discovery_settings_done(&s);
+
+        /* An explicit DatabaseDir= wins over STATE_DIRECTORY. */
+        setenv("STATE_DIRECTORY", "/run/state/golem-discovery", 1);
+        setenv("GOLEM_DISCOVERY_DATABASE_DIR", "/srv/discovery", 1);
+        ASSERT_OK(discovery_settings_load(&s, NULL, &error));
+        ASSERT_STREQ(s.database_dir, "/srv/discovery");
+        ASSERT_STREQ(s.database_path, "/srv/discovery/discovery.db");
+        discovery_settings_done(&s);
+
+        env_clear();
+}
+
+TEST(file_and_environment) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *error = NULL, *path = NULL, *d = NULL;
+        DiscoverySettings s;
+
+        env_clear();
+        path = write_text(dir, "discovery.conf",
+                               "[Discovery]\n"
+                               "Host=::1\n"
+                               "Port=8080\n"
+                               "DatabaseDir=/srv/golem\n"
+                               "RateLimitPerMinute=0\n"
+                               "AdvertisementTTL=60\n"
+                               "CleanupIntervalSec=5\n");
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_STREQ(s.host, "::1");
+        ASSERT_EQ_INT(s.port, 8080);
+        ASSERT_STREQ(s.database_dir, "/srv/golem");
+        ASSERT_STREQ(s.database_path, "/srv/golem/discovery.db");
+        ASSERT_EQ_UINT(s.rate_limit_per_minute, 0);
+        ASSERT_EQ_UINT(s.advertisement_ttl_sec, 60);
+        ASSERT_EQ_UINT(s.cleanup_interval_sec, 5);
+        discovery_settings_done(&s);
+
+        /* A drop-in overrides the file. */
+        d = path_join(dir, "discovery.conf.d");
+        ASSERT_OK(mkdir(d, 0755));
+        free(write_text(d, "50-port.conf", "[Discovery]\nPort=8081\nDatabasePath=/tmp/x.db\n"));
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_EQ_INT(s.port, 8081);
+        ASSERT_STREQ(s.database_dir, "/srv/golem");
+        ASSERT_STREQ(s.database_path, "/tmp/x.db");
+        discovery_settings_done(&s);
+
+        /* GOLEM_DISCOVERY_* overrides both. */
+        setenv("GOLEM_DISCOVERY_HOST", "127.0.0.1", 1);
+        setenv("GOLEM_DISCOVERY_PORT", "9999", 1);
+        setenv("GOLEM_DISCOVERY_DATABASE_PATH", "/var/tmp/d.db", 1);
+        setenv("GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE", "1000000", 1);
+        setenv("GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "31536000", 1);
+        setenv("GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "86400", 1);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_STREQ(s.host, "127.0.0.1");
+        ASSERT_EQ_INT(s.port, 9999);
+        ASSERT_STREQ(s.database_path, "/var/tmp/d.db");
+        ASSERT_EQ_UINT(s.rate_limit_per_minute, 1000000);
+        ASSERT_EQ_UINT(s.advertisement_ttl_sec, 31536000);
+        ASSERT_EQ_UINT(s.cleanup_interval_sec, 86400);
+        discovery_settings_done(&s);
+
+        env_clear();
+        test_rm_rf(dir);
+}
+
+TEST(environment_errors) {
+        static const struct {
+                const char *name, *value;
+        } table[] = {
+                { "GOLEM_DISCOVERY_HOST", "localhost" },
+                { "GOLEM_DISCOVERY_HOST", "0.0.0.0:80" },
+                { "GOLEM_DISCOVERY_HOST", "" },
+                { "GOLEM_DISCOVERY_PORT", "0" },
+                { "GOLEM_DISCOVERY_PORT", "65536" },
+                { "GOLEM_DISCOVERY_PORT", "http" },
+                { "GOLEM_DISCOVERY_PORT", " 80" },
+                { "GOLEM_DISCOVERY_DATABASE_DIR", "var/lib" },
+                { "GOLEM_DISCOVERY_DATABASE_DIR", "" },
+                { "GOLEM_DISCOVERY_DATABASE_PATH", "discovery.db" },
+                { "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE", "1000001" },
+                { "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE", "-1" },
+                { "GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "0" },
+                { "GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "31536001" },
+                { "GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "5m" },
+                { "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "0" },
+                { "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "86401" },
+        };
+        _cleanup_free_ char *error = NULL;
+
+        env_clear();
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                DiscoverySettings s;
+
+                TEST_CONTEXT("%s=%s", table[i].name, table[i].value);
+                setenv(table[i].name, table[i].value, 1);
+                ASSERT_ERROR(discovery_settings_load(&s, NULL, &error), EINVAL);
+                ASSERT_NOT_NULL(error);
+                ASSERT_TRUE(startswith(error, table[i].name));
+                ASSERT_TRUE(startswith(error + strlen(table[i].name), "="));
+                discovery_settings_done(&s);
+                unsetenv(table[i].name);
+        }
+}
+
+TEST(file_errors) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *error = NULL, *path = NULL, *expected = NULL;
+        DiscoverySettings s;
+
+        env_clear();
+        path = write_text(dir, "discovery.conf", "[Discovery]\nPort=9001\nAdvertisementTTL=0\n");
+        ASSERT_ERROR(discovery_settings_load(&s, path, &error), EINVAL);
+        ASSERT_TRUE(asprintf(&expected, "%s:3: AdvertisementTTL=0: value out of range", path) >= 0);
+        ASSERT_STREQ(error, expected);
+        discovery_settings_done(&s);
+
+        /* Old names from elsewhere are not silently ignored. */
+        free(expected);
+        free(path);
+        path = write_text(dir, "discovery.conf", "[Discovery]\nListenPort=9001\n");
+        ASSERT_ERROR(discovery_settings_load(&s, path, &error), EINVAL);
+        ASSERT_TRUE(asprintf(&expected, "%s:2: unknown key 'ListenPort' in section [Discovery]", path) >= 0);
+        ASSERT_STREQ(error, expected);
+        discovery_settings_done(&s);
+
+        test_rm_rf(dir);
+}
