@@ -589,27 +589,53 @@ def lifecycle(env):
     eq(env.list()["vm3"]["state"], "Running", "after stop --cancel")
 
 
+def within(deadline, what, fn):
+    """Run fn(); its checks only count if it finished before `deadline` (wall clock), so that a
+    heavily loaded machine gives a skipped check rather than a false failure."""
+    try:
+        fn()
+    except Failure:
+        if time.time() < deadline:
+            raise
+        print("     (note: %s check skipped, machine too slow)" % what)
+
+
+def wait_record(env, name, timeout=10.0):
+    path = os.path.join(env.dir, "instances", name + ".json")
+    wait_for(lambda: os.path.exists(path), timeout, "record of " + name)
+    return env.record(name)
+
+
 @test
 def launch_continues_when_cli_killed(env):
-    env.env["MULTIPASS_STANDIN_PREPARE_SECONDS"] = "0.6"
-    env.env["MULTIPASS_STANDIN_BOOT_SECONDS"] = "1.0"
-    t0 = time.time()
+    env.env["MULTIPASS_STANDIN_PREPARE_SECONDS"] = "2"
+    env.env["MULTIPASS_STANDIN_BOOT_SECONDS"] = "3"
     p = env.spawn("launch", "-n", "slow")
-    time.sleep(0.2)
-    eq(env.list(), {}, "being prepared: not listed")
-    expect(env, ["info", "slow"], 2, stderr=missing("info", "slow"))
-    expect(env, ["launch", "-n", "slow"], 2, stderr='launch failed: instance "slow" is being prepared\n')
+    rec = wait_record(env, "slow")
+
+    def preparing():
+        eq(env.list(), {}, "being prepared: not listed")
+        expect(env, ["info", "slow"], 2, stderr=missing("info", "slow"))
+        expect(env, ["start", "slow"], 2,
+               stderr="start failed: instance(s) missing\nInstance 'slow' does not exist.\n\n")
+        expect(env, ["launch", "-n", "slow"], 2, stderr='launch failed: instance "slow" is being prepared\n')
+    within(rec["prepared_at"], "preparing", preparing)
     p.send_signal(signal.SIGKILL)
     p.wait()
     wait_for(lambda: "slow" in env.list(), what="prepared instance listed")
-    check(time.time() - t0 >= 0.55, "listed only after prepare time")
-    st = env.list()["slow"]
-    eq(st["state"], "Starting", "state while booting")
-    eq(st["ipv4"], [], "no ipv4 while starting")
-    expect(env, ["launch", "-n", "slow"], 2, stderr='launch failed: instance "slow" already exists\n')
-    expect(env, ["stop", "slow"], 2,
-           stderr="stop failed: Cannot shut down instance slow while starting.\nUse --force to power it off.\n")
+    check(time.time() >= rec["prepared_at"], "listed only after prepare time")
+
+    def starting():
+        st = env.list()["slow"]
+        eq(st["state"], "Starting", "state while booting")
+        eq(st["ipv4"], [], "no ipv4 while starting")
+        eq(env.info("slow")["info"]["slow"]["cpu_count"], "", "no runtime info while starting")
+        expect(env, ["launch", "-n", "slow"], 2, stderr='launch failed: instance "slow" already exists\n')
+        expect(env, ["stop", "slow"], 2,
+               stderr="stop failed: Cannot shut down instance slow while starting.\nUse --force to power it off.\n")
+    within(rec["running_at"], "starting", starting)
     wait_for(lambda: env.list()["slow"]["state"] == "Running", what="Running after boot without the CLI")
+    check(time.time() >= rec["running_at"], "Running only after running_at")
     env.ok("exec", "slow", "--", "true")
 
 
@@ -618,7 +644,7 @@ def client_timeout(env):
     env.env["MULTIPASS_STANDIN_BOOT_SECONDS"] = "3"
     t0 = time.time()
     expect(env, ["launch", "-n", "t", "--timeout", "1"], 5, stderr="Timed out waiting for instance launch.\n")
-    check(0.9 < time.time() - t0 < 2.5, "client timer fired after ~1 s")
+    check(0.9 < time.time() - t0 < 5, "client timer fired after ~1 s")
     check("t" in env.list(), "the daemon keeps the instance")
 
 
@@ -626,13 +652,16 @@ def client_timeout(env):
 def start_waits_and_stop_while_starting(env):
     env.launch("vm")
     env.ok("stop", "vm")
-    env.env["MULTIPASS_STANDIN_BOOT_SECONDS"] = "0.8"
+    env.env["MULTIPASS_STANDIN_BOOT_SECONDS"] = "3"
     p = env.spawn("start", "vm")
-    wait_for(lambda: env.list()["vm"]["state"] == "Starting", what="Starting")
-    expect(env, ["delete", "vm"], 2,
-           stderr="delete failed: Cannot shut down instance vm while starting.\nUse --purge to forcefully delete it.\n")
-    p.wait(timeout=5)
+    wait_for(lambda: env.record("vm")["power"] == "booting", what="start recorded")
+    rec = env.record("vm")
+    within(rec["running_at"], "delete while starting", lambda: expect(
+        env, ["delete", "vm"], 2,
+        stderr="delete failed: Cannot shut down instance vm while starting.\nUse --purge to forcefully delete it.\n"))
+    p.wait(timeout=10)
     eq(p.returncode, 0, "start exit code")
+    check(time.time() >= rec["running_at"], "start returned only when running")
     eq(env.list()["vm"]["state"], "Running", "after start returns")
     out = p.stdout.read().decode()
     check("Starting vm" in out, "start spinner text")

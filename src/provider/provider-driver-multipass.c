@@ -231,6 +231,10 @@ static void error_message(const RunnerResult *res, char *buf, size_t size) {
 static int classify(const RunnerResult *res, const char *message) {
         if (res->timed_out || res->exit_status == 5)
                 return -ETIMEDOUT;
+        /* The daemon's own waits ("NAME: timed out waiting for response", "... for
+         * initialization to complete") fail with exit 2. */
+        if (res->exit_status == 2 && strstr(message, "timed out waiting"))
+                return -ETIMEDOUT;
         if (res->exit_status == 0)
                 return 0;
         /* MULTIPASS.md: an unreachable daemon is exit 2 with this text (3 in theory). */

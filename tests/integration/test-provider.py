@@ -1,0 +1,1459 @@
+#!/usr/bin/env python3
+"""Integration tests for golem-providerd (behaviour contract: provider-spec,
+wire protocol: DESIGN.md "Provider").
+
+    test-provider.py --binary golem-providerd --discovery golem-discoveryd \\
+                     --multipass tests/multipass [CASE]
+
+The provider drives the multipass stand-in (tests/multipass) through
+GOLEM_PROVIDER_MULTIPASS_BINARY_PATH.  Every case has its own temp dirs,
+API port, SSH port range and stand-in state dir, so cases run in parallel.
+Run ``--list`` for the case names.
+"""
+
+import base64
+import concurrent.futures
+import hashlib
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+import golemtest  # noqa: E402
+from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
+                       make_tempdir, on_cleanup)
+
+VMS = "/api/v1/vms"
+JOBS = "/api/v1/vms/jobs"
+INFO = "/api/v1/provider/info"
+ADS = "/api/v1/advertisements"
+VM_KEYS = {"id", "name", "status", "resources", "image", "ip_address",
+           "ssh_port", "created_at", "updated_at", "error_message"}
+INFO_KEYS = {"provider_id", "name", "country", "ip_address", "platform",
+             "driver", "total_resources", "available_resources", "vm_count",
+             "max_vms"}
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+SMALL = {"cpu": 1, "memory": 1, "storage": 10}
+MEDIUM = {"cpu": 2, "memory": 4, "storage": 20}
+LARGE = {"cpu": 4, "memory": 8, "storage": 40}
+XLARGE = {"cpu": 8, "memory": 16, "storage": 80}
+CAPACITY = {"cpu": 10, "memory": 20, "storage": 500}  # 5 medium VMs
+GIB = 1024 ** 3
+SIZE_FIELDS = ("size", "resources", "cpu", "memory", "storage")
+
+
+# --------------------------------------------------------------------------
+# helpers: keys
+
+
+def make_key(comment="tester@golem"):
+    """A syntactically perfect ssh-ed25519 public key line (random key)."""
+    blob = (struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32)
+            + os.urandom(32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
+
+
+def ssh_keygen(directory, name="id_ed25519", comment="tester@golem"):
+    """A real key pair made by ssh-keygen; returns (private path, pub line)."""
+    path = os.path.join(directory, name)
+    keygen = shutil.which("ssh-keygen")
+    expect(keygen, "ssh-keygen not found (install openssh-client)")
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                    "-f", path], check=True, stdin=subprocess.DEVNULL)
+    with open(path + ".pub") as f:
+        return path, f.read().strip()
+
+
+# --------------------------------------------------------------------------
+# helpers: the multipass stand-in
+
+
+def _standin_executable(path, workdir):
+    """The stand-in as an executable: itself, or a wrapper when its
+    executable bit is missing (as in a fresh checkout without modes)."""
+    if os.access(path, os.X_OK):
+        return path
+    wrapper = os.path.join(workdir, "multipass")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec %s %s \"$@\"\n"
+                % (shlex.quote(sys.executable), shlex.quote(path)))
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
+class Standin:
+    """One private instance of tests/multipass: its state dir, its env."""
+
+    def __init__(self, ip=None, **timings):
+        self.workdir = make_tempdir("golemtest-multipass-")
+        self.state = os.path.join(self.workdir, "state")
+        os.makedirs(self.state)
+        self.binary = _standin_executable(golemtest.PATHS["multipass"],
+                                          self.workdir)
+        self.env = {"MULTIPASS_STANDIN_STATE": self.state,
+                    "MULTIPASS_STANDIN_PLAIN": "1"}
+        if ip:
+            self.env["MULTIPASS_STANDIN_IP"] = ip
+        for key, value in timings.items():
+            self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
+        on_cleanup(self.kill_orphans)
+
+    def path(self, name):
+        return os.path.join(self.state, name)
+
+    def fault(self, name, content=""):
+        """Create the fault file ``name`` (see tests/multipass)."""
+        with open(self.path(name), "w") as f:
+            f.write(content)
+
+    def has_fault(self, name):
+        return os.path.exists(self.path(name))
+
+    def run(self, *args, check=True, stdin=None, timeout=60):
+        """Run the stand-in with this state; returns the CompletedProcess."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("MULTIPASS_STANDIN_")}
+        env.update(self.env)
+        proc = subprocess.run([self.binary] + list(args), env=env,
+                              input=(stdin or "").encode(),
+                              capture_output=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"multipass {' '.join(args)}: exit {proc.returncode}: "
+                f"{proc.stderr.decode(errors='replace')}")
+        return proc
+
+    def instances(self):
+        """``multipass list --format json`` as {name: entry}; fails on
+        duplicate names."""
+        out = self.run("list", "--format", "json").stdout
+        try:
+            entries = json.loads(out)["list"]
+        except (ValueError, KeyError, TypeError):
+            raise AssertionError(f"multipass list: not the JSON expected: "
+                                 f"{out[:300]!r}")
+        names = [e["name"] for e in entries]
+        expect_eq(len(names), len(set(names)),
+                  f"distinct names in multipass list {names}")
+        return {e["name"]: e for e in entries}
+
+    def golem_instances(self):
+        """{name: state} of the golem-* instances multipass lists."""
+        return {n: e["state"] for n, e in self.instances().items()
+                if n.startswith("golem-")}
+
+    def record(self, instance):
+        """The stand-in's own record of ``instance`` (cloud_init, cpus...)."""
+        try:
+            with open(os.path.join(self.state, "instances",
+                                   instance + ".json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def calls(self):
+        """Every argv the stand-in was called with, in order."""
+        try:
+            with open(self.path("calls.log")) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def kill_orphans(self):
+        """SIGKILL stand-in processes of this state dir that outlived their
+        provider (kill -9 leaves its children behind; hang-next sleeps
+        forever).  They are told apart by their environment."""
+        marker = f"MULTIPASS_STANDIN_STATE={self.state}".encode()
+        for pid in standin_pids(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def standin_pids(marker):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            pids.append(int(entry))
+    return pids
+
+
+def launches(mp, instance=None):
+    """The ``launch`` argvs in calls.log (for ``instance`` only if given)."""
+    out = []
+    for argv in mp.calls():
+        if argv and argv[0] == "launch":
+            if instance is None or instance_arg(argv) == instance:
+                out.append(argv)
+    return out
+
+
+def instance_arg(argv):
+    for i, arg in enumerate(argv):
+        if arg in ("--name", "-n") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--name="):
+            return arg[len("--name="):]
+    return None
+
+
+def purge_calls(mp, instance):
+    """``delete`` calls naming ``instance`` with --purge (or -p)."""
+    return [argv for argv in mp.calls()
+            if argv and argv[0] == "delete" and instance in argv[1:]
+            and ("--purge" in argv or "-p" in argv)]
+
+
+# --------------------------------------------------------------------------
+# helpers: daemons
+
+
+def port_range(n=10):
+    """``n`` consecutive free ports on 127.0.0.1, below the ephemeral range
+    (so free_port() of parallel cases does not land in it)."""
+    for _ in range(200):
+        start = random.randrange(20000, 32000 - n)
+        try:
+            for port in range(start, start + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return start, start + n - 1
+    raise AssertionError("no free block of ports for the SSH range")
+
+
+def provider(binary, mp, name="providerd", discovery=None,
+             capacity=CAPACITY, **settings):
+    """A configured, not yet started provider using the stand-in ``mp``.
+
+    ``settings`` are GOLEM_PROVIDER_* suffixes (MAX_VMS=2, ...).  The rate
+    limit is off, the host usage thresholds at 100 % and the capacity set,
+    so the host the test runs on does not matter.
+    """
+    d = Daemon(binary, name=name)
+    start, end = port_range()
+    d.ssh_range = (start, end)
+    d.capacity = dict(capacity)
+    data = d.path("data")
+    os.makedirs(data)
+    d.env.update({
+        "GOLEM_PROVIDER_HOST": "127.0.0.1",
+        "GOLEM_PROVIDER_PORT": str(d.port),
+        "GOLEM_PROVIDER_VM_DATA_DIR": data,
+        "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": mp.binary,
+        "GOLEM_PROVIDER_DRIVER": "multipass",
+        "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
+        "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
+        "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
+        "GOLEM_PROVIDER_CAPACITY_CPU": str(capacity["cpu"]),
+        "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(capacity["memory"]),
+        "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(capacity["storage"]),
+        "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
+        "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
+        "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
+        "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
+    })
+    d.env.update(mp.env)
+    if discovery is not None:
+        d.env.update({
+            "GOLEM_PROVIDER_PUBLIC_IP": "127.0.0.1",
+            "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
+            "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
+        })
+    for key, value in settings.items():
+        d.env["GOLEM_PROVIDER_" + key] = str(value)
+    return d
+
+
+def respawn(old, name):
+    """A new provider on the same VM_DATA_DIR, stand-in and settings (on a
+    new API port), not yet started."""
+    d = Daemon(old.binary, name=name)
+    d.env.update({k: v for k, v in old.env.items() if k != "NOTIFY_SOCKET"})
+    d.env["GOLEM_PROVIDER_PORT"] = str(d.port)
+    d.ssh_range = old.ssh_range
+    d.capacity = old.capacity
+    return d
+
+
+def data_dir(p):
+    return p.env["GOLEM_PROVIDER_VM_DATA_DIR"]
+
+
+def discovery_daemon(name="discoveryd"):
+    """A started golem-discoveryd (rate limit off)."""
+    d = Daemon(golemtest.PATHS["discovery"], name=name)
+    os.makedirs(d.path("db"))
+    d.env.update({
+        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
+        "GOLEM_DISCOVERY_PORT": str(d.port),
+        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
+        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
+    })
+    return d.start().wait_ready()
+
+
+def expect_refused(host, port, what):
+    """Nothing accepts connections on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return
+    except OSError as e:
+        raise AssertionError(f"{what}: connecting to {host}:{port}: {e!r}")
+    raise AssertionError(f"{what}: port {port} accepted a connection")
+
+
+# --------------------------------------------------------------------------
+# helpers: HTTP
+
+
+def call(d, method, path, body=None, headers=None, timeout=90):
+    """A request to ``d``; checks what every answer must have."""
+    status, hdrs, data = http(method, d.url + path, body, headers,
+                              timeout=timeout)
+    where = f"{method} {path} -> {status}"
+    expect(hdrs.get("x-request-id"), f"{where}: no X-Request-ID header")
+    ctype = hdrs.get("content-type", "")
+    expect(ctype.startswith("application/json"),
+           f"{where}: Content-Type is {ctype!r}, not application/json")
+    if isinstance(data, bytes):
+        raise AssertionError(f"{where}: body is not JSON: {data[:200]!r}")
+    return status, hdrs, data
+
+
+def expect_error(result, status, code, what, fields=None):
+    """An error answer: status, envelope, code (one of, if a tuple) and a
+    message containing one of ``fields`` (a string or tuple)."""
+    got_status, hdrs, data = result
+    expect_eq(got_status, status, f"{what}: status (body {data!r})")
+    expect(isinstance(data, dict) and set(data) == {"detail"},
+           f"{what}: body is not {{\"detail\": ...}}: {data!r}")
+    detail = data["detail"]
+    expect(isinstance(detail, dict), f"{what}: detail not an object: {data!r}")
+    codes = code if isinstance(code, tuple) else (code,)
+    expect(detail.get("code") in codes,
+           f"{what}: detail.code: expected {code!r}, got {data!r}")
+    message = detail.get("message")
+    expect(isinstance(message, str) and message.strip(),
+           f"{what}: detail.message missing or empty: {data!r}")
+    if fields:
+        fields = fields if isinstance(fields, tuple) else (fields,)
+        expect(any(f in message for f in fields),
+               f"{what}: message {message!r} names none of {fields}")
+    return hdrs
+
+
+def vm_body(name, key=None, **fields):
+    body = {"name": name, "ssh_key": key or make_key()}
+    if not any(f in fields for f in SIZE_FIELDS):
+        body["size"] = "medium"
+    body.update(fields)
+    return body
+
+
+def create(p, name, key=None, status=201, query="", **fields):
+    """POST /api/v1/vms; expects ``status``; returns the answer body."""
+    result = call(p, "POST", VMS + query, vm_body(name, key, **fields))
+    expect_eq(result[0], status, f"create {name}: status (body {result[2]!r})")
+    if status in (201, 200):
+        check_vm(result[2], f"create {name}")
+    return result[2]
+
+
+def get_vm(p, name):
+    status, _, data = call(p, "GET", f"{VMS}/{name}")
+    expect_eq(status, 200, f"GET {name}: status (body {data!r})")
+    check_vm(data, f"GET {name}")
+    return data
+
+
+def vm_or_none(p, name):
+    """The VM, or None when the provider answers 404 VM_NOT_FOUND."""
+    result = call(p, "GET", f"{VMS}/{name}")
+    if result[0] == 404:
+        expect_error(result, 404, "VM_NOT_FOUND", f"GET {name}")
+        return None
+    expect_eq(result[0], 200, f"GET {name}: status (body {result[2]!r})")
+    check_vm(result[2], f"GET {name}")
+    return result[2]
+
+
+def list_vms(p):
+    status, _, data = call(p, "GET", VMS)
+    expect_eq(status, 200, f"GET {VMS}: status (body {data!r})")
+    expect(isinstance(data, list), f"GET {VMS}: not an array: {data!r}")
+    for vm in data:
+        check_vm(vm, f"GET {VMS}")
+    return data
+
+
+def vm_names(p):
+    return [vm["name"] for vm in list_vms(p)]
+
+
+def info(p):
+    status, _, data = call(p, "GET", INFO)
+    expect_eq(status, 200, f"GET {INFO}: status (body {data!r})")
+    expect(isinstance(data, dict) and INFO_KEYS <= set(data),
+           f"GET {INFO}: keys missing: {data!r}")
+    return data
+
+
+def available(p):
+    return info(p)["available_resources"]
+
+
+def vm_op(p, name, verb, status=200):
+    """POST start/stop or DELETE; expects ``status``; returns the body."""
+    if verb == "delete":
+        result = call(p, "DELETE", f"{VMS}/{name}")
+    else:
+        result = call(p, "POST", f"{VMS}/{name}/{verb}")
+    expect_eq(result[0], status, f"{verb} {name}: status (body {result[2]!r})")
+    return result[2]
+
+
+def delete(p, name):
+    data = vm_op(p, name, "delete")
+    expect_eq(data, {"status": "deleted", "vm_id": name}, f"DELETE {name}")
+
+
+def check_vm(vm, what):
+    """The shape of a VM as the provider returns it."""
+    expect(isinstance(vm, dict), f"{what}: not an object: {vm!r}")
+    expect_eq(set(vm), VM_KEYS, f"{what}: VM keys")
+    expect_eq(vm["id"], vm["name"], f"{what}: id vs name")
+    expect(vm["status"] in ("creating", "running", "stopping", "stopped",
+                            "starting", "deleting", "error"),
+           f"{what}: unknown status {vm['status']!r}")
+    res = vm["resources"]
+    expect(isinstance(res, dict) and set(res) == {"cpu", "memory", "storage"}
+           and all(isinstance(v, int) and v > 0 for v in res.values()),
+           f"{what}: resources {res!r}")
+    for key in ("created_at", "updated_at"):
+        expect(isinstance(vm[key], str) and TIMESTAMP.match(vm[key]),
+               f"{what}: {key} {vm[key]!r} is not RFC 3339 UTC with a Z")
+    if vm["status"] == "error":
+        expect(isinstance(vm["error_message"], str) and vm["error_message"],
+               f"{what}: status error without an error_message: {vm!r}")
+
+
+def check_running(p, vm, what):
+    """A running VM: an IPv4 address and an SSH port from the range."""
+    expect_eq(vm["status"], "running", f"{what}: status")
+    try:
+        socket.inet_aton(vm["ip_address"] or "")
+    except (OSError, TypeError):
+        raise AssertionError(f"{what}: ip_address {vm['ip_address']!r}")
+    lo, hi = p.ssh_range
+    expect(isinstance(vm["ssh_port"], int) and lo <= vm["ssh_port"] <= hi,
+           f"{what}: ssh_port {vm['ssh_port']!r} not in {lo}-{hi}")
+    expect_eq(vm["error_message"], None, f"{what}: error_message")
+
+
+def used(vms):
+    total = {"cpu": 0, "memory": 0, "storage": 0}
+    for vm in vms:
+        for k in total:
+            total[k] += vm["resources"][k]
+    return total
+
+
+def expect_ledger(p, what):
+    """available == capacity - the resources of every VM listed, and
+    vm_count matches the list."""
+    vms = list_vms(p)
+    data = info(p)
+    u = used(vms)
+    want = {k: p.capacity[k] - u[k] for k in u}
+    expect_eq(data["total_resources"], p.capacity, f"{what}: total_resources")
+    expect_eq(data["available_resources"], want,
+              f"{what}: available_resources (VMs {[v['name'] for v in vms]})")
+    expect_eq(data["vm_count"], len(vms), f"{what}: vm_count")
+
+
+def wait_for(fn, timeout, what, interval=0.1):
+    """Call ``fn`` until it returns something truthy; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        expect(time.monotonic() < deadline, f"{what} within {timeout}s")
+        time.sleep(interval)
+
+
+def wait_settled(p, name, timeout=60):
+    """Wait until VM ``name`` is gone or in no transitional state; returns
+    the VM or None."""
+    box = {}
+
+    def settled():
+        vm = vm_or_none(p, name)
+        box["vm"] = vm
+        return vm is None or vm["status"] in ("running", "stopped", "error")
+    wait_for(settled, timeout, f"VM {name} settles", 0.2)
+    return box["vm"]
+
+
+def wait_job(p, job_id, timeout=60):
+    """Poll a job until it is no longer creating; returns (job, progress
+    values seen while creating)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _, job = call(p, "GET", f"{JOBS}/{job_id}")
+        expect_eq(status, 200, f"GET job {job_id}: status (body {job!r})")
+        expect({"job_id", "vm_id", "status", "error"} <= set(job),
+               f"job keys: {job!r}")
+        expect_eq(job["job_id"], job_id, "job_id")
+        if job["status"] != "creating":
+            expect(job["status"] in ("ready", "failed"),
+                   f"job status {job['status']!r}")
+            return job, seen
+        expect("progress" in job and "stage" in job,
+               f"a creating job without progress/stage: {job!r}")
+        progress = job["progress"]
+        expect(progress is None or (isinstance(progress, int)
+                                    and 0 <= progress <= 100),
+               f"job progress {progress!r}")
+        expect(job["stage"] is None or isinstance(job["stage"], str),
+               f"job stage {job['stage']!r}")
+        seen.append(progress)
+        expect(time.monotonic() < deadline,
+               f"job {job_id} still creating after {timeout}s: {job!r}")
+        time.sleep(0.1)
+
+
+def expect_advertised(p, disc, provider_id, what, timeout=2.0):
+    """Within ``timeout`` the advertisement at discovery carries the
+    provider's free resources."""
+    deadline = time.monotonic() + timeout
+    while True:
+        free = available(p)
+        status, _, ad = http("GET", f"{disc.url}{ADS}/{provider_id}")
+        got = ad.get("resources") if isinstance(ad, dict) else None
+        if status == 200 and isinstance(got, dict) and \
+                {k: got.get(k) for k in free} == free:
+            return ad
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{what}: the advertisement does not show the free resources "
+                f"{free} within {timeout}s: discovery says {status} {ad!r}")
+        time.sleep(0.1)
+
+
+def expect_consistent(p, mp, what):
+    """Every VM in the API has exactly one golem-NAME in multipass and vice
+    versa (unrecorded strays aside), and the ledger adds up."""
+    api = set(vm_names(p))
+    mine = {n[len("golem-"):] for n in mp.golem_instances()}
+    expect_eq(mine, api, f"{what}: golem-* in multipass vs VMs in the API")
+    expect_ledger(p, what)
+
+
+# --------------------------------------------------------------------------
+# cases: the life of a VM
+
+
+@case
+def lifecycle(binary):
+    """Create (sync and async), list, get, access, stop, start, delete;
+    the advertisement follows the ledger; cloud-init file and argv."""
+    disc = discovery_daemon()
+    mp = Standin(BOOT_SECONDS=1.5)
+    p = provider(binary, mp, discovery=disc).start().wait_ready()
+    data = info(p)
+    pid = data["provider_id"]
+    expect_eq(data["total_resources"], CAPACITY, "total_resources")
+    expect_eq(data["available_resources"], CAPACITY, "available at start")
+    expect_eq(data["ip_address"], "127.0.0.1", "ip_address (PUBLIC_IP)")
+    expect_eq(data["driver"], "multipass", "driver")
+    expect_eq((data["vm_count"], data["max_vms"]), (0, 10), "vm_count/max_vms")
+    expect_advertised(p, disc, pid, "at start")
+    key = make_key("lifecycle@test")
+
+    # synchronous create
+    vm = create(p, "alpha", key, size="medium")
+    check_running(p, vm, "create alpha")
+    expect_eq(vm["resources"], MEDIUM, "alpha resources (medium)")
+    expect_eq(vm["image"], "ubuntu:24.04", "alpha image (default)")
+    expect_ledger(p, "after create alpha")
+    expect_advertised(p, disc, pid, "after create alpha")
+
+    # its cloud-init user data and how it reached multipass
+    path = os.path.join(data_dir(p), "cloud-init", "alpha.yaml")
+    expect(os.path.exists(path), f"no cloud-init file {path}")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    expect_eq(oct(mode), oct(0o600), f"mode of {path}")
+    with open(path) as f:
+        user_data = f.read()
+    expect(user_data.startswith("#cloud-config"),
+           f"{path} does not start with #cloud-config: {user_data[:80]!r}")
+    expect(key in user_data, f"{path} lacks the SSH key: {user_data!r}")
+    argvs = launches(mp, "golem-alpha")
+    expect_eq(len(argvs), 1, "launches of golem-alpha")
+    argv = argvs[0]
+    i = argv.index("--cloud-init") if "--cloud-init" in argv else -1
+    expect(i >= 0 and argv[i + 1:i + 2] == ["-"],
+           f"launch without --cloud-init -: {argv}")
+    record = mp.record("golem-alpha")
+    expect(record and key in (record.get("cloud_init") or ""),
+           f"the key did not reach multipass on stdin: {record!r}")
+
+    # asynchronous create
+    status, _, job = call(p, "POST", VMS + "?async=true",
+                          vm_body("beta", key, size="small"))
+    expect_eq(status, 202, f"async create: status (body {job!r})")
+    expect_eq(set(job), {"job_id", "vm_id", "status"}, "202 body keys")
+    expect_eq((job["vm_id"], job["status"]), ("beta", "creating"), "202 body")
+    expect(isinstance(job["job_id"], str) and job["job_id"], "job_id")
+    beta = get_vm(p, "beta")
+    expect_eq(beta["status"], "creating", "beta right after the 202")
+    expect_eq(beta["resources"], SMALL, "beta resources (small)")
+    done, progress = wait_job(p, job["job_id"])
+    expect_eq((done["status"], done["error"], done["vm_id"]),
+              ("ready", None, "beta"), f"finished job {done!r}")
+    check_running(p, get_vm(p, "beta"), "beta after its job")
+    expect_ledger(p, "after create beta")
+    expect_advertised(p, disc, pid, "after create beta")
+
+    # list, get, access
+    vms = list_vms(p)
+    expect_eq([v["name"] for v in vms], ["alpha", "beta"], "list order")
+    alpha = get_vm(p, "alpha")
+    expect_eq(alpha, vms[0], "GET alpha vs the list")
+    expect_eq({k: alpha[k] for k in ("name", "resources", "ssh_port",
+                                      "created_at")},
+              {k: vm[k] for k in ("name", "resources", "ssh_port",
+                                   "created_at")}, "GET alpha vs its 201")
+    expect(vms[0]["ssh_port"] != vms[1]["ssh_port"], "distinct ssh ports")
+    status, _, access = call(p, "GET", f"{VMS}/alpha/access")
+    expect_eq(status, 200, f"access: status (body {access!r})")
+    expect_eq(access, {"ssh_host": "127.0.0.1", "ssh_port": vm["ssh_port"],
+                       "vm_id": "alpha", "multipass_name": "golem-alpha"},
+              "access")
+    expect_eq(mp.golem_instances(),
+              {"golem-alpha": "Running", "golem-beta": "Running"},
+              "multipass list after two creates")
+
+    # stop and start
+    stopped = vm_op(p, "alpha", "stop")
+    check_vm(stopped, "stop alpha")
+    expect_eq(stopped["status"], "stopped", "status after stop")
+    expect_eq(mp.golem_instances()["golem-alpha"], "Stopped",
+              "multipass state after stop")
+    expect_error(call(p, "POST", f"{VMS}/alpha/stop"), 409, "VM_WRONG_STATE",
+                 "stop of a stopped VM")
+    expect_ledger(p, "after stop (a stopped VM keeps its reservation)")
+    expect_advertised(p, disc, pid, "after stop")
+    started = vm_op(p, "alpha", "start")
+    check_running(p, started, "start alpha")
+    expect_eq(started["ssh_port"], vm["ssh_port"], "ssh_port after start")
+    expect_eq(mp.golem_instances()["golem-alpha"], "Running",
+              "multipass state after start")
+    expect_error(call(p, "POST", f"{VMS}/alpha/start"), 409, "VM_WRONG_STATE",
+                 "start of a running VM")
+    expect_advertised(p, disc, pid, "after start")
+
+    # delete
+    delete(p, "alpha")
+    expect_error(call(p, "GET", f"{VMS}/alpha"), 404, "VM_NOT_FOUND",
+                 "GET after delete")
+    expect_error(call(p, "GET", f"{VMS}/alpha/access"), 404, "VM_NOT_FOUND",
+                 "access after delete")
+    expect_error(call(p, "DELETE", f"{VMS}/alpha"), 404, "VM_NOT_FOUND",
+                 "second DELETE")
+    expect(purge_calls(mp, "golem-alpha"),
+           f"no `delete --purge golem-alpha` in calls.log: {mp.calls()}")
+    expect_eq(vm_names(p), ["beta"], "list after delete")
+    expect_consistent(p, mp, "after delete alpha")
+    expect_advertised(p, disc, pid, "after delete alpha")
+    delete(p, "beta")
+    expect_eq(available(p), CAPACITY, "available after deleting everything")
+    expect_advertised(p, disc, pid, "after delete beta")
+    expect_eq(mp.golem_instances(), {}, "multipass list at the end")
+    p.stop()
+
+
+@case
+def sizes_and_precedence(binary):
+    """size maps to the table; resources beats flat fields beats size;
+    multipass gets the same figures."""
+    mp = Standin()
+    p = provider(binary, mp, capacity={"cpu": 32, "memory": 64,
+                                       "storage": 1000}).start().wait_ready()
+    rows = [
+        ("size-small", {"size": "small"}, SMALL),
+        ("size-medium", {"size": "medium"}, MEDIUM),
+        ("size-large", {"size": "large"}, LARGE),
+        ("size-xlarge", {"size": "xlarge"}, XLARGE),
+        ("resources-win", {"size": "xlarge", "cpu": 3, "memory": 3,
+                           "storage": 30,
+                           "resources": {"cpu": 1, "memory": 2,
+                                         "storage": 15}},
+         {"cpu": 1, "memory": 2, "storage": 15}),
+        ("flat-wins", {"size": "xlarge", "cpu": 3, "memory": 5,
+                       "storage": 25}, {"cpu": 3, "memory": 5, "storage": 25}),
+        ("flat-only", {"cpu": 1, "memory": 1, "storage": 11},
+         {"cpu": 1, "memory": 1, "storage": 11}),
+        ("resources-only", {"resources": {"cpu": 2, "memory": 3,
+                                          "storage": 12}},
+         {"cpu": 2, "memory": 3, "storage": 12}),
+    ]
+    for name, fields, want in rows:
+        vm = create(p, name, **fields)
+        expect_eq(vm["resources"], want, f"{name}: resources")
+        expect_eq(get_vm(p, name)["resources"], want, f"GET {name}: resources")
+        rec = mp.record("golem-" + name)
+        expect(rec is not None, f"{name}: multipass has no golem-{name}")
+        expect_eq((rec["cpus"], rec["memory"], rec["disk"]),
+                  (want["cpu"], want["memory"] * GIB, want["storage"] * GIB),
+                  f"{name}: cpus/memory/disk bytes multipass was given")
+    expect_eq(vm_names(p), [r[0] for r in rows], "list in creation order")
+    expect_consistent(p, mp, "after all sizes")
+
+
+@case
+def concurrency(binary):
+    """20 parallel synchronous creates with room for 5: exactly 5 × 201,
+    15 × 503 RESOURCE_UNAVAILABLE, and everything adds up."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    names = [f"conc-{i:02d}" for i in range(20)]
+    barrier = threading.Barrier(len(names))
+
+    def one(name):
+        barrier.wait()
+        return http("POST", p.url + VMS, vm_body(name, size="medium"),
+                    timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        results = dict(zip(names, pool.map(one, names)))
+    codes = sorted(r[0] for r in results.values())
+    created = sorted(n for n, r in results.items() if r[0] == 201)
+    expect_eq(codes.count(201), 5, f"number of 201 answers (all: {codes})")
+    expect_eq(codes.count(503), 15, f"number of 503 answers (all: {codes})")
+    for name, result in results.items():
+        if result[0] == 503:
+            expect_error(result, 503, "RESOURCE_UNAVAILABLE",
+                         f"refused create {name}")
+        else:
+            check_running(p, result[2], f"create {name}")
+    expect_eq(available(p), {"cpu": 0, "memory": 0, "storage": 400},
+              "available after 5 medium VMs")
+    expect_eq(sorted(vm_names(p)), created, "VMs listed")
+    expect_eq(sorted(mp.golem_instances()),
+              sorted("golem-" + n for n in created), "multipass list")
+    ports = [vm["ssh_port"] for vm in list_vms(p)]
+    expect_eq(len(set(ports)), 5, f"distinct ssh ports {ports}")
+    expect_eq(len(launches(mp)), 5, "number of multipass launches")
+    expect_consistent(p, mp, "after the rush")
+
+
+@case
+def max_vms(binary):
+    """MAX_VMS=2: the third create is 503 RESOURCE_UNAVAILABLE naming the
+    maximum; after a delete there is room again."""
+    mp = Standin()
+    p = provider(binary, mp, MAX_VMS=2).start().wait_ready()
+    expect_eq(info(p)["max_vms"], 2, "max_vms in /provider/info")
+    create(p, "first", size="small")
+    create(p, "second", size="small")
+    result = call(p, "POST", VMS, vm_body("third", size="small"))
+    expect_error(result, 503, "RESOURCE_UNAVAILABLE", "third create")
+    message = result[2]["detail"]["message"]
+    expect(re.search(r"\b2\b", message)
+           and re.search(r"max", message, re.IGNORECASE),
+           f"the refusal does not name the maximum of 2: {message!r}")
+    expect_eq(len(launches(mp)), 2, "launches (the third never reached it)")
+    expect_eq(vm_or_none(p, "third"), None, "no record of the refused VM")
+    delete(p, "first")
+    create(p, "third", size="small")
+    expect_consistent(p, mp, "after the swap")
+
+
+@case
+def launch_failure(binary):
+    """fail-next-launch: 500 VM_CREATE_ERROR with multipass' message; the
+    instance is purged, the name and the resources are free again."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    message = "launch failed: Remote \"\" is unknown or unreachable. (7f3a)"
+    mp.fault("fail-next-launch", message + "\n")
+    expect_error(call(p, "POST", VMS, vm_body("unlucky")), 500,
+                 "VM_CREATE_ERROR", "create with a failing launch", "7f3a")
+    expect(not mp.has_fault("fail-next-launch"), "the fault was not used")
+    expect_eq(vm_or_none(p, "unlucky"), None, "record after the failure")
+    expect_eq(available(p), CAPACITY, "resources after the failure")
+    wait_for(lambda: purge_calls(mp, "golem-unlucky"), 5,
+             "`delete --purge golem-unlucky` after the failed launch")
+    vm = create(p, "unlucky")
+    check_running(p, vm, "second create with the same name")
+
+    # the same through a job
+    mp.fault("fail-next-launch", message + "\n")
+    status, _, job = call(p, "POST", VMS + "?async=true", vm_body("jobless"))
+    expect_eq(status, 202, f"async create: status (body {job!r})")
+    done, _ = wait_job(p, job["job_id"])
+    expect_eq(done["status"], "failed", f"job of a failed launch: {done!r}")
+    expect(isinstance(done["error"], str) and "7f3a" in done["error"],
+           f"job error lacks multipass' message: {done!r}")
+    wait_for(lambda: vm_or_none(p, "jobless") is None, 5,
+             "the failed VM's record is removed")
+    expect_consistent(p, mp, "after the failures")
+    create(p, "jobless")
+    expect_consistent(p, mp, "after the retries")
+
+
+@case
+def driver_unavailable(binary):
+    """multipassd down: 503 DRIVER_UNAVAILABLE and nothing left behind; a
+    missing multipass binary: the same, while /health stays 200."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    mp.fault("daemon-down")
+    expect_error(call(p, "POST", VMS, vm_body("nodaemon")), 503,
+                 "DRIVER_UNAVAILABLE", "create while multipassd is down")
+    expect_eq(vm_names(p), [], "VMs after the refusal")
+    expect_eq(available(p), CAPACITY, "resources after the refusal")
+    os.unlink(mp.path("daemon-down"))
+    create(p, "nodaemon")
+    expect_consistent(p, mp, "after multipassd came back")
+
+    mp2 = Standin()
+    q = provider(binary, mp2, name="no-multipass")
+    q.env["GOLEM_PROVIDER_MULTIPASS_BINARY_PATH"] = os.path.join(
+        q.workdir, "does-not-exist", "multipass")
+    q.start().wait_ready()
+    status, _, data = call(q, "GET", "/health")
+    expect_eq((status, data), (200, {"status": "healthy"}),
+              "/health without multipass")
+    expect_error(call(q, "POST", VMS, vm_body("nobinary")), 503,
+                 "DRIVER_UNAVAILABLE", "create without a multipass binary")
+    expect_eq(vm_names(q), [], "VMs without multipass")
+    expect_eq(available(q), CAPACITY, "resources without multipass")
+    status, _, _ = call(q, "GET", "/health")
+    expect_eq(status, 200, "/health after the refusal")
+    expect_eq(mp2.calls(), [], "calls to a stand-in nobody pointed at")
+
+
+# --------------------------------------------------------------------------
+# cases: crashes and restarts
+
+
+@case
+def crash_during_launch(binary):
+    """kill -9 while a VM is being created; the restarted provider adopts
+    it or cleans it up, and never leaves a duplicate or a leak."""
+    mp = Standin(BOOT_SECONDS=3)
+    p = provider(binary, mp).start().wait_ready()
+    create(p, "steady", size="small")
+    status, _, job = call(p, "POST", VMS + "?async=true", vm_body("phoenix"))
+    expect_eq(status, 202, f"async create: status (body {job!r})")
+    wait_for(lambda: launches(mp, "golem-phoenix"), 5,
+             "multipass launch of golem-phoenix")
+    time.sleep(0.8)
+    status, _, j = call(p, "GET", f"{JOBS}/{job['job_id']}")
+    expect_eq((status, j.get("status")), (200, "creating"),
+              f"job before the crash: {j!r}")
+    p.kill9()
+
+    q = respawn(p, "providerd-restarted").start().wait_ready()
+    vm = wait_settled(q, "phoenix", timeout=60)
+    done, _ = wait_job(q, job["job_id"], timeout=60)
+    if vm is not None:
+        check_running(q, vm, "adopted phoenix")
+        expect_eq(done["status"], "ready", f"job of the adopted VM: {done!r}")
+    else:
+        expect_eq(done["status"], "failed", f"job of the dropped VM: {done!r}")
+        expect(done["error"], f"failed job without an error: {done!r}")
+    check_running(q, get_vm(q, "steady"), "steady after the restart")
+    expect_eq(len(launches(mp, "golem-phoenix")), 1,
+              "launches of golem-phoenix (no relaunch)")
+    expect_consistent(q, mp, f"after recovery (phoenix "
+                             f"{'adopted' if vm else 'dropped'})")
+    if vm is not None:
+        delete(q, "phoenix")
+    delete(q, "steady")
+    expect_consistent(q, mp, "after cleaning up")
+    expect_eq(available(q), CAPACITY, "everything free at the end")
+
+
+@case
+def crash_during_delete(binary):
+    """kill -9 while multipass deletes (hung); the restarted provider
+    finishes the delete and frees the resources."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    create(p, "keeper", size="small")
+    create(p, "doomed", size="medium")
+    mp.fault("hang-next")
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(_try_delete(
+        p, "doomed")), daemon=True)
+    sender.start()
+    wait_for(lambda: any(a[:1] == ["delete"] and "golem-doomed" in a
+                         for a in mp.calls()), 10,
+             "the provider runs multipass delete golem-doomed")
+    expect(not mp.has_fault("hang-next"), "hang-next not consumed")
+    p.kill9()
+    sender.join(10)
+    mp.kill_orphans()  # the hung `multipass delete`
+
+    q = respawn(p, "providerd-restarted").start().wait_ready()
+    wait_for(lambda: vm_or_none(q, "doomed") is None, 30,
+             "the resumed delete removes doomed")
+    wait_for(lambda: "golem-doomed" not in mp.golem_instances(), 10,
+             "golem-doomed gone from multipass")
+    expect_eq(vm_names(q), ["keeper"], "VMs after the resumed delete")
+    expect_eq(available(q), {k: CAPACITY[k] - SMALL[k] for k in CAPACITY},
+              "resources after the resumed delete")
+    expect_consistent(q, mp, "after the resumed delete")
+    check_running(q, get_vm(q, "keeper"), "keeper")
+
+
+def _try_delete(p, name):
+    try:
+        return http("DELETE", f"{p.url}{VMS}/{name}", timeout=60)
+    except AssertionError as e:  # the provider was killed: no answer
+        return e
+
+
+@case
+def lost_vm(binary):
+    """A recorded VM multipass no longer knows becomes status error with
+    an error_message after a restart; it can be deleted."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    create(p, "ghost", size="small")
+    create(p, "solid", size="small")
+    p.stop()
+    mp.fault("lose-golem-ghost")
+    expect("golem-ghost" not in mp.golem_instances(), "lose-NAME works")
+    q = respawn(p, "providerd-restarted").start().wait_ready()
+    vm = wait_for(lambda: (lambda v: v if v and v["status"] == "error"
+                           else None)(vm_or_none(q, "ghost")), 20,
+                  "ghost in status error")
+    expect(isinstance(vm["error_message"], str) and vm["error_message"],
+           f"error VM without an error_message: {vm!r}")
+    check_running(q, get_vm(q, "solid"), "solid after the restart")
+    expect_ledger(q, "with a lost VM (still reserved until deleted)")
+    delete(q, "ghost")
+    expect_eq(vm_or_none(q, "ghost"), None, "ghost after delete")
+    expect_eq(vm_names(q), ["solid"], "VMs after deleting the lost one")
+    expect_ledger(q, "after deleting the lost VM")
+
+
+@case
+def unrecorded_instance(binary):
+    """golem-* instances the provider has no record of are left alone and
+    not shown in the API."""
+    mp = Standin()
+    mp.run("launch", "--name", "golem-stray")
+    mp.run("launch", "--name", "someone-else")
+    before = len(mp.calls())
+    p = provider(binary, mp).start().wait_ready()
+    wait_for(lambda: any(a[:1] == ["list"] for a in mp.calls()[before:]),
+             10, "the provider lists multipass' instances at start")
+    time.sleep(2)  # time to (wrongly) act on what it found
+    names = mp.instances()
+    expect("golem-stray" in names and names["golem-stray"]["state"]
+           == "Running", f"golem-stray was touched: {names}")
+    expect("someone-else" in names, f"someone-else was touched: {names}")
+    expect_eq(vm_names(p), [], "VMs in the API")
+    expect_eq(vm_or_none(p, "stray"), None, "GET stray")
+    expect_eq(available(p), CAPACITY, "resources (strays reserve nothing)")
+    touched = [a for a in mp.calls()[before:]
+               if a[:1] in (["delete"], ["stop"], ["start"], ["purge"])]
+    expect_eq(touched, [], "state-changing multipass calls")
+    create(p, "mine")
+    expect_eq(sorted(mp.golem_instances()), ["golem-mine", "golem-stray"],
+              "golem-* after creating one of ours")
+
+    # Creating a VM under the stray's name must not destroy the stray.
+    status, _, data = call(p, "POST", VMS, vm_body("stray"))
+    expect(status not in (200, 201), f"create over a stray: {status} {data!r}")
+    time.sleep(1)
+    expect("golem-stray" in mp.golem_instances(),
+           f"a create named 'stray' ({status} {data!r}) deleted the "
+           f"unrecorded golem-stray; calls: {mp.calls()[before:]}")
+
+
+@case
+def restart_keeps_state(binary):
+    """SIGTERM (exit 0) leaves the VMs running; the next start lists them
+    with the same ports and states, resources still reserved."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    create(p, "keep-one", size="medium")
+    create(p, "keep-two", size="small")
+    vm_op(p, "keep-two", "stop")
+    before = list_vms(p)
+    avail = available(p)
+    p.stop()
+    expect_eq(mp.golem_instances(),
+              {"golem-keep-one": "Running", "golem-keep-two": "Stopped"},
+              "multipass after the provider exited")
+    q = respawn(p, "providerd-restarted").start().wait_ready()
+    after = list_vms(q)
+    keys = ("name", "status", "resources", "image", "ip_address", "ssh_port",
+            "created_at")
+    expect_eq([{k: v[k] for k in keys} for v in after],
+              [{k: v[k] for k in keys} for v in before], "VMs after restart")
+    expect_eq(available(q), avail, "available after restart")
+    expect_ledger(q, "after restart")
+    vm_op(q, "keep-two", "start")
+    delete(q, "keep-one")
+    expect_consistent(q, mp, "after using them")
+    q.stop()
+
+
+@case
+def sigterm_withdraws_advertisement(binary):
+    """On SIGTERM the provider DELETEs its advertisement at discovery."""
+    disc = discovery_daemon()
+    mp = Standin()
+    p = provider(binary, mp, discovery=disc).start().wait_ready()
+    pid = info(p)["provider_id"]
+    ad = expect_advertised(p, disc, pid, "after start")
+    expect_eq(ad["ip_address"], "127.0.0.1", "advertised ip_address")
+    expect_eq(ad["country"], "SE", "advertised country (default)")
+    p.stop()
+    status, _, data = http("GET", f"{disc.url}{ADS}/{pid}")
+    expect_eq(status, 404, f"advertisement after SIGTERM (body {data!r})")
+
+
+@case
+def socket_activation(binary):
+    """Under systemd-socket-activate the provider serves the passed socket,
+    binds nothing itself, sends READY=1 and stops cleanly."""
+    mp = Standin()
+    p = provider(binary, mp)
+    p.socket_activate = True
+    decoy = golemtest.free_port()
+    p.env["GOLEM_PROVIDER_PORT"] = str(decoy)
+    p.start().wait_ready()
+    first = p.activation_response or b""
+    expect(re.match(rb"HTTP/1\.[01] 200 ", first) and b"healthy" in first,
+           f"activating request not answered 200 healthy: {first[:300]!r}")
+    status, _, data = call(p, "GET", "/health")
+    expect_eq((status, data), (200, {"status": "healthy"}), "/health")
+    check_running(p, create(p, "activated"), "create over the passed socket")
+    expect_refused("127.0.0.1", decoy, "GOLEM_PROVIDER_PORT when activated")
+    p.stop()
+    expect(p.notify_index("READY=1") < p.notify_index("STOPPING=1"),
+           f"STOPPING=1 before READY=1: {p.notifications!r}")
+
+
+# --------------------------------------------------------------------------
+# cases: SSH forwarding to a real sshd
+
+
+def find_sshd():
+    for path in ("/usr/sbin/sshd", shutil.which("sshd")):
+        if path and os.access(path, os.X_OK):
+            return path
+    raise AssertionError(
+        "sshd not found: install Debian's openssh-server "
+        "(apt-get install -y openssh-server) to run this case")
+
+
+def start_sshd(directory, client_pub):
+    """A root sshd on 127.0.0.N:22 with its own host key and config, only
+    accepting ``client_pub``.  Returns (address, process)."""
+    sshd = find_sshd()
+    expect(os.geteuid() == 0, "the ssh_forwarding case must run as root "
+           "(sshd on port 22 of 127.0.0.N, logging in as root)")
+    if not os.path.isdir("/run/sshd"):  # Debian's privilege separation dir
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    host_key, _ = ssh_keygen(directory, "ssh_host_ed25519_key", "host")
+    auth = os.path.join(directory, "authorized_keys")
+    with open(auth, "w") as f:
+        f.write(client_pub + "\n")
+    for _ in range(20):
+        addr = f"127.0.0.{random.randint(2, 250)}"
+        try:
+            with socket.socket() as s:
+                s.bind((addr, 22))
+        except OSError:
+            continue
+        break
+    else:
+        raise AssertionError("no free 127.0.0.N:22 for sshd")
+    config = os.path.join(directory, "sshd_config")
+    with open(config, "w") as f:
+        f.write(f"ListenAddress {addr}:22\n"
+                f"HostKey {host_key}\n"
+                f"AuthorizedKeysFile {auth}\n"
+                f"PidFile {os.path.join(directory, 'sshd.pid')}\n"
+                "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "MaxStartups 50\nMaxSessions 50\nLogLevel VERBOSE\n")
+    log = open(os.path.join(directory, "sshd.log"), "wb")
+    proc = subprocess.Popen([sshd, "-D", "-e", "-f", config],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    log.close()
+
+    def stop():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    on_cleanup(stop)
+
+    def banner():
+        expect(proc.poll() is None, "sshd exited: "
+               + open(os.path.join(directory, "sshd.log")).read())
+        try:
+            with socket.create_connection((addr, 22), timeout=1) as s:
+                return s.recv(64).startswith(b"SSH-2.0")
+        except OSError:
+            return False
+    wait_for(banner, 10, f"sshd answering on {addr}:22")
+    return addr, proc
+
+
+def ssh_argv(key, port, directory, command):
+    ssh = shutil.which("ssh")
+    expect(ssh, "ssh not found (install openssh-client)")
+    return [ssh, "-F", "/dev/null", "-i", key, "-p", str(port),
+            "-o", "StrictHostKeyChecking=no",
+            "-o", f"UserKnownHostsFile={os.path.join(directory, 'known')}",
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+            "root@127.0.0.1", command]
+
+
+@case
+def ssh_forwarding(binary):
+    """HOST:ssh_port is forwarded to the VM's address port 22 while it
+    runs: a real sshd behind it, 5 concurrent 1 MB round trips; after a
+    stop the port is closed, after a start it forwards again."""
+    directory = make_tempdir("golemtest-ssh-")
+    key, pub = ssh_keygen(directory)
+    addr, _ = start_sshd(directory, pub)
+    mp = Standin(ip=addr)
+    p = provider(binary, mp).start().wait_ready()
+    vm = create(p, "sshvm", pub)
+    check_running(p, vm, "create sshvm")
+    expect_eq(vm["ip_address"], addr, "ip_address (MULTIPASS_STANDIN_IP)")
+    port = vm["ssh_port"]
+
+    def ssh(command, data=None, timeout=60):
+        proc = subprocess.run(ssh_argv(key, port, directory, command),
+                              input=data, capture_output=True,
+                              timeout=timeout)
+        return proc
+
+    r = ssh("echo hello")
+    expect_eq((r.returncode, r.stdout), (0, b"hello\n"),
+              f"ssh echo hello (stderr {r.stderr!r})")
+
+    blobs = [os.urandom(1000000) for _ in range(5)]
+
+    def round_trip(i):
+        return ssh("cat", blobs[i], timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(round_trip, range(5)))
+    for i, r in enumerate(results):
+        expect_eq(r.returncode, 0, f"session {i}: exit (stderr {r.stderr!r})")
+        expect(r.stdout == blobs[i], f"session {i}: {len(r.stdout)} bytes "
+               f"came back, not the 1000000 sent")
+    r = ssh("sha256sum", blobs[0])
+    expect_eq(r.stdout.split()[:1], [hashlib.sha256(blobs[0]).hexdigest()
+                                     .encode()], "sha256sum through ssh")
+
+    vm_op(p, "sshvm", "stop")
+    expect_refused("127.0.0.1", port, "ssh port of a stopped VM")
+    vm_op(p, "sshvm", "start")
+    r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(
+        ssh("echo again")), 10, "ssh after start")
+    expect_eq(r.stdout, b"again\n", "ssh after start")
+    delete(p, "sshvm")
+    expect_refused("127.0.0.1", port, "ssh port of a deleted VM")
+
+
+# --------------------------------------------------------------------------
+# cases: hostile requests
+
+
+def raw_body(text):
+    return text.encode() if isinstance(text, str) else text
+
+
+def hostile_rows(key):
+    """(label, method, path, body, status, code, fields) rows."""
+    K = key
+    V = "VALIDATION_ERROR"
+    base = {"name": "hostile-x", "size": "small", "ssh_key": K}
+
+    def body(**changes):
+        b = dict(base)
+        for k, v in changes.items():
+            if v is _DROP:
+                b.pop(k, None)
+            else:
+                b[k] = v
+        return b
+
+    def res(**changes):
+        r = {"cpu": 1, "memory": 1, "storage": 10}
+        r.update(changes)
+        return body(resources=r)
+
+    rows = [
+        # bodies that are not a create request
+        ("bad JSON", "POST", VMS, b'{"name": "x",', 422, V, "body"),
+        ("JSON array", "POST", VMS, b"[]", 422, V, "body"),
+        ("JSON string", "POST", VMS, b'"hostile-x"', 422, V, "body"),
+        ("JSON number", "POST", VMS, b"42", 422, V, "body"),
+        ("JSON null", "POST", VMS, b"null", 422, V, "body"),
+        ("empty body", "POST", VMS, b"", 422, V, "body"),
+        ("trailing garbage", "POST", VMS,
+         raw_body(json.dumps(base) + " {}"), 422, V, "body"),
+        # wrong types
+        ("name number", "POST", VMS, body(name=5), 422, V, "name"),
+        ("name null", "POST", VMS, body(name=None), 422, V, "name"),
+        ("name array", "POST", VMS, body(name=["hostile-x"]), 422, V, "name"),
+        ("name missing", "POST", VMS, body(name=_DROP), 422, V, "name"),
+        ("resources string", "POST", VMS, body(resources="big"), 422, V,
+         "resources"),
+        ("resources array", "POST", VMS, body(resources=[1, 1, 10]), 422, V,
+         "resources"),
+        ("cpu string", "POST", VMS, res(cpu="1"), 422, V, "resources.cpu"),
+        ("cpu float", "POST", VMS, res(cpu=1.5), 422, V, "resources.cpu"),
+        ("cpu bool", "POST", VMS, res(cpu=True), 422, V, "resources.cpu"),
+        ("cpu null", "POST", VMS, res(cpu=None), 422, V, "resources.cpu"),
+        ("cpu object", "POST", VMS, res(cpu={}), 422, V, "resources.cpu"),
+        ("memory string", "POST", VMS, res(memory="1"), 422, V,
+         "resources.memory"),
+        ("storage array", "POST", VMS, res(storage=[10]), 422, V,
+         "resources.storage"),
+        ("flat cpu string", "POST", VMS,
+         body(size=_DROP, cpu="1", memory=1, storage=10), 422, V, "cpu"),
+        ("size number", "POST", VMS, body(size=2), 422, V, "size"),
+        ("size array", "POST", VMS, body(size=["small"]), 422, V, "size"),
+        ("image number", "POST", VMS, body(image=5), 422, V, "image"),
+        ("ssh_key number", "POST", VMS, body(ssh_key=5), 422, V, "ssh_key"),
+        ("ssh_key null", "POST", VMS, body(ssh_key=None), 422, V, "ssh_key"),
+        ("ssh_key missing", "POST", VMS, body(ssh_key=_DROP), 422, V,
+         "ssh_key"),
+        # numbers out of range
+        ("cpu 1e309", "POST", VMS, raw_body(
+            '{"name":"hostile-x","ssh_key":%s,"resources":{"cpu":1e309,'
+            '"memory":1,"storage":10}}' % json.dumps(K)), 422, V,
+         ("resources.cpu", "body")),
+        ("memory 99999999999999999999", "POST", VMS, raw_body(
+            '{"name":"hostile-x","ssh_key":%s,"resources":{"cpu":1,'
+            '"memory":99999999999999999999,"storage":10}}' % json.dumps(K)),
+         422, V, "resources.memory"),
+        ("storage -1e400", "POST", VMS, raw_body(
+            '{"name":"hostile-x","ssh_key":%s,"resources":{"cpu":1,'
+            '"memory":1,"storage":-1e400}}' % json.dumps(K)), 422, V,
+         ("resources.storage", "body")),
+        ("cpu 2^63", "POST", VMS, res(cpu=2 ** 63), 422, V, "resources.cpu"),
+        ("cpu 2^31", "POST", VMS, res(cpu=2 ** 31), 422, V, "resources.cpu"),
+        ("cpu -1", "POST", VMS, res(cpu=-1), 422, V, "resources.cpu"),
+        ("cpu 0", "POST", VMS, res(cpu=0), 422, V, "resources.cpu"),
+        ("memory 0", "POST", VMS, res(memory=0), 422, V, "resources.memory"),
+        ("storage -20", "POST", VMS, res(storage=-20), 422, V,
+         "resources.storage"),
+        ("flat memory 0", "POST", VMS,
+         body(size=_DROP, cpu=1, memory=0, storage=10), 422, V, "memory"),
+        ("size huge", "POST", VMS, body(size="huge"), 422, V, "size"),
+        ("size empty", "POST", VMS, body(size=""), 422, V, "size"),
+        ("no size at all", "POST", VMS, body(size=_DROP), 422, V,
+         ("resources", "size")),
+    ]
+    bad_names = ["--help", "../x", "a b", "ab", "a" * 64, "UPPER", "a--b",
+                 "vm-\u00fc", "vm-\u202e", "\u0432\u043c-1", "golem;rm -rf /",
+                 "$(reboot)", "`reboot`", "abc\u0000def", "abc\ndef",
+                 "abc\r\n", "-abc", "abc-", "", "a/b", "abc.", "x" * 1000]
+    for name in bad_names:
+        rows.append((f"name {name[:40]!r}", "POST", VMS, body(name=name),
+                     422, V, "name"))
+    blob = K.split()[1]
+    bad_keys = [
+        ("not a key", "not a key"),
+        ("type only", "ssh-ed25519"),
+        ("short base64", "ssh-ed25519 AAAA"),
+        ("two keys", K + "\n" + K),
+        ("YAML payload", "ssh-ed25519 AAAA\n#cloud-config\nruncmd: [reboot]"),
+        ("key + YAML", K + "\n#cloud-config\nruncmd: [reboot]"),
+        ("key + CR", K + "\r"),
+        ("key + escape", K + " \x1b[31mred"),
+        ("key + NUL", K + "\u0000tail"),
+        ("unknown type", "ssh-unknown " + blob),
+        ("type without ssh-", "ed25519 " + blob),
+        ("invalid base64", "ssh-ed25519 !!!notbase64!!!"),
+        ("truncated base64", "ssh-ed25519 " + blob[:-3]),
+        ("private key", "-----BEGIN OPENSSH PRIVATE KEY-----"),
+        ("empty key", ""),
+    ]
+    for label, value in bad_keys:
+        rows.append((f"ssh_key {label}", "POST", VMS, body(ssh_key=value),
+                     422, V, "ssh_key"))
+    bad_images = ["--disk=1", "../../etc/passwd", "http://evil",
+                  "file:///etc/passwd", "-v", "ubuntu 24.04", "a;b",
+                  "$(reboot)", "", "x" * 300, "24.04\n--disk=1"]
+    for image in bad_images:
+        rows.append((f"image {image[:40]!r}", "POST", VMS, body(image=image),
+                     422, V, "image"))
+    rows += [
+        ("70 KiB body", "POST", VMS, body(padding="x" * (70 * 1024)), 413,
+         "PAYLOAD_TOO_LARGE", None),
+        # paths
+        ("GET /", "GET", "/", None, 404, "NOT_FOUND", None),
+        ("GET /api", "GET", "/api", None, 404, "NOT_FOUND", None),
+        ("GET /api/v1", "GET", "/api/v1", None, 404, "NOT_FOUND", None),
+        ("GET /api/v2/vms", "GET", "/api/v2/vms", None, 404, "NOT_FOUND",
+         None),
+        ("GET /api/v1/vm", "GET", "/api/v1/vm", None, 404, "NOT_FOUND", None),
+        ("GET vms/x/unknown", "GET", f"{VMS}/hostile-ok/unknown", None, 404,
+         "NOT_FOUND", None),
+        ("GET vms/x/access/x", "GET", f"{VMS}/hostile-ok/access/x", None,
+         404, "NOT_FOUND", None),
+        ("GET /health/x", "GET", "/health/x", None, 404, "NOT_FOUND", None),
+        ("GET vms/..%2f..%2fetc", "GET", f"{VMS}/..%2f..%2fetc", None, 404,
+         ("VM_NOT_FOUND", "NOT_FOUND"), None),
+        ("DELETE vms/..%2f..%2fetc", "DELETE", f"{VMS}/..%2f..%2fetc", None,
+         404, ("VM_NOT_FOUND", "NOT_FOUND"), None),
+        ("stop vms/..%2f..%2fetc", "POST", f"{VMS}/..%2f..%2fetc/stop", None,
+         404, ("VM_NOT_FOUND", "NOT_FOUND"), None),
+        ("GET vms/%2e%2e", "GET", f"{VMS}/%2e%2e", None, 404,
+         ("VM_NOT_FOUND", "NOT_FOUND"), None),
+        ("GET vms/../../etc/passwd", "GET", f"{VMS}/../../etc/passwd", None, 404,
+         ("VM_NOT_FOUND", "NOT_FOUND"), None),
+        ("GET vms/hostile-ok%00", "GET", f"{VMS}/hostile-ok%00", None, 404,
+         ("VM_NOT_FOUND", "NOT_FOUND"), None),
+        ("GET vms/UPPER", "GET", f"{VMS}/HOSTILE-OK", None, 404,
+         "VM_NOT_FOUND", None),
+        ("job ..%2f..%2fetc%2fpasswd", "GET",
+         f"{JOBS}/..%2f..%2fetc%2fpasswd", None, 404, "JOB_NOT_FOUND", None),
+        ("job %2e%2e", "GET", f"{JOBS}/%2e%2e", None, 404, "JOB_NOT_FOUND",
+         None),
+        ("job SQL", "GET", f"{JOBS}/%27%20OR%201%3D1%20--", None, 404,
+         "JOB_NOT_FOUND", None),
+        ("job 1000 chars", "GET", f"{JOBS}/{'a' * 1000}", None, 404,
+         "JOB_NOT_FOUND", None),
+        ("job unknown", "GET", f"{JOBS}/0123456789abcdef0123456789abcdef",
+         None, 404, "JOB_NOT_FOUND", None),
+        ("job ../..", "GET", f"{JOBS}/../../../etc/passwd", None, 404,
+         ("JOB_NOT_FOUND", "NOT_FOUND", "VM_NOT_FOUND"), None),
+        ("VM not found", "GET", f"{VMS}/no-such-vm", None, 404,
+         "VM_NOT_FOUND", None),
+        ("stop not found", "POST", f"{VMS}/no-such-vm/stop", None, 404,
+         "VM_NOT_FOUND", None),
+        # methods
+        ("PUT vms", "PUT", VMS, b"{}", 405, "METHOD_NOT_ALLOWED", None),
+        ("DELETE vms", "DELETE", VMS, None, 405, "METHOD_NOT_ALLOWED", None),
+        ("PATCH vm", "PATCH", f"{VMS}/hostile-ok", b"{}", 405,
+         "METHOD_NOT_ALLOWED", None),
+        ("POST vm", "POST", f"{VMS}/hostile-ok", b"{}", 405,
+         "METHOD_NOT_ALLOWED", None),
+        ("GET stop", "GET", f"{VMS}/hostile-ok/stop", None, 405,
+         "METHOD_NOT_ALLOWED", None),
+        ("DELETE access", "DELETE", f"{VMS}/hostile-ok/access", None, 405,
+         "METHOD_NOT_ALLOWED", None),
+        ("POST /health", "POST", "/health", b"{}", 405,
+         "METHOD_NOT_ALLOWED", None),
+        ("POST info", "POST", INFO, b"{}", 405, "METHOD_NOT_ALLOWED", None),
+        ("DELETE job", "DELETE", f"{JOBS}/0123456789abcdef0123456789abcdef",
+         None, 405, "METHOD_NOT_ALLOWED", None),
+        # state
+        ("name taken", "POST", VMS, body(name="hostile-ok"), 409,
+         "VM_NAME_TAKEN", None),
+        ("start running", "POST", f"{VMS}/hostile-ok/start", None, 409,
+         "VM_WRONG_STATE", None),
+        # query junk
+        ("async junk + bad body", "POST", VMS + "?async=%00&%zz=&&==",
+         b"[1]", 422, V, "body"),
+    ]
+    return rows
+
+
+_DROP = object()
+
+
+@case
+def hostile_requests(binary):
+    """A table of hostile requests, each with its status and error code;
+    the daemon survives all of them and nothing reaches multipass."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    key = make_key("hostile@test")
+    ok = create(p, "hostile-ok", key, size="small")
+    rows = hostile_rows(key)
+    expect(len(rows) >= 40, f"only {len(rows)} hostile rows")
+    failures = []
+    for label, method, path, body, status, code, fields in rows:
+        try:
+            result = call(p, method, path, body, timeout=30)
+            expect_error(result, status, code, f"{label} ({method} {path[:60]})",
+                         fields)
+        except AssertionError as e:
+            failures.append(str(e))
+        if not p.running():
+            failures.append(f"the daemon died at {label!r}{p.tail()}")
+            break
+    for path in (VMS + "?%zz&&=&a=%00&async", INFO + "?x='%22<>",
+                 "/health?%%%", VMS + "?" + "q" * 4000):
+        status, _, data = call(p, "GET", path)
+        if status != 200:
+            failures.append(f"GET {path[:60]}: {status} {data!r}")
+    expect(not failures, f"{len(failures)} of {len(rows)} hostile requests "
+           "answered wrongly:\n  " + "\n  ".join(failures))
+    expect(p.running(), "the daemon is gone" + p.tail())
+    status, _, data = call(p, "GET", "/health")
+    expect_eq((status, data), (200, {"status": "healthy"}), "/health after")
+    expect_eq(vm_names(p), ["hostile-ok"], "VMs after the hostile requests")
+    expect_eq(get_vm(p, "hostile-ok")["ssh_port"], ok["ssh_port"],
+              "hostile-ok unchanged")
+    expect_consistent(p, mp, "after the hostile requests")
+
+    # Nothing hostile reached a multipass argv.
+    expect_eq([instance_arg(a) for a in launches(mp)], ["golem-hostile-ok"],
+              "instances launched")
+    hostile = set()
+    for _, _, _, body, _, _, _ in rows:
+        if isinstance(body, dict):
+            for field in ("name", "image", "size"):
+                value = body.get(field)
+                if isinstance(value, str) and len(value) >= 3 and \
+                        value not in ("hostile-x", "hostile-ok", "small"):
+                    hostile.add(value)
+    for argv in mp.calls():
+        for arg in argv:
+            bad = [h for h in hostile if h in arg]
+            expect(not bad, f"hostile value(s) {bad} in multipass argv {argv}")
+            expect(not any(c in arg for c in "\n\r\0;$`"),
+                   f"control or shell character in multipass argv {argv}")
+    record = mp.record("golem-hostile-ok")
+    expect(record and "runcmd" not in (record.get("cloud_init") or ""),
+           f"cloud-init of hostile-ok: {record and record.get('cloud_init')!r}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(paths=("discovery", "multipass")))
