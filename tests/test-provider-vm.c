@@ -191,6 +191,7 @@ static const Row rows[] = {
         REFUSED("{" N "\"size\": \"small\", \"ssh_key\": \"" KEY_ED25519 "\\tx\"}", "ssh_key"),
         REFUSED("{" N "\"size\": \"small\", \"ssh_key\": \"" KEY_ED25519 "\\u0000\"}", "ssh_key"),
         REFUSED("{" N "\"size\": \"small\", \"ssh_key\": \"" KEY_ED25519 " \\u007f\"}", "ssh_key"),
+        REFUSED("{" N "\"size\": \"small\", \"ssh_key\": \"" KEY_ED25519 " \\u0085\"}", "ssh_key"),
 
         /* The body itself. */
         REFUSED("[]", "body"),

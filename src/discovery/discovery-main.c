@@ -5,6 +5,7 @@
 #include "discovery-manager.h"
 #include "log.h"
 
+static bool arg_config_explicit = false;
 static const char *arg_config = DISCOVERY_CONFIG_FILE;
 
 static void help(void) {
@@ -40,10 +41,17 @@ static int parse_argv(int argc, char *argv[]) {
                         return 0;
                 case ARG_CONFIG:
                         arg_config = optarg;
+                        arg_config_explicit = true;
                         break;
                 default:
                         return -EINVAL;
                 }
+
+        /* The default file may be missing; one named on the command line must be there. */
+        if (arg_config_explicit && access(arg_config, R_OK) < 0) {
+                log_error_errno(errno, "Cannot read %s: %m", arg_config);
+                return -EINVAL;
+        }
 
         if (optind < argc) {
                 log_error("%s takes no arguments.", program_invocation_short_name);

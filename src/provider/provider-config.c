@@ -7,6 +7,7 @@
 #include "parse-util.h"
 #include "provider-config.h"
 #include "validate.h"
+#include "vm-spec.h"
 
 static int parse_country(const ConfigItem *item, const char *value, void *data) {
         char c[3];
@@ -38,7 +39,8 @@ static int parse_url(const ConfigItem *item, const char *value, void *data) {
 }
 
 static int parse_image(const ConfigItem *item, const char *value, void *data) {
-        if (!token_valid(value, 128, ":._-/"))
+        /* What a create request may name, since the default is launched the same way. */
+        if (!vm_image_valid(value))
                 return -EINVAL;
         return free_and_strdup(data, value);
 }

@@ -163,6 +163,10 @@ int multipass_parse_info(const char *json, size_t size, const char *name, Driver
         json_object *info, *e;
         int r;
 
+        /* A longer name would be cut short here, and another VM's info returned. */
+        if (!vm_name_valid(name))
+                return -EINVAL;
+
         r = json_parse(json, size, &o);
         if (r < 0)
                 return r;
@@ -245,6 +249,9 @@ static int classify(const RunnerResult *res, const char *message) {
                 return -EHOSTDOWN; /* the binary could not be run at all */
         if (strstr(message, "does not exist"))
                 return -ENOENT;
+        /* The name is taken on the hypervisor by an instance we have no record of. */
+        if (strstr(message, "already exists") || strstr(message, "is being prepared"))
+                return -EEXIST;
         return -EIO;
 }
 

@@ -8,6 +8,7 @@
  * through callbacks on the event loop with an errno-style code:
  *   0             done
  *   -ENOENT       the instance does not exist
+ *   -EEXIST       an instance of that name exists already (not ours)
  *   -EHOSTDOWN    the hypervisor service is unavailable (503 DRIVER_UNAVAILABLE)
  *   -ETIMEDOUT    the operation timed out
  *   -EIO          the command failed; the message says why (its stderr)

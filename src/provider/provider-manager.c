@@ -9,6 +9,7 @@
 #include "daemon-util.h"
 #include "listen.h"
 #include "log.h"
+#include "provider-bus.h"
 #include "provider-manager.h"
 
 #define USAGE_INTERVAL_USEC (5 * USEC_PER_SEC)
@@ -191,6 +192,7 @@ static VM *vm_free(VM *vm) {
                 m->driver->ops->cancel(vm->op);
         sd_event_source_disable_unref(vm->poll_timer);
         forwarder_free(vm->forwarder);
+        free(vm->failure_message);
         vm_record_done(&vm->record);
         free(vm);
         return NULL;
@@ -295,7 +297,8 @@ static void vm_query_address(VM *vm) {
 
 static void create_cleanup_done(int r, const char *message, void *userdata);
 
-/* A create failed: the job says why, the instance is removed, and so is the record. */
+/* A create failed: the job says why, the instance is removed when it may exist, and so is
+ * the record. Waiters hear of the failure once that is done, so the name is free by then. */
 static void create_failed(VM *vm, int error, const char *message) {
         Manager *m = vm->manager;
         char text[512];
@@ -309,8 +312,15 @@ static void create_failed(VM *vm, int error, const char *message) {
                          "GOLEM_VM_OPERATION=create",
                          "MESSAGE=Creating VM %s failed: %s", vm->record.name, text);
 
-        /* Tell the waiters now; the clean-up that follows is ours. */
-        emit(m, vm, VM_EVENT_FAILED, VM_OP_CREATE, error, text);
+        vm->failure = error;
+        (void) free_and_strdup(&vm->failure_message, text);
+
+        /* Nothing was created when the hypervisor was unreachable; and an instance that
+         * "already exists" is not ours to remove. */
+        if (IN_SET(error, -EHOSTDOWN, -EEXIST)) {
+                vm_remove(vm, VM_OP_CREATE, error, text);
+                return;
+        }
 
         (void) vm_set_state(vm, VM_DELETING, text);
         vm->op_kind = VM_OP_DELETE;
@@ -323,6 +333,7 @@ static void create_failed(VM *vm, int error, const char *message) {
 
 static void create_cleanup_done(int r, const char *message, void *userdata) {
         VM *vm = userdata;
+        Manager *m = vm->manager;
 
         vm->op = NULL;
         if (r < 0 && r != -ENOENT) {
@@ -332,10 +343,11 @@ static void create_cleanup_done(int r, const char *message, void *userdata) {
 
                 snprintf(text, sizeof(text), "Launch failed and cleaning up failed too: %s", message ?: strerror(ERRNO_VALUE(r)));
                 (void) vm_set_state(vm, VM_ERROR, text);
-                emit(vm->manager, vm, VM_EVENT_CHANGED, VM_OP_DELETE, 0, NULL);
+                emit(m, vm, VM_EVENT_FAILED, VM_OP_CREATE, vm->failure, vm->failure_message);
+                emit(m, vm, VM_EVENT_CHANGED, VM_OP_DELETE, 0, NULL);
                 return;
         }
-        vm_remove(vm, VM_OP_DELETE, 0, NULL);
+        vm_remove(vm, VM_OP_CREATE, vm->failure, vm->failure_message);
 }
 
 static void on_launch_progress(int percent, const char *stage, void *userdata) {
@@ -966,6 +978,37 @@ static int setup_advertiser(Manager *m) {
         return 0;
 }
 
+int manager_reload(Manager *m) {
+        ProviderSettings s;
+        int r;
+
+        m->reload_error = mfree(m->reload_error);
+        r = provider_settings_load(&s, m->config_path, &m->reload_error);
+        if (r < 0) {
+                log_warning("Reload refused, keeping the running configuration: %s", strempty(m->reload_error));
+                provider_settings_done(&s);
+                return r;
+        }
+
+        m->ledger.max_vms = s.max_vms;
+        m->ledger.minimum = (Resources) { s.min_cpu_cores, s.min_memory_gb, s.min_storage_gb };
+        m->ledger.cpu_threshold = s.cpu_threshold;
+        m->ledger.memory_threshold = s.memory_threshold;
+        m->ledger.storage_threshold = s.storage_threshold;
+        m->settings.max_vms = s.max_vms;
+        m->settings.min_cpu_cores = s.min_cpu_cores;
+        m->settings.min_memory_gb = s.min_memory_gb;
+        m->settings.min_storage_gb = s.min_storage_gb;
+        m->settings.cpu_threshold = s.cpu_threshold;
+        m->settings.memory_threshold = s.memory_threshold;
+        m->settings.storage_threshold = s.storage_threshold;
+        provider_settings_done(&s);
+
+        log_info("Configuration reloaded.");
+        advertise_changed(m);
+        return 0;
+}
+
 static void on_withdrawn(void *userdata) {
         Manager *m = userdata;
 
@@ -1013,6 +1056,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         http_server_free(m->http);
         provider_rest_free(m);
+        provider_bus_free(m);
         while (m->vms)
                 vm_free(m->vms);
         advertiser_free(m->advertiser);
@@ -1027,6 +1071,7 @@ Manager *manager_free(Manager *m) {
         free(m->ports);
         free(m->provider_id);
         free(m->provider_name);
+        free(m->reload_error);
         provider_settings_done(&m->settings);
         free(m);
         return NULL;
@@ -1096,6 +1141,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the HTTP server: %m");
         r = open_listeners(m);
+        if (r < 0)
+                return r;
+        r = provider_bus_setup(m);
         if (r < 0)
                 return r;
 

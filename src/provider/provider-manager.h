@@ -64,6 +64,8 @@ struct VM {
         int progress;            /* percent of the launch; -1 unknown */
         char stage[64];
         unsigned adopt_polls;    /* reconcile: how often we asked a starting VM */
+        int failure;             /* why a create failed, told to waiters after the clean-up */
+        char *failure_message;
         sd_event_source *poll_timer;
 };
 
@@ -92,6 +94,10 @@ struct Manager {
         } listeners[4];
         size_t n_listeners;
         void *rest;              /* the REST front end's state */
+        void *bus_state;         /* the D-Bus front end's state */
+        bool bus_activated;      /* started by D-Bus activation: the bus is required */
+        const char *config_path;
+        char *reload_error;
 };
 
 int manager_new(ProviderSettings *settings, Manager **ret);
@@ -99,6 +105,9 @@ Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 int manager_start(Manager *m);
+/* Re-reads the configuration; applies what can change at run time (thresholds, minimums,
+ * MaxVMs, advertisement settings). On a bad file nothing changes and reload_error says why. */
+int manager_reload(Manager *m);
 int manager_run(Manager *m);
 
 int manager_add_listener(Manager *m, VMListener fn, void *userdata);

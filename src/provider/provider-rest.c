@@ -57,6 +57,8 @@ static int reply_driver_error(HttpRequest *req, int error, VMOperation op, const
                 return http_reply_error(req, 503, "DRIVER_UNAVAILABLE", "The hypervisor is unavailable: %s", strempty(message));
         if (error == -ETIMEDOUT)
                 return http_reply_error(req, 504, "VM_TIMEOUT", "%s", strempty(message));
+        if (error == -EEXIST)
+                return http_reply_error(req, 409, "VM_NAME_TAKEN", "%s", strempty(message));
         return http_reply_error(req, 500, op == VM_OP_CREATE ? "VM_CREATE_ERROR" : "VM_OPERATION_ERROR",
                                 "%s", message ?: strerror(ERRNO_VALUE(error)));
 }

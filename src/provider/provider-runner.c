@@ -138,18 +138,47 @@ static void clean_line(char *s) {
         *w = 0;
 }
 
+/* The length of the line at p (of n bytes); *skip is the length of what ends it, 0 when
+ * nothing does yet. A line ends at '\r', '\n' or an erase-line sequence (ESC [ digits K):
+ * multipass' spinner writes no newline between its stages, only "ESC[2K ESC[0A ESC[0E". The
+ * length is explicit because the output may hold NUL bytes. */
+static size_t line_length(const char *p, size_t n, size_t *skip) {
+        for (size_t i = 0; i < n; i++) {
+                size_t k;
+
+                if (p[i] == '\r' || p[i] == '\n') {
+                        *skip = 1;
+                        return i;
+                }
+                if (p[i] != '\033' || i + 1 >= n || p[i + 1] != '[')
+                        continue;
+                for (k = i + 2; k < n && p[k] >= '0' && p[k] <= '9'; k++)
+                        ;
+                if (k < n && p[k] == 'K') {
+                        *skip = k + 1 - i;
+                        return i;
+                }
+        }
+        *skip = 0;
+        return n;
+}
+
 static void emit_lines(RunnerJob *j, bool flush) {
         while (j->line_start < j->out.size) {
-                char *start = j->out.data + j->line_start;
-                size_t n = strcspn(start, "\r\n");
+                const char *start = j->out.data + j->line_start;
+                size_t skip, w = 0, n = line_length(start, j->out.size - j->line_start, &skip);
                 char *line;
 
-                if (start[n] == 0 && !flush)
+                if (skip == 0 && !flush)
                         break; /* incomplete */
-                line = strndup(start, n);
-                j->line_start += n + (start[n] ? 1 : 0);
+                j->line_start += n + skip;
+                line = malloc(n + 1);
                 if (!line)
                         continue;
+                for (size_t i = 0; i < n; i++)
+                        if (start[i] != 0)
+                                line[w++] = start[i];
+                line[w] = 0;
                 clean_line(line);
                 if (line[0] && j->on_line)
                         j->on_line(j, line, j->userdata);

@@ -23,7 +23,8 @@ typedef struct RunnerResult {
         size_t err_size;
 } RunnerResult;
 
-/* A line of stdout as it arrives ('\r' ends a line too; ANSI sequences and '\b' removed). */
+/* A line of stdout as it arrives ('\r' and an erase-line sequence end a line too; ANSI
+ * sequences, '\b' and NUL bytes removed). */
 typedef void (*RunnerLineFn)(RunnerJob *job, const char *line, void *userdata);
 /* Called once when the command ended; the job is freed right after. */
 typedef void (*RunnerDoneFn)(RunnerJob *job, const RunnerResult *result, void *userdata);

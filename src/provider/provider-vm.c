@@ -18,35 +18,11 @@ static const char *const vm_state_table[_VM_STATE_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(vm_state, VMState);
 
-static const char *const vm_size_table[_VM_SIZE_MAX] = {
-        [VM_SIZE_SMALL] = "small",
-        [VM_SIZE_MEDIUM] = "medium",
-        [VM_SIZE_LARGE] = "large",
-        [VM_SIZE_XLARGE] = "xlarge",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(vm_size, VMSize);
-
-Resources vm_size_resources(VMSize s) {
-        static const Resources table[_VM_SIZE_MAX] = {
-                [VM_SIZE_SMALL] = { 1, 1, 10 },
-                [VM_SIZE_MEDIUM] = { 2, 4, 20 },
-                [VM_SIZE_LARGE] = { 4, 8, 40 },
-                [VM_SIZE_XLARGE] = { 8, 16, 80 },
-        };
-        return s >= 0 && s < _VM_SIZE_MAX ? table[s] : (Resources) {};
-}
-
 void vm_record_done(VMRecord *r) {
         free(r->ssh_key);
         free(r->error_message);
         free(r->owner);
         r->ssh_key = r->error_message = r->owner = NULL;
-}
-
-bool vm_image_valid(const char *s) {
-        /* Starts alphanumeric, so it can never be taken for an option. */
-        return token_valid(s, VM_IMAGE_MAX, ":._-") && s[0] != '-' && s[0] != '.' && s[0] != ':';
 }
 
 static int field_error(char buf[static FIELD_ERROR_MAX], const char *format, ...) _printf_(2, 3);

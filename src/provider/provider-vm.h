@@ -7,6 +7,7 @@
 #include "macro.h"
 #include "time-util.h"
 #include "validate.h"
+#include "vm-spec.h"
 
 typedef enum VMState {
         VM_CREATING,
@@ -22,29 +23,9 @@ typedef enum VMState {
 
 DECLARE_STRING_TABLE_LOOKUP(vm_state, VMState);
 
-typedef struct Resources {
-        int64_t cpu;      /* cores */
-        int64_t memory;   /* GB */
-        int64_t storage;  /* GB */
-} Resources;
-
-typedef enum VMSize {
-        VM_SIZE_SMALL,
-        VM_SIZE_MEDIUM,
-        VM_SIZE_LARGE,
-        VM_SIZE_XLARGE,
-        _VM_SIZE_MAX,
-        _VM_SIZE_INVALID = -EINVAL,
-} VMSize;
-
-DECLARE_STRING_TABLE_LOOKUP(vm_size, VMSize);
-Resources vm_size_resources(VMSize s);
+/* Resources, VMSize, vm_size_resources(), VM_*_MAX, vm_image_valid(): src/shared/vm-spec.h. */
 
 #define VM_NAME_MAX 63
-#define VM_IMAGE_MAX 128
-#define VM_CPU_MAX 256
-#define VM_MEMORY_MAX 4096   /* GB */
-#define VM_STORAGE_MAX 65536 /* GB */
 #define JOB_ID_LEN 32
 
 /* What is persisted about a VM; the manager adds runtime state around it. */
@@ -68,9 +49,6 @@ void vm_record_done(VMRecord *r);
 static inline bool vm_state_reserves(VMState s) {
         return s != VM_ERROR;
 }
-
-/* An image name as multipass and the qemu driver take it: "ubuntu:24.04", "24.04", "noble". */
-bool vm_image_valid(const char *s);
 
 /* A create request, validated. */
 typedef struct VMCreateRequest {

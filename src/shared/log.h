@@ -52,6 +52,7 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 /* These return -ERRNO_VALUE(error), so "return log_error_errno(r, ...)" works. */
 #define log_debug_errno(error, ...) log_full_errno(LOG_DEBUG, error, __VA_ARGS__)
 #define log_info_errno(error, ...) log_full_errno(LOG_INFO, error, __VA_ARGS__)
+#define log_notice_errno(error, ...) log_full_errno(LOG_NOTICE, error, __VA_ARGS__)
 #define log_warning_errno(error, ...) log_full_errno(LOG_WARNING, error, __VA_ARGS__)
 #define log_error_errno(error, ...) log_full_errno(LOG_ERR, error, __VA_ARGS__)
 
@@ -75,6 +76,7 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 #define GOLEM_MESSAGE_VM_REFUSED             "4a0c5b7e2f9d4c6a9b5e7f9a1c3d4e25"
 #define GOLEM_MESSAGE_VM_FAILED              "5b1d6c8f3a0e4d7b8c6f8a0b2d4e5f26"
 #define GOLEM_MESSAGE_VM_ADOPTED             "6c2e7d9a4b1f4e8c9d7a9b1c3e5f6a27"
+#define GOLEM_MESSAGE_POLKIT_DENIED          "7d3f8e0b5c2a4f9d8e8b0c2d4f6a7b28"
 #define GOLEM_MESSAGE_SERVICE_STARTED        "c4b2a0e8f6d44c2a9e7b5d3f1a9c7e16"
 #define GOLEM_MESSAGE_SERVICE_STOPPED        "e8d6c4b2a0f84e6c9a2b4d6f8e0c2a17"
 #define GOLEM_MESSAGE_ADVERTISEMENT_FAILED   "4f6b1d8e2a7c4e95b3d0c8a1f7e2b918"

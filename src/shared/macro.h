@@ -56,17 +56,24 @@
                         func(*p);                               \
         }
 
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }
 #define _cleanup_free_ _cleanup_(freep)
 
+/* Closes *fd if open and marks it closed, so a second call does nothing. */
 static inline void closep(int *fd) {
         if (*fd >= 0) {
                 int saved = errno;
                 close(*fd);
                 errno = saved;
         }
+        *fd = -EBADF;
 }
 #define _cleanup_close_ _cleanup_(closep)
 
@@ -91,6 +98,11 @@ static inline bool isempty(const char *s) {
 static inline const char *startswith(const char *s, const char *prefix) {
         size_t l = strlen(prefix);
         return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+static inline const char *endswith(const char *s, const char *suffix) {
+        size_t l = strlen(s), k = strlen(suffix);
+        return l >= k && strcmp(s + l - k, suffix) == 0 ? s + l - k : NULL;
 }
 
 /* Replace *p with a copy of s (or NULL). */

@@ -186,10 +186,19 @@ bool ssh_public_key_valid(const char *s) {
         n = strlen(s);
         if (n == 0 || n > SSH_KEY_MAX)
                 return false;
-        /* One line of printable ASCII (the comment may hold UTF-8). */
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+        /* One line of printable ASCII (the comment may hold UTF-8, but no C1 control such as
+         * NEL, a line break to YAML, and not U+FFFE or U+FFFF: cloud-init's YAML parser
+         * refuses the user-data the key ends up in). */
+        for (size_t i = 0; i < n; i++) {
+                const unsigned char *u = (const unsigned char *) s + i;
+
+                if (u[0] < 0x20 || u[0] == 0x7f)
                         return false;
+                if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+                        return false;
+                if (u[0] == 0xef && u[1] == 0xbf && (u[2] == 0xbe || u[2] == 0xbf))
+                        return false;
+        }
 
         type_end = strchr(s, ' ');
         if (!type_end)

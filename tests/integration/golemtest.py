@@ -41,7 +41,8 @@ _CLEANUPS = []
 # Variables of the caller's environment that must not leak into a daemon.
 _SCRUBBED_PREFIXES = ("GOLEM_", "LISTEN_", "WATCHDOG_", "MULTIPASS_STANDIN_")
 _SCRUBBED_NAMES = ("NOTIFY_SOCKET", "STATE_DIRECTORY", "JOURNAL_STREAM",
-                   "INVOCATION_ID", "RUNTIME_DIRECTORY")
+                   "INVOCATION_ID", "RUNTIME_DIRECTORY",
+                   "DBUS_STARTER_BUS_TYPE", "DBUS_STARTER_ADDRESS")
 
 
 # --------------------------------------------------------------------------

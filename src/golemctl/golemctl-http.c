@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <systemd/sd-event.h>
+
+#include "curl-glue.h"
+#include "golemctl-http.h"
+#include "json-util.h"
+#include "parse-util.h"
+#include "validate.h"
+
+#define ERROR_CODE_MAX 64
+#define ERROR_MESSAGE_MAX 1024
+
+char *string_printable(const char *s, size_t max) {
+        size_t n = strlen(strempty(s));
+        char *copy;
+
+        if (n > max) {
+                n = max;
+                /* Do not cut a multi-byte sequence in half. */
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        copy = strndup(strempty(s), n);
+        if (!copy)
+                return NULL;
+
+        for (unsigned char *p = (unsigned char *) copy; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+                else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+                        /* U+0080..U+009F, the C1 controls (CSI is U+009B). */
+                        p[0] = ' ';
+                        p[1] = ' ';
+                        p++;
+                }
+        }
+        return copy;
+}
+
+int http_call_init(HttpCall *c, const char *method, const char *url, json_object *body, usec_t timeout) {
+        *c = (HttpCall) {
+                .method = method,
+                .timeout = timeout,
+        };
+        c->url = strdup(url);
+        if (!c->url)
+                return -ENOMEM;
+        if (body) {
+                const char *s = json_to_string(body, false);
+
+                c->body = s ? strdup(s) : NULL;
+                if (!c->body) {
+                        c->url = mfree(c->url);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+void http_call_done(HttpCall *c) {
+        if (!c)
+                return;
+        free(c->url);
+        free(c->body);
+        json_object_put(c->json);
+        free(c->error_code);
+        free(c->error_message);
+        *c = (HttpCall) {};
+}
+
+static char *detail_message(json_object *detail) {
+        json_object *v;
+        const char *s;
+
+        if (json_object_is_type(detail, json_type_string))
+                return string_printable(json_object_get_string(detail), ERROR_MESSAGE_MAX);
+
+        if (json_object_is_type(detail, json_type_object) &&
+            json_object_object_get_ex(detail, "message", &v) &&
+            json_object_is_type(v, json_type_string))
+                return string_printable(json_object_get_string(v), ERROR_MESSAGE_MAX);
+
+        if (json_object_is_type(detail, json_type_array) && json_object_array_length(detail) > 0) {
+                json_object *first = json_object_array_get_idx(detail, 0);
+
+                if (json_object_is_type(first, json_type_object) &&
+                    json_object_object_get_ex(first, "msg", &v) &&
+                    json_get_string(v, ERROR_MESSAGE_MAX, &s) >= 0)
+                        return string_printable(s, ERROR_MESSAGE_MAX);
+        }
+        return NULL;
+}
+
+void http_error_from_json(json_object *o, char **ret_code, char **ret_message) {
+        json_object *detail, *v;
+        const char *s;
+
+        *ret_code = *ret_message = NULL;
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "detail", &detail))
+                return;
+
+        if (json_object_is_type(detail, json_type_object) &&
+            json_object_object_get_ex(detail, "code", &v) &&
+            json_get_string(v, ERROR_CODE_MAX, &s) >= 0 && token_valid(s, ERROR_CODE_MAX, "_.-"))
+                *ret_code = strdup(s);
+
+        *ret_message = detail_message(detail);
+        if (*ret_message && isempty(*ret_message))
+                *ret_message = mfree(*ret_message);
+}
+
+typedef struct Batch {
+        sd_event *event;
+        size_t pending;
+} Batch;
+
+typedef struct Slot {
+        Batch *batch;
+        HttpCall *call;
+} Slot;
+
+static void on_done(CurlRequest *req, int result, long status, const char *body, size_t size, void *userdata) {
+        Slot *slot = userdata;
+        HttpCall *c = slot->call;
+
+        c->result = result;
+        c->status = status;
+        if (result >= 0 && size > 0) {
+                if (json_parse(body, size, &c->json) < 0)
+                        c->body_invalid = true;
+        }
+        if (result >= 0 && (status < 200 || status > 299) && c->json)
+                http_error_from_json(c->json, &c->error_code, &c->error_message);
+
+        if (--slot->batch->pending == 0)
+                (void) sd_event_exit(slot->batch->event, 0);
+}
+
+int http_call_run_many(HttpCall *calls, size_t n) {
+        _cleanup_free_ Slot *slots = NULL;
+        sd_event *event = NULL;
+        CurlGlue *glue = NULL;
+        Batch batch = {};
+        int r;
+
+        if (n == 0)
+                return 0;
+
+        slots = calloc(n, sizeof(Slot));
+        if (!slots)
+                return -ENOMEM;
+
+        r = sd_event_new(&event);
+        if (r < 0)
+                return r;
+        r = curl_glue_new(event, &glue);
+        if (r < 0) {
+                sd_event_unref(event);
+                return r;
+        }
+        batch.event = event;
+
+        for (size_t i = 0; i < n; i++) {
+                HttpCall *c = calls + i;
+                const char *headers[] = {
+                        "Accept: application/json",
+                        c->body ? "Content-Type: application/json" : NULL,
+                        NULL,
+                };
+
+                c->result = -EIO;
+                c->status = 0;
+                slots[i] = (Slot) { &batch, c };
+                r = curl_glue_request(glue, c->method, c->url, headers,
+                                      c->body, c->body ? strlen(c->body) : 0, c->timeout,
+                                      on_done, slots + i, NULL);
+                if (r < 0) {
+                        c->result = r;
+                        continue;
+                }
+                batch.pending++;
+        }
+
+        r = 0;
+        if (batch.pending > 0)
+                r = sd_event_loop(event);
+
+        curl_glue_free(glue);
+        sd_event_unref(event);
+        return r < 0 ? r : 0;
+}
+
+int http_call_run(HttpCall *c) {
+        return http_call_run_many(c, 1);
+}
+
+bool http_call_ok(const HttpCall *c, long status) {
+        return c->result >= 0 && c->status == status && c->json;
+}
+
+const char *http_call_reason(const HttpCall *c, char *buf, size_t size) {
+        if (c->result < 0) {
+                switch (-c->result) {
+                case EHOSTUNREACH:
+                        snprintf(buf, size, "Host not found or unreachable");
+                        break;
+                case ETIMEDOUT:
+                        snprintf(buf, size, "No answer (timed out)");
+                        break;
+                case EFBIG:
+                        snprintf(buf, size, "Answer too large");
+                        break;
+                default:
+                        snprintf(buf, size, "%s", strerror(-c->result));
+                }
+        } else if (c->error_message)
+                snprintf(buf, size, "%s", c->error_message);
+        else if (c->status >= 200 && c->status <= 299)
+                snprintf(buf, size, "Invalid answer (HTTP %ld, %s)", c->status,
+                         c->body_invalid ? "body is not JSON" : "unexpected body");
+        else
+                snprintf(buf, size, "HTTP %ld%s", c->status,
+                         c->body_invalid ? " (body is not JSON)" : "");
+        return buf;
+}
+
+bool http_url_valid(const char *url) {
+        char *scheme = NULL, *host = NULL;
+        bool ok = false;
+        CURLU *u;
+
+        if (isempty(url) || strlen(url) > 2048)
+                return false;
+        for (const char *p = url; *p; p++)
+                if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+                        return false;
+
+        u = curl_url();
+        if (!u)
+                return false;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+                ok = (streq(scheme, "http") || streq(scheme, "https")) && !isempty(host);
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(u);
+        return ok;
+}
+
+int url_join(char **ret, const char *base, const char *path_format, ...) {
+        _cleanup_free_ char *path = NULL;
+        size_t n = strlen(base);
+        va_list ap;
+        int r;
+
+        va_start(ap, path_format);
+        r = vasprintf(&path, path_format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+
+        while (n > 0 && base[n - 1] == '/')
+                n--;
+        return asprintf(ret, "%.*s%s", (int) n, base, path) < 0 ? -ENOMEM : 0;
+}
+
+int url_from_ip(const char *ip, uint16_t port, char **ret) {
+        char canonical[IP_ADDRESS_MAX];
+        int r;
+
+        r = ip_address_canonicalize(ip, canonical);
+        if (r < 0)
+                return r;
+        r = strchr(canonical, ':') ? asprintf(ret, "http://[%s]:%u", canonical, (unsigned) port)
+                                   : asprintf(ret, "http://%s:%u", canonical, (unsigned) port);
+        return r < 0 ? -ENOMEM : 0;
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "golemctl-http.h"
+#include "golemctl-providers.h"
+#include "json-util.h"
+
+__extension__ typedef unsigned __int128 uint128_t;
+
+bool advertisement_fits(const Advertisement *a, const Resources *want, const char *country) {
+        if (!isempty(country) && strcasecmp(a->country, country) != 0)
+                return false;
+        return a->resources.cpu >= want->cpu &&
+               a->resources.memory >= want->memory &&
+               a->resources.storage >= want->storage;
+}
+
+/* free.cpu/want.cpu + free.memory/want.memory + free.storage/want.storage, times the common
+ * denominator want.cpu*want.memory*want.storage (the same for every advertisement). */
+static uint128_t fit_score(const Resources *f, const Resources *w) {
+        uint128_t c = (uint64_t) w->cpu, m = (uint64_t) w->memory, s = (uint64_t) w->storage;
+
+        return (uint128_t) (uint64_t) f->cpu * m * s +
+               (uint128_t) (uint64_t) f->memory * c * s +
+               (uint128_t) (uint64_t) f->storage * c * m;
+}
+
+int advertisement_fit_compare(const Advertisement *a, const Advertisement *b, const Resources *want) {
+        uint128_t x = fit_score(&a->resources, want), y = fit_score(&b->resources, want);
+
+        return x < y ? -1 : x > y ? 1 : 0;
+}
+
+int provider_choose(const Advertisement *ads, size_t n, const Resources *want, const char *country,
+                    ProviderChoice *ret) {
+        ProviderChoice choice = {};
+        const Advertisement *best = NULL;
+
+        if (want->cpu < 1 || want->memory < 1 || want->storage < 1)
+                return -EINVAL;
+
+        for (size_t i = 0; i < n; i++) {
+                const Advertisement *a = ads + i;
+                int k;
+
+                if (a->resources.cpu < 0 || a->resources.memory < 0 || a->resources.storage < 0 ||
+                    !advertisement_fits(a, want, country))
+                        continue;
+                choice.n_fit++;
+
+                if (!best) {
+                        best = a;
+                        choice.index = i;
+                        continue;
+                }
+                k = advertisement_fit_compare(a, best, want);
+                if (k > 0)
+                        continue;
+                if (k == 0) {
+                        choice.n_tied++;
+                        if (strcmp(a->provider_id, best->provider_id) >= 0)
+                                continue;
+                } else
+                        choice.n_tied = 0;
+                best = a;
+                choice.index = i;
+        }
+
+        if (!best)
+                return -ENOENT;
+        *ret = choice;
+        return 0;
+}
+
+int advertisement_url(const Context *c, const Advertisement *a, char **ret) {
+        return url_from_ip(a->ip_address, c->settings.provider_port, ret);
+}
+
+static int discovery_failed(const Context *c, const HttpCall *call) {
+        char reason[HTTP_REASON_MAX];
+
+        http_call_reason(call, reason, sizeof(reason));
+        if (call->result < 0)
+                return ctl_error(call->result, "Cannot reach the discovery service at %s: %s",
+                                 context_discovery_url(c), reason);
+        return ctl_error(-EIO, "The discovery service refused: %s", reason);
+}
+
+int discovery_list(const Context *c, const Resources *min, const char *country,
+                   Advertisement **ret, size_t *ret_n) {
+        _cleanup_free_ char *url = NULL, *query = NULL;
+        _cleanup_free_ Advertisement *ads = NULL;
+        HttpCall call = {};
+        const char *first_bad = NULL;
+        size_t n = 0, n_bad = 0, len;
+        FILE *f;
+        int r;
+
+        f = open_memstream(&query, &len);
+        if (!f)
+                return ctl_error(-ENOMEM, "Out of memory.");
+        fputs("?limit=1000", f);
+        if (min && min->cpu > 0)
+                fprintf(f, "&cpu=%" PRIi64, min->cpu);
+        if (min && min->memory > 0)
+                fprintf(f, "&memory=%" PRIi64, min->memory);
+        if (min && min->storage > 0)
+                fprintf(f, "&storage=%" PRIi64, min->storage);
+        if (!isempty(country))
+                fprintf(f, "&country=%s", country);  /* two letters, checked */
+        if (fclose(f) != 0)
+                return ctl_error(-ENOMEM, "Out of memory.");
+
+        r = url_join(&url, context_discovery_url(c), "/api/v1/advertisements%s", query);
+        if (r < 0)
+                return ctl_error(r, "Out of memory.");
+        r = http_call_init(&call, "GET", url, NULL, HTTP_TIMEOUT_QUERY);
+        if (r < 0)
+                return ctl_error(r, "Out of memory.");
+        r = http_call_run(&call);
+        if (r < 0) {
+                http_call_done(&call);
+                return ctl_error(r, "Cannot run HTTP requests: %m");
+        }
+        if (!http_call_ok(&call, 200) || !json_object_is_type(call.json, json_type_array)) {
+                r = discovery_failed(c, &call);
+                http_call_done(&call);
+                return r;
+        }
+
+        len = json_object_array_length(call.json);
+        ads = calloc(MAX(len, (size_t) 1), sizeof(Advertisement));
+        if (!ads) {
+                http_call_done(&call);
+                return ctl_error(-ENOMEM, "Out of memory.");
+        }
+        for (size_t i = 0; i < len; i++) {
+                const char *field = NULL;
+
+                if (advertisement_from_json(json_object_array_get_idx(call.json, i), ads + n, &field) < 0) {
+                        if (!first_bad)
+                                first_bad = field;
+                        n_bad++;
+                        continue;
+                }
+                /* The service filtered already; a board that did not is filtered here. */
+                if (min && !advertisement_fits(ads + n, min, country))
+                        continue;
+                n++;
+        }
+        http_call_done(&call);
+
+        if (n_bad > 0)
+                ctl_warning("Ignored %zu invalid advertisement%s from the discovery service (bad field: %s).",
+                            n_bad, n_bad == 1 ? "" : "s", strempty(first_bad));
+
+        *ret = TAKE_PTR(ads);
+        *ret_n = n;
+        return 0;
+}
+
+int discovery_get(const Context *c, const char *provider_id, Advertisement *ret) {
+        _cleanup_free_ char *url = NULL;
+        HttpCall call = {};
+        const char *field = NULL;
+        int r;
+
+        r = url_join(&url, context_discovery_url(c), "/api/v1/advertisements/%s", provider_id);
+        if (r < 0)
+                return ctl_error(r, "Out of memory.");
+        r = http_call_init(&call, "GET", url, NULL, HTTP_TIMEOUT_QUERY);
+        if (r < 0)
+                return ctl_error(r, "Out of memory.");
+        r = http_call_run(&call);
+        if (r < 0) {
+                http_call_done(&call);
+                return ctl_error(r, "Cannot run HTTP requests: %m");
+        }
+        if (call.result >= 0 && call.status == 404) {
+                http_call_done(&call);
+                return ctl_error(-ENOENT, "Provider %s is not advertising (unknown, or its advertisement expired).",
+                                 provider_id);
+        }
+        if (!http_call_ok(&call, 200)) {
+                r = discovery_failed(c, &call);
+                http_call_done(&call);
+                return r;
+        }
+        r = advertisement_from_json(call.json, ret, &field);
+        http_call_done(&call);
+        if (r < 0)
+                return ctl_error(r, "The discovery service sent an invalid advertisement for %s (field %s).",
+                                 provider_id, strempty(field));
+        if (!streq(ret->provider_id, provider_id))
+                return ctl_error(-EBADMSG, "The discovery service sent the advertisement of %s when asked for %s.",
+                                 ret->provider_id, provider_id);
+        return 0;
+}
+
+int verb_providers(int argc, char *argv[], void *userdata) {
+        Context *c = userdata;
+        _cleanup_free_ Advertisement *ads = NULL;
+        _cleanup_table_ Table *t = NULL;
+        _cleanup_free_ char *legend = NULL;
+        Resources min = { c->cpu, c->memory, c->storage };
+        size_t n;
+        int r;
+
+        r = discovery_list(c, &min, c->country, &ads, &n);
+        if (r < 0)
+                return r;
+
+        if (c->json != JSON_FORMAT_OFF) {
+                _cleanup_json_ json_object *array = json_object_new_array();
+
+                if (!array)
+                        return ctl_error(-ENOMEM, "Out of memory.");
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_free_ char *url = NULL;
+                        json_object *o;
+
+                        (void) advertisement_url(c, ads + i, &url);
+                        o = advertisement_to_json(ads + i, url);
+                        if (!o || json_object_array_add(array, o) < 0) {
+                                json_object_put(o);
+                                return ctl_error(-ENOMEM, "Out of memory.");
+                        }
+                }
+                return ctl_show_json(c, array);
+        }
+
+        r = table_new((const char *const[]) { "PROVIDER", "COUNTRY", "ADDRESS", "CPU", "MEMORY", "STORAGE", "PLATFORM" },
+                      7, &t);
+        if (r < 0)
+                return ctl_error(r, "Out of memory.");
+        for (size_t col = 3; col <= 5; col++)
+                (void) table_set_align_right(t, col, true);
+
+        for (size_t i = 0; i < n; i++) {
+                const Advertisement *a = ads + i;
+
+                if ((r = table_add_cell(t, a->provider_id, TABLE_COLOR_DEFAULT)) < 0 ||
+                    (r = table_add_cell(t, a->country, TABLE_COLOR_DEFAULT)) < 0 ||
+                    (r = table_add_cell(t, a->ip_address, TABLE_COLOR_DEFAULT)) < 0 ||
+                    (r = table_add_cellf(t, TABLE_COLOR_DEFAULT, "%" PRIi64, a->resources.cpu)) < 0 ||
+                    (r = table_add_cellf(t, TABLE_COLOR_DEFAULT, "%" PRIi64 " GB", a->resources.memory)) < 0 ||
+                    (r = table_add_cellf(t, TABLE_COLOR_DEFAULT, "%" PRIi64 " GB", a->resources.storage)) < 0 ||
+                    (r = table_add_cell(t, a->platform[0] ? a->platform : NULL, TABLE_COLOR_DEFAULT)) < 0)
+                        return ctl_error(r, "Out of memory.");
+        }
+
+        if (asprintf(&legend, "%zu provider%s listed.", n, n == 1 ? "" : "s") < 0)
+                return ctl_error(-ENOMEM, "Out of memory.");
+        return ctl_show_table(c, t, legend);
+}

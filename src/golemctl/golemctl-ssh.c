@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "golemctl-config.h"
+#include "golemctl-ssh.h"
+#include "golemctl-vm.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "validate.h"
+
+int ssh_public_key_read(const char *path, char **ret) {
+        _cleanup_free_ char *line = NULL;
+        size_t allocated = 0;
+        ssize_t n;
+        struct stat st;
+        FILE *f;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SSH_KEY_MAX + 1) {
+                fclose(f);
+                return -EBADMSG;
+        }
+        n = getline(&line, &allocated, f);
+        fclose(f);
+        if (n < 0)
+                return -EBADMSG;
+        while (n > 0 && strchr("\r\n \t", line[n - 1]))
+                line[--n] = 0;
+        if ((size_t) n != strlen(line) || !ssh_public_key_valid(line))
+                return -EBADMSG;
+
+        *ret = TAKE_PTR(line);
+        return 0;
+}
+
+int ssh_keygen(const char *path) {
+        char *argv[] = {
+                (char *) "ssh-keygen", (char *) "-t", (char *) "ed25519", (char *) "-N", (char *) "",
+                (char *) "-f", (char *) path, (char *) "-q", NULL,
+        };
+        int status;
+        pid_t pid;
+
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+                /* No questions on the terminal: it writes a new file or fails. */
+                if (fd >= 0)
+                        (void) dup2(fd, STDIN_FILENO);
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                return -ENOENT;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return -EIO;
+        return 0;
+}
+
+/* path made absolute (from the working directory; "~/" from home), without .pub. */
+static int private_key_path(const char *path, const char *home, char **ret) {
+        _cleanup_free_ char *p = NULL;
+        const char *e;
+        char cwd[PATH_MAX];
+
+        if (isempty(path))
+                return -EINVAL;
+        if ((e = startswith(path, "~/"))) {
+                if (asprintf(&p, "%s/%s", home, e) < 0)
+                        return -ENOMEM;
+        } else if (path[0] == '/') {
+                p = strdup(path);
+                if (!p)
+                        return -ENOMEM;
+        } else {
+                if (!getcwd(cwd, sizeof(cwd)))
+                        return -errno;
+                if (asprintf(&p, "%s/%s", cwd, path) < 0)
+                        return -ENOMEM;
+        }
+
+        e = endswith(p, ".pub");
+        if (e && e != p)
+                p[e - p] = 0;
+
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+static int key_pair(const char *private, char **ret_private, char **ret_public) {
+        _cleanup_free_ char *pub_path = NULL, *line = NULL, *copy = NULL;
+        int r;
+
+        if (asprintf(&pub_path, "%s.pub", private) < 0)
+                return -ENOMEM;
+        r = ssh_public_key_read(pub_path, &line);
+        if (r < 0)
+                return r;
+        copy = strdup(private);
+        if (!copy)
+                return -ENOMEM;
+        *ret_private = TAKE_PTR(copy);
+        *ret_public = TAKE_PTR(line);
+        return 0;
+}
+
+int ssh_key_resolve(const char *explicit_path, const char *home, const char *data_dir, bool generate,
+                    char **ret_private, char **ret_public) {
+        _cleanup_free_ char *p = NULL;
+        int r;
+
+        if (explicit_path) {
+                r = private_key_path(explicit_path, home, &p);
+                if (r < 0)
+                        return r;
+                return key_pair(p, ret_private, ret_public);
+        }
+
+        static const char *const defaults[] = { "id_ed25519", "id_rsa" };
+        for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+                _cleanup_free_ char *d = NULL;
+
+                if (asprintf(&d, "%s/.ssh/%s", home, defaults[i]) < 0)
+                        return -ENOMEM;
+                r = key_pair(d, ret_private, ret_public);
+                if (r != -ENOENT)
+                        return r;
+        }
+
+        if (asprintf(&p, "%s/%s", data_dir, SSH_GENERATED_KEY) < 0)
+                return -ENOMEM;
+        r = key_pair(p, ret_private, ret_public);
+        if (r != -ENOENT || !generate)
+                return r;
+        if (access(p, F_OK) >= 0)
+                return -ENOENT; /* a private key without its .pub: not ours to overwrite */
+        r = mkdir_parents(data_dir, 0700);
+        if (r < 0)
+                return r;
+
+        r = ssh_keygen(p);
+        if (r < 0)
+                return r;
+        return key_pair(p, ret_private, ret_public);
+}
+
+int ssh_known_hosts_path(const char *state_dir, const char *provider_id, const char *vm, char **ret) {
+        if (!provider_id_valid(provider_id) || !vm_name_valid(vm))
+                return -EINVAL;
+        /* Neither can hold a '/'; a provider id may start with '.', which the prefix defuses. */
+        return asprintf(ret, "%s/known_hosts/%s-%s", state_dir, provider_id, vm) < 0 ? -ENOMEM : 0;
+}
+
+bool ssh_user_valid(const char *s) {
+        return token_valid(s, 32, "._-") && s[0] != '-';
+}
+
+/* ssh expands "%x" tokens and "${VAR}" in file names, and splits an -o value on blanks unless
+ * quoted: double every '%', refuse "${" and '"', quote when there are blanks. */
+static int ssh_path_escape(const char *s, bool quote, char **ret) {
+        size_t n = 0;
+        char *e, *p;
+
+        if (isempty(s) || strstr(s, "${") || strchr(s, '"'))
+                return -EINVAL;
+        for (const char *q = s; *q; q++) {
+                if ((unsigned char) *q < 0x20 || *q == 0x7f)
+                        return -EINVAL;
+                n += *q == '%' ? 2 : 1;
+        }
+        quote = quote && strpbrk(s, " \t");
+
+        e = p = malloc(n + 3);
+        if (!e)
+                return -ENOMEM;
+        if (quote)
+                *p++ = '"';
+        for (const char *q = s; *q; q++) {
+                if (*q == '%')
+                        *p++ = '%';
+                *p++ = *q;
+        }
+        if (quote)
+                *p++ = '"';
+        *p = 0;
+        *ret = e;
+        return 0;
+}
+
+int ssh_argv_build(const SshTarget *t, char ***ret) {
+        _cleanup_free_ char *known_hosts = NULL, *identity = NULL;
+        char **argv;
+        size_t n = 0, n_command = 0;
+        int r = 0;
+
+        if (!t->user || !t->host || !t->identity || !t->known_hosts || t->port == 0)
+                return -EINVAL;
+        if (!ssh_user_valid(t->user) || t->host[0] == '-')
+                return -EINVAL;
+        r = ssh_path_escape(t->known_hosts, true, &known_hosts);
+        if (r < 0)
+                return r;
+        r = ssh_path_escape(t->identity, false, &identity);
+        if (r < 0)
+                return r;
+        for (char *const *c = t->command; c && *c; c++)
+                n_command++;
+
+        argv = calloc(13 + n_command + 1, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+
+#define ADD(s) do { if (r >= 0 && !(argv[n++] = strdup(s))) r = -ENOMEM; } while (0)
+#define ADDF(...) do { if (r >= 0 && asprintf(&argv[n++], __VA_ARGS__) < 0) { argv[n - 1] = NULL; r = -ENOMEM; } } while (0)
+        ADD("ssh");
+        ADD("-o");
+        ADDF("UserKnownHostsFile=%s", known_hosts);
+        ADD("-o");
+        ADD("StrictHostKeyChecking=accept-new");
+        ADD("-o");
+        ADD("IdentitiesOnly=yes");
+        ADD("-i");
+        ADD(identity);
+        ADD("-p");
+        ADDF("%u", (unsigned) t->port);
+        ADD("--");
+        ADDF("%s@%s", t->user, t->host);
+        for (size_t i = 0; i < n_command; i++)
+                ADD(t->command[i]);
+#undef ADD
+#undef ADDF
+
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        free(argv[i]);
+                free(argv);
+                return r;
+        }
+        *ret = argv;
+        return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* vm ssh */
+
+int verb_vm_ssh(int argc, char *argv[], void *userdata) {
+        Context *c = userdata;
+        _cleanup_free_ char *vm_url = NULL, *access_url = NULL, *known_hosts = NULL, *dir = NULL;
+        _cleanup_free_ char *key = NULL, *key_public = NULL;
+        _cleanup_strv_free_ char **ssh_argv = NULL;
+        const char *user = c->user ?: SSH_DEFAULT_USER, *field = NULL;
+        HttpCall calls[2] = {};
+        LocalVM l = {};
+        RemoteVM vm;
+        Access access;
+        int r;
+
+        if (!ssh_user_valid(user))
+                return ctl_usage("Invalid user name '%s'.", user);
+
+        r = vm_lookup(c, argv[1], &l);
+        if (r < 0)
+                return r;
+
+        /* The VM's state (to say something better than "connection refused" when it is not
+         * running) and where to connect, at once. */
+        r = url_join(&vm_url, l.provider_url, "/api/v1/vms/%s", l.name);
+        if (r >= 0)
+                r = url_join(&access_url, l.provider_url, "/api/v1/vms/%s/access", l.name);
+        if (r >= 0)
+                r = http_call_init(calls + 0, "GET", vm_url, NULL, HTTP_TIMEOUT_QUERY);
+        if (r >= 0)
+                r = http_call_init(calls + 1, "GET", access_url, NULL, HTTP_TIMEOUT_QUERY);
+        if (r >= 0)
+                r = http_call_run_many(calls, 2);
+        if (r < 0) {
+                r = ctl_error(r, "Cannot run HTTP requests: %m");
+                goto finish;
+        }
+
+        if (calls[1].result >= 0 && calls[1].status == 404) {
+                r = ctl_error(-ENOENT, "Provider %s does not know VM %s; 'golemctl vm destroy %s' forgets it.",
+                              l.provider_id, l.name, l.name);
+                goto finish;
+        }
+        if (!http_call_ok(calls + 1, 200)) {
+                r = provider_call_failed(calls + 1, l.provider_id, l.provider_url);
+                goto finish;
+        }
+        r = access_from_json(calls[1].json, &access, &field);
+        if (r < 0) {
+                r = ctl_error(r, "Provider %s sent invalid access data for VM %s (field %s).",
+                              l.provider_id, l.name, strempty(field));
+                goto finish;
+        }
+        if (http_call_ok(calls + 0, 200) && remote_vm_from_json(calls[0].json, &vm, NULL) >= 0 &&
+            !streq(vm.status, "running")) {
+                r = ctl_error(-ENOTCONN, "VM %s is %s, not running%s", l.name, vm.status,
+                              streq(vm.status, "stopped") ? "; start it with 'golemctl vm start NAME'." : ".");
+                goto finish;
+        }
+
+        if (c->ssh_key) {
+                r = ssh_key_resolve(c->ssh_key, c->paths.home, c->paths.data_dir, false, &key, &key_public);
+                if (r < 0) {
+                        r = ctl_error(r, "SSH key %s: %s", c->ssh_key,
+                                      r == -ENOENT ? "no such key (its .pub is needed)" :
+                                      r == -EBADMSG ? "the .pub file is not an OpenSSH public key" : strerror(-r));
+                        goto finish;
+                }
+        }
+
+        r = ssh_known_hosts_path(c->paths.state_dir, l.provider_id, l.name, &known_hosts);
+        if (r < 0) {
+                r = ctl_error(r, "Cannot name the known-hosts file of VM %s: %m", l.name);
+                goto finish;
+        }
+        if (asprintf(&dir, "%s/known_hosts", c->paths.state_dir) < 0) {
+                r = ctl_error(-ENOMEM, "Out of memory.");
+                goto finish;
+        }
+        r = mkdir_parents(dir, 0700);
+        if (r < 0) {
+                r = ctl_error(r, "Cannot create %s: %m", dir);
+                goto finish;
+        }
+
+        r = ssh_argv_build(&(SshTarget) {
+                        .user = user,
+                        .host = access.ssh_host,
+                        .port = access.ssh_port,
+                        .identity = key ?: l.ssh_key_path,
+                        .known_hosts = known_hosts,
+                        .command = argc > 2 ? argv + 2 : NULL,
+                }, &ssh_argv);
+        if (r < 0) {
+                r = ctl_error(r, "Cannot build the ssh command line: %m");
+                goto finish;
+        }
+
+        http_call_done(calls + 0);
+        http_call_done(calls + 1);
+        local_vm_done(&l);
+        fflush(stdout);
+        fflush(stderr);
+        execvp(ssh_argv[0], ssh_argv);
+        return ctl_error(-errno, "Cannot run ssh: %m");
+
+finish:
+        http_call_done(calls + 0);
+        http_call_done(calls + 1);
+        local_vm_done(&l);
+        return r;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "time-util.h"
+#include "validate.h"
+#include "vm-spec.h"
+
+/* What golemctl reads from the network, checked before use: advertisements from the
+ * discovery service, and VMs, jobs and access data from providers. Each parser takes the
+ * JSON value as it came and fills a struct of fixed-size, printable fields, or returns
+ * -EBADMSG with *ret_field naming the field that was wrong. */
+
+#define PROVIDER_ID_MAX 128
+#define PLATFORM_MAX 32
+#define VM_NAME_MAX 63
+#define VM_STATUS_MAX 32
+#define JOB_ID_MAX 64
+#define STAGE_MAX 80
+#define SSH_HOST_MAX 253
+#define WIRE_MESSAGE_MAX 1024
+
+typedef struct Advertisement {
+        char provider_id[PROVIDER_ID_MAX + 1];
+        char ip_address[IP_ADDRESS_MAX];        /* canonical */
+        char country[3];                        /* upper case */
+        char platform[PLATFORM_MAX + 1];        /* "" when absent */
+        Resources resources;                    /* free resources; each >= 0 */
+        usec_t updated_at;                      /* 0 when absent */
+} Advertisement;
+
+int advertisement_from_json(json_object *o, Advertisement *ret, const char **ret_field);
+json_object *advertisement_to_json(const Advertisement *a, const char *url);
+
+typedef struct RemoteVM {
+        char name[VM_NAME_MAX + 1];
+        char status[VM_STATUS_MAX + 1];         /* creating, running, ... (a token) */
+        Resources resources;
+        char image[VM_IMAGE_MAX + 1];           /* "" when absent */
+        char ip_address[IP_ADDRESS_MAX];        /* "" when absent */
+        uint16_t ssh_port;                      /* 0 when absent */
+        usec_t created_at;                      /* 0 when absent */
+        char error_message[WIRE_MESSAGE_MAX + 1]; /* printable; "" when absent */
+} RemoteVM;
+
+int remote_vm_from_json(json_object *o, RemoteVM *ret, const char **ret_field);
+
+typedef enum JobStatus {
+        JOB_STATUS_CREATING,
+        JOB_STATUS_READY,
+        JOB_STATUS_FAILED,
+        _JOB_STATUS_MAX,
+        _JOB_STATUS_INVALID = -EINVAL,
+} JobStatus;
+
+DECLARE_STRING_TABLE_LOOKUP(job_status, JobStatus);
+
+typedef struct Job {
+        char job_id[JOB_ID_MAX + 1];
+        char vm_id[VM_NAME_MAX + 1];
+        JobStatus status;
+        int progress;                           /* 0-100, or -1 when unknown */
+        char stage[STAGE_MAX + 1];              /* printable; "" when absent */
+        char error[WIRE_MESSAGE_MAX + 1];       /* printable; "" when absent */
+} Job;
+
+/* A job, or the 202 answer of an asynchronous create (which has no progress yet). */
+int job_from_json(json_object *o, Job *ret, const char **ret_field);
+
+typedef struct Access {
+        char ssh_host[SSH_HOST_MAX + 1];        /* an IP address (canonical) or a host name */
+        uint16_t ssh_port;
+} Access;
+
+int access_from_json(json_object *o, Access *ret, const char **ret_field);
+
+/* A host name: dot-separated labels of [A-Za-z0-9-], not starting with '-'. */
+bool hostname_valid(const char *s);

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdio.h>
+
+typedef struct Manager Manager;
+
+#define GOLEM_BUS_NAME "org.golem.Provider1"
+#define GOLEM_BUS_PATH "/org/golem/Provider1"
+#define GOLEM_BUS_VM_PREFIX "/org/golem/Provider1/vm"
+#define GOLEM_BUS_MANAGER_INTERFACE "org.golem.Provider1.Manager"
+#define GOLEM_BUS_VM_INTERFACE "org.golem.Provider1.VM"
+
+#define GOLEM_POLKIT_MANAGE_VMS "org.golem.provider1.manage-vms"
+#define GOLEM_POLKIT_CONFIGURE "org.golem.provider1.configure"
+
+/* Connects to the system bus, publishes the objects and takes the name. Without a system
+ * bus the daemon goes on without D-Bus, unless it was activated through D-Bus. */
+int provider_bus_setup(Manager *m);
+void provider_bus_free(Manager *m);
+
+/* Writes the introspection data of both interfaces, as the daemon serves them. */
+int provider_bus_introspect(FILE *f);

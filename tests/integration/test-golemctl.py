@@ -1,0 +1,1103 @@
+#!/usr/bin/env python3
+"""End-to-end tests for golemctl, the requestor CLI, against real
+golem-discoveryd and golem-providerd daemons (the providers drive the
+multipass stand-in, tests/multipass; the ssh case logs in to a real sshd).
+
+    test-golemctl.py --golemctl golemctl --providerd golem-providerd \\
+                     --discoveryd golem-discoveryd --multipass tests/multipass [CASE]
+
+(``--binary`` is accepted for ``--golemctl``.)  Each provider runs on a loopback
+address of its own (127.X.Y.Z, random) on the default port 7466, with
+GOLEM_PROVIDER_HOST and GOLEM_PROVIDER_PUBLIC_IP set to it, so golemctl reaches
+it exactly as it would a real one: discovery gives the address, the port is
+golemctl's default.  golemctl runs with HOME and the XDG directories in temp
+dirs.  Run ``--list`` for the case names.
+"""
+
+import json
+import os
+import pty
+import random
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+import fcntl
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+import golemtest  # noqa: E402
+from golemtest import (Daemon, expect, expect_eq, http, main,  # noqa: E402
+                       make_tempdir, on_cleanup)
+
+PROVIDER_PORT = 7466
+SMALL = {"cpu": 1, "memory": 1, "storage": 10}
+MEDIUM = {"cpu": 2, "memory": 4, "storage": 20}
+XLARGE = {"cpu": 8, "memory": 16, "storage": 80}
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# --------------------------------------------------------------------------
+# addresses
+
+
+def loopback_ip(port):
+    """A random 127.X.Y.Z on which ``port`` was free a moment ago.  The
+    whole of 127/8 is loopback on Linux; a wide random pick keeps cases that
+    run in parallel off each other's addresses."""
+    for _ in range(500):
+        ip = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                               random.randint(2, 254))
+        try:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((ip, port))
+        except OSError:
+            continue
+        return ip
+    raise AssertionError(f"no free loopback address for port {port}")
+
+
+def port_block(ip, n=10):
+    """``n`` consecutive free ports on ``ip`` (for the SSH forwarders)."""
+    for _ in range(200):
+        start = random.randrange(20000, 32000 - n)
+        try:
+            for port in range(start, start + n):
+                with socket.socket() as s:
+                    s.bind((ip, port))
+        except OSError:
+            continue
+        return start, start + n - 1
+    raise AssertionError("no free block of ports for the SSH range")
+
+
+def wait_for(what, fn, timeout=15, interval=0.1):
+    """Poll ``fn()`` until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        expect(time.monotonic() < deadline, f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# the multipass stand-in
+
+
+def _standin_executable(path, workdir):
+    if os.access(path, os.X_OK):
+        return path
+    wrapper = os.path.join(workdir, "multipass")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec %s %s \"$@\"\n"
+                % (shlex.quote(sys.executable), shlex.quote(path)))
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
+class Standin:
+    """A private instance of tests/multipass (its own state dir)."""
+
+    def __init__(self, ip=None, **timings):
+        self.workdir = make_tempdir("golemtest-multipass-")
+        self.state = os.path.join(self.workdir, "state")
+        os.makedirs(self.state)
+        self.binary = _standin_executable(golemtest.PATHS["multipass"],
+                                          self.workdir)
+        self.env = {"MULTIPASS_STANDIN_STATE": self.state,
+                    "MULTIPASS_STANDIN_PLAIN": "1"}
+        if ip:
+            self.env["MULTIPASS_STANDIN_IP"] = ip
+        for key, value in timings.items():
+            self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
+        on_cleanup(self.kill_orphans)
+
+    def fault(self, name, content=""):
+        with open(os.path.join(self.state, name), "w") as f:
+            f.write(content)
+
+    def record(self, instance):
+        try:
+            with open(os.path.join(self.state, "instances",
+                                   instance + ".json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def kill_orphans(self):
+        marker = f"MULTIPASS_STANDIN_STATE={self.state}".encode()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if marker in env:
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+# --------------------------------------------------------------------------
+# daemons
+
+
+def start_discovery():
+    d = Daemon(golemtest.PATHS["discoveryd"], name="discoveryd")
+    os.makedirs(d.path("db"))
+    d.env.update({
+        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
+        "GOLEM_DISCOVERY_PORT": str(d.port),
+        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
+        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
+    })
+    return d.start().wait_ready()
+
+
+def advertisement(discovery, provider_id):
+    status, _, data = http("GET", f"{discovery.url}/api/v1/advertisements/"
+                           f"{provider_id}")
+    return data if status == 200 else None
+
+
+def wait_advertised(discovery, provider_id, resources=None):
+    """Until the discovery service has the provider's advertisement (with
+    these free resources, when given)."""
+    def check():
+        ad = advertisement(discovery, provider_id)
+        if ad is None:
+            return None
+        if resources is not None and any(
+                ad["resources"].get(k) != v for k, v in resources.items()):
+            return None
+        return ad
+    return wait_for(f"advertisement of {provider_id} ({resources})", check)
+
+
+class Provider:
+    """golem-providerd on 127.X.Y.Z:7466, advertising to ``discovery``."""
+
+    def __init__(self, discovery, provider_id, country, capacity,
+                 vm_ip=None, timings=None, **settings):
+        self.id = provider_id
+        self.capacity = dict(capacity)
+        self.mp = Standin(ip=vm_ip, **(timings or {}))
+        for attempt in range(3):
+            self.ip = loopback_ip(PROVIDER_PORT)
+            d = Daemon(golemtest.PATHS["providerd"], host=self.ip,
+                       name=f"providerd-{provider_id}")
+            d.port = PROVIDER_PORT
+            data = d.path("data")
+            os.makedirs(data)
+            start, end = port_block(self.ip)
+            d.env.update({
+                "GOLEM_PROVIDER_ID": provider_id,
+                "GOLEM_PROVIDER_NAME": provider_id,
+                "GOLEM_PROVIDER_COUNTRY": country,
+                "GOLEM_PROVIDER_HOST": self.ip,
+                "GOLEM_PROVIDER_PORT": str(PROVIDER_PORT),
+                "GOLEM_PROVIDER_PUBLIC_IP": self.ip,
+                "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
+                "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
+                "GOLEM_PROVIDER_VM_DATA_DIR": data,
+                "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": self.mp.binary,
+                "GOLEM_PROVIDER_DRIVER": "multipass",
+                "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
+                "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
+                "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
+                "GOLEM_PROVIDER_CAPACITY_CPU": str(capacity["cpu"]),
+                "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(capacity["memory"]),
+                "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(capacity["storage"]),
+                "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
+                "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
+                "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
+                "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
+            })
+            d.env.update(self.mp.env)
+            for key, value in settings.items():
+                d.env["GOLEM_PROVIDER_" + key] = str(value)
+            d.start()
+            try:
+                d.wait_ready()
+            except AssertionError:
+                # Someone took the address in between: pick another.
+                if "in use" in d.stderr() and attempt < 2:
+                    d.kill9()
+                    continue
+                raise
+            self.daemon = d
+            break
+        wait_advertised(discovery, provider_id, self.capacity)
+
+    @property
+    def url(self):
+        return f"http://{self.ip}:{PROVIDER_PORT}"
+
+    def vm(self, name):
+        """The provider's own view of VM ``name`` (None when 404)."""
+        status, _, data = http("GET", f"{self.url}/api/v1/vms/{name}")
+        if status == 404:
+            return None
+        expect_eq(status, 200, f"GET vm {name} from {self.id}")
+        return data
+
+    def vm_names(self):
+        status, _, data = http("GET", f"{self.url}/api/v1/vms")
+        expect_eq(status, 200, f"GET vms from {self.id}")
+        return [vm["name"] for vm in data]
+
+
+class Sshd:
+    """A real sshd on IP:22 with a temp host key; logins by the keys in
+    ``authorized_keys`` (root allowed)."""
+
+    def __init__(self):
+        self.dir = make_tempdir("golemtest-sshd-")
+        self.binary = shutil.which("sshd") or "/usr/sbin/sshd"
+        expect(os.access(self.binary, os.X_OK),
+               "sshd not found (apt-get install openssh-server)")
+        expect(os.geteuid() == 0, "the ssh case needs root (sshd on port 22)")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.ip = loopback_ip(22)
+        self.authorized_keys = os.path.join(self.dir, "authorized_keys")
+        open(self.authorized_keys, "w").close()
+        self.proc = None
+        self.start(new_host_key=True)
+        on_cleanup(self.stop)
+
+    def start(self, new_host_key=False):
+        hostkey = os.path.join(self.dir, "host_ed25519")
+        if new_host_key:
+            for path in (hostkey, hostkey + ".pub"):
+                if os.path.exists(path):
+                    os.unlink(path)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-f", hostkey], check=True,
+                           stdin=subprocess.DEVNULL)
+        config = os.path.join(self.dir, "sshd_config")
+        with open(config, "w") as f:
+            f.write(f"ListenAddress {self.ip}:22\n"
+                    f"HostKey {hostkey}\n"
+                    f"AuthorizedKeysFile {self.authorized_keys}\n"
+                    f"PidFile {os.path.join(self.dir, 'sshd.pid')}\n"
+                    "UsePAM no\n"
+                    "StrictModes no\n"
+                    "PermitRootLogin yes\n"
+                    "PasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\n"
+                    "LogLevel VERBOSE\n")
+        self.log = open(os.path.join(self.dir, "sshd.log"), "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
+            stdout=self.log, stderr=self.log,
+            preexec_fn=golemtest._set_pdeathsig)
+
+        def listening():
+            expect(self.proc.poll() is None,
+                   f"sshd exited with {self.proc.returncode}: {self.logtext()}")
+            try:
+                socket.create_connection((self.ip, 22), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for("sshd to listen", listening)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def logtext(self):
+        with open(os.path.join(self.dir, "sshd.log"), errors="replace") as f:
+            return f.read()[-3000:]
+
+    def authorize(self, key_line):
+        with open(self.authorized_keys, "a") as f:
+            f.write(key_line.strip() + "\n")
+
+
+# --------------------------------------------------------------------------
+# golemctl
+
+
+class Requestor:
+    """One user of golemctl: HOME and XDG dirs of its own."""
+
+    def __init__(self, discovery=None, name="requestor"):
+        base = make_tempdir(f"golemtest-{name}-")
+        self.home = os.path.join(base, "home")
+        self.config = os.path.join(base, "config")
+        self.state = os.path.join(base, "state")
+        self.data = os.path.join(base, "data")
+        for d in (self.home, self.config, self.state, self.data):
+            os.makedirs(d)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GOLEM_", "XDG_", "MULTIPASS_"))
+                    and k not in ("PAGER", "LESS", "NO_COLOR", "SSH_AUTH_SOCK")}
+        self.env.update({
+            "HOME": self.home,
+            "XDG_CONFIG_HOME": self.config,
+            "XDG_STATE_HOME": self.state,
+            "XDG_DATA_HOME": self.data,
+            "TERM": "xterm",
+        })
+        if discovery is not None:
+            self.env["GOLEM_REQUESTOR_DISCOVERY_URL"] = discovery.url
+
+    @property
+    def db_path(self):
+        return os.path.join(self.state, "golem", "golemctl.db")
+
+    @property
+    def generated_key(self):
+        return os.path.join(self.data, "golem", "id_ed25519")
+
+    def run(self, *args, timeout=120, env=None):
+        """Runs golemctl; returns (exit code, stdout, stderr)."""
+        e = dict(self.env)
+        e.update(env or {})
+        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+                              env=e, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout)
+        return (proc.returncode, proc.stdout.decode(errors="replace"),
+                proc.stderr.decode(errors="replace"))
+
+    def ok(self, *args, **kw):
+        code, out, err = self.run(*args, **kw)
+        expect_eq(code, 0, f"golemctl {' '.join(args)}: exit code "
+                  f"(stdout {out!r}, stderr {err!r})")
+        return out, err
+
+    def fails(self, status, *args, message=None, **kw):
+        """golemctl exits with ``status`` and one line of error on stderr
+        ("golemctl: ..."), containing ``message`` (a regex) if given."""
+        code, out, err = self.run(*args, **kw)
+        what = f"golemctl {' '.join(args)}"
+        expect_eq(code, status, f"{what}: exit code (stdout {out!r}, "
+                  f"stderr {err!r})")
+        lines = [l for l in err.splitlines() if l.strip()]
+        expect(lines, f"{what}: no error message on stderr")
+        expect(all(l.startswith("golemctl: ") for l in lines),
+               f"{what}: stderr lines not all 'golemctl: ...': {err!r}")
+        if message:
+            expect(re.search(message, err),
+                   f"{what}: stderr {err!r} does not match {message!r}")
+        return out, err
+
+    def json(self, *args, **kw):
+        out, _ = self.ok("--json=short", *args, **kw)
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise AssertionError(f"golemctl {' '.join(args)} --json=short: "
+                                 f"not JSON: {out!r}")
+
+    def records(self):
+        """The rows of the local state database."""
+        if not os.path.exists(self.db_path):
+            return {}
+        con = sqlite3.connect(self.db_path)
+        try:
+            con.row_factory = sqlite3.Row
+            return {row["name"]: dict(row)
+                    for row in con.execute("SELECT * FROM vms")}
+        finally:
+            con.close()
+
+
+def table_rows(out):
+    """The rows of a golemctl table (header first) split into columns on
+    runs of 2+ blanks, and the legend line."""
+    lines = out.rstrip("\n").split("\n")
+    expect(len(lines) >= 1, f"no output: {out!r}")
+    legend = lines[-1]
+    body = [l for l in lines[:-1] if l.strip()]
+    return [re.split(r"\s{2,}", l.strip()) for l in body], legend
+
+
+# --------------------------------------------------------------------------
+# cases
+
+
+def case(fn):
+    """A golemtest case; the binary it gets is golemctl."""
+    def run(binary):
+        golemtest.PATHS["golemctl"] = binary
+        fn(binary)
+    run.__name__ = fn.__name__
+    return golemtest.case(run)
+
+
+
+@case
+def providers_filters(binary):
+    disc = start_discovery()
+    se = Provider(disc, "prov-se", "SE", {"cpu": 4, "memory": 8, "storage": 100})
+    de = Provider(disc, "prov-de", "DE", {"cpu": 16, "memory": 32, "storage": 500})
+    req = Requestor(disc)
+
+    out, err = req.ok("providers")
+    rows, legend = table_rows(out)
+    expect_eq(rows[0], ["PROVIDER", "COUNTRY", "ADDRESS", "CPU", "MEMORY",
+                        "STORAGE", "PLATFORM"], "providers header")
+    expect_eq(legend, "2 providers listed.", "providers legend")
+    by_id = {r[0]: r for r in rows[1:]}
+    expect_eq(sorted(by_id), ["prov-de", "prov-se"], "providers listed")
+    expect_eq(by_id["prov-se"][1:6], ["SE", se.ip, "4", "8 GB", "100 GB"],
+              "prov-se row")
+    expect_eq(by_id["prov-de"][1:6], ["DE", de.ip, "16", "32 GB", "500 GB"],
+              "prov-de row")
+    expect(not ANSI.search(out), f"colour codes without a terminal: {out!r}")
+
+    # Right-aligned numbers: the CPU column's cells end where its header ends.
+    lines = out.split("\n")
+    end = lines[0].index("CPU") + len("CPU")
+    for line in lines[1:3]:
+        expect(line[end - 1].isdigit() and line[end] == " ",
+               f"CPU not right-aligned at {end} in {line!r}")
+
+    data = req.json("providers")
+    expect(isinstance(data, list) and len(data) == 2, f"--json: {data!r}")
+    ads = {a["provider_id"]: a for a in data}
+    expect_eq(ads["prov-de"]["resources"],
+              {"cpu": 16, "memory": 32, "storage": 500}, "JSON resources")
+    expect_eq(ads["prov-de"]["country"], "DE", "JSON country")
+    expect_eq(ads["prov-de"]["ip_address"], de.ip, "JSON ip_address")
+    expect_eq(ads["prov-de"]["url"], de.url, "JSON url")
+
+    pretty, _ = req.ok("providers", "--json=pretty")
+    expect(pretty.count("\n") > 5 and json.loads(pretty) == data,
+           f"--json=pretty: {pretty!r}")
+
+    def ids(*args):
+        return sorted(a["provider_id"] for a in req.json("providers", *args))
+
+    expect_eq(ids("--country", "DE"), ["prov-de"], "--country DE")
+    expect_eq(ids("--country", "se"), ["prov-se"], "--country se")
+    expect_eq(ids("--cpu", "8"), ["prov-de"], "--cpu 8")
+    expect_eq(ids("--memory", "8"), ["prov-de", "prov-se"], "--memory 8")
+    expect_eq(ids("--storage", "200"), ["prov-de"], "--storage 200")
+    expect_eq(ids("--memory", "16", "--country", "SE"), [],
+              "--memory 16 --country SE")
+    expect_eq(ids("--country", "FR"), [], "--country FR")
+
+    out, _ = req.ok("providers", "--cpu", "8")
+    rows, legend = table_rows(out)
+    expect_eq(legend, "1 provider listed.", "legend for one")
+    out, _ = req.ok("providers", "--country", "FR")
+    expect_eq(out, "0 providers listed.\n", "no providers")
+    out, _ = req.ok("providers", "--no-legend")
+    expect_eq(len(out.strip().split("\n")), 2, f"--no-legend: {out!r}")
+    expect("PROVIDER" not in out and "listed" not in out,
+           f"--no-legend: {out!r}")
+
+    req.fails(2, "providers", "--country", "XX", message="country")
+    req.fails(2, "providers", "--cpu", "0", message="--cpu")
+    req.fails(2, "providers", "--cpu", "two", message="--cpu")
+
+
+@case
+def create_by_size_best_fit(binary):
+    disc = start_discovery()
+    big = Provider(disc, "prov-big", "SE", {"cpu": 16, "memory": 32, "storage": 200})
+    snug = Provider(disc, "prov-snug", "SE", {"cpu": 4, "memory": 8, "storage": 40})
+    req = Requestor(disc)
+
+    out, err = req.ok("vm", "create", "web", "--size", "medium")
+    expect(re.search(r"Chose provider prov-snug .*best fit", err),
+           f"the choice and its reason: {err!r}")
+    expect("Creating VM" not in err, f"progress without a terminal: {err!r}")
+    expect("web" in out and "prov-snug" in out and "running" in out,
+           f"summary: {out!r}")
+    vm = snug.vm("web")
+    expect(vm is not None, "web not on prov-snug")
+    expect_eq(vm["status"], "running", "web status on its provider")
+    expect_eq(vm["resources"], MEDIUM, "web resources")
+    expect_eq(big.vm_names(), [], "nothing on prov-big")
+
+    # The key golemctl generated went to the VM.
+    with open(req.generated_key + ".pub") as f:
+        pub = f.read().strip()
+    cloud = snug.mp.record("golem-web")["cloud_init"]
+    expect(pub.split()[1] in cloud, "generated key not in the cloud-init")
+
+    rec = req.records()["web"]
+    expect_eq(rec["provider_id"], "prov-snug", "record provider")
+    expect_eq(rec["provider_url"], snug.url, "record provider URL")
+    expect_eq(rec["state"], "created", "record state")
+    expect_eq(rec["ssh_port"], vm["ssh_port"], "record ssh port")
+    expect_eq(rec["ssh_key_path"], req.generated_key, "record key")
+    expect((rec["cpu"], rec["memory"], rec["storage"]) == (2, 4, 20),
+           f"record resources: {rec!r}")
+
+    # prov-snug now has 2/4/20 free, which no longer fits a medium best:
+    # equal to the request is the tightest fit there is.
+    # prov-snug now has exactly a medium free: the tightest fit there is.
+    wait_advertised(disc, "prov-snug", {"cpu": 2, "memory": 4, "storage": 20})
+    out, err = req.ok("vm", "create", "web2", "--size", "medium")
+    expect("Chose provider prov-snug" in err, f"second choice: {err!r}")
+    # Now prov-snug is full and withdraws its advertisement: prov-big is next.
+    wait_for("prov-snug to withdraw",
+             lambda: advertisement(disc, "prov-snug") is None)
+    out, err = req.ok("vm", "create", "web3", "--size", "small", "-q")
+    expect_eq(err, "", "-q prints no notes")
+    expect_eq(out, "", "-q prints no summary")
+    expect(big.vm("web3") is not None, "web3 on prov-big")
+
+    data = req.json("vm", "status", "web")
+    expect_eq(data["name"], "web", "status name")
+    expect_eq(data["status"], "running", "status status")
+    expect_eq(data["provider_id"], "prov-snug", "status provider")
+    expect_eq(data["resources"], MEDIUM, "status resources")
+    expect_eq(data["ssh_host"], snug.ip, "status ssh_host")
+    expect_eq(data["ssh_port"], vm["ssh_port"], "status ssh_port")
+    expect(data["reachable"] is True, f"status reachable: {data!r}")
+
+
+@case
+def create_tie_break(binary):
+    disc = start_discovery()
+    same = {"cpu": 8, "memory": 16, "storage": 100}
+    b = Provider(disc, "prov-b", "SE", same)
+    a = Provider(disc, "prov-a", "SE", same)
+    req = Requestor(disc)
+    out, err = req.ok("vm", "create", "tie", "--size", "small")
+    expect(re.search(r"Chose provider prov-a .*tied with 1 other", err),
+           f"tie-break by provider id: {err!r}")
+    expect(a.vm("tie") is not None and b.vm("tie") is None,
+           "tie went to prov-a")
+
+
+@case
+def create_by_resources(binary):
+    disc = start_discovery()
+    se = Provider(disc, "prov-se", "SE", {"cpu": 8, "memory": 16, "storage": 100})
+    de = Provider(disc, "prov-de", "DE", {"cpu": 32, "memory": 64, "storage": 1000})
+    req = Requestor(disc)
+
+    req.ok("vm", "create", "calc", "--cpu", "3", "--memory", "5",
+           "--storage", "15")
+    vm = se.vm("calc")
+    expect(vm is not None, "calc on prov-se (the better fit)")
+    expect_eq(vm["resources"], {"cpu": 3, "memory": 5, "storage": 15},
+              "explicit resources")
+    rec = se.mp.record("golem-calc")
+    expect_eq(rec["cpus"], 3, "cpus given to multipass")
+
+    # A country overrides the fit; explicit values override the size's.
+    out, err = req.ok("vm", "create", "far", "--size", "small", "--memory",
+                      "2", "--country", "DE", "--image", "ubuntu:22.04")
+    vm = de.vm("far")
+    expect(vm is not None, "far on prov-de (the country asked for)")
+    expect_eq(vm["resources"], {"cpu": 1, "memory": 2, "storage": 10},
+              "size with --memory override")
+    expect_eq(vm["image"], "ubuntu:22.04", "image")
+
+    # --provider names one, fit or not.
+    req.ok("vm", "create", "named", "--provider", "prov-de")
+    expect(de.vm("named") is not None, "named on prov-de")
+    req.fails(1, "vm", "create", "nowhere", "--provider", "prov-xx",
+              message="prov-xx is not advertising")
+    expect("nowhere" not in req.records(), "no record for a failed create")
+
+    req.fails(2, "vm", "create", "toobig", "--cpu", "100000",
+              message="--cpu")
+
+
+@case
+def lifecycle_list_status_stop_start_destroy(binary):
+    disc = start_discovery()
+    p1 = Provider(disc, "prov-1", "SE", {"cpu": 8, "memory": 16, "storage": 200})
+    p2 = Provider(disc, "prov-2", "NO", {"cpu": 8, "memory": 16, "storage": 200})
+    req = Requestor(disc)
+    req.ok("vm", "create", "alpha", "--provider", "prov-1")
+    req.ok("vm", "create", "beta", "--provider", "prov-2", "--size", "medium")
+
+    out, _ = req.ok("vm", "list")
+    rows, legend = table_rows(out)
+    expect_eq(rows[0], ["NAME", "PROVIDER", "STATUS", "CPU", "MEMORY",
+                        "STORAGE", "SSH PORT", "CREATED"], "list header")
+    expect_eq(legend, "2 VMs listed.", "list legend")
+    by_name = {r[0]: r for r in rows[1:]}
+    expect_eq(by_name["alpha"][1:6], ["prov-1", "running", "1", "1 GB", "10 GB"],
+              "alpha row")
+    expect_eq(by_name["beta"][1:6], ["prov-2", "running", "2", "4 GB", "20 GB"],
+              "beta row")
+    expect_eq(int(by_name["beta"][6]), p2.vm("beta")["ssh_port"], "beta port")
+
+    # No verb is "vm list".
+    out2, _ = req.ok()
+    expect_eq(table_rows(out2)[1], "2 VMs listed.", "default verb")
+
+    data = req.json("vm", "list")
+    expect_eq([v["name"] for v in data], ["alpha", "beta"], "JSON list order")
+    expect(all(v["status"] == "running" and v["reachable"] for v in data),
+           f"JSON list: {data!r}")
+
+    out, _ = req.ok("vm", "status", "beta")
+    expect(re.search(r"Status: running", out), f"status text: {out!r}")
+    expect(re.search(r"Provider: prov-2 \(" + re.escape(p2.url) + r"\)", out),
+           f"status provider: {out!r}")
+    expect(re.search(rf"SSH: {re.escape(p2.ip)} port \d+", out),
+           f"status ssh: {out!r}")
+
+    out, _ = req.ok("vm", "stop", "beta")
+    expect_eq(p2.vm("beta")["status"], "stopped", "beta stopped")
+    expect_eq(req.json("vm", "status", "beta")["status"], "stopped",
+              "status after stop")
+    req.fails(1, "vm", "stop", "beta", message=r"Provider prov-2 refused")
+    vm = req.json("vm", "start", "beta")
+    expect_eq(vm["status"], "running", "start --json")
+    expect_eq(p2.vm("beta")["status"], "running", "beta running again")
+
+    out, _ = req.ok("vm", "destroy", "beta")
+    expect(p2.vm("beta") is None, "beta gone from its provider")
+    expect_eq(sorted(req.records()), ["alpha"], "records after destroy")
+    data = req.json("vm", "list")
+    expect_eq([v["name"] for v in data], ["alpha"], "list after destroy")
+    req.fails(1, "vm", "status", "beta", message="No VM named beta")
+
+    # A VM deleted behind golemctl's back is "missing", and destroy forgets it.
+    status, _, _ = http("DELETE", f"{p1.url}/api/v1/vms/alpha", timeout=60)
+    expect_eq(status, 200, "direct delete of alpha")
+    out, _ = req.ok("vm", "list")
+    expect(re.search(r"alpha\s+prov-1\s+missing", out), f"missing: {out!r}")
+    req.fails(1, "vm", "status", "alpha", message="does not know VM alpha")
+    out, err = req.ok("vm", "destroy", "alpha")
+    expect("did not know" in err, f"destroy of a missing VM: {err!r}")
+    expect_eq(req.records(), {}, "all forgotten")
+    out, _ = req.ok("vm", "list")
+    expect_eq(out, "0 VMs listed.\n", "empty list")
+
+
+@case
+def ssh_echo(binary):
+    sshd = Sshd()
+    disc = start_discovery()
+    prov = Provider(disc, "prov-ssh", "SE", {"cpu": 4, "memory": 8, "storage": 100},
+                    vm_ip=sshd.ip)
+    req = Requestor(disc)
+    req.ok("vm", "create", "shell")
+    cloud = prov.mp.record("golem-shell")["cloud_init"]
+    with open(req.generated_key + ".pub") as f:
+        pub = f.read().strip()
+    expect(pub.split()[1] in cloud, "the key golemctl sent is in the VM")
+    sshd.authorize(pub)
+
+    code, out, err = req.run("vm", "ssh", "shell", "--user", "root", "--",
+                             "echo", "hello", timeout=60)
+    expect_eq((code, out), (0, "hello\n"),
+              f"vm ssh -- echo hello (stderr {err!r}; sshd log "
+              f"{sshd.logtext()})")
+    known = os.path.join(req.state, "golem", "known_hosts", "prov-ssh-shell")
+    port = prov.vm("shell")["ssh_port"]
+    # (Debian's ssh_config hashes host names: ask ssh-keygen.)
+    found = subprocess.run(["ssh-keygen", "-F", f"[{prov.ip}]:{port}", "-f",
+                            known], capture_output=True, text=True)
+    expect(found.returncode == 0 and "ssh-ed25519" in found.stdout,
+           f"host key of [{prov.ip}]:{port} not pinned in {known}: "
+           f"{found.stdout!r}")
+
+    # A command with options of its own, after "--": neither golemctl nor
+    # ssh takes them (ssh joins the words for the remote shell, as always).
+    code, out, err = req.run("vm", "ssh", "shell", "--user", "root", "--",
+                             "echo", "-p", "1", "-l", "x", timeout=60)
+    expect_eq((code, out), (0, "-p 1 -l x\n"), f"options after -- ({err!r})")
+
+    # Pinned: a different host key is refused.
+    sshd.stop()
+    sshd.start(new_host_key=True)
+    code, out, err = req.run("vm", "ssh", "shell", "--user", "root", "--",
+                             "echo", "hello", timeout=60)
+    expect(code != 0 and "hello" not in out,
+           f"a changed host key was accepted: {code} {out!r}")
+    expect("Host key verification failed" in err or "CHANGED" in err,
+           f"ssh's complaint: {err!r}")
+
+    # A stopped VM gets a clear message, not ssh's.
+    req.ok("vm", "stop", "shell")
+    req.fails(1, "vm", "ssh", "shell", "--", "true",
+              message="VM shell is stopped")
+    req.fails(2, "vm", "ssh", "shell", "--user", "-oProxyCommand=x",
+              message="Invalid user")
+
+
+@case
+def ssh_key_option(binary):
+    disc = start_discovery()
+    prov = Provider(disc, "prov-k", "SE", {"cpu": 4, "memory": 8, "storage": 100})
+    req = Requestor(disc)
+    keydir = make_tempdir("golemtest-key-")
+    key = os.path.join(keydir, "mykey")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                    "mine@test", "-f", key], check=True, stdin=subprocess.DEVNULL)
+    with open(key + ".pub") as f:
+        pub = f.read().strip()
+
+    req.ok("vm", "create", "keyed", "--ssh-key", key)
+    expect(pub.split()[1] in prov.mp.record("golem-keyed")["cloud_init"],
+           "--ssh-key's .pub sent")
+    expect_eq(req.json("vm", "status", "keyed")["ssh_key"], key, "key recorded")
+    expect(not os.path.exists(req.generated_key), "no key generated")
+
+    # The environment names one too; and ~/.ssh/id_ed25519 comes before a
+    # generated key.
+    os.makedirs(os.path.join(req.home, ".ssh"))
+    home_key = os.path.join(req.home, ".ssh", "id_ed25519")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    home_key], check=True, stdin=subprocess.DEVNULL)
+    req.ok("vm", "create", "homekey")
+    expect_eq(req.records()["homekey"]["ssh_key_path"], home_key,
+              "~/.ssh/id_ed25519 used")
+    req.ok("vm", "create", "envkey", env={"GOLEM_REQUESTOR_SSH_KEY_PATH": key})
+    expect_eq(req.records()["envkey"]["ssh_key_path"], key,
+              "GOLEM_REQUESTOR_SSH_KEY_PATH used")
+
+    bad = os.path.join(keydir, "bad")
+    with open(bad + ".pub", "w") as f:
+        f.write("not a key\n")
+    req.fails(1, "vm", "create", "badkey", "--ssh-key", bad,
+              message="not an OpenSSH public key")
+    req.fails(1, "vm", "create", "nokey", "--ssh-key",
+              os.path.join(keydir, "absent"), message="no such key")
+    expect_eq(sorted(req.records()), ["envkey", "homekey", "keyed"],
+              "no records for failed creates")
+
+
+@case
+def no_provider_fits(binary):
+    disc = start_discovery()
+    Provider(disc, "prov-small", "SE", {"cpu": 2, "memory": 4, "storage": 50})
+    req = Requestor(disc)
+    req.fails(1, "vm", "create", "huge", "--size", "xlarge",
+              message=r"No provider has room for 8 CPU, 16 GB memory, "
+                      r"80 GB storage")
+    req.fails(1, "vm", "create", "elsewhere", "--country", "DE",
+              message=r"No provider in DE has room")
+    expect_eq(req.records(), {}, "no records")
+    out, _ = req.ok("vm", "list")
+    expect_eq(out, "0 VMs listed.\n", "nothing listed")
+
+    # The provider's own refusal, one line, in its words.
+    req.fails(1, "vm", "create", "over", "--provider", "prov-small",
+              "--memory", "8", message=r"Provider prov-small refused: Not "
+              r"enough memory: 8 GB requested, 4 GB available")
+    expect_eq(req.records(), {}, "no record after a refusal")
+
+
+@case
+def provider_down(binary):
+    disc = start_discovery()
+    up = Provider(disc, "prov-up", "SE", {"cpu": 8, "memory": 16, "storage": 200})
+    down = Provider(disc, "prov-down", "SE", {"cpu": 8, "memory": 16, "storage": 200})
+    req = Requestor(disc)
+    req.ok("vm", "create", "stays", "--provider", "prov-up")
+    req.ok("vm", "create", "lost", "--provider", "prov-down")
+
+    down.daemon.kill9()  # no goodbye: its advertisement stays fresh
+    expect(advertisement(disc, "prov-down") is not None, "ad still there")
+
+    t0 = time.monotonic()
+    out, _ = req.ok("vm", "list")
+    expect(time.monotonic() - t0 < 10, "list waited on the dead provider")
+    expect(re.search(r"lost\s+prov-down\s+unreachable", out),
+           f"unreachable marked: {out!r}")
+    expect(re.search(r"stays\s+prov-up\s+running", out), f"others: {out!r}")
+    expect(out.rstrip().endswith("2 VMs listed; 1 provider unreachable."),
+           f"legend: {out!r}")
+    data = {v["name"]: v for v in req.json("vm", "list")}
+    expect(data["lost"]["reachable"] is False and
+           data["lost"]["status"] == "unreachable", f"JSON: {data!r}")
+    expect(data["stays"]["reachable"] is True, f"JSON: {data!r}")
+
+    req.fails(1, "vm", "status", "lost",
+              message=rf"Cannot reach provider prov-down at "
+                      rf"{re.escape(down.url)}: Connection refused")
+    req.fails(1, "vm", "create", "another", "--provider", "prov-down",
+              message=rf"Cannot reach provider prov-down at "
+                      rf"{re.escape(down.url)}: Connection refused")
+    expect("another" not in req.records(), "no record left by a refused "
+           "connection")
+    req.fails(1, "vm", "destroy", "lost", message="Cannot reach")
+    expect("lost" in req.records(), "kept when the provider is down")
+    req.ok("vm", "destroy", "lost", "--force")
+    expect_eq(sorted(req.records()), ["stays"], "forgotten with --force")
+
+    # The discovery service down too.
+    disc.kill9()
+    req.fails(1, "providers", message="Cannot reach the discovery service")
+
+
+@case
+def name_taken(binary):
+    disc = start_discovery()
+    prov = Provider(disc, "prov-n", "SE", {"cpu": 8, "memory": 16, "storage": 200})
+    req = Requestor(disc)
+    req.ok("vm", "create", "dup")
+    req.fails(1, "vm", "create", "dup", message="VM dup exists already")
+
+    # Someone else has the name on that provider: the provider says so.
+    other = Requestor(disc, name="other")
+    req2_out, err = other.fails(1, "vm", "create", "dup", "--provider", "prov-n",
+                                message=r"Provider prov-n refused: .*dup")
+    expect_eq(other.records(), {}, "no record kept after the 409")
+    expect_eq(prov.vm_names(), ["dup"], "one dup on the provider")
+
+
+@case
+def unknown_vm(binary):
+    disc = start_discovery()
+    req = Requestor(disc)
+    for verb in ("status", "start", "stop", "destroy", "ssh"):
+        req.fails(1, "vm", verb, "nope", message="No VM named nope")
+    req.fails(2, "vm", "status", "Bad_Name", message="Invalid VM name")
+    req.fails(2, "vm", "create", "a--b", message="Invalid VM name")
+
+
+@case
+def usage_errors(binary):
+    req = Requestor(None)
+    req.fails(2, "vm", "create", "web", "--size", "huge", message="huge")
+    req.fails(2, "frobnicate", message="Unknown command")
+    req.fails(2, "vm", "frobnicate", message="Unknown command 'vm frobnicate'")
+    req.fails(2, "--bogus", message="Unknown option")
+    req.fails(2, "vm", "list", "--json=xml", message="--json")
+    req.fails(2, "vm", "list", "--size", "small", message="does not go with")
+    req.fails(2, "vm", "status", message="Too few arguments")
+    req.fails(2, "vm", "status", "a1", "b2", message="Too many arguments")
+    req.fails(2, "vm", "create", "web", "--cpu", "0", message="--cpu")
+    req.fails(2, "vm", "create", "web", "--image", "-x", message="image")
+    req.fails(2, "vm", "create", "web", "--memory", message="needs a value")
+
+    out, _ = req.ok("--help")
+    expect("vm create NAME" in out and "providers" in out, f"--help: {out!r}")
+    out, _ = req.ok("vm", "create", "--help")
+    expect("--size=SIZE" in out and "best fit" in out,
+           f"vm create --help: {out!r}")
+    out, _ = req.ok("vm", "--help")
+    expect("vm ssh NAME" in out, f"vm --help: {out!r}")
+    out, _ = req.ok("providers", "--help")
+    expect("--country=CC" in out, f"providers --help: {out!r}")
+    out, _ = req.ok("--version")
+    expect(out.startswith("golemctl "), f"--version: {out!r}")
+
+    # A bad configuration is a clear error naming file and key.
+    os.makedirs(os.path.join(req.config, "golem"))
+    conf = os.path.join(req.config, "golem", "golemctl.conf")
+    with open(conf, "w") as f:
+        f.write("[Requestor]\nProviderPort=seventy\n")
+    req.fails(1, "vm", "list", message=re.escape(conf) + r":2: ProviderPort")
+
+
+@case
+def config_file(binary):
+    disc = start_discovery()
+    Provider(disc, "prov-c", "SE", {"cpu": 4, "memory": 8, "storage": 100})
+    req = Requestor(None)  # no GOLEM_REQUESTOR_DISCOVERY_URL
+    os.makedirs(os.path.join(req.config, "golem"))
+    with open(os.path.join(req.config, "golem", "golemctl.conf"), "w") as f:
+        f.write(f"[Requestor]\nDiscoveryURL={disc.url}\nProviderPort=7466\n")
+    data = req.json("providers")
+    expect_eq([a["provider_id"] for a in data], ["prov-c"], "config's URL")
+    # The environment wins over the file; the command line over both.
+    req.fails(1, "providers", env={"GOLEM_REQUESTOR_DISCOVERY_URL":
+                                   "http://127.0.0.1:1"},
+              message="127.0.0.1:1")
+    data = req.json("providers", "--discovery-url", disc.url,
+                    env={"GOLEM_REQUESTOR_DISCOVERY_URL": "http://127.0.0.1:1"})
+    expect_eq(len(data), 1, "--discovery-url wins")
+    # A wrong provider port in the config: the chosen provider is unreachable.
+    req.fails(1, "vm", "create", "portless",
+              env={"GOLEM_REQUESTOR_PROVIDER_PORT": "1"},
+              message=r"Cannot reach provider prov-c at http://[0-9.]+:1:")
+
+
+@case
+def no_wait_and_create_failure(binary):
+    disc = start_discovery()
+    prov = Provider(disc, "prov-w", "SE", {"cpu": 8, "memory": 16, "storage": 200},
+                    timings={"BOOT_SECONDS": 3})
+    req = Requestor(disc)
+    t0 = time.monotonic()
+    out, _ = req.ok("vm", "create", "later", "--no-wait")
+    expect(time.monotonic() - t0 < 2.5, "--no-wait waited")
+    expect(re.search(r"being created on provider prov-w \(job \w+", out),
+           f"--no-wait output: {out!r}")
+    rec = req.records()["later"]
+    expect(rec["state"] == "created" and rec["job_id"], f"record: {rec!r}")
+    expect_eq(req.json("vm", "status", "later")["status"], "creating",
+              "status while creating")
+    wait_for("later to run", lambda: req.json("vm", "status", "later")
+             ["status"] == "running", timeout=30)
+
+    # A launch that fails: clear message, no record, the name is free.
+    prov.mp.fault("fail-next-launch", "launch failed: Remote \"\" is unknown "
+                  "or unreachable.")
+    req.fails(1, "vm", "create", "doomed",
+              message=r"Provider prov-w could not create VM doomed: .*unknown "
+                      r"or unreachable")
+    expect("doomed" not in req.records(), "no record of a failed create")
+    req.ok("vm", "create", "doomed")
+
+
+@case
+def record_written_before_request(binary):
+    """The record exists before the provider answers: a golemctl killed in
+    between leaves a 'creating' record that the next list completes."""
+    posted = threading.Event()
+    state = {"knows": False}
+    vm = {"id": "crashy", "name": "crashy", "status": "running",
+          "resources": SMALL, "image": "ubuntu:24.04",
+          "ip_address": "10.0.0.9", "ssh_port": 50810,
+          "created_at": "2026-01-01T00:00:00Z",
+          "updated_at": "2026-01-01T00:00:00Z", "error_message": None}
+
+    class Stub(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path == "/api/v1/provider/info":
+                self.reply(200, {"provider_id": "stub-1"})
+            elif self.path == "/api/v1/vms":
+                self.reply(200, [vm] if state["knows"] else [])
+            else:
+                self.reply(404, {"detail": {"code": "NOT_FOUND",
+                                            "message": "no"}})
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", 0))
+            self.rfile.read(length)
+            posted.set()
+            time.sleep(30)  # never answers in time
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    on_cleanup(server.shutdown)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    req = Requestor(None)
+    proc = subprocess.Popen([golemtest.PATHS["golemctl"], "vm", "create",
+                             "crashy", "--provider-url", url],
+                            env=req.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        expect(posted.wait(20), "the create request never came")
+    finally:
+        proc.kill()
+        proc.wait()
+    rec = req.records().get("crashy")
+    expect(rec is not None, "no record written before the request")
+    expect_eq((rec["state"], rec["provider_id"], rec["provider_url"]),
+              ("creating", "stub-1", url), "the record")
+
+    data = req.json("vm", "list")
+    expect_eq([(v["name"], v["status"]) for v in data], [("crashy", "missing")],
+              "list while the provider does not know it")
+    state["knows"] = True  # the provider had made it after all
+    data = req.json("vm", "list")
+    expect_eq([(v["name"], v["status"]) for v in data], [("crashy", "running")],
+              "list once the provider knows it")
+    expect_eq(req.records()["crashy"]["state"], "created", "record completed")
+    expect_eq(req.records()["crashy"]["ssh_port"], 50810, "port recorded")
+
+
+@case
+def terminal_manners(binary):
+    disc = start_discovery()
+    Provider(disc, "prov-t1", "SE", {"cpu": 4, "memory": 8, "storage": 100},
+             timings={"BOOT_SECONDS": 2})
+    Provider(disc, "prov-t2", "DE", {"cpu": 8, "memory": 16, "storage": 100})
+    req = Requestor(disc)
+    pager = os.path.join(make_tempdir("golemtest-pager-"), "pager")
+    with open(pager, "w") as f:
+        f.write("#!/bin/sh\necho PAGER-RAN\nexec cat\n")
+    os.chmod(pager, 0o755)
+
+    def on_tty(*args, rows=24, env=None):
+        """Runs golemctl with stdout and stderr on a terminal."""
+        e = dict(req.env)
+        e.update(env or {})
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(golemtest.PATHS["golemctl"],
+                          [golemtest.PATHS["golemctl"]] + list(args), e)
+            finally:
+                os._exit(127)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 120, 0, 0))
+        chunks = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 1)
+            if r:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(
+            errors="replace")
+
+    # Progress on a terminal (and the answer's colours).
+    code, out = on_tty("vm", "create", "tty", "--provider", "prov-t1")
+    expect_eq(code, 0, f"create on a terminal: {out!r}")
+    expect("Creating VM tty on provider prov-t1" in out,
+           f"no progress on a terminal: {out!r}")
+
+    # Colour on a terminal only.
+    code, out = on_tty("vm", "list", "--no-pager")
+    expect(ANSI.search(out), f"no colour on a terminal: {out!r}")
+    plain, _ = req.ok("vm", "list")
+    expect(not ANSI.search(plain), f"colour into a pipe: {plain!r}")
+    code, out = on_tty("vm", "list", "--no-pager", env={"NO_COLOR": "1"})
+    expect(not ANSI.search(out), f"colour despite NO_COLOR: {out!r}")
+
+    # The pager: for output longer than the screen, on a terminal only.
+    code, out = on_tty("providers", rows=4, env={"PAGER": pager})
+    expect("PAGER-RAN" in out and "prov-t2" in out, f"not paged: {out!r}")
+    code, out = on_tty("providers", rows=40, env={"PAGER": pager})
+    expect("PAGER-RAN" not in out, f"short output paged: {out!r}")
+    code, out = on_tty("providers", "--no-pager", rows=4, env={"PAGER": pager})
+    expect("PAGER-RAN" not in out, f"paged despite --no-pager: {out!r}")
+    out, _ = req.ok("providers", env={"PAGER": pager, "LINES": "2"})
+    expect("PAGER-RAN" not in out, f"paged into a pipe: {out!r}")
+
+
+if __name__ == "__main__":
+    # The binary under test is golemctl: --golemctl PATH (or the harness's
+    # own name for it, --binary PATH).
+    sys.argv[1:] = ["--binary" if a == "--golemctl" else
+                    "--binary=" + a[len("--golemctl="):]
+                    if a.startswith("--golemctl=") else a
+                    for a in sys.argv[1:]]
+    raise SystemExit(main(paths=("providerd", "discoveryd", "multipass")))
