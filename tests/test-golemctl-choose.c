@@ -3,6 +3,7 @@
 #include "golemctl-output.h"
 #include "golemctl-providers.h"
 #include "golemctl-verbs.h"
+#include "json-util.h"
 #include "tests.h"
 
 static Advertisement ad(const char *id, const char *country, int64_t cpu, int64_t memory, int64_t storage) {

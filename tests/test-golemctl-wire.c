@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* What golemctl reads from the network (advertisements, VMs, jobs, access data, error
  * envelopes) and what it hands to ssh. */
+#include <sys/stat.h>
+
 #include "golemctl-http.h"
+#include "golemctl-output.h"
 #include "golemctl-ssh.h"
 #include "golemctl-wire.h"
 #include "json-util.h"

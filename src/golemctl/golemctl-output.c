@@ -146,11 +146,16 @@ static void put_padding(FILE *f, size_t n) {
                 fputc(' ', f);
 }
 
-static void put_line(FILE *f, const Table *t, const size_t *widths, char *const *texts,
+static void put_line(FILE *out, const Table *t, const size_t *widths, char *const *texts,
                      const TableColor *colors, bool colors_on, const char *line_color) {
-        /* The last column is not padded, so no line has trailing blanks. */
-        size_t last = t->n_columns - 1;
+        _cleanup_free_ char *line = NULL;
+        size_t last = t->n_columns - 1, size = 0;
+        FILE *f;
 
+        /* Each line is made apart, so that its trailing blanks (an empty last cell) can go. */
+        f = open_memstream(&line, &size);
+        if (!f)
+                return;
         if (colors_on && line_color)
                 fputs(line_color, f);
         for (size_t c = 0; c < t->n_columns; c++) {
@@ -173,7 +178,12 @@ static void put_line(FILE *f, const Table *t, const size_t *widths, char *const 
         }
         if (colors_on && line_color)
                 fputs(ANSI_NORMAL, f);
-        fputc('\n', f);
+        if (fclose(f) != 0)
+                return;
+        while (size > 0 && line[size - 1] == ' ')
+                size--;
+        fwrite(line, 1, size, out);
+        fputc('\n', out);
 }
 
 int table_format(const Table *t, bool header, bool colors, char **ret) {

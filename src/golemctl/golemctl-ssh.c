@@ -309,8 +309,11 @@ int verb_vm_ssh(int argc, char *argv[], void *userdata) {
         }
         if (http_call_ok(calls + 0, 200) && remote_vm_from_json(calls[0].json, &vm, NULL) >= 0 &&
             !streq(vm.status, "running")) {
-                r = ctl_error(-ENOTCONN, "VM %s is %s, not running%s", l.name, vm.status,
-                              streq(vm.status, "stopped") ? "; start it with 'golemctl vm start NAME'." : ".");
+                if (streq(vm.status, "stopped"))
+                        r = ctl_error(-ENOTCONN, "VM %s is stopped; start it with 'golemctl vm start %s'.",
+                                      l.name, l.name);
+                else
+                        r = ctl_error(-ENOTCONN, "VM %s is %s, not running.", l.name, vm.status);
                 goto finish;
         }
 

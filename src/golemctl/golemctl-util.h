@@ -36,6 +36,7 @@ typedef struct Context {
         char *user;             /* --user, for 'vm ssh' */
         bool no_wait;
         bool force;
+        bool local;             /* 'vm list --local': the records only, no provider asked */
 
         Settings settings;
         Paths paths;

@@ -101,13 +101,16 @@ static json_object *resources_json(const Resources *r) {
 json_object *vm_to_json(const LocalVM *l, const RemoteVM *r, const char *problem, const Access *a) {
         _cleanup_json_ json_object *o = json_object_new_object();
         char ts[RFC3339_MAX];
-        const char *status = problem ?: r ? r->status : "unknown";
+        /* Neither: the provider was not asked (vm list --local). */
+        const char *status = problem ?: r ? r->status : NULL;
+        bool asked = problem || r;
         uint16_t port = r && r->ssh_port > 0 ? r->ssh_port : a ? a->ssh_port : l->ssh_port;
 
         if (!o ||
             json_object_object_add(o, "name", json_object_new_string(l->name)) < 0 ||
-            json_object_object_add(o, "status", json_object_new_string(status)) < 0 ||
-            json_object_object_add(o, "reachable", json_object_new_boolean(!problem || !streq(problem, "unreachable"))) < 0 ||
+            json_object_object_add(o, "status", json_string_or_null(status)) < 0 ||
+            json_object_object_add(o, "reachable",
+                                   asked ? json_object_new_boolean(!problem || !streq(problem, "unreachable")) : NULL) < 0 ||
             json_object_object_add(o, "provider_id", json_object_new_string(l->provider_id)) < 0 ||
             json_object_object_add(o, "provider_url", json_object_new_string(l->provider_url)) < 0 ||
             json_object_object_add(o, "resources", resources_json(r ? &r->resources : &l->resources)) < 0 ||
@@ -714,7 +717,7 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                 r = ctl_error(-ENOMEM, "Out of memory.");
                 goto finish;
         }
-        for (size_t i = 0; i < n_vms; i++) {
+        for (size_t i = 0; i < n_vms && !c->local; i++) {
                 _cleanup_free_ char *url = NULL;
                 bool seen = false;
 
@@ -786,7 +789,9 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                         if (streq(queries[k].url, l->provider_url))
                                 q = queries + k;
                 problem = q ? q->problem : "unknown";
-                if (!problem) {
+                if (c->local)
+                        problem = NULL;
+                else if (!problem) {
                         remote = provider_query_find(q, l->name);
                         if (remote)
                                 record_refresh(c, l, remote);
@@ -805,7 +810,7 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                         continue;
                 }
 
-                const char *status = problem ?: remote->status;
+                const char *status = problem ?: remote ? remote->status : NULL;
                 res = remote ? &remote->resources : &l->resources;
                 if (remote && remote->ssh_port > 0)
                         snprintf(port, sizeof(port), "%u", (unsigned) remote->ssh_port);
@@ -830,7 +835,9 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                 goto finish;
         }
 
-        if (n_unreachable > 0)
+        if (c->local)
+                r = asprintf(&legend, "%zu VM%s listed (no provider asked).", n_vms, n_vms == 1 ? "" : "s");
+        else if (n_unreachable > 0)
                 r = asprintf(&legend, "%zu VM%s listed; %zu provider%s unreachable.", n_vms, n_vms == 1 ? "" : "s",
                              n_unreachable, n_unreachable == 1 ? "" : "s");
         else

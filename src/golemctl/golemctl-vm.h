@@ -30,7 +30,9 @@ int provider_call_failed(const HttpCall *call, const char *provider_id, const ch
 bool http_call_not_sent(const HttpCall *call);
 
 /* A VM as golemctl shows it: the local record, the provider's view (NULL when unknown),
- * what is known of reachability ("unreachable", "missing"), and the SSH access (or NULL). */
+ * what went wrong asking it ("unreachable", "missing", "unknown"; NULL for nothing), and
+ * the SSH access (or NULL). With neither a view nor a problem, status is null: the provider
+ * was not asked. */
 json_object *vm_to_json(const LocalVM *l, const RemoteVM *r, const char *problem, const Access *a);
 
 /* The colour a VM status is shown in. */

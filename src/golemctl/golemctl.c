@@ -35,11 +35,12 @@ enum {
         OPT_USER          = 1 << 11,
         OPT_FORCE         = 1 << 12,
         OPT_JSON          = 1 << 13,
+        OPT_LOCAL         = 1 << 14,
 };
 
 static const char *const option_names[] = {
         "--cpu", "--memory", "--storage", "--country", "--size", "--provider", "--provider-url",
-        "--discovery-url", "--image", "--ssh-key", "--no-wait", "--user", "--force", "--json",
+        "--discovery-url", "--image", "--ssh-key", "--no-wait", "--user", "--force", "--json", "--local",
 };
 
 #define RESOURCE_OPTION_HELP \
@@ -80,7 +81,7 @@ static const Verb vm_verbs[] = {
           "     --no-wait           Return once the provider has accepted the request\n"
           "     --json=FORMAT       Print the VM as JSON (pretty, short, off)\n",
           NULL },
-        { "list", VERB_ANY, 1, VERB_DEFAULT, verb_vm_list, OPT_JSON,
+        { "list", VERB_ANY, 1, VERB_DEFAULT, verb_vm_list, OPT_JSON | OPT_LOCAL,
           "vm list",
           "List your VMs with their live state",
           "List the VMs created with golemctl, each with its state as its provider tells it (all\n"
@@ -88,6 +89,7 @@ static const Verb vm_verbs[] = {
           "'unreachable', one its provider does not know as 'missing'.\n"
           "\n"
           "Options:\n"
+          "     --local             Only what is recorded here; ask no provider\n"
           "     --json=FORMAT       Print the list as JSON (pretty, short, off)\n"
           "     --no-legend         Print no header and no legend\n",
           NULL },
@@ -180,15 +182,15 @@ static void help(void) {
         help_commands(vm_verbs, "VM commands");
         printf("\n"
                "Options:\n"
-               "  -h --help                 Show this help, or a command's (golemctl vm create --help)\n"
+               "  -h --help                Show this help, or a command's (golemctl vm create --help)\n"
                "     --version             Show the version\n"
                "     --json=FORMAT         Print data as JSON: pretty, short or off\n"
-               "  -j                        --json=pretty on a terminal, --json=short otherwise\n"
+               "  -j                       --json=pretty on a terminal, --json=short otherwise\n"
                "     --no-legend           Print tables without header and legend\n"
                "     --no-pager            Never pipe output into a pager\n"
-               "  -q --quiet                Print no notes and no progress\n"
+               "  -q --quiet               Print no notes and no progress\n"
                "     --discovery-url=URL   The discovery service (default: DiscoveryURL= in\n"
-               "                           ~/.config/golem/golemctl.conf, $GOLEM_REQUESTOR_DISCOVERY_URL,\n"
+               "                           ~/.config/golem/golemctl.conf or $GOLEM_REQUESTOR_DISCOVERY_URL,\n"
                "                           else %s)\n"
                "\n"
                "With no command, 'vm list' runs. See golemctl(1) for more.\n",
@@ -223,6 +225,7 @@ enum {
         ARG_NO_WAIT,
         ARG_USER,
         ARG_FORCE,
+        ARG_LOCAL,
 };
 
 typedef struct Args {
@@ -265,6 +268,7 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                 { "no-wait",       no_argument,       NULL, ARG_NO_WAIT       },
                 { "user",          required_argument, NULL, ARG_USER          },
                 { "force",         no_argument,       NULL, ARG_FORCE         },
+                { "local",         no_argument,       NULL, ARG_LOCAL         },
                 {}
         };
         int opt, r;
@@ -382,6 +386,10 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                 case ARG_FORCE:
                         c->force = true;
                         a->seen |= OPT_FORCE;
+                        break;
+                case ARG_LOCAL:
+                        c->local = true;
+                        a->seen |= OPT_LOCAL;
                         break;
                 case ':':
                         return ctl_usage("Option %s needs a value.", argv[optind - 1]);

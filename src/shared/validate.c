@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "macro.h"
@@ -148,8 +149,8 @@ int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size) {
                                 return -EINVAL;
                         }
                 }
-                /* "x=y=" is not padding. */
-                if (pad == 1 && s[i + 2] == '=') {
+                /* The bits below the last full byte must be zero: one encoding per value. */
+                if ((pad == 2 && (v[1] & 0xf)) || (pad == 1 && (v[2] & 0x3))) {
                         free(out);
                         return -EINVAL;
                 }
@@ -175,30 +176,135 @@ static const char *const ssh_key_types[] = {
         "sk-ecdsa-sha2-nistp256@openssh.com",
 };
 
+/* Reads an SSH wire-format string (uint32 length, bytes) at *p, advancing it. */
+static bool ssh_read_string(const uint8_t **p, const uint8_t *end, const uint8_t **ret, size_t *ret_len) {
+        uint32_t l;
+
+        if (end - *p < 4)
+                return false;
+        l = (uint32_t) (*p)[0] << 24 | (uint32_t) (*p)[1] << 16 | (uint32_t) (*p)[2] << 8 | (*p)[3];
+        if ((size_t) (end - *p - 4) < l)
+                return false;
+        *ret = *p + 4;
+        *ret_len = l;
+        *p += 4 + l;
+        return true;
+}
+
+static bool ssh_string_is(const uint8_t *b, size_t n, const char *s) {
+        return n == strlen(s) && memcmp(b, s, n) == 0;
+}
+
+/* An uncompressed point on the curve's size. */
+static bool ecdsa_point_valid(const uint8_t *q, size_t n, const char *curve) {
+        size_t want = streq(curve, "nistp256") ? 65 : streq(curve, "nistp384") ? 97 : 133;
+        return n == want && q[0] == 0x04;
+}
+
+/* Checks the decoded key blob has exactly the structure of its type, nothing more. */
+static bool ssh_key_blob_valid(const char *type, const uint8_t *blob, size_t size) {
+        const uint8_t *p = blob, *end = blob + size, *b;
+        size_t n;
+
+        if (!ssh_read_string(&p, end, &b, &n) || !ssh_string_is(b, n, type))
+                return false;
+
+        if (streq(type, "ssh-ed25519") || streq(type, "sk-ssh-ed25519@openssh.com")) {
+                if (!ssh_read_string(&p, end, &b, &n) || n != 32)
+                        return false;
+        } else if (streq(type, "ssh-rsa")) {
+                const uint8_t *e, *mod;
+                size_t en, modn;
+
+                if (!ssh_read_string(&p, end, &e, &en) || en == 0 || en > 8 ||
+                    !ssh_read_string(&p, end, &mod, &modn))
+                        return false;
+                /* mpint: strip one leading zero byte; at least 1024 bits, at most 16384. */
+                if (modn > 0 && mod[0] == 0) {
+                        mod++;
+                        modn--;
+                }
+                if (modn < 128 || modn > 2048 || mod[0] == 0)
+                        return false;
+        } else {
+                /* ecdsa-sha2-nistpNNN and sk-ecdsa-sha2-nistp256@openssh.com */
+                const char *curve = strstr(type, "nistp");
+                char c[16];
+
+                if (!curve || !ssh_read_string(&p, end, &b, &n))
+                        return false;
+                snprintf(c, sizeof(c), "%.8s", curve);
+                if (!ssh_string_is(b, n, c))
+                        return false;
+                if (!ssh_read_string(&p, end, &b, &n) || !ecdsa_point_valid(b, n, c))
+                        return false;
+        }
+
+        /* Security keys also carry the application they belong to. */
+        if (startswith(type, "sk-") && (!ssh_read_string(&p, end, &b, &n) || n == 0))
+                return false;
+        return p == end;
+}
+
+/* Strict UTF-8 holding only characters YAML 1.1 takes as printable (cloud-init parses what we
+ * write with PyYAML): no C0 or C1 controls (NEL included), DEL, U+FFFE or U+FFFF; no overlong
+ * forms or surrogates. U+2028 and U+2029 may stay: inside the quoted JSON string we write
+ * they cannot end the value. */
+static bool utf8_yaml_safe(const char *s, size_t n) {
+        const uint8_t *p = (const uint8_t *) s, *end = p + n;
+
+        while (p < end) {
+                uint32_t c;
+                size_t len;
+
+                if (*p < 0x80) {
+                        if (*p < 0x20 || *p == 0x7f)
+                                return false;
+                        p++;
+                        continue;
+                }
+                if ((*p & 0xe0) == 0xc0) {
+                        len = 2;
+                        c = *p & 0x1f;
+                } else if ((*p & 0xf0) == 0xe0) {
+                        len = 3;
+                        c = *p & 0x0f;
+                } else if ((*p & 0xf8) == 0xf0) {
+                        len = 4;
+                        c = *p & 0x07;
+                } else
+                        return false;
+                if ((size_t) (end - p) < len)
+                        return false;
+                for (size_t i = 1; i < len; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        c = c << 6 | (p[i] & 0x3f);
+                }
+                if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+                    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
+                    c <= 0x9f || c == 0xfffe || c == 0xffff)
+                        return false;
+                p += len;
+        }
+        return true;
+}
+
 bool ssh_public_key_valid(const char *s) {
         const char *type_end, *blob, *blob_end;
         uint8_t *decoded = NULL;
         size_t n, type_len, decoded_size = 0;
-        bool known = false, ok;
+        char type[64];
+        bool ok = false;
 
         if (!s)
                 return false;
         n = strlen(s);
         if (n == 0 || n > SSH_KEY_MAX)
                 return false;
-        /* One line of printable ASCII (the comment may hold UTF-8, but no C1 control such as
-         * NEL, a line break to YAML, and not U+FFFE or U+FFFF: cloud-init's YAML parser
-         * refuses the user-data the key ends up in). */
-        for (size_t i = 0; i < n; i++) {
-                const unsigned char *u = (const unsigned char *) s + i;
-
-                if (u[0] < 0x20 || u[0] == 0x7f)
-                        return false;
-                if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
-                        return false;
-                if (u[0] == 0xef && u[1] == 0xbf && (u[2] == 0xbe || u[2] == 0xbf))
-                        return false;
-        }
+        /* One line; the comment may hold UTF-8, but nothing YAML would choke on. */
+        if (!utf8_yaml_safe(s, n))
+                return false;
 
         type_end = strchr(s, ' ');
         if (!type_end)
@@ -206,21 +312,16 @@ bool ssh_public_key_valid(const char *s) {
         type_len = (size_t) (type_end - s);
         for (size_t i = 0; i < ELEMENTSOF(ssh_key_types); i++)
                 if (strlen(ssh_key_types[i]) == type_len && memcmp(s, ssh_key_types[i], type_len) == 0)
-                        known = true;
-        if (!known)
+                        ok = true;
+        if (!ok)
                 return false;
+        snprintf(type, sizeof(type), "%.*s", (int) type_len, s);
 
         blob = type_end + 1;
         blob_end = strchrnul(blob, ' ');
         if (base64_decode(blob, (size_t) (blob_end - blob), &decoded, &decoded_size) < 0)
                 return false;
-
-        /* The blob starts with the type again, as an SSH string: uint32 length, bytes. */
-        ok = decoded_size >= 4 + type_len &&
-             ((uint32_t) decoded[0] << 24 | (uint32_t) decoded[1] << 16 |
-              (uint32_t) decoded[2] << 8 | decoded[3]) == type_len &&
-             memcmp(decoded + 4, s, type_len) == 0 &&
-             decoded_size > 4 + type_len; /* and some key material after it */
+        ok = ssh_key_blob_valid(type, decoded, decoded_size);
         free(decoded);
         return ok;
 }
