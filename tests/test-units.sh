@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Check the shipped systemd units of golem-discoveryd:
+# Check a shipped service and its socket unit:
 #   - "systemd-analyze verify" accepts the service and the socket, and
 #   - "systemd-analyze security --offline=yes" rates the service 2.0 or lower.
 #
@@ -44,10 +44,10 @@ trap 'rm -rf "$tmp"' EXIT
 exe=$(command -v true)
 [[ $exe == /* ]] || exe=/bin/true
 
-# Keep the unit names: verify pairs golem-discovery.socket with
-# golem-discovery.service by name.
-service="$tmp/golem-discovery.service"
-socket="$tmp/golem-discovery.socket"
+# Keep the unit names: verify pairs NAME.socket with NAME.service by name.
+name=$(basename "$socket_src" .socket)
+service="$tmp/$name.service"
+socket="$tmp/$name.socket"
 sed -E "s|^ExecStart=.*|ExecStart=$exe|" "$service_src" >"$service"
 cp "$socket_src" "$socket"
 
@@ -63,7 +63,7 @@ failed=0
 verify_args=()
 if [[ -n $man_src ]]; then
     mkdir -p "$tmp/man/man8"
-    cp "$man_src" "$tmp/man/man8/golem-discoveryd.8"
+    cp "$man_src" "$tmp/man/man8/$(basename "$man_src")"
     export MANPATH="$tmp/man"
 else
     verify_args+=(--man=no)
@@ -71,13 +71,13 @@ fi
 
 set +e
 out=$(cd "$tmp" && systemd-analyze verify "${verify_args[@]}" \
-          ./golem-discovery.service ./golem-discovery.socket 2>&1)
+          "./$name.service" "./$name.socket" 2>&1)
 rc=$?
 set -e
 
 # verify may print noise about the host's own units (e.g. in a container);
 # anything that names our units is a finding.
-ours=$(grep -E 'golem-discovery' <<<"$out" || true)
+ours=$(grep -E "$name" <<<"$out" || true)
 if [[ $rc -ne 0 || -n $ours ]]; then
     echo "FAIL: systemd-analyze verify (exit $rc):" >&2
     echo "$out" >&2
@@ -90,7 +90,7 @@ fi
 # --- systemd-analyze security ----------------------------------------------
 set +e
 sec=$(cd "$tmp" && systemd-analyze security --offline=yes --no-pager \
-          ./golem-discovery.service 2>&1)
+          "./$name.service" 2>&1)
 rc=$?
 set -e
 
