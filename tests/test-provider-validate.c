@@ -61,6 +61,9 @@ TEST(ssh_public_key_valid) {
                 "ssh-ed25519 not*base64!",
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEwo2DaHQbz4RuOY8lOz/n3pevX7+CX2lxn6mD/vW3b",  /* length */
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",                  /* the type, nothing after it */
+                /* Well-formed base64, but one byte short of an ed25519 key / one byte too many. */
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEwo2DaHQbz4RuOY8lOz/n3pevX7+CX2lxn6mD/vW3b=",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEwo2DaHQbz4RuOY8lOz/n3pevX7+CX2lxn6mD/vW3beAA==",
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE4AAAAIEwo2DaHQbz4RuOY8lOz/n3pevX7+CX2lxn6mD/vW3be", /* "ssh-ed25518" */
                 "ssh-ed25519 AAAAB3NzaC1lZDI1NTE5AAAAIEwo2DaHQbz4RuOY8lOz/n3pevX7+CX2lxn6mD/vW3be", /* length 7 */
                 "ssh-ed25519\t" KEY_ED25519_BLOB,
@@ -168,6 +171,8 @@ TEST(base64_decode_refused) {
                 "QU*D",
                 "QU.D",
                 "-_8=",           /* the URL-safe alphabet */
+                "QR==",           /* non-zero unused bits: not the canonical "QQ==" */
+                "QUJ=",
                 "QU\xc3\xa9",
         };
 

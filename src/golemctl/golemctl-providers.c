@@ -94,11 +94,11 @@ int discovery_list(const Context *c, const Resources *min, const char *country,
         _cleanup_free_ Advertisement *ads = NULL;
         HttpCall call = {};
         const char *first_bad = NULL;
-        size_t n = 0, n_bad = 0, len;
+        size_t n = 0, n_bad = 0, len, query_size;
         FILE *f;
         int r;
 
-        f = open_memstream(&query, &len);
+        f = open_memstream(&query, &query_size);
         if (!f)
                 return ctl_error(-ENOMEM, "Out of memory.");
         fputs("?limit=1000", f);

@@ -265,8 +265,8 @@ int verb_vm_ssh(int argc, char *argv[], void *userdata) {
         const char *user = c->user ?: SSH_DEFAULT_USER, *field = NULL;
         HttpCall calls[2] = {};
         LocalVM l = {};
-        RemoteVM vm;
-        Access access;
+        RemoteVM vm = {};
+        Access access = {};
         int r;
 
         if (!ssh_user_valid(user))

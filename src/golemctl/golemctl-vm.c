@@ -503,12 +503,12 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
         _cleanup_json_ json_object *body = NULL;
         Target target = {};
         Resources want;
-        RemoteVM vm;
+        RemoteVM vm = {};
         LocalVM l = {};
         HttpCall call = {};
         LocalVM existing;
         sqlite3 *db;
-        Job job;
+        Job job = {};
         const char *field = NULL;
         int r;
 
@@ -877,8 +877,8 @@ int verb_vm_status(int argc, char *argv[], void *userdata) {
         _cleanup_free_ char *vm_url = NULL, *access_url = NULL;
         HttpCall calls[2] = {};
         LocalVM l = {};
-        RemoteVM vm;
-        Access access;
+        RemoteVM vm = {};
+        Access access = {};
         bool have_vm = false, have_access = false;
         const char *problem = NULL, *field = NULL;
         char text[RESOURCES_TEXT_MAX], when[RFC3339_MAX];
@@ -980,7 +980,7 @@ static int vm_action(Context *c, const char *name, const char *verb) {
         _cleanup_free_ char *url = NULL;
         HttpCall call = {};
         LocalVM l = {};
-        RemoteVM vm;
+        RemoteVM vm = {};
         int r;
 
         r = vm_lookup(c, name, &l);

@@ -709,6 +709,15 @@ int provider_bus_setup(Manager *m) {
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
 
         log_debug("Serving %s on the system bus.", GOLEM_BUS_NAME);
+
+        /* Under systemd, hypervisor commands become units of their own. */
+        if (!streq_ptr(getenv("GOLEM_PROVIDER_RUNNER"), "direct")) {
+                r = runner_use_units(m->runner, b->bus);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to follow systemd jobs: %m");
+                if (r > 0)
+                        log_debug("Running hypervisor commands as transient units.");
+        }
         return 0;
 }
 

@@ -4,6 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+
 #include "log.h"
 #include "provider-runner.h"
 
@@ -29,10 +32,19 @@ struct RunnerJob {
         RunnerLineFn on_line;
         RunnerDoneFn on_done;
         void *userdata;
+
+        /* As a transient unit: */
+        char *unit;               /* golem-vm-web-launch.service */
+        char *job_path;           /* the systemd job starting it */
+        sd_bus_slot *slot;        /* the call in flight */
+        unsigned name_attempt;
+        bool unit_done;           /* its main process is gone, status known */
 };
 
 struct Runner {
         sd_event *event;
+        sd_bus *bus;              /* set: commands run as transient units */
+        sd_bus_slot *job_removed_slot;
         RunnerJob *jobs;
         size_t n_jobs;
 };
@@ -70,13 +82,18 @@ static void job_free(RunnerJob *j) {
         sd_event_source_disable_unref(j->out_source);
         sd_event_source_disable_unref(j->err_source);
         sd_event_source_disable_unref(j->timer_source);
+        sd_bus_slot_unref(j->slot);
         closep(&j->out_fd);
         closep(&j->err_fd);
         free(j->out.data);
         free(j->err.data);
         free(j->description);
+        free(j->unit);
+        free(j->job_path);
         free(j);
 }
+
+static void unit_stop(RunnerJob *j);
 
 static void job_kill(RunnerJob *j) {
         if (j->pid > 0 && !j->exited) {
@@ -90,15 +107,26 @@ static void job_kill(RunnerJob *j) {
 void runner_job_cancel(RunnerJob *j) {
         if (!j)
                 return;
-        job_kill(j);
+        if (j->unit)
+                unit_stop(j);
+        else
+                job_kill(j);
         job_free(j);
 }
 
 Runner *runner_free(Runner *r) {
         if (!r)
                 return NULL;
-        while (r->jobs)
-                runner_job_cancel(r->jobs);
+        /* Transient units keep running: a launch survives a restart of the provider, which
+         * finds the VM again when it starts. Only directly forked children are killed. */
+        while (r->jobs) {
+                if (r->jobs->unit)
+                        job_free(r->jobs);
+                else
+                        runner_job_cancel(r->jobs);
+        }
+        sd_bus_slot_unref(r->job_removed_slot);
+        sd_bus_unref(r->bus);
         sd_event_unref(r->event);
         free(r);
         return NULL;
@@ -180,10 +208,30 @@ static void emit_lines(RunnerJob *j, bool flush) {
                                 line[w++] = start[i];
                 line[w] = 0;
                 clean_line(line);
+                if (line[0] && j->unit)
+                        /* journalctl -u shows it with the unit's own output. */
+                        log_struct(LOG_INFO,
+                                   "OBJECT_SYSTEMD_UNIT=%s", j->unit,
+                                   "MESSAGE=%s: %s", j->unit, line);
                 if (line[0] && j->on_line)
                         j->on_line(j, line, j->userdata);
                 free(line);
         }
+}
+
+static int buffer_append_text(Buffer *b, const char *text) {
+        size_t n = strlen(text);
+        char *d;
+
+        if (b->size + n > OUTPUT_MAX)
+                return -E2BIG;
+        d = realloc(b->data, b->size + n + 1);
+        if (!d)
+                return -ENOMEM;
+        memcpy(d + b->size, text, n + 1);
+        b->data = d;
+        b->size += n;
+        return 0;
 }
 
 static int buffer_read(int fd, Buffer *b) {
@@ -216,6 +264,11 @@ static void job_maybe_finish(RunnerJob *j) {
         /* Done when the process is gone and both pipes reached EOF. */
         if (!j->exited || j->out_source || j->err_source)
                 return;
+
+        if (j->unit && j->err.size > 0)
+                log_struct(LOG_INFO,
+                           "OBJECT_SYSTEMD_UNIT=%s", j->unit,
+                           "MESSAGE=%s: %.*s", j->unit, (int) MIN(j->err.size, (size_t) 2048), j->err.data);
 
         emit_lines(j, true);
         res = (RunnerResult) {
@@ -296,6 +349,252 @@ _noreturn_ static void child_exec(char *const *argv, int in_fd, int out_fd, int 
         _exit(127);
 }
 
+/* ---- transient units ---- */
+
+extern char **environ;
+
+/* Reads what is left in a pipe and stops watching it: the unit's main process is gone, so
+ * everything it wrote is there already (systemd keeps its own copy of the write end until
+ * it unloads the unit, so EOF would come late). */
+static void drain(RunnerJob *j, bool out) {
+        sd_event_source **s = out ? &j->out_source : &j->err_source;
+        int *fd = out ? &j->out_fd : &j->err_fd;
+
+        if (*fd >= 0)
+                (void) buffer_read(*fd, out ? &j->out : &j->err);
+        *s = sd_event_source_disable_unref(*s);
+        closep(fd);
+}
+
+static void unit_finish(RunnerJob *j, int code, int status) {
+        /* ExecMainCode is a CLD_* code: exited, killed or dumped; 0 if it never ran. */
+        j->exit_status = code == CLD_EXITED ? status : code == 0 ? 127 : 128 + status;
+        j->exited = true;
+        drain(j, true);
+        emit_lines(j, false);
+        drain(j, false);
+        /* Let systemd collect the unit now. */
+        (void) sd_bus_call_method_async(j->runner->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                        "org.freedesktop.systemd1.Manager", "UnrefUnit", NULL, NULL, "s", j->unit);
+        job_maybe_finish(j);
+}
+
+static int on_unit_properties(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        RunnerJob *j = userdata;
+        int code = 0, status = 0, r;
+
+        j->slot = sd_bus_slot_unref(j->slot);
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                log_debug("Cannot read the exit status of %s: %s", j->unit, sd_bus_message_get_error(reply)->message);
+                unit_finish(j, 0, 0);
+                return 1;
+        }
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r > 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name;
+
+                r = sd_bus_message_read(reply, "s", &name);
+                if (r < 0)
+                        break;
+                if (streq(name, "ExecMainCode"))
+                        r = sd_bus_message_read(reply, "v", "i", &code);
+                else if (streq(name, "ExecMainStatus"))
+                        r = sd_bus_message_read(reply, "v", "i", &status);
+                else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        break;
+                r = sd_bus_message_exit_container(reply);
+        }
+        unit_finish(j, code, status);
+        return 1;
+}
+
+/* The job that started the unit finished: for Type=oneshot that is when the command exited. */
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Runner *r = userdata;
+        const char *path, *unit, *result;
+        _cleanup_free_ char *unit_path = NULL;
+        uint32_t id;
+        int k;
+
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        for (RunnerJob *j = r->jobs; j; j = j->next) {
+                if (!j->unit || !streq(j->unit, unit) || (j->job_path && !streq(j->job_path, path)) || j->unit_done)
+                        continue;
+
+                j->unit_done = true;
+                j->timed_out = streq(result, "timeout");
+                j->timer_source = sd_event_source_disable_unref(j->timer_source);
+                k = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path);
+                if (k >= 0)
+                        k = sd_bus_call_method_async(r->bus, &j->slot, "org.freedesktop.systemd1", unit_path,
+                                                     "org.freedesktop.DBus.Properties", "GetAll",
+                                                     on_unit_properties, j, "s", "org.freedesktop.systemd1.Service");
+                if (k < 0)
+                        unit_finish(j, 0, 0);
+                break;
+        }
+        return 0;
+}
+
+static void unit_stop(RunnerJob *j) {
+        if (j->unit_done || !j->runner->bus)
+                return;
+        (void) sd_bus_call_method_async(j->runner->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                        "org.freedesktop.systemd1.Manager", "StopUnit", NULL, NULL, "ss", j->unit, "replace");
+}
+
+int runner_use_units(Runner *r, sd_bus *bus) {
+        int k;
+
+        if (!bus || sd_booted() <= 0)
+                return 0;
+
+        k = sd_bus_match_signal_async(bus, &r->job_removed_slot, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                      "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed, NULL, r);
+        if (k < 0)
+                return k;
+        /* Being subscribed makes systemd send job signals to us at all. */
+        (void) sd_bus_call_method_async(bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                        "org.freedesktop.systemd1.Manager", "Subscribe", NULL, NULL, NULL);
+        r->bus = sd_bus_ref(bus);
+        return 1;
+}
+
+static int append_property_fd(sd_bus_message *m, const char *name, int fd) {
+        return fd < 0 ? 0 : sd_bus_message_append(m, "(sv)", name, "h", fd);
+}
+
+/* MULTIPASS_* settings reach multipass the same way as without units. */
+static int append_environment(sd_bus_message *m) {
+        int k;
+
+        k = sd_bus_message_open_container(m, 'r', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", "Environment");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'v', "as");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'a', "s");
+        for (char **e = environ; k >= 0 && e && *e; e++)
+                if (startswith(*e, "MULTIPASS_"))
+                        k = sd_bus_message_append(m, "s", *e);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m);
+        return k;
+}
+
+static int unit_start(RunnerJob *j, char *const *argv, usec_t timeout, int in_fd, int out_fd, int err_fd);
+
+static int on_unit_started(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        RunnerJob *j = userdata;
+        const sd_bus_error *e;
+        const char *path;
+
+        j->slot = sd_bus_slot_unref(j->slot);
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                log_warning("Failed to start %s: %s", j->unit, e->message);
+                /* Reported as the command failing, with systemd's words as its stderr. */
+                (void) buffer_append_text(&j->err, e->message);
+                j->unit_done = true;
+                unit_finish(j, CLD_EXITED, 127);
+                return 1;
+        }
+        if (sd_bus_message_read(reply, "o", &path) >= 0)
+                (void) free_and_strdup(&j->job_path, path);
+        log_debug("Started %s as a transient unit (job %s).", j->unit, strempty(j->job_path));
+        return 1;
+}
+
+static int unit_start(RunnerJob *j, char *const *argv, usec_t timeout, int in_fd, int out_fd, int err_fd) {
+        sd_bus_message *m = NULL;
+        int k;
+
+        k = sd_bus_message_new_method_call(j->runner->bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "StartTransientUnit");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "ss", j->unit, "fail");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)",
+                                          "Description", "s", j->description,
+                                          "Type", "s", "oneshot",
+                                          /* Kept until we have read its exit status. */
+                                          "AddRef", "b", 1,
+                                          "CollectMode", "s", "inactive-or-failed",
+                                          "TimeoutStartUSec", "t", timeout > 0 ? timeout : UINT64_MAX);
+        if (k >= 0)
+                k = append_property_fd(m, "StandardInputFileDescriptor", in_fd);
+        if (k >= 0)
+                k = append_property_fd(m, "StandardOutputFileDescriptor", out_fd);
+        if (k >= 0)
+                k = append_property_fd(m, "StandardErrorFileDescriptor", err_fd);
+        if (k >= 0)
+                k = append_environment(m);
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'r', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", "ExecStart");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'a', "(sasb)");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'r', "sasb");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", argv[0]);
+        if (k >= 0)
+                k = sd_bus_message_append_strv(m, (char **) argv);
+        if (k >= 0)
+                k = sd_bus_message_append(m, "b", 0);
+        for (int i = 0; k >= 0 && i < 4; i++)
+                k = sd_bus_message_close_container(m);
+        if (k >= 0)
+                k = sd_bus_message_close_container(m); /* the properties */
+        if (k >= 0)
+                k = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (k >= 0)
+                k = sd_bus_call_async(j->runner->bus, &j->slot, m, on_unit_started, j, 0);
+        sd_bus_message_unref(m);
+        return k;
+}
+
+static int spawn_unit(Runner *r, RunnerJob *j, const RunnerSpawnParams *p, int in_fd, int out_fd, int err_fd) {
+        if (asprintf(&j->unit, "%s.service", j->description) < 0) {
+                j->unit = NULL;
+                return -ENOMEM;
+        }
+        /* The fds are duplicated into the message: ours can be closed once it is queued. */
+        return unit_start(j, p->argv, p->timeout, in_fd, out_fd, err_fd);
+}
+
+static int spawn_direct(Runner *r, RunnerJob *j, const RunnerSpawnParams *p, int in_fd, int out_fd, int err_fd) {
+        int k;
+
+        j->pid = fork();
+        if (j->pid < 0)
+                return -errno;
+        if (j->pid == 0)
+                child_exec(p->argv, in_fd, out_fd, err_fd);
+
+        k = sd_event_add_child(r->event, &j->child_source, j->pid, WEXITED, on_child, j);
+        if (k >= 0 && p->timeout > 0)
+                k = sd_event_add_time_relative(r->event, &j->timer_source, CLOCK_MONOTONIC, p->timeout, 0, on_timeout, j);
+        if (k < 0)
+                return k;
+        log_debug("Started %s as PID %d.", j->description, (int) j->pid);
+        return 0;
+}
+
 int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
         int in_pipe[2] = { -EBADF, -EBADF }, out_pipe[2] = { -EBADF, -EBADF }, err_pipe[2] = { -EBADF, -EBADF };
         RunnerJob *j = NULL;
@@ -329,7 +628,6 @@ int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
                 k = -errno;
                 goto fail;
         }
-
         if (p->input && p->input_size > 0) {
                 if (write(in_pipe[1], p->input, p->input_size) != (ssize_t) p->input_size) {
                         k = -EIO;
@@ -338,33 +636,28 @@ int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
         }
         closep(&in_pipe[1]);
 
-        j->pid = fork();
-        if (j->pid < 0) {
-                k = -errno;
-                goto fail;
-        }
-        if (j->pid == 0)
-                child_exec(p->argv, in_pipe[0], out_pipe[1], err_pipe[1]);
-
-        closep(&in_pipe[0]);
-        closep(&out_pipe[1]);
-        closep(&err_pipe[1]);
-        j->out_fd = TAKE_FD(out_pipe[0]);
-        j->err_fd = TAKE_FD(err_pipe[0]);
+        j->out_fd = out_pipe[0];
+        j->err_fd = err_pipe[0];
+        out_pipe[0] = err_pipe[0] = -EBADF;
         (void) fcntl(j->out_fd, F_SETFL, O_NONBLOCK);
         (void) fcntl(j->err_fd, F_SETFL, O_NONBLOCK);
-
-        k = sd_event_add_child(r->event, &j->child_source, j->pid, WEXITED, on_child, j);
-        if (k >= 0)
-                k = sd_event_add_io(r->event, &j->out_source, j->out_fd, EPOLLIN, on_output, j);
+        k = sd_event_add_io(r->event, &j->out_source, j->out_fd, EPOLLIN, on_output, j);
         if (k >= 0)
                 k = sd_event_add_io(r->event, &j->err_source, j->err_fd, EPOLLIN, on_output, j);
-        if (k >= 0 && p->timeout > 0)
-                k = sd_event_add_time_relative(r->event, &j->timer_source, CLOCK_MONOTONIC, p->timeout, 0, on_timeout, j);
         if (k < 0)
                 goto fail;
 
-        log_debug("Started %s as PID %d.", j->description, (int) j->pid);
+        if (r->bus)
+                k = spawn_unit(r, j, p, in_pipe[0], out_pipe[1], err_pipe[1]);
+        else
+                k = spawn_direct(r, j, p, in_pipe[0], out_pipe[1], err_pipe[1]);
+        if (k < 0)
+                goto fail;
+
+        /* The child (or systemd) has its ends now. */
+        closep(&in_pipe[0]);
+        closep(&out_pipe[1]);
+        closep(&err_pipe[1]);
         if (ret)
                 *ret = j;
         return 0;

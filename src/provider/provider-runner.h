@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "time-util.h"
@@ -41,6 +42,11 @@ typedef struct RunnerSpawnParams {
 } RunnerSpawnParams;
 
 int runner_new(sd_event *event, Runner **ret);
+/* Under systemd (sd_booted()) with a system bus, commands run from now on as transient units
+ * (StartTransientUnit, Type=oneshot), named after RunnerSpawnParams.description, their stdout
+ * and stderr coming back through pipes and also logged under the unit. Returns 1 when units
+ * are used, 0 when not. */
+int runner_use_units(Runner *r, sd_bus *bus);
 /* Kills what still runs, without callbacks. */
 Runner *runner_free(Runner *r);
 int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret);

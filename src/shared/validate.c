@@ -216,15 +216,19 @@ static bool ssh_key_blob_valid(const char *type, const uint8_t *blob, size_t siz
                 const uint8_t *e, *mod;
                 size_t en, modn;
 
-                if (!ssh_read_string(&p, end, &e, &en) || en == 0 || en > 8 ||
+                if (!ssh_read_string(&p, end, &e, &en) || en == 0 || en > 8 || (e[0] & 0x80) ||
                     !ssh_read_string(&p, end, &mod, &modn))
                         return false;
-                /* mpint: strip one leading zero byte; at least 1024 bits, at most 16384. */
+                /* mpints: not negative (the top bit set with no zero byte before it, which
+                 * OpenSSH refuses too); strip that one leading zero byte; n at least 1024 bits
+                 * (so 128 bytes only with the top bit set), at most 16384. */
+                if (modn > 0 && (mod[0] & 0x80))
+                        return false;
                 if (modn > 0 && mod[0] == 0) {
                         mod++;
                         modn--;
                 }
-                if (modn < 128 || modn > 2048 || mod[0] == 0)
+                if (modn < 128 || modn > 2048 || mod[0] == 0 || (modn == 128 && !(mod[0] & 0x80)))
                         return false;
         } else {
                 /* ecdsa-sha2-nistpNNN and sk-ecdsa-sha2-nistp256@openssh.com */
@@ -248,8 +252,9 @@ static bool ssh_key_blob_valid(const char *type, const uint8_t *blob, size_t siz
 
 /* Strict UTF-8 holding only characters YAML 1.1 takes as printable (cloud-init parses what we
  * write with PyYAML): no C0 or C1 controls (NEL included), DEL, U+FFFE or U+FFFF; no overlong
- * forms or surrogates. U+2028 and U+2029 may stay: inside the quoted JSON string we write
- * they cannot end the value. */
+ * forms or surrogates. Nor U+2028 or U+2029: YAML 1.1 reads them as line breaks even inside
+ * the quoted JSON string we write, so PyYAML drops the spaces around them, and refuses the
+ * whole user-data when "---" or "..." follows one. */
 static bool utf8_yaml_safe(const char *s, size_t n) {
         const uint8_t *p = (const uint8_t *) s, *end = p + n;
 
@@ -283,7 +288,7 @@ static bool utf8_yaml_safe(const char *s, size_t n) {
                 }
                 if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
                     c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
-                    c <= 0x9f || c == 0xfffe || c == 0xffff)
+                    c <= 0x9f || c == 0x2028 || c == 0x2029 || c == 0xfffe || c == 0xffff)
                         return false;
                 p += len;
         }
