@@ -10,6 +10,7 @@
 #include "listen.h"
 #include "log.h"
 #include "provider-bus.h"
+#include "provider-forward-unit.h"
 #include "provider-manager.h"
 
 #define USAGE_INTERVAL_USEC (5 * USEC_PER_SEC)
@@ -153,10 +154,23 @@ static void job_update(Manager *m, VM *vm, JobStatus status, const char *error) 
 
 static void vm_forwarder_update(VM *vm) {
         Manager *m = vm->manager;
+        sd_bus *units = runner_units_bus(m->runner);
         int r;
 
         if (m->driver && m->driver->ops->forwards_ssh)
                 return;
+
+        if (units) {
+                /* A socket unit and systemd-socket-proxyd: sessions outlive our restarts. */
+                if (vm->record.state != VM_RUNNING || !vm->record.ip_address[0] || vm->record.ssh_port == 0)
+                        r = forward_unit_stop(units, vm->record.name);
+                else
+                        r = forward_unit_start(units, vm->record.name, m->settings.host, vm->record.ssh_port,
+                                               vm->record.ip_address, VM_SSH_PORT);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to update the SSH forwarder unit of VM %s: %m", vm->record.name);
+                return;
+        }
 
         if (vm->record.state != VM_RUNNING || !vm->record.ip_address[0] || vm->record.ssh_port == 0) {
                 vm->forwarder = forwarder_free(vm->forwarder);
@@ -172,6 +186,15 @@ static void vm_forwarder_update(VM *vm) {
                                  "GOLEM_VM=%s", vm->record.name,
                                  "MESSAGE=Failed to forward port %u to VM %s (%s): %m",
                                  vm->record.ssh_port, vm->record.name, vm->record.ip_address);
+}
+
+/* Ends SSH forwarding to a VM that goes down, whichever way it is done. */
+static void vm_forwarder_close(VM *vm) {
+        sd_bus *units = runner_units_bus(vm->manager->runner);
+
+        vm->forwarder = forwarder_free(vm->forwarder);
+        if (units)
+                (void) forward_unit_stop(units, vm->record.name);
 }
 
 static VM *vm_free(VM *vm) {
@@ -570,7 +593,7 @@ int manager_stop_vm(Manager *m, const Caller *c, VM *vm) {
         if (r < 0)
                 return r;
         /* Sessions end with the VM; new ones are refused from now on. */
-        vm->forwarder = forwarder_free(vm->forwarder);
+        vm_forwarder_close(vm);
         emit(m, vm, VM_EVENT_CHANGED, VM_OP_STOP, 0, NULL);
 
         vm->op_kind = VM_OP_STOP;
@@ -595,7 +618,7 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm) {
         r = vm_set_state(vm, VM_DELETING, NULL);
         if (r < 0)
                 return r;
-        vm->forwarder = forwarder_free(vm->forwarder);
+        vm_forwarder_close(vm);
         emit(m, vm, VM_EVENT_CHANGED, VM_OP_DELETE, 0, NULL);
 
         vm->op_kind = VM_OP_DELETE;

@@ -464,6 +464,10 @@ int runner_use_units(Runner *r, sd_bus *bus) {
         return 1;
 }
 
+sd_bus *runner_units_bus(const Runner *r) {
+        return r->bus;
+}
+
 static int append_property_fd(sd_bus_message *m, const char *name, int fd) {
         return fd < 0 ? 0 : sd_bus_message_append(m, "(sv)", name, "h", fd);
 }

@@ -47,6 +47,8 @@ int runner_new(sd_event *event, Runner **ret);
  * and stderr coming back through pipes and also logged under the unit. Returns 1 when units
  * are used, 0 when not. */
 int runner_use_units(Runner *r, sd_bus *bus);
+/* The bus to systemd when commands run as units, else NULL. */
+sd_bus *runner_units_bus(const Runner *r);
 /* Kills what still runs, without callbacks. */
 Runner *runner_free(Runner *r);
 int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret);

@@ -464,6 +464,29 @@ class Connection:
 # calling as another user (a child process with that user's credentials)
 
 
+def _world_executable(path):
+    """Whether anyone may run ``path`` (every directory above searchable)."""
+    path = os.path.realpath(path)
+    if not os.path.isfile(path) or not os.stat(path).st_mode & 0o001:
+        return False
+    d = os.path.dirname(path)
+    while d != "/":
+        if not os.stat(d).st_mode & 0o001:
+            return False
+        d = os.path.dirname(d)
+    return True
+
+
+def _python_for_others():
+    """A python3 the test users can run: ours unless it sits in root's
+    home (pyenv...), else the system's."""
+    for path in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
+        if path and _world_executable(path):
+            return path
+    raise AssertionError("no python3 that other users may run "
+                         f"({sys.executable} is not)")
+
+
 def _source():
     with open(os.path.abspath(__file__.replace(".pyc", ".py"))) as f:
         return f.read()
@@ -504,7 +527,7 @@ def spawn_call_as(address, user, dest, path, interface, member, signature="",
     request = {"dest": dest, "path": path, "interface": interface,
                "member": member, "signature": signature, "args": list(args),
                "timeout": timeout, "flags": flags}
-    argv = [sys.executable, "-B", "-c", _source(), "call", address,
+    argv = [_python_for_others(), "-B", "-c", _source(), "call", address,
             json.dumps(request)]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     return Pending(argv, user, env, f"{user}: {interface}.{member} on {path}")

@@ -1,0 +1,1305 @@
+#!/usr/bin/env python3
+"""Integration tests of golem-providerd's D-Bus API and its polkit checks
+(DESIGN.md "D-Bus API" and "Who may do what").
+
+    test-provider-bus.py --binary golem-providerd --discovery golem-discoveryd \\
+        --multipass tests/multipass --xml dbus/org.golem.Provider1.xml \\
+        --dbus-config dbus/org.golem.Provider1.conf \\
+        --polkit-policy polkit/org.golem.provider1.policy [CASE]
+
+Every case runs its own system bus (dbus-daemon with Debian's default
+policy plus dbus/org.golem.Provider1.conf), a real polkitd on it, the
+provider with the multipass stand-in, and clients that run as test users,
+so cases run in parallel.  It needs root: it creates the system users
+below, installs the policy to /usr/share/polkit-1/actions/ and a rules
+file to /etc/polkit-1/rules.d/ (both idempotent, the same for every case),
+and runs clients as those users.  Packages: dbus-daemon, polkitd, busctl
+(systemd).  Run ``--list`` for the case names.
+
+The users and what the rules file lets them do:
+  golemtest-allow     everything (both actions)
+  golemtest-deny      nothing (polkit answers NO: AccessDenied)
+  golemtest-stoponly  manage-vms with verb "stop" only; anything else falls
+                      to the policy's auth_admin_keep, i.e. a password the
+                      non-interactive callers cannot give
+                      (InteractiveAuthorizationRequired)
+  golemtest-mine      manage-vms on VMs whose name starts with "mine-"
+  golemtest-slow      everything, after polkit spent 3 s deciding
+"""
+
+import base64
+import calendar
+import json
+import os
+import random
+import re
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+import golembus  # noqa: E402
+import golemtest  # noqa: E402
+from golembus import BusError  # noqa: E402
+from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
+                       make_tempdir, on_cleanup)
+
+BUS_NAME = "org.golem.Provider1"
+MANAGER_PATH = "/org/golem/Provider1"
+VM_PREFIX = "/org/golem/Provider1/vm"
+MANAGER = "org.golem.Provider1.Manager"
+VM = "org.golem.Provider1.VM"
+PROPERTIES = golembus.PROPERTIES
+OBJECT_MANAGER = golembus.OBJECT_MANAGER
+
+ERROR = "org.golem.Provider1.Error."
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+INTERACTIVE = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+
+ALLOW = "golemtest-allow"
+DENY = "golemtest-deny"
+STOPONLY = "golemtest-stoponly"
+MINE = "golemtest-mine"
+SLOW = "golemtest-slow"
+ROOT = None  # the daemon's own uid: polkit is not asked
+USERS = (ALLOW, DENY, STOPONLY, MINE, SLOW)
+
+MANAGE_VMS = "org.golem.provider1.manage-vms"
+CONFIGURE = "org.golem.provider1.configure"
+
+POLKIT_ACTIONS = "/usr/share/polkit-1/actions/org.golem.provider1.policy"
+POLKIT_RULES = "/etc/polkit-1/rules.d/49-golem-test.rules"
+RULES = """// Installed by the golem integration tests (tests/integration/test-provider-bus.py).
+polkit.addRule(function(action, subject) {
+        if (action.id != "%(manage)s" && action.id != "%(configure)s")
+                return polkit.Result.NOT_HANDLED;
+        if (subject.user == "%(allow)s")
+                return polkit.Result.YES;
+        if (subject.user == "%(deny)s")
+                return polkit.Result.NO;
+        if (subject.user == "%(stoponly)s" && action.id == "%(manage)s" &&
+            action.lookup("verb") == "stop")
+                return polkit.Result.YES;
+        if (subject.user == "%(mine)s" && action.id == "%(manage)s" &&
+            String(action.lookup("vm")).indexOf("mine-") == 0)
+                return polkit.Result.YES;
+        if (subject.user == "%(slow)s") {
+                var until = Date.now() + 3000;
+                while (Date.now() < until)
+                        ;
+                return polkit.Result.YES;
+        }
+        return polkit.Result.NOT_HANDLED;
+});
+""" % {"manage": MANAGE_VMS, "configure": CONFIGURE, "allow": ALLOW,
+       "deny": DENY, "stoponly": STOPONLY, "mine": MINE, "slow": SLOW}
+
+VMS = "/api/v1/vms"
+INFO = "/api/v1/provider/info"
+ADS = "/api/v1/advertisements"
+CAPACITY = {"cpu": 10, "memory": 20, "storage": 500}
+SMALL = {"cpu": 1, "memory": 1, "storage": 10}
+MEDIUM = {"cpu": 2, "memory": 4, "storage": 20}
+MANAGER_PROPERTIES = {
+    "ProviderID": "s", "Name": "s", "Country": "s", "PublicIP": "s",
+    "DiscoveryURL": "s", "Advertising": "b", "TotalCPU": "t",
+    "TotalMemory": "t", "TotalStorage": "t", "AvailableCPU": "t",
+    "AvailableMemory": "t", "AvailableStorage": "t", "VMCount": "u",
+    "LastAdvertisement": "t"}
+VM_PROPERTIES = {
+    "Name": "s", "State": "s", "IPAddress": "s", "SSHPort": "q", "CPUs": "u",
+    "Memory": "t", "Storage": "t", "Image": "s", "CreatedAt": "t",
+    "Owner": "s", "Error": "s"}
+
+
+# --------------------------------------------------------------------------
+# helpers: names, keys, the stand-in
+
+
+def vm_path(name):
+    """sd_bus_path_encode(VM_PREFIX, name)."""
+    label = "".join(c if c.isascii() and c.isalnum() else "_%02x" % ord(c)
+                    for c in name) or "_"
+    return f"{VM_PREFIX}/{label}"
+
+
+def make_key(comment="tester@golem"):
+    """A syntactically perfect ssh-ed25519 public key line (random key)."""
+    blob = (struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32)
+            + os.urandom(32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
+
+
+class Standin:
+    """A private state dir for tests/multipass; its environment."""
+
+    def __init__(self, **timings):
+        self.workdir = make_tempdir("golemtest-multipass-")
+        self.state = os.path.join(self.workdir, "state")
+        os.makedirs(self.state)
+        self.binary = golemtest.PATHS["multipass"]
+        if not os.access(self.binary, os.X_OK):  # a checkout without modes
+            self.binary = os.path.join(self.workdir, "multipass")
+            with open(self.binary, "w") as f:
+                f.write("#!/bin/sh\nexec %s %s \"$@\"\n" % (
+                    shlex.quote(sys.executable),
+                    shlex.quote(golemtest.PATHS["multipass"])))
+            os.chmod(self.binary, 0o755)
+        self.env = {"MULTIPASS_STANDIN_STATE": self.state}
+        for key, value in timings.items():
+            self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
+        on_cleanup(self.kill_orphans)
+
+    def launched(self):
+        """Instance names of the `launch` calls made so far."""
+        names = []
+        try:
+            with open(os.path.join(self.state, "calls.log")) as f:
+                for line in f:
+                    argv = json.loads(line)
+                    if argv and argv[0] == "launch" and "--name" in argv:
+                        names.append(argv[argv.index("--name") + 1])
+        except FileNotFoundError:
+            pass
+        return names
+
+    def instance(self, name):
+        """The stand-in's record of golem-NAME, or None."""
+        try:
+            with open(os.path.join(self.state, "instances",
+                                   f"golem-{name}.json")) as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
+            return None
+
+    def kill_orphans(self):
+        marker = f"MULTIPASS_STANDIN_STATE={self.state}".encode()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker not in f.read().split(b"\0"):
+                        continue
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def port_range(n=10):
+    """``n`` consecutive free ports on 127.0.0.1 below the ephemeral range."""
+    for _ in range(200):
+        start = random.randrange(20000, 32000 - n)
+        try:
+            for port in range(start, start + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return start, start + n - 1
+    raise AssertionError("no free block of ports for the SSH range")
+
+
+# --------------------------------------------------------------------------
+# helpers: the world of one case
+
+
+def ensure_polkit_setup():
+    """The test users, our policy and the test rules, installed once for
+    all cases (idempotent; parallel cases write the same content)."""
+    golembus.ensure_users(USERS)
+    with open(golemtest.PATHS["polkit-policy"]) as f:
+        golembus.install_file(POLKIT_ACTIONS, f.read())
+    golembus.install_file(POLKIT_RULES, RULES)
+
+
+def system_bus(polkit=True):
+    """A started private system bus with our policy, and polkitd on it."""
+    ensure_polkit_setup()
+    bus = golembus.SystemBus(includes=[golemtest.PATHS["dbus-config"]])
+    bus.start()
+    if polkit:
+        bus.start_polkit()
+    return bus
+
+
+def discovery_daemon():
+    d = Daemon(golemtest.PATHS["discovery"], name="discoveryd")
+    os.makedirs(d.path("db"))
+    d.env.update({
+        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
+        "GOLEM_DISCOVERY_PORT": str(d.port),
+        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
+        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
+    })
+    return d.start().wait_ready()
+
+
+def provider(binary, mp, bus=None, discovery=None, args=(), **settings):
+    """A configured, not yet started provider on ``bus`` (None: no bus at
+    all), logging to stderr.  ``settings`` are GOLEM_PROVIDER_* suffixes."""
+    d = Daemon(binary, args=args, name="providerd")
+    start, end = port_range()
+    d.ssh_range = (start, end)
+    data = d.path("data")
+    os.makedirs(data)
+    d.env.update({
+        "GOLEM_LOG_TARGET": "stderr",
+        "GOLEM_PROVIDER_HOST": "127.0.0.1",
+        "GOLEM_PROVIDER_PORT": str(d.port),
+        "GOLEM_PROVIDER_VM_DATA_DIR": data,
+        "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": mp.binary,
+        "GOLEM_PROVIDER_DRIVER": "multipass",
+        "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
+        "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
+        "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
+        "GOLEM_PROVIDER_CAPACITY_CPU": str(CAPACITY["cpu"]),
+        "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(CAPACITY["memory"]),
+        "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(CAPACITY["storage"]),
+        "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
+        "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
+        "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
+        "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
+        "DBUS_SYSTEM_BUS_ADDRESS": (bus.address if bus else
+                                    "unix:path=" + d.path("no-system-bus")),
+    })
+    d.env.update(mp.env)
+    if discovery is not None:
+        d.env.update({
+            "GOLEM_PROVIDER_PUBLIC_IP": "127.0.0.1",
+            "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
+            "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
+        })
+    for key, value in settings.items():
+        d.env["GOLEM_PROVIDER_" + key] = str(value)
+    return d
+
+
+class World:
+    """Bus, polkitd, stand-in, provider (and discovery) of one case."""
+
+    def __init__(self, binary, polkit=True, discovery=False, timings=None,
+                 start=True, args=(), **settings):
+        self.bus = system_bus(polkit)
+        self.disc = discovery_daemon() if discovery else None
+        self.mp = Standin(**(timings or {}))
+        self.p = provider(binary, self.mp, self.bus, self.disc, args,
+                          **settings)
+        if start:
+            self.start()
+
+    def start(self):
+        self.p.start().wait_ready()
+        expect(self.bus.conn.name_has_owner(BUS_NAME),
+               f"READY=1 before {BUS_NAME} was taken{self.p.tail()}")
+        return self
+
+    # -- D-Bus as a user (ROOT: this process, which polkit never sees)
+
+    def call(self, user, path, interface, member, signature="", args=(),
+             timeout=60, flags=0):
+        if user is ROOT:
+            return self.bus.conn.call(BUS_NAME, path, interface, member,
+                                      signature, args, timeout, flags)
+        return self.bus.call_as(user, BUS_NAME, path, interface, member,
+                                signature, args, timeout=timeout,
+                                flags=flags)
+
+    def spawn(self, user, path, interface, member, signature="", args=(),
+              timeout=60):
+        return self.bus.spawn_call_as(user, BUS_NAME, path, interface, member,
+                                      signature, args, timeout=timeout)
+
+    def create(self, user, name, key=None, **options):
+        """CreateVM(name, options) as ``user``; returns the object path.
+        Options: size/image/ssh_key (strings), cpu/memory/storage (u)."""
+        opts = {"ssh_key": ("s", key or make_key())}
+        if not {"size", "cpu", "memory", "storage"} & set(options):
+            opts["size"] = ("s", "small")
+        for k, v in options.items():
+            opts[k] = ("u", v) if isinstance(v, int) else ("s", v)
+        if opts["ssh_key"][1] is None:
+            del opts["ssh_key"]
+        return self.call(user, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
+                         [name, opts])[0]
+
+    def vm_call(self, user, name, verb, timeout=60):
+        return self.call(user, vm_path(name), VM, verb, timeout=timeout)
+
+    def get(self, user, path, interface, prop):
+        return self.call(user, path, PROPERTIES, "Get", "ss",
+                         [interface, prop])[0]
+
+    def get_all(self, user, path, interface):
+        return self.call(user, path, PROPERTIES, "GetAll", "s",
+                         [interface])[0]
+
+    def set(self, user, path, interface, prop, signature, value):
+        return self.call(user, path, PROPERTIES, "Set", "ssv",
+                         [interface, prop, (signature, value)])
+
+    def state(self, name):
+        return self.get(ROOT, vm_path(name), VM, "State")
+
+    def wait_state(self, name, state, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.state(name)
+            if got == state:
+                return
+            expect(time.monotonic() < deadline,
+                   f"VM {name}: State {got!r}, not {state!r} after {timeout}s")
+            time.sleep(0.1)
+
+    # -- REST
+
+    def rest(self, method, path, body=None, timeout=60):
+        status, _, data = http(method, self.p.url + path, body,
+                               timeout=timeout)
+        return status, data
+
+    def rest_vm(self, name):
+        status, data = self.rest("GET", f"{VMS}/{name}")
+        if status == 404:
+            return None
+        expect_eq(status, 200, f"GET {VMS}/{name} (body {data!r})")
+        return data
+
+    def rest_create(self, name, size="small", query=""):
+        status, data = self.rest("POST", VMS + query, {
+            "name": name, "size": size, "ssh_key": make_key()})
+        expect_eq(status, 202 if query else 201,
+                  f"REST create {name} (body {data!r})")
+        return data
+
+    def rest_names(self):
+        status, data = self.rest("GET", VMS)
+        expect_eq(status, 200, f"GET {VMS} (body {data!r})")
+        return [vm["name"] for vm in data]
+
+    def info(self):
+        status, data = self.rest("GET", INFO)
+        expect_eq(status, 200, f"GET {INFO} (body {data!r})")
+        return data
+
+    def monitor(self):
+        """A connection (root) that sees every signal under MANAGER_PATH."""
+        conn = self.bus.connect()
+        conn.add_match(f"type='signal',path_namespace='{MANAGER_PATH}'")
+        return conn
+
+
+def expect_bus_error(fn, name, what, contains=None):
+    """``fn()`` fails with the D-Bus error ``name`` (one of, if a tuple)."""
+    names = name if isinstance(name, tuple) else (name,)
+    try:
+        value = fn()
+    except BusError as e:
+        expect(e.name in names, f"{what}: expected {name}, got {e.name}: "
+               f"{e.message!r}")
+        expect(e.message, f"{what}: {e.name} without a message")
+        if contains:
+            expect(contains in e.message,
+                   f"{what}: message {e.message!r} lacks {contains!r}")
+        return e
+    raise AssertionError(f"{what}: expected {name}, got a reply {value!r}")
+
+
+def expect_denied_logged(w, user, member, vm=None, what=""):
+    """The provider logged the polkit denial of ``member`` with the uid."""
+    uid = golembus.uid_of(user)
+    pattern = re.compile(r"Denied \S*\." + re.escape(member)
+                         + rf"\b.*\buid {uid}\b")
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in w.p.stderr().splitlines()
+                 if pattern.search(line) and (vm is None or vm in line)]
+        if lines:
+            return lines
+        expect(time.monotonic() < deadline,
+               f"{what}: no log line 'Denied ...{member} ... uid {uid}'"
+               f"{' naming ' + vm if vm else ''}{w.p.tail()}")
+        time.sleep(0.1)
+
+
+def rfc3339(text):
+    """Seconds since the epoch of an RFC 3339 UTC timestamp."""
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+def expect_vm_matches_rest(props, vm, what):
+    """The D-Bus properties of a VM say what REST says of it."""
+    expect_eq(set(props), set(VM_PROPERTIES), f"{what}: VM properties")
+    expect_eq(props["Name"], vm["name"], f"{what}: Name")
+    expect_eq(props["State"], vm["status"], f"{what}: State")
+    expect_eq(props["IPAddress"], vm["ip_address"] or "", f"{what}: IPAddress")
+    expect_eq(props["SSHPort"], vm["ssh_port"] or 0, f"{what}: SSHPort")
+    expect_eq({"cpu": props["CPUs"], "memory": props["Memory"],
+               "storage": props["Storage"]}, vm["resources"],
+              f"{what}: CPUs/Memory/Storage")
+    expect_eq(props["Image"], vm["image"], f"{what}: Image")
+    expect(abs(props["CreatedAt"] / 1e6 - rfc3339(vm["created_at"])) < 1.5,
+           f"{what}: CreatedAt {props['CreatedAt']} (usec) vs created_at "
+           f"{vm['created_at']}")
+    expect_eq(props["Owner"], "", f"{what}: Owner (no owners yet)")
+    expect_eq(props["Error"], vm["error_message"] or "", f"{what}: Error")
+
+
+def interface_block(xml, name):
+    """The <interface name="NAME"> element of an introspection document,
+    as the daemon writes it into dbus/org.golem.Provider1.xml."""
+    start = xml.find(f' <interface name="{name}">')
+    expect(start >= 0, f"no interface {name} in:\n{xml}")
+    end = xml.find(" </interface>", start)
+    return xml[start:end] + " </interface>"
+
+
+def changed_states(signals, path):
+    """The State values of the PropertiesChanged signals of ``path``."""
+    return [m.body[1]["State"] for m in signals
+            if m.member == "PropertiesChanged" and m.path == path
+            and m.body[0] == VM and "State" in m.body[1]]
+
+
+def collapse(seq):
+    out = []
+    for x in seq:
+        if not out or out[-1] != x:
+            out.append(x)
+    return out
+
+
+# --------------------------------------------------------------------------
+# cases: the interface itself
+
+
+@case
+def introspect_matches_committed(binary):
+    """--bus-introspect prints dbus/org.golem.Provider1.xml byte for byte,
+    and the live daemon serves the same interfaces, its VMs as children."""
+    with open(golemtest.PATHS["xml"], "rb") as f:
+        committed = f.read()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GOLEM_", "DBUS_"))}
+    proc = subprocess.run([binary, "--bus-introspect"], capture_output=True,
+                          env=env, timeout=30, stdin=subprocess.DEVNULL)
+    expect_eq(proc.returncode, 0, "--bus-introspect exit code "
+              f"(stderr {proc.stderr.decode(errors='replace')!r})")
+    if proc.stdout != committed:
+        import difflib
+        diff = "".join(difflib.unified_diff(
+            committed.decode().splitlines(True),
+            proc.stdout.decode(errors="replace").splitlines(True),
+            "dbus/org.golem.Provider1.xml", "golem-providerd --bus-introspect"))
+        raise AssertionError("dbus/org.golem.Provider1.xml differs from "
+                             f"--bus-introspect; regenerate it:\n{diff}")
+
+    w = World(binary, polkit=False)
+    w.create(ROOT, "intro-vm")
+    committed = committed.decode()
+
+    live = w.call(DENY, MANAGER_PATH, golembus.INTROSPECTABLE,
+                  "Introspect")[0]
+    expect_eq(interface_block(live, MANAGER),
+              interface_block(committed, MANAGER),
+              "the live Manager interface vs the committed XML")
+    for iface in (OBJECT_MANAGER, PROPERTIES, golembus.INTROSPECTABLE,
+                  "org.freedesktop.DBus.Peer"):
+        expect(f'<interface name="{iface}">' in live,
+               f"{MANAGER_PATH} lacks {iface}:\n{live}")
+    expect('<node name="vm"/>' in live,
+           f"{MANAGER_PATH} does not list the child node vm:\n{live}")
+
+    live = w.call(DENY, VM_PREFIX, golembus.INTROSPECTABLE, "Introspect")[0]
+    label = vm_path("intro-vm").rsplit("/", 1)[1]
+    expect(f'<node name="{label}"/>' in live,
+           f"{VM_PREFIX} does not list {label}:\n{live}")
+
+    live = w.call(DENY, vm_path("intro-vm"), golembus.INTROSPECTABLE,
+                  "Introspect")[0]
+    expect_eq(interface_block(live, VM), interface_block(committed, VM),
+              "the live VM interface vs the committed XML")
+
+    # busctl, an sd-bus client, as an unprivileged user.
+    for path, iface, member in ((MANAGER_PATH, MANAGER, ".CreateVM"),
+                                (vm_path("intro-vm"), VM, ".Stop")):
+        proc = w.bus.run_as(DENY, ["busctl", "--system", "--no-pager",
+                                   "introspect", BUS_NAME, path])
+        out = proc.stdout.decode(errors="replace")
+        expect_eq(proc.returncode, 0, f"busctl introspect {path} "
+                  f"(stderr {proc.stderr.decode(errors='replace')!r})")
+        expect(re.search(rf"^{re.escape(iface)}\s+interface", out, re.M)
+               and re.search(rf"^{re.escape(member)}\s+method", out, re.M),
+               f"busctl introspect {path}: no {iface} / {member}:\n{out}")
+    proc = w.bus.run_as(DENY, ["busctl", "--system", "--no-pager", "--list",
+                               "tree", BUS_NAME])
+    out = proc.stdout.decode(errors="replace").split()
+    expect(MANAGER_PATH in out and vm_path("intro-vm") in out,
+           f"busctl tree {BUS_NAME}: {out}")
+
+
+@case
+def bus_policy(binary):
+    """dbus/org.golem.Provider1.conf: only root may own the name; any user
+    may call the provider's interfaces (polkit decides inside); interfaces
+    it does not list stay closed."""
+    w = World(binary)
+    e = expect_bus_error(
+        lambda: w.bus.call_as(ALLOW, golembus.DBUS_NAME, golembus.DBUS_PATH,
+                              golembus.DBUS_NAME, "RequestName", "su",
+                              [BUS_NAME, 0]),
+        ACCESS_DENIED, "RequestName org.golem.Provider1 as a user")
+    for iface, member, sig, args in (
+            ("org.freedesktop.DBus.Peer", "Ping", "", []),
+            (golembus.INTROSPECTABLE, "Introspect", "", []),
+            (PROPERTIES, "Get", "ss", [MANAGER, "VMCount"]),
+            (OBJECT_MANAGER, "GetManagedObjects", "", []),
+            (MANAGER, "ListVMs", "", [])):
+        w.call(DENY, MANAGER_PATH, iface, member, sig, args)
+    expect_bus_error(
+        lambda: w.call(DENY, MANAGER_PATH, "org.golem.Provider1.Secret",
+                       "Anything"),
+        ACCESS_DENIED, "a method of an interface the policy does not open")
+    del e
+
+
+@case
+def reads_for_everyone(binary):
+    """golemtest-deny (whom polkit refuses everything) reads every Manager
+    and VM property, ListVMs, GetVM, GetManagedObjects; the values are
+    what REST says."""
+    w = World(binary, discovery=True, COUNTRY="NL", NAME="bus-reads")
+    t0 = time.time()
+    w.rest_create("read-one", "medium")
+    w.rest_create("read-two", "small")
+    status, data = w.rest("POST", f"{VMS}/read-two/stop")
+    expect_eq(status, 200, f"REST stop read-two (body {data!r})")
+    info = w.info()
+    pid = info["provider_id"]
+    deadline = time.monotonic() + 5
+    while True:  # the advertisement catches up with the free resources
+        status, _, ad = http("GET", f"{w.disc.url}{ADS}/{pid}")
+        if status == 200 and all(ad["resources"].get(k) == v for k, v in
+                                 info["available_resources"].items()):
+            break
+        expect(time.monotonic() < deadline,
+               f"advertisement does not follow: {status} {ad!r}")
+        time.sleep(0.1)
+
+    props = w.get_all(DENY, MANAGER_PATH, MANAGER)
+    expect_eq(set(props), set(MANAGER_PROPERTIES), "Manager properties")
+    expect_eq(props["ProviderID"], pid, "ProviderID")
+    expect_eq(props["Name"], "bus-reads", "Name")
+    expect_eq(props["Name"], info["name"], "Name vs REST")
+    expect_eq(props["Country"], "NL", "Country")
+    expect_eq(props["PublicIP"], info["ip_address"], "PublicIP vs REST")
+    expect_eq(props["DiscoveryURL"], w.disc.url, "DiscoveryURL")
+    expect_eq(props["Advertising"], True, "Advertising")
+    for key, prop in (("cpu", "CPU"), ("memory", "Memory"),
+                      ("storage", "Storage")):
+        expect_eq(props["Total" + prop], info["total_resources"][key],
+                  f"Total{prop} vs REST")
+        expect_eq(props["Available" + prop], info["available_resources"][key],
+                  f"Available{prop} vs REST")
+    expect_eq(props["VMCount"], info["vm_count"], "VMCount vs REST")
+    expect_eq(props["VMCount"], 2, "VMCount")
+    last = props["LastAdvertisement"] / 1e6
+    expect(t0 - 2 < last < time.time() + 2,
+           f"LastAdvertisement {props['LastAdvertisement']} (usec since the "
+           f"epoch) is not within this case's run ({t0:.0f}..)")
+    for prop in MANAGER_PROPERTIES:  # one by one too
+        value = w.get(DENY, MANAGER_PATH, MANAGER, prop)
+        if prop not in ("LastAdvertisement", "AvailableCPU",
+                        "AvailableMemory", "AvailableStorage"):
+            expect_eq(value, props[prop], f"Get {prop} vs GetAll")
+
+    status, vms = w.rest("GET", VMS)
+    expect_eq(status, 200, "REST list")
+    listed = w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0]
+    expect_eq([tuple(x) for x in listed],
+              [(vm["name"], vm["status"], vm_path(vm["name"])) for vm in vms],
+              "ListVMs vs REST (name, state, path)")
+    managed = w.call(DENY, MANAGER_PATH, OBJECT_MANAGER,
+                     "GetManagedObjects")[0]
+    expect_eq(sorted(managed), sorted(vm_path(vm["name"]) for vm in vms),
+              "GetManagedObjects: the object paths")
+    for vm in vms:
+        path = w.call(DENY, MANAGER_PATH, MANAGER, "GetVM", "s",
+                      [vm["name"]])[0]
+        expect_eq(path, vm_path(vm["name"]), f"GetVM {vm['name']}")
+        props = w.get_all(DENY, path, VM)
+        expect_vm_matches_rest(props, vm, f"VM {vm['name']}")
+        expect_eq(managed[path].get(VM), props,
+                  f"GetManagedObjects vs GetAll of {vm['name']}")
+        expect_eq(w.get(DENY, path, VM, "State"), vm["status"],
+                  f"Get State of {vm['name']}")
+    expect_eq(w.get(DENY, vm_path("read-one"), VM, "State"), "running",
+              "read-one State")
+    expect_eq(w.get(DENY, vm_path("read-two"), VM, "State"), "stopped",
+              "read-two State")
+
+    # busctl, an sd-bus client, reads as an unprivileged user too.
+    proc = w.bus.run_as(DENY, ["busctl", "--system", "--json=short",
+                               "get-property", BUS_NAME, MANAGER_PATH,
+                               MANAGER, "VMCount"])
+    expect_eq((proc.returncode, json.loads(proc.stdout or b"null")),
+              (0, {"type": "u", "data": 2}),
+              f"busctl get-property VMCount (stderr {proc.stderr!r})")
+
+
+# --------------------------------------------------------------------------
+# cases: polkit
+
+
+@case
+def create_allowed(binary):
+    """CreateVM as golemtest-allow: the VM's path at once, State reaches
+    running, REST serves it; options size/cpu/memory/storage/image/ssh_key
+    reach the driver."""
+    w = World(binary, timings={"BOOT_SECONDS": 1})
+    key = make_key("allowed@golem")
+    path = w.create(ALLOW, "alpha", key)
+    expect_eq(path, vm_path("alpha"), "CreateVM: the object path")
+    expect(w.state("alpha") in ("creating", "running"),
+           f"State right after CreateVM: {w.state('alpha')!r}")
+    w.wait_state("alpha", "running")
+    vm = w.rest_vm("alpha")
+    expect(vm is not None and vm["status"] == "running",
+           f"REST GET alpha: {vm!r}")
+    expect_eq(vm["resources"], SMALL, "REST resources of a small VM")
+    expect_vm_matches_rest(w.get_all(ALLOW, path, VM), vm, "alpha")
+    lo, hi = w.p.ssh_range
+    expect(lo <= vm["ssh_port"] <= hi, f"ssh_port {vm['ssh_port']}")
+    record = w.mp.instance("alpha") or {}
+    expect(key in str(record.get("cloud_init")),
+           f"the ssh_key did not reach cloud-init: {record!r}")
+
+    path = w.create(ALLOW, "beta", cpu=2, memory=3, storage=15,
+                    image="ubuntu:22.04")
+    w.wait_state("beta", "running")
+    vm = w.rest_vm("beta")
+    expect_eq(vm["resources"], {"cpu": 2, "memory": 3, "storage": 15},
+              "REST resources from cpu/memory/storage options")
+    expect_eq(vm["image"], "ubuntu:22.04", "image option")
+    info = w.info()
+    expect_eq(info["available_resources"],
+              {"cpu": 7, "memory": 16, "storage": 475}, "available after two")
+    expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "VMCount"), 2, "VMCount")
+    expect_eq(sorted(w.mp.launched()), ["golem-alpha", "golem-beta"],
+              "launches")
+
+
+@case
+def create_denied(binary):
+    """CreateVM as golemtest-deny: AccessDenied, nothing launched, the
+    denial logged with the uid; golemtest-stoponly (no rule for create):
+    InteractiveAuthorizationRequired; allowed and denied callers at once
+    each get their own answer."""
+    w = World(binary)
+    expect_bus_error(lambda: w.create(DENY, "gamma"), ACCESS_DENIED,
+                     "CreateVM as golemtest-deny")
+    expect_denied_logged(w, DENY, "CreateVM", "gamma", "CreateVM gamma")
+    expect_bus_error(lambda: w.create(STOPONLY, "delta"), INTERACTIVE,
+                     "CreateVM as golemtest-stoponly")
+    expect_denied_logged(w, STOPONLY, "CreateVM", "delta", "CreateVM delta")
+    for name in ("gamma", "delta"):
+        expect_eq(w.rest_vm(name), None, f"REST GET {name} after a denial")
+        expect_bus_error(
+            lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "GetVM", "s", [name]),
+            ERROR + "NotFound", f"GetVM {name} after a denial")
+    expect_eq(w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0], [],
+              "ListVMs after the denials")
+    expect_eq(w.info()["available_resources"], CAPACITY,
+              "available resources after the denials")
+
+    # Per VM name: golemtest-mine may create mine-*, nothing else.
+    expect_bus_error(lambda: w.create(MINE, "theirs-one"), INTERACTIVE,
+                     "CreateVM theirs-one as golemtest-mine")
+    expect_eq(w.create(MINE, "mine-one"), vm_path("mine-one"),
+              "CreateVM mine-one as golemtest-mine (the vm detail)")
+
+    # Concurrent checks: each caller gets its own answer.
+    pending = [(user, f"both-{i}", w.spawn(
+        user, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
+        [f"both-{i}", {"size": ["s", "small"], "ssh_key": ["s", make_key()]}]))
+        for i, user in enumerate((ALLOW, DENY, ALLOW, DENY, STOPONLY))]
+    for user, name, p in pending:
+        if user == ALLOW:
+            expect_eq(p.result()[0], vm_path(name), f"CreateVM {name}")
+        else:
+            expect_bus_error(p.result, ACCESS_DENIED if user == DENY
+                             else INTERACTIVE, f"CreateVM {name} as {user}")
+    expect_eq(sorted(w.rest_names()), ["both-0", "both-2", "mine-one"],
+              "REST names after the concurrent creates")
+    for name in ("both-0", "both-2", "mine-one"):
+        w.wait_state(name, "running")
+    expect_eq(sorted(w.mp.launched()),
+              ["golem-both-0", "golem-both-2", "golem-mine-one"],
+              "launches: only the allowed ones")
+
+
+@case
+def verbs_allowed(binary):
+    """golemtest-allow stops, starts and deletes a VM: each call answers
+    once the VM got there, and REST agrees."""
+    w = World(binary, timings={"STOP_SECONDS": 0.5, "BOOT_SECONDS": 0.5})
+    w.create(ROOT, "ops")
+    w.wait_state("ops", "running")
+    w.vm_call(ALLOW, "ops", "Stop")
+    expect_eq(w.state("ops"), "stopped", "State when Stop answered")
+    expect_eq(w.rest_vm("ops")["status"], "stopped", "REST after Stop")
+    w.vm_call(ALLOW, "ops", "Start")
+    expect_eq(w.state("ops"), "running", "State when Start answered")
+    vm = w.rest_vm("ops")
+    expect_eq(vm["status"], "running", "REST after Start")
+    w.vm_call(ALLOW, "ops", "Delete")
+    expect_eq(w.rest_vm("ops"), None, "REST after Delete")
+    expect_bus_error(lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "GetVM",
+                                    "s", ["ops"]),
+                     ERROR + "NotFound", "GetVM after Delete")
+    expect_eq(w.mp.instance("ops"), None, "stand-in instance after Delete")
+    expect_eq(w.info()["available_resources"], CAPACITY, "available after")
+
+
+@case
+def verbs_denied(binary):
+    """golemtest-deny gets AccessDenied for Stop, Start and Delete, the VM
+    stays as it was, each denial is logged with the uid and the VM."""
+    w = World(binary)
+    w.create(ROOT, "kept")
+    w.wait_state("kept", "running")
+    for verb in ("Stop", "Delete", "Start"):
+        expect_bus_error(lambda: w.vm_call(DENY, "kept", verb), ACCESS_DENIED,
+                         f"{verb} as golemtest-deny")
+        expect_denied_logged(w, DENY, verb, "kept", f"{verb} kept")
+        expect_eq(w.state("kept"), "running", f"State after a denied {verb}")
+    w.vm_call(ROOT, "kept", "Stop")
+    for verb in ("Start", "Delete"):
+        expect_bus_error(lambda: w.vm_call(DENY, "kept", verb), ACCESS_DENIED,
+                         f"{verb} of a stopped VM as golemtest-deny")
+        expect_eq(w.state("kept"), "stopped", f"State after a denied {verb}")
+    expect_eq(w.rest_vm("kept")["status"], "stopped", "REST at the end")
+
+
+@case
+def stop_only(binary):
+    """The "verb" detail: golemtest-stoponly may Stop any VM but not Start,
+    Delete, create or configure (InteractiveAuthorizationRequired)."""
+    w = World(binary, discovery=True)
+    for name in ("so-one", "so-two"):
+        w.create(ROOT, name)
+    for name in ("so-one", "so-two"):
+        w.wait_state(name, "running")
+    for verb in ("Start", "Delete"):
+        expect_bus_error(lambda: w.vm_call(STOPONLY, "so-one", verb),
+                         INTERACTIVE, f"{verb} as golemtest-stoponly")
+    w.vm_call(STOPONLY, "so-one", "Stop")
+    expect_eq(w.state("so-one"), "stopped", "so-one after Stop")
+    for verb in ("Start", "Delete"):
+        expect_bus_error(lambda: w.vm_call(STOPONLY, "so-one", verb),
+                         INTERACTIVE, f"{verb} of a stopped VM as stoponly")
+        expect_eq(w.state("so-one"), "stopped", f"so-one after {verb}")
+    w.vm_call(STOPONLY, "so-two", "Stop")
+    expect_eq(w.rest_vm("so-two")["status"], "stopped", "so-two after Stop")
+    expect_bus_error(lambda: w.create(STOPONLY, "so-three"), INTERACTIVE,
+                     "CreateVM as golemtest-stoponly")
+    expect_bus_error(
+        lambda: w.set(STOPONLY, MANAGER_PATH, MANAGER, "Advertising", "b",
+                      False),
+        INTERACTIVE, "Set Advertising as golemtest-stoponly")
+    expect_bus_error(lambda: w.call(STOPONLY, MANAGER_PATH, MANAGER,
+                                    "Reload"),
+                     INTERACTIVE, "Reload as golemtest-stoponly")
+    expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "Advertising"), True,
+              "Advertising after the refused Set")
+    expect_eq(sorted(w.rest_names()), ["so-one", "so-two"], "VMs at the end")
+
+    # golemtest-mine: by VM name.
+    w.create(ROOT, "mine-vm")
+    w.wait_state("mine-vm", "running")
+    expect_bus_error(lambda: w.vm_call(MINE, "so-two", "Delete"), INTERACTIVE,
+                     "Delete so-two as golemtest-mine")
+    w.vm_call(MINE, "mine-vm", "Stop")
+    w.vm_call(MINE, "mine-vm", "Delete")
+    expect_eq(sorted(w.rest_names()), ["so-one", "so-two"], "after mine-vm")
+
+
+@case
+def advertising_property(binary):
+    """Set Advertising: refused for golemtest-deny; for golemtest-allow
+    false takes the advertisement off discovery and true brings it back,
+    with PropertiesChanged."""
+    w = World(binary, discovery=True)
+    pid = w.info()["provider_id"]
+    ad_url = f"{w.disc.url}{ADS}/{pid}"
+    mon = w.monitor()
+
+    def wait_ad(present, what, timeout=5):
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _, ad = http("GET", ad_url)
+            if (status == 200) == present:
+                return ad
+            expect(time.monotonic() < deadline,
+                   f"{what}: discovery still says {status} {ad!r} after "
+                   f"{timeout}s{w.p.tail()}")
+            time.sleep(0.1)
+
+    wait_ad(True, "at start")
+    expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "Advertising"), True,
+              "Advertising at start")
+    expect_bus_error(
+        lambda: w.set(DENY, MANAGER_PATH, MANAGER, "Advertising", "b", False),
+        ACCESS_DENIED, "Set Advertising false as golemtest-deny")
+    expect_denied_logged(w, DENY, "Set", None, "Set Advertising")
+    time.sleep(0.5)
+    wait_ad(True, "after the refused Set")
+    expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "Advertising"), True,
+              "Advertising after the refused Set")
+
+    mark = len(mon.signals_since())
+    w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "b", False)
+    expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "Advertising"), False,
+              "Advertising after Set false")
+    mon.wait_signal(lambda m: m.member == "PropertiesChanged"
+                    and m.path == MANAGER_PATH
+                    and m.body[1].get("Advertising") is False, 5,
+                    "PropertiesChanged Advertising=false", mark)
+    wait_ad(False, "after Set Advertising false")
+    last = w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement")
+
+    # A VM change while off does not bring it back.
+    w.create(ROOT, "quiet")
+    w.wait_state("quiet", "running")
+    time.sleep(1.5)
+    wait_ad(False, "after a VM change with advertising off", 0)
+
+    expect_bus_error(
+        lambda: w.set(DENY, MANAGER_PATH, MANAGER, "Advertising", "b", True),
+        ACCESS_DENIED, "Set Advertising true as golemtest-deny")
+    time.sleep(0.5)
+    wait_ad(False, "after the refused Set true", 0)
+
+    mark = len(mon.signals_since())
+    w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "b", True)
+    mon.wait_signal(lambda m: m.member == "PropertiesChanged"
+                    and m.path == MANAGER_PATH
+                    and m.body[1].get("Advertising") is True, 5,
+                    "PropertiesChanged Advertising=true", mark)
+    ad = wait_ad(True, "after Set Advertising true")
+    expect_eq({k: ad["resources"].get(k) for k in CAPACITY},
+              w.info()["available_resources"], "advertised resources")
+    expect(w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement") > last,
+           "LastAdvertisement did not move after advertising again")
+    expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "Advertising"), True,
+              "Advertising after Set true")
+    # Setting what is already set is fine.
+    w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "b", True)
+    wait_ad(True, "after setting true again")
+
+
+@case
+def reload(binary):
+    """Reload: refused for golemtest-deny (nothing changes), done for
+    golemtest-allow (MaxVMs from the file takes effect), a bad file is
+    org.golem.Provider1.Error.Failed and the running settings stay."""
+    conf = os.path.join(make_tempdir("golemtest-conf-"), "provider.conf")
+    with open(conf, "w") as f:
+        f.write("[Provider]\nMaxVMs=3\n")
+    w = World(binary, args=["--config", conf])
+    expect_eq(w.info()["max_vms"], 3, "max_vms from the file")
+    with open(conf, "w") as f:
+        f.write("[Provider]\nMaxVMs=1\n")
+    expect_bus_error(lambda: w.call(DENY, MANAGER_PATH, MANAGER, "Reload"),
+                     ACCESS_DENIED, "Reload as golemtest-deny")
+    expect_denied_logged(w, DENY, "Reload", None, "Reload")
+    expect_eq(w.info()["max_vms"], 3, "max_vms after a refused Reload")
+    w.call(ALLOW, MANAGER_PATH, MANAGER, "Reload")
+    expect_eq(w.info()["max_vms"], 1, "max_vms after Reload")
+    w.create(ALLOW, "only-one")
+    expect_bus_error(lambda: w.create(ALLOW, "one-too-many"),
+                     ERROR + "ResourceUnavailable", "a 2nd VM with MaxVMs=1")
+    with open(conf, "w") as f:
+        f.write("[Provider]\nMaxVMs=banana\n")
+    expect_bus_error(lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "Reload"),
+                     ERROR + "Failed", "Reload of a bad file",
+                     contains="MaxVMs")
+    expect_eq(w.info()["max_vms"], 1, "max_vms after a failed Reload")
+    expect(w.p.running(), "the provider died of a bad Reload")
+
+
+@case
+def polkit_absent(binary):
+    """Without polkitd every change by a user is refused (fail closed),
+    reads still work, and root (the daemon's uid) needs no polkit."""
+    w = World(binary, polkit=False, discovery=True)
+    expect_bus_error(lambda: w.create(ALLOW, "nopk"), ACCESS_DENIED,
+                     "CreateVM without polkitd")
+    expect_bus_error(
+        lambda: w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "b", False),
+        ACCESS_DENIED, "Set Advertising without polkitd")
+    expect_bus_error(lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "Reload"),
+                     ACCESS_DENIED, "Reload without polkitd")
+    expect_eq(w.get(ALLOW, MANAGER_PATH, MANAGER, "VMCount"), 0, "VMCount")
+    expect_eq(w.create(ROOT, "by-root"), vm_path("by-root"),
+              "CreateVM as root")
+    w.wait_state("by-root", "running")
+    expect_bus_error(lambda: w.vm_call(ALLOW, "by-root", "Stop"),
+                     ACCESS_DENIED, "Stop without polkitd")
+    w.vm_call(ROOT, "by-root", "Stop")
+    w.set(ROOT, MANAGER_PATH, MANAGER, "Advertising", "b", False)
+    expect_eq(w.get(ALLOW, MANAGER_PATH, MANAGER, "Advertising"), False,
+              "Advertising set by root")
+    w.call(ROOT, MANAGER_PATH, MANAGER, "Reload")
+    w.vm_call(ROOT, "by-root", "Delete")
+    expect_eq(w.rest_names(), [], "VMs at the end")
+
+
+@case
+def polkit_async(binary):
+    """While polkit takes 3 s to decide, the provider serves REST and D-Bus
+    and other callers; the slow caller then gets its answer.  A caller
+    that hangs up while polkit decides and a SIGTERM during a check leave
+    the daemon well."""
+    w = World(binary)
+    slow = w.spawn(SLOW, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
+                   ["slow-one", {"ssh_key": ["s", make_key()]}])
+    time.sleep(0.5)  # its check is under way
+    t0 = time.monotonic()
+    status, data = w.rest("GET", "/health", timeout=5)
+    expect_eq(status, 200, "/health while polkit decides")
+    expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "VMCount"), 0,
+              "VMCount while polkit decides")
+    expect_eq(w.create(ROOT, "fast-one"), vm_path("fast-one"),
+              "CreateVM by root while polkit decides")
+    elapsed = time.monotonic() - t0
+    expect(slow.proc.poll() is None,
+           "the slow caller was answered before the others: the test "
+           "proves nothing (polkit faster than 3 s?)")
+    expect(elapsed < 1.5, f"the provider took {elapsed:.1f}s to answer "
+           "others while a polkit check was pending: blocked?")
+    expect_eq(slow.result()[0], vm_path("slow-one"), "the slow CreateVM")
+    w.wait_state("slow-one", "running")
+
+    # The caller hangs up before polkit answers.
+    gone = w.spawn(SLOW, vm_path("slow-one"), VM, "Stop")
+    time.sleep(0.5)
+    gone.proc.kill()
+    gone.proc.wait()
+    time.sleep(3.5)
+    expect(w.p.running(), f"provider died after a caller vanished"
+           f"{w.p.tail()}")
+    expect_eq(w.rest("GET", "/health")[0], 200, "/health after that")
+    expect(w.state("slow-one") in ("running", "stopping", "stopped"),
+           "slow-one after the vanished Stop")
+
+    # SIGTERM while a check is pending: a clean exit.
+    w.spawn(SLOW, MANAGER_PATH, MANAGER, "Reload")
+    time.sleep(0.5)
+    w.p.stop()
+
+
+# --------------------------------------------------------------------------
+# cases: signals
+
+
+@case
+def signals(binary):
+    """CreateVM, Stop, Start, Delete: InterfacesAdded and VMNew, the VM's
+    PropertiesChanged with State creating, running, stopping, stopped,
+    starting, running, deleting, then InterfacesRemoved and VMRemoved; the
+    manager's PropertiesChanged carry the current VMCount and resources."""
+    w = World(binary, timings={"BOOT_SECONDS": 1, "STOP_SECONDS": 0.5})
+    mon = w.monitor()
+    name, path = "sig-one", vm_path("sig-one")
+    w.create(ALLOW, name)
+    mon.wait_signal(lambda m: m.path == path and m.member ==
+                    "PropertiesChanged" and m.body[1].get("State") ==
+                    "running", 30, "State=running")
+    vm = w.rest_vm(name)
+    w.vm_call(ALLOW, name, "Stop")
+    w.vm_call(ALLOW, name, "Start")
+    w.vm_call(ALLOW, name, "Delete")
+    mon.wait_signal(lambda m: m.member == "VMRemoved", 10, "VMRemoved")
+    time.sleep(0.5)  # anything that would follow
+    got = mon.signals_since()
+
+    def first(member, what):
+        for i, m in enumerate(got):
+            if m.member == member:
+                return i, m
+        raise AssertionError(f"no {what} signal; got {got!r}")
+
+    i_added, added = first("InterfacesAdded", "InterfacesAdded")
+    expect_eq((added.path, added.interface), (MANAGER_PATH, OBJECT_MANAGER),
+              "InterfacesAdded: sent by")
+    expect_eq(added.body[0], path, "InterfacesAdded: object path")
+    props = added.body[1].get(VM)
+    expect(props is not None, f"InterfacesAdded without {VM}: {added!r}")
+    expect_eq((props["Name"], props["State"]), (name, "creating"),
+              "InterfacesAdded: Name, State")
+    i_new, new = first("VMNew", "VMNew")
+    expect_eq((new.path, new.interface, new.body),
+              (MANAGER_PATH, MANAGER, [name, path]), "VMNew")
+
+    states = ["creating"] + changed_states(got, path)
+    expect_eq(collapse(states), ["creating", "running", "stopping",
+                                 "stopped", "starting", "running",
+                                 "deleting"],
+              "the VM's State: InterfacesAdded, then PropertiesChanged")
+    running = [m for m in got if m.path == path and
+               m.member == "PropertiesChanged" and
+               m.body[1].get("State") == "running"][0]
+    expect_eq((running.body[1].get("IPAddress"),
+               running.body[1].get("SSHPort")),
+              (vm["ip_address"], vm["ssh_port"]),
+              "PropertiesChanged at running: IPAddress, SSHPort")
+
+    i_removed, removed = first("InterfacesRemoved", "InterfacesRemoved")
+    expect_eq((removed.path, removed.body[0]), (MANAGER_PATH, path),
+              "InterfacesRemoved")
+    expect(VM in removed.body[1], f"InterfacesRemoved lacks {VM}: {removed!r}")
+    i_vmremoved, vmremoved = first("VMRemoved", "VMRemoved")
+    expect_eq((vmremoved.path, vmremoved.body), (MANAGER_PATH, [name, path]),
+              "VMRemoved")
+    last_vm_change = max(i for i, m in enumerate(got) if m.path == path)
+    expect(i_added < last_vm_change < i_removed,
+           f"order: InterfacesAdded, the VM's changes, InterfacesRemoved: "
+           f"{got!r}")
+    expect(i_new < i_vmremoved, "VMNew after VMRemoved")
+
+    # The manager's own PropertiesChanged: the last values are current.
+    manager_changes = {}
+    for m in got:
+        if m.path == MANAGER_PATH and m.member == "PropertiesChanged":
+            manager_changes.update(m.body[1])
+    expect_eq({k: manager_changes.get(k) for k in
+               ("VMCount", "AvailableCPU", "AvailableMemory",
+                "AvailableStorage")},
+              {"VMCount": 0, "AvailableCPU": CAPACITY["cpu"],
+               "AvailableMemory": CAPACITY["memory"],
+               "AvailableStorage": CAPACITY["storage"]},
+              "the last values the manager's PropertiesChanged announced "
+              "after the delete")
+    expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "VMCount"), 0,
+              "VMCount at the end")
+
+
+@case
+def signals_before_reply(binary):
+    """A caller that listens sees the change before the answer: VMNew
+    before CreateVM's reply, State stopped before Stop's, running before
+    Start's, VMRemoved before Delete's (STYLE.md: emit, then reply)."""
+    w = World(binary, timings={"BOOT_SECONDS": 0.5, "STOP_SECONDS": 0.5})
+    conn = w.monitor()  # root: the same code path once polkit said yes
+    path = vm_path("order")
+    problems = []
+
+    def check(member, predicate, what, signature="", args=(), on=path,
+              iface=VM):
+        mark = len(conn.signals_since())
+        reply = conn.call_message(BUS_NAME, on, iface, member, signature,
+                                  args, timeout=60)
+        expect(reply.type == golembus.METHOD_RETURN, f"{member}: {reply!r}")
+        time.sleep(0.5)
+        for m in conn.signals_since(mark):
+            if predicate(m):
+                if m.index > reply.index:
+                    problems.append(f"{what} came after the reply to "
+                                    f"{member}")
+                return
+        raise AssertionError(f"{member}: no {what} signal at all")
+
+    def state_is(state):
+        return lambda m: (m.path == path and m.member == "PropertiesChanged"
+                          and m.body[1].get("State") == state)
+
+    check("CreateVM", lambda m: m.member == "VMNew", "VMNew", "sa{sv}",
+          ["order", {"ssh_key": ("s", make_key())}], MANAGER_PATH, MANAGER)
+    w.wait_state("order", "running")
+    check("Stop", state_is("stopped"), "State=stopped")
+    check("Start", state_is("running"), "State=running")
+    check("Delete", lambda m: m.member == "VMRemoved", "VMRemoved")
+    expect(not problems, "; ".join(problems))
+
+
+@case
+def rest_meets_bus(binary):
+    """A VM created over REST appears on the bus (VMNew, GetVM, State); one
+    created over D-Bus is served by REST; REST changes show as
+    PropertiesChanged, deletes on either side as VMRemoved / 404."""
+    w = World(binary, timings={"BOOT_SECONDS": 0.5})
+    mon = w.monitor()
+    w.rest_create("from-rest")
+    mon.wait_signal(lambda m: m.member == "VMNew" and
+                    m.body == ["from-rest", vm_path("from-rest")], 5,
+                    "VMNew for a REST-created VM")
+    expect_eq(w.call(DENY, MANAGER_PATH, MANAGER, "GetVM", "s",
+                     ["from-rest"])[0], vm_path("from-rest"), "GetVM")
+    expect_eq(w.state("from-rest"), "running", "State of from-rest")
+
+    w.create(ALLOW, "from-bus")
+    vm = w.rest_vm("from-bus")
+    expect(vm is not None and vm["status"] in ("creating", "running"),
+           f"REST GET from-bus right after CreateVM: {vm!r}")
+    w.wait_state("from-bus", "running")
+    status, access = w.rest("GET", f"{VMS}/from-bus/access")
+    expect_eq(status, 200, f"REST access of from-bus ({access!r})")
+    expect_eq(access["ssh_port"], w.get(DENY, vm_path("from-bus"), VM,
+                                        "SSHPort"), "ssh_port vs SSHPort")
+    expect_eq(w.rest_names(), ["from-rest", "from-bus"], "REST list")
+
+    mark = len(mon.signals_since())
+    status, data = w.rest("POST", f"{VMS}/from-bus/stop")
+    expect_eq(status, 200, f"REST stop (body {data!r})")
+    mon.wait_signal(lambda m: m.path == vm_path("from-bus") and
+                    m.member == "PropertiesChanged" and
+                    m.body[1].get("State") == "stopped", 5,
+                    "PropertiesChanged State=stopped after a REST stop", mark)
+
+    w.vm_call(ALLOW, "from-rest", "Delete")
+    expect_eq(w.rest_vm("from-rest"), None, "REST after a D-Bus Delete")
+    status, data = w.rest("DELETE", f"{VMS}/from-bus")
+    expect_eq(status, 200, f"REST delete (body {data!r})")
+    mon.wait_signal(lambda m: m.member == "VMRemoved" and
+                    m.body == ["from-bus", vm_path("from-bus")], 5,
+                    "VMRemoved after a REST delete")
+    expect_eq(w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0], [],
+              "ListVMs at the end")
+
+
+# --------------------------------------------------------------------------
+# cases: errors
+
+
+@case
+def errors(binary):
+    """Each refusal has its name: InvalidArgs for bad input (before polkit
+    is asked), NameTaken, WrongState, NotFound, ResourceUnavailable,
+    Failed (advertising not configured), and sd-bus' own."""
+    w = World(binary, timings={"BOOT_SECONDS": 2})
+    key = make_key()
+    for name in ("ab", "UPPER", "-lead", "trail-", "dou--ble", "x" * 64,
+                 "sp ace", "dot.ted", "ünï"):
+        for user in (DENY, ALLOW):
+            expect_bus_error(lambda: w.create(user, name), INVALID_ARGS,
+                             f"CreateVM {name!r} as {user}")
+    bad_options = (
+        ("no ssh_key", {"size": ("s", "small")}),
+        ("bad ssh_key", {"ssh_key": ("s", "ssh-ed25519 notbase64!")}),
+        ("two key lines", {"ssh_key": ("s", key + "\n" + key)}),
+        ("unknown option", {"ssh_key": ("s", key), "colour": ("s", "red")}),
+        ("size of the wrong type", {"ssh_key": ("s", key), "size": ("u", 1)}),
+        ("unknown size", {"ssh_key": ("s", key), "size": ("s", "huge")}),
+        ("cpu alone", {"ssh_key": ("s", key), "cpu": ("u", 2)}),
+        ("zero memory", {"ssh_key": ("s", key), "cpu": ("u", 1),
+                         "memory": ("u", 0), "storage": ("u", 10)}),
+        ("bad image", {"ssh_key": ("s", key), "image": ("s", "--evil")}),
+        ("image with a slash", {"ssh_key": ("s", key),
+                                "image": ("s", "../../etc")}),
+    )
+    for what, options in bad_options:
+        for user in (DENY, ALLOW):
+            expect_bus_error(
+                lambda: w.call(user, MANAGER_PATH, MANAGER, "CreateVM",
+                               "sa{sv}", ["okname", options]),
+                INVALID_ARGS, f"CreateVM with {what} as {user}")
+    expect_eq(w.mp.launched(), [], "launches after the invalid creates")
+    expect_eq(w.rest_names(), [], "VMs after the invalid creates")
+
+    w.create(ALLOW, "dup")
+    expect_bus_error(lambda: w.create(ALLOW, "dup"), ERROR + "NameTaken",
+                     "CreateVM of a taken name", contains="dup")
+    expect_eq(w.state("dup"), "creating", "dup is still creating (BOOT 2 s)")
+    for verb in ("Stop", "Start", "Delete"):
+        expect_bus_error(lambda: w.vm_call(ALLOW, "dup", verb),
+                         ERROR + "WrongState", f"{verb} while creating")
+    w.wait_state("dup", "running")
+    expect_bus_error(lambda: w.vm_call(ALLOW, "dup", "Start"),
+                     ERROR + "WrongState", "Start of a running VM")
+    w.vm_call(ALLOW, "dup", "Stop")
+    expect_bus_error(lambda: w.vm_call(ALLOW, "dup", "Stop"),
+                     ERROR + "WrongState", "Stop of a stopped VM",
+                     contains="dup")
+
+    for name in ("ghost", "Not A Name"):
+        expect_bus_error(lambda: w.call(DENY, MANAGER_PATH, MANAGER, "GetVM",
+                                        "s", [name]),
+                         ERROR + "NotFound", f"GetVM {name!r}")
+    expect_bus_error(lambda: w.vm_call(ALLOW, "ghost", "Stop"),
+                     "org.freedesktop.DBus.Error.UnknownObject",
+                     "Stop on the path of no VM")
+
+    expect_bus_error(lambda: w.create(ALLOW, "huge", cpu=11, memory=1,
+                                      storage=10),
+                     ERROR + "ResourceUnavailable", "CreateVM beyond the CPUs")
+    expect_bus_error(lambda: w.create(ALLOW, "huge", cpu=1, memory=1,
+                                      storage=600),
+                     ERROR + "ResourceUnavailable",
+                     "CreateVM beyond the storage")
+    expect_eq(w.rest_vm("huge"), None, "REST after ResourceUnavailable")
+
+    expect_eq(w.get(ALLOW, MANAGER_PATH, MANAGER, "Advertising"), False,
+              "Advertising without a discovery URL")
+    expect_bus_error(
+        lambda: w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "b", True),
+        ERROR + "Failed", "Set Advertising without a discovery URL")
+    expect_bus_error(
+        lambda: w.set(ALLOW, MANAGER_PATH, MANAGER, "VMCount", "u", 3),
+        "org.freedesktop.DBus.Error.PropertyReadOnly", "Set VMCount")
+    expect_bus_error(
+        lambda: w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "s", "yes"),
+        INVALID_ARGS, "Set Advertising to a string")
+    expect_bus_error(
+        lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "Frobnicate"),
+        "org.freedesktop.DBus.Error.UnknownMethod", "an unknown method")
+    expect_bus_error(
+        lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "GetVM", "u", [1]),
+        INVALID_ARGS, "GetVM with the wrong signature")
+    expect(w.p.running(), f"the provider died{w.p.tail()}")
+    expect_eq(w.rest_names(), ["dup"], "VMs at the end")
+
+
+@case
+def no_bus(binary):
+    """Without a system bus the provider logs it and serves REST; started
+    by D-Bus activation (DBUS_STARTER_BUS_TYPE) it gives up instead.  A
+    second provider on a bus whose name is taken fails clearly."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    expect("system bus" in p.stderr(),
+           f"no word about the missing bus in the log{p.tail()}")
+    status, _, data = http("POST", p.url + VMS, {
+        "name": "busless", "size": "small", "ssh_key": make_key()})
+    expect_eq(status, 201, f"REST create without a bus (body {data!r})")
+    status, _, data = http("DELETE", f"{p.url}{VMS}/busless")
+    expect_eq(status, 200, f"REST delete without a bus (body {data!r})")
+    p.stop()
+
+    q = provider(binary, Standin())
+    q.env["DBUS_STARTER_BUS_TYPE"] = "system"
+    q.start()
+    code = q.wait_exit(30)
+    expect(code != 0, "bus-activated without a bus: exit code 0")
+    expect("system bus" in q.stderr(), f"bus-activated: no reason{q.tail()}")
+
+    w = World(binary)
+    second = provider(binary, Standin(), w.bus)
+    second.start()
+    code = second.wait_exit(30)
+    expect(code != 0, "a second provider on the same bus: exit code 0")
+    expect(BUS_NAME in second.stderr(),
+           f"a second provider: the log does not name {BUS_NAME}"
+           f"{second.tail()}")
+    expect(w.p.running() and w.bus.conn.name_has_owner(BUS_NAME),
+           "the first provider lost its name")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(paths=("discovery", "multipass", "xml",
+                                 "dbus-config", "polkit-policy")))
