@@ -82,14 +82,15 @@ name=golem-test-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$tmp/key"
 "$top/tools/mkimage.d/mkseed" --instance-id "i-$name" "$tmp/seed.iso" "$name" "$tmp/key.pub"
 qemu-img create -q -f qcow2 -b "$base" -F qcow2 "$tmp/disk.qcow2" 1G
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 
 ssh_opts=(-o BatchMode=yes -o ConnectTimeout=2 -o LogLevel=ERROR
           -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile="$tmp/known_hosts"
           -i "$tmp/key" -p "$port")
 guest() { timeout 60 ssh "${ssh_opts[@]}" root@127.0.0.1 -- "$@"; }
 
-boot() {
+start_qemu() {
     rm -f "$tmp/console.log" "$tmp/qmp.sock"
     boot_start=$(now)
     qemu-system-x86_64 -name "$name" -machine pc -accel "$accel" -m 256 -smp 1 \
@@ -104,9 +105,28 @@ boot() {
         -device virtio-rng-pci \
         </dev/null >"$tmp/qemu.out" 2>&1 &
     qemu_pid=$!
-    local deadline=$(($(date +%s) + ssh_wait))
+}
+
+boot() { # [retry-port]
+    local deadline tries=1
+    [[ ${1:-} == retry-port ]] && tries=3
+    start_qemu
+    deadline=$(($(date +%s) + ssh_wait))
     until timeout 10 ssh "${ssh_opts[@]}" root@127.0.0.1 true 2>/dev/null; do
-        kill -0 "$qemu_pid" 2>/dev/null || { cat "$tmp/qemu.out" >&2; fail "qemu exited during boot"; }
+        if ! kill -0 "$qemu_pid" 2>/dev/null; then
+            wait "$qemu_pid" 2>/dev/null || true
+            qemu_pid=
+            # Someone took the port between our choice and qemu's bind.
+            if ((--tries > 0)) && grep -q 'host forwarding' "$tmp/qemu.out"; then
+                port=$(free_port)
+                ssh_opts[${#ssh_opts[@]} - 1]=$port
+                start_qemu
+                deadline=$(($(date +%s) + ssh_wait))
+                continue
+            fi
+            cat "$tmp/qemu.out" >&2
+            fail "qemu exited during boot"
+        fi
         (($(date +%s) < deadline)) || fail "no SSH within ${ssh_wait}s"
         sleep 0.2
     done
@@ -149,16 +169,16 @@ powerdown() {
 }
 
 # --- boot 1 ------------------------------------------------------------------------------
-say "boot 1 ($accel): $name, SSH on 127.0.0.1:$port"
-boot
+say "boot 1 ($accel): $name"
+boot retry-port
 boot1=$ssh_time
-got=$(guest hostname)
+got=$(guest hostname) || fail "ssh hostname failed"
 [[ $got == "$name" ]] || fail "hostname is '$got', the seed says '$name'"
-got=$(guest uname -r)
+got=$(guest uname -r) || fail "ssh uname -r failed"
 [[ $got == "$kver" ]] || fail "uname -r is '$got', the image's kernel is '$kver'"
 token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-guest "echo $token >/root/persist.txt && sync"
-say "boot 1: SSH after ${boot1}s; hostname $name, kernel $kver; wrote /root/persist.txt"
+guest "echo $token >/root/persist.txt && sync" || fail "ssh could not write /root/persist.txt"
+say "boot 1: SSH on 127.0.0.1:$port after ${boot1}s; hostname $name, kernel $kver; wrote /root/persist.txt"
 powerdown
 down1=$powerdown_time
 say "powerdown 1: qemu exited ${down1}s after system_powerdown"
@@ -167,9 +187,9 @@ say "powerdown 1: qemu exited ${down1}s after system_powerdown"
 say "boot 2: same disk"
 boot
 boot2=$ssh_time
-got=$(guest cat /root/persist.txt)
+got=$(guest cat /root/persist.txt) || fail "ssh cat /root/persist.txt failed (or the host key changed)"
 [[ $got == "$token" ]] || fail "/root/persist.txt holds '$got' after the reboot, not '$token'"
-got=$(guest hostname)
+got=$(guest hostname) || fail "ssh hostname failed"
 [[ $got == "$name" ]] || fail "hostname is '$got' after the reboot"
 say "boot 2: SSH after ${boot2}s; the file and the host key survived"
 powerdown

@@ -43,7 +43,7 @@ TEST(ssh_public_key_valid) {
                 "ssh-ed25519 " KEY_ED25519_BLOB " comment with spaces",
                 "ssh-ed25519 " KEY_ED25519_BLOB " caf\xc3\xa9@host",      /* UTF-8 in the comment */
                 "ssh-ed25519 " KEY_ED25519_BLOB " \"quoted\" \\back\\ # not: yaml",
-                "ssh-ed25519 " KEY_ED25519_BLOB " \xc2\xa0\xc2\xa9\xef\xbf\xbd\xe2\x80\xa8\xf0\x9f\x94\x91", /* NBSP, (c), U+FFFD, U+2028, U+1F511 */
+                "ssh-ed25519 " KEY_ED25519_BLOB " \xc2\xa0\xc2\xa9\xef\xbf\xbd\xf0\x9f\x94\x91", /* NBSP, (c), U+FFFD, U+1F511 */
         };
         static const char *const bad[] = {
                 "",
@@ -82,6 +82,8 @@ TEST(ssh_public_key_valid) {
                 KEY_ED25519 " \xc2\x85",                          /* NEL: a line break in YAML */
                 KEY_ED25519 " \xc2\x9b" "2J",                     /* CSI */
                 KEY_ED25519 " \xc2\x9f",
+                KEY_ED25519 " \xe2\x80\xa8",                   /* LS and PS: line breaks to YAML 1.1 */
+                KEY_ED25519 " \xe2\x80\xa9",
                 KEY_ED25519 " \xef\xbf\xbe",
                 KEY_ED25519 " \xef\xbf\xbf",
         };

@@ -61,6 +61,8 @@ ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 INTERACTIVE = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
 
+INTERACTIVE_FLAG = golembus.FLAG_ALLOW_INTERACTIVE_AUTHORIZATION
+
 ALLOW = "golemtest-allow"
 DENY = "golemtest-deny"
 STOPONLY = "golemtest-stoponly"
@@ -742,6 +744,21 @@ def create_denied(binary):
               ["golem-both-0", "golem-both-2", "golem-mine-one"],
               "launches: only the allowed ones")
 
+    # Two allowed callers race for one name: one VM, one NameTaken.
+    racers = [w.spawn(ALLOW, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
+                      ["race", {"ssh_key": ["s", make_key()]}])
+              for _ in range(2)]
+    answers = []
+    for p in racers:
+        try:
+            answers.append(p.result()[0])
+        except BusError as e:
+            answers.append(e.name)
+    expect_eq(sorted(answers), sorted([vm_path("race"), ERROR + "NameTaken"]),
+              "two CreateVM race for one name")
+    w.wait_state("race", "running")
+    expect_eq(w.mp.launched().count("golem-race"), 1, "launches of race")
+
 
 @case
 def verbs_allowed(binary):
@@ -798,6 +815,11 @@ def stop_only(binary):
     for verb in ("Start", "Delete"):
         expect_bus_error(lambda: w.vm_call(STOPONLY, "so-one", verb),
                          INTERACTIVE, f"{verb} as golemtest-stoponly")
+    # A caller that allows interaction, with no agent to ask anyone.
+    expect_bus_error(lambda: w.call(STOPONLY, vm_path("so-one"), VM, "Start",
+                                    flags=INTERACTIVE_FLAG),
+                     ACCESS_DENIED, "Start as golemtest-stoponly, allowing "
+                     "interactive authorization (no agent)")
     w.vm_call(STOPONLY, "so-one", "Stop")
     expect_eq(w.state("so-one"), "stopped", "so-one after Stop")
     for verb in ("Start", "Delete"):
@@ -1263,6 +1285,79 @@ def errors(binary):
         INVALID_ARGS, "GetVM with the wrong signature")
     expect(w.p.running(), f"the provider died{w.p.tail()}")
     expect_eq(w.rest_names(), ["dup"], "VMs at the end")
+
+
+@case
+def driver_failures(binary):
+    """When multipass fails, the D-Bus caller hears it: a failed launch
+    after CreateVM's reply ends in VMRemoved (the name free again); a failed
+    Stop, Start or Delete is an org.golem.Provider1.Error with multipass'
+    message, and the VM is back where it was."""
+    w = World(binary)
+    mon = w.monitor()
+    with open(os.path.join(w.mp.state, "fail-next-launch"), "w") as f:
+        f.write("launch failed: golemtest says no\n")
+    path = w.create(ALLOW, "doomed")
+    removed = mon.wait_signal(lambda m: m.member == "VMRemoved", 30,
+                              "VMRemoved after a failed launch")
+    expect_eq(removed.body, ["doomed", path], "VMRemoved of doomed")
+    expect_eq(w.rest_vm("doomed"), None, "REST after the failed launch")
+    expect_eq(w.info()["available_resources"], CAPACITY,
+              "available after the failed launch")
+    expect_eq(w.create(ALLOW, "doomed"), path, "the name is free again")
+    w.wait_state("doomed", "running")
+
+    for verb, fault, back in (("Stop", "stop", "running"),
+                              ("Delete", "delete", None),
+                              ("Start", "start", "stopped")):
+        if verb == "Start":
+            w.vm_call(ALLOW, "doomed", "Stop")
+        with open(os.path.join(w.mp.state, f"fail-next-{fault}"), "w") as f:
+            f.write(f"{fault} failed: golemtest injected\n")
+        e = expect_bus_error(lambda: w.vm_call(ALLOW, "doomed", verb),
+                             tuple(ERROR + n for n in ("Failed", "Timeout",
+                                                       "DriverUnavailable")),
+                             f"{verb} when multipass fails")
+        expect("golemtest injected" in e.message,
+               f"{verb}: the error does not carry multipass' message: "
+               f"{e.message!r}")
+        state = w.state("doomed")
+        if back:
+            expect_eq(state, back, f"State after the failed {verb}")
+        else:
+            expect(state in ("running", "error"),
+                   f"State after the failed {verb}: {state!r}")
+        expect(w.get(ALLOW, path, VM, "Error"),
+               f"the Error property after the failed {verb} is empty")
+    w.vm_call(ALLOW, "doomed", "Start")
+    w.vm_call(ALLOW, "doomed", "Delete")
+    expect_eq(w.rest_names(), [], "VMs at the end")
+
+
+@case
+def last_advertisement_changes(binary):
+    """LastAdvertisement is declared EmitsChangedSignal=invalidates: each
+    stored advertisement invalidates it with PropertiesChanged."""
+    w = World(binary, discovery=True)
+    mon = w.monitor()
+    deadline = time.monotonic() + 5
+    while not w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement"):
+        expect(time.monotonic() < deadline, "no advertisement within 5 s")
+        time.sleep(0.1)
+    before = w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement")
+    mark = len(mon.signals_since())
+    w.create(ROOT, "moves-it")  # free resources change: advertised again
+    deadline = time.monotonic() + 5
+    while w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement") == before:
+        expect(time.monotonic() < deadline,
+               "LastAdvertisement did not move after a VM was created")
+        time.sleep(0.1)
+    mon.wait_signal(lambda m: m.path == MANAGER_PATH and
+                    m.member == "PropertiesChanged" and m.body[0] == MANAGER
+                    and ("LastAdvertisement" in m.body[2] or
+                         "LastAdvertisement" in m.body[1]),
+                    3, "PropertiesChanged invalidating LastAdvertisement",
+                    mark)
 
 
 @case
