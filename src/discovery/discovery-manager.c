@@ -3,7 +3,6 @@
 
 #include "daemon-util.h"
 #include "discovery-manager.h"
-#include "listen.h"
 #include "log.h"
 
 #define DISCOVERY_BODY_MAX (64 * 1024)
@@ -79,29 +78,15 @@ static int open_store(Manager *m) {
 
 static int open_listeners(Manager *m) {
         static const char *const names[] = { "http", NULL };
-        _cleanup_free_ int *fds = NULL;
-        int n, fd, r;
+        int r;
 
-        n = listen_fds_take(names, &fds);
-        if (n < 0)
-                return log_error_errno(n, "Failed to take sockets from the service manager: %m");
-        for (int i = 0; i < n; i++) {
-                r = http_server_add_listener(m->http, fds[i]);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to serve passed socket %d: %m", fds[i]);
-        }
-        if (n > 0) {
-                log_debug("Serving %d socket(s) passed by the service manager.", n);
-                return 0;
-        }
-
-        r = listen_tcp(m->settings.host, m->settings.port, &fd);
+        r = http_server_listen(m->http, names, m->settings.host, m->settings.port);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s port %u: %m", m->settings.host, m->settings.port);
-        r = http_server_add_listener(m->http, fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to serve %s port %u: %m", m->settings.host, m->settings.port);
-        log_debug("Listening on %s port %u.", m->settings.host, m->settings.port);
+        if (r > 0)
+                log_debug("Serving %d socket(s) passed by the service manager.", r);
+        else
+                log_debug("Listening on %s port %u.", m->settings.host, m->settings.port);
         return 0;
 }
 

@@ -7,7 +7,6 @@
 #include <sys/utsname.h>
 
 #include "daemon-util.h"
-#include "listen.h"
 #include "log.h"
 #include "provider-bus.h"
 #include "provider-forward-unit.h"
@@ -328,7 +327,6 @@ static void create_failed(VM *vm, int error, const char *message) {
         int r;
 
         snprintf(text, sizeof(text), "%s", message ?: strerror(ERRNO_VALUE(error)));
-        job_update(m, vm, JOB_FAILED, text);
         log_struct_errno(LOG_ERR, error,
                          "MESSAGE_ID=" GOLEM_MESSAGE_VM_FAILED,
                          "GOLEM_VM=%s", vm->record.name,
@@ -341,6 +339,7 @@ static void create_failed(VM *vm, int error, const char *message) {
         /* Nothing was created when the hypervisor was unreachable; and an instance that
          * "already exists" is not ours to remove. */
         if (IN_SET(error, -EHOSTDOWN, -EEXIST)) {
+                job_update(m, vm, JOB_FAILED, text);
                 vm_remove(vm, VM_OP_CREATE, error, text);
                 return;
         }
@@ -366,18 +365,21 @@ static void create_cleanup_done(int r, const char *message, void *userdata) {
 
                 snprintf(text, sizeof(text), "Launch failed and cleaning up failed too: %s", message ?: strerror(ERRNO_VALUE(r)));
                 (void) vm_set_state(vm, VM_ERROR, text);
+                job_update(m, vm, JOB_FAILED, vm->failure_message);
                 emit(m, vm, VM_EVENT_FAILED, VM_OP_CREATE, vm->failure, vm->failure_message);
                 emit(m, vm, VM_EVENT_CHANGED, VM_OP_DELETE, 0, NULL);
                 return;
         }
+        /* The job says "failed" once the name is free again. */
+        job_update(m, vm, JOB_FAILED, vm->failure_message);
         vm_remove(vm, VM_OP_CREATE, vm->failure, vm->failure_message);
 }
 
 static void on_launch_progress(int percent, const char *stage, void *userdata) {
         VM *vm = userdata;
 
-        if (percent >= 0)
-                vm->progress = percent;
+        /* A stage without a figure of its own has none: the last one would be stale. */
+        vm->progress = percent >= 0 ? percent : -1;
         snprintf(vm->stage, sizeof(vm->stage), "%s", stage);
 }
 
@@ -1102,26 +1104,11 @@ Manager *manager_free(Manager *m) {
 
 static int open_listeners(Manager *m) {
         static const char *const names[] = { "rest", "http", NULL };
-        _cleanup_free_ int *fds = NULL;
-        int n, fd, r;
+        int r;
 
-        n = listen_fds_take(names, &fds);
-        if (n < 0)
-                return log_error_errno(n, "Failed to take sockets from the service manager: %m");
-        for (int i = 0; i < n; i++) {
-                r = http_server_add_listener(m->http, fds[i]);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to serve passed socket %d: %m", fds[i]);
-        }
-        if (n > 0)
-                return 0;
-
-        r = listen_tcp(m->settings.host, m->settings.port, &fd);
+        r = http_server_listen(m->http, names, m->settings.host, m->settings.port);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s port %u: %m", m->settings.host, m->settings.port);
-        r = http_server_add_listener(m->http, fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to serve %s port %u: %m", m->settings.host, m->settings.port);
         return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "http-server.h"
 #include "json-util.h"
+#include "listen.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "time-util.h"
@@ -845,4 +846,29 @@ fail:
 
 size_t http_server_n_listeners(const HttpServer *s) {
         return s->n_listeners;
+}
+
+int http_server_listen(HttpServer *s, const char *const *fd_names, const char *host, uint16_t port) {
+        _cleanup_free_ int *fds = NULL;
+        int n, fd, r;
+
+        n = listen_fds_take(fd_names, &fds);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                r = http_server_add_listener(s, fds[i]);
+                if (r < 0) {
+                        for (int k = i + 1; k < n; k++)
+                                close(fds[k]);
+                        return r;
+                }
+        }
+        if (n > 0)
+                return n;
+
+        r = listen_tcp(host, port, &fd);
+        if (r < 0)
+                return r;
+        r = http_server_add_listener(s, fd);
+        return r < 0 ? r : 0;
 }

@@ -66,6 +66,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
 /* Serves an already bound and listening socket; takes ownership of fd. */
 int http_server_add_listener(HttpServer *s, int fd);
 size_t http_server_n_listeners(const HttpServer *s);
+/* Serves the sockets systemd passed whose FileDescriptorName= is one of fd_names, or, when
+ * there are none, binds host:port itself. Returns how many sockets were passed (0: bound). */
+int http_server_listen(HttpServer *s, const char *const *fd_names, const char *host, uint16_t port);
 /* Answers every suspended request with 503 and stops accepting; used on shutdown. */
 void http_server_shutdown(HttpServer *s);
 

@@ -501,6 +501,14 @@ class Pending:
             argv, user=user, group=user, extra_groups=[], cwd="/", env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE)
+        if golemtest:
+            golemtest.on_cleanup(self.kill)
+
+    def kill(self):
+        """Kill the child if it still waits (when the case ends)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
     def result(self, timeout=60):
         """The reply's values; raises BusError for an error reply."""

@@ -124,9 +124,12 @@ VM_PROPERTIES = {
 
 
 def vm_path(name):
-    """sd_bus_path_encode(VM_PREFIX, name)."""
-    label = "".join(c if c.isascii() and c.isalnum() else "_%02x" % ord(c)
-                    for c in name) or "_"
+    """sd_bus_path_encode(VM_PREFIX, name): every byte but [A-Za-z0-9] as
+    _xx, and a leading digit too."""
+    label = "".join(
+        c if c.isascii() and (c.isalpha() or (i > 0 and c.isdigit()))
+        else "".join("_%02x" % b for b in c.encode())
+        for i, c in enumerate(name)) or "_"
     return f"{VM_PREFIX}/{label}"
 
 
@@ -157,18 +160,23 @@ class Standin:
             self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
         on_cleanup(self.kill_orphans)
 
-    def launched(self):
-        """Instance names of the `launch` calls made so far."""
-        names = []
+    def calls(self):
+        """The argv of every call made so far."""
         try:
             with open(os.path.join(self.state, "calls.log")) as f:
-                for line in f:
-                    argv = json.loads(line)
-                    if argv and argv[0] == "launch" and "--name" in argv:
-                        names.append(argv[argv.index("--name") + 1])
+                return [json.loads(line) for line in f if line.strip()]
         except FileNotFoundError:
-            pass
-        return names
+            return []
+
+    def launched(self):
+        """Instance names of the `launch` calls made so far."""
+        return [argv[argv.index("--name") + 1] for argv in self.calls()
+                if argv and argv[0] == "launch" and "--name" in argv]
+
+    def called(self, command):
+        """The arguments of the ``command`` calls made so far, flattened."""
+        return [arg for argv in self.calls() if argv and argv[0] == command
+                for arg in argv[1:]]
 
     def instance(self, name):
         """The stand-in's record of golem-NAME, or None."""
@@ -214,6 +222,8 @@ def port_range(n=10):
 def ensure_polkit_setup():
     """The test users, our policy and the test rules, installed once for
     all cases (idempotent; parallel cases write the same content)."""
+    expect(os.geteuid() == 0, "these tests need root: they create users, "
+           "install a polkit rules file and run clients as other users")
     golembus.ensure_users(USERS)
     with open(golemtest.PATHS["polkit-policy"]) as f:
         golembus.install_file(POLKIT_ACTIONS, f.read())
@@ -551,7 +561,7 @@ def bus_policy(binary):
     may call the provider's interfaces (polkit decides inside); interfaces
     it does not list stay closed."""
     w = World(binary)
-    e = expect_bus_error(
+    expect_bus_error(
         lambda: w.bus.call_as(ALLOW, golembus.DBUS_NAME, golembus.DBUS_PATH,
                               golembus.DBUS_NAME, "RequestName", "su",
                               [BUS_NAME, 0]),
@@ -567,7 +577,6 @@ def bus_policy(binary):
         lambda: w.call(DENY, MANAGER_PATH, "org.golem.Provider1.Secret",
                        "Anything"),
         ACCESS_DENIED, "a method of an interface the policy does not open")
-    del e
 
 
 @case
@@ -692,8 +701,15 @@ def create_allowed(binary):
     expect_eq(info["available_resources"],
               {"cpu": 7, "memory": 16, "storage": 475}, "available after two")
     expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "VMCount"), 2, "VMCount")
-    expect_eq(sorted(w.mp.launched()), ["golem-alpha", "golem-beta"],
-              "launches")
+    # A name that starts with a digit: its label is escaped.
+    path = w.create(ALLOW, "9lives")
+    expect_eq(path, f"{VM_PREFIX}/_39lives", "CreateVM 9lives: the path")
+    expect_eq(w.call(DENY, MANAGER_PATH, MANAGER, "GetVM", "s",
+                     ["9lives"])[0], path, "GetVM 9lives")
+    w.wait_state("9lives", "running")
+    expect_eq(w.get(DENY, path, VM, "Name"), "9lives", "Name of 9lives")
+    expect_eq(sorted(w.mp.launched()),
+              ["golem-9lives", "golem-alpha", "golem-beta"], "launches")
 
 
 @case
@@ -1204,7 +1220,7 @@ def errors(binary):
     """Each refusal has its name: InvalidArgs for bad input (before polkit
     is asked), NameTaken, WrongState, NotFound, ResourceUnavailable,
     Failed (advertising not configured), and sd-bus' own."""
-    w = World(binary, timings={"BOOT_SECONDS": 2})
+    w = World(binary, timings={"BOOT_SECONDS": 4})
     key = make_key()
     for name in ("ab", "UPPER", "-lead", "trail-", "dou--ble", "x" * 64,
                  "sp ace", "dot.ted", "ünï"):
@@ -1237,7 +1253,7 @@ def errors(binary):
     w.create(ALLOW, "dup")
     expect_bus_error(lambda: w.create(ALLOW, "dup"), ERROR + "NameTaken",
                      "CreateVM of a taken name", contains="dup")
-    expect_eq(w.state("dup"), "creating", "dup is still creating (BOOT 2 s)")
+    expect_eq(w.state("dup"), "creating", "dup is still creating (BOOT 4 s)")
     for verb in ("Stop", "Start", "Delete"):
         expect_bus_error(lambda: w.vm_call(ALLOW, "dup", verb),
                          ERROR + "WrongState", f"{verb} while creating")
@@ -1292,7 +1308,8 @@ def driver_failures(binary):
     """When multipass fails, the D-Bus caller hears it: a failed launch
     after CreateVM's reply ends in VMRemoved (the name free again); a failed
     Stop, Start or Delete is an org.golem.Provider1.Error with multipass'
-    message, and the VM is back where it was."""
+    message, and the VM is back where it was (in error after a failed
+    Delete, from where a Delete may try again)."""
     w = World(binary)
     mon = w.monitor()
     with open(os.path.join(w.mp.state, "fail-next-launch"), "w") as f:
@@ -1301,6 +1318,12 @@ def driver_failures(binary):
     removed = mon.wait_signal(lambda m: m.member == "VMRemoved", 30,
                               "VMRemoved after a failed launch")
     expect_eq(removed.body, ["doomed", path], "VMRemoved of doomed")
+    errors = [m.body[1]["Error"] for m in mon.signals_since()
+              if m.path == path and m.member == "PropertiesChanged"
+              and m.index < removed.index and m.body[1].get("Error")]
+    expect(errors and "golemtest says no" in errors[-1],
+           "before VMRemoved no PropertiesChanged told the D-Bus client why "
+           f"the launch failed (Error): {mon.signals_since()!r}")
     expect_eq(w.rest_vm("doomed"), None, "REST after the failed launch")
     expect_eq(w.info()["available_resources"], CAPACITY,
               "available after the failed launch")
@@ -1308,8 +1331,8 @@ def driver_failures(binary):
     w.wait_state("doomed", "running")
 
     for verb, fault, back in (("Stop", "stop", "running"),
-                              ("Delete", "delete", None),
-                              ("Start", "start", "stopped")):
+                              ("Start", "start", "stopped"),
+                              ("Delete", "delete", "error")):
         if verb == "Start":
             w.vm_call(ALLOW, "doomed", "Stop")
         with open(os.path.join(w.mp.state, f"fail-next-{fault}"), "w") as f:
@@ -1321,16 +1344,12 @@ def driver_failures(binary):
         expect("golemtest injected" in e.message,
                f"{verb}: the error does not carry multipass' message: "
                f"{e.message!r}")
-        state = w.state("doomed")
-        if back:
-            expect_eq(state, back, f"State after the failed {verb}")
-        else:
-            expect(state in ("running", "error"),
-                   f"State after the failed {verb}: {state!r}")
+        expect_eq(w.state("doomed"), back, f"State after the failed {verb}")
         expect(w.get(ALLOW, path, VM, "Error"),
                f"the Error property after the failed {verb} is empty")
-    w.vm_call(ALLOW, "doomed", "Start")
-    w.vm_call(ALLOW, "doomed", "Delete")
+        expect_eq(w.rest_vm("doomed")["status"], back,
+                  f"REST status after the failed {verb}")
+    w.vm_call(ALLOW, "doomed", "Delete")  # a VM in error may be deleted
     expect_eq(w.rest_names(), [], "VMs at the end")
 
 
@@ -1358,6 +1377,54 @@ def last_advertisement_changes(binary):
                          "LastAdvertisement" in m.body[1]),
                     3, "PropertiesChanged invalidating LastAdvertisement",
                     mark)
+
+
+@case
+def restart(binary):
+    """A caller waiting for a Stop when the provider goes down hears so
+    (NoReply), and the restarted provider takes the name again and serves
+    the same VMs as objects."""
+    w = World(binary, timings={"STOP_SECONDS": 3})
+    for name in ("stays-one", "stays-two"):
+        w.create(ALLOW, name)
+    for name in ("stays-one", "stays-two"):
+        w.wait_state(name, "running")
+    before = w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0]
+    pending = w.spawn(ALLOW, vm_path("stays-two"), VM, "Stop")
+    deadline = time.monotonic() + 10
+    while "golem-stays-two" not in w.mp.called("stop"):
+        expect(time.monotonic() < deadline, "stays-two: no multipass stop")
+        time.sleep(0.05)
+    expect_eq(w.state("stays-two"), "stopping", "State during the Stop")
+    t0 = time.monotonic()
+    w.p.stop()
+    expect_bus_error(lambda: pending.result(10),
+                     ("org.freedesktop.DBus.Error.NoReply",
+                      ERROR + "Failed"),
+                     "a Stop waiting when the provider stopped")
+    expect(time.monotonic() - t0 < 5, "the waiting caller was answered late")
+    expect(not w.bus.conn.name_has_owner(BUS_NAME),
+           f"{BUS_NAME} still owned after the provider stopped")
+
+    old = w.p
+    w.p = Daemon(old.binary, args=old.args, name="providerd-2")
+    w.p.env.update({k: v for k, v in old.env.items()
+                    if k != "NOTIFY_SOCKET"})
+    w.p.env["GOLEM_PROVIDER_PORT"] = str(w.p.port)
+    w.start()
+    after = w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0]
+    expect_eq([x[::2] for x in after], [x[::2] for x in before],
+              "ListVMs (names, paths) after the restart")
+    managed = w.call(DENY, MANAGER_PATH, OBJECT_MANAGER,
+                     "GetManagedObjects")[0]
+    expect_eq(sorted(managed), sorted(x[2] for x in before),
+              "GetManagedObjects after the restart")
+    expect_eq(w.state("stays-one"), "running", "stays-one after the restart")
+    w.wait_state("stays-two", "stopped")
+    expect_eq(w.rest_vm("stays-two")["status"], "stopped",
+              "REST stays-two after the restart")
+    w.vm_call(ALLOW, "stays-two", "Start")
+    expect_eq(w.state("stays-two"), "running", "stays-two started again")
 
 
 @case
