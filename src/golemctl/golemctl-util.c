@@ -12,6 +12,7 @@ void context_init(Context *c) {
                 .legend = true,
                 .pager = true,
                 .size = _VM_SIZE_INVALID,
+                .ask_password = true,
         };
         settings_init(&c->settings);
 }
@@ -23,6 +24,7 @@ void context_done(Context *c) {
         free(c->image);
         free(c->ssh_key);
         free(c->user);
+        free(c->host);
         settings_done(&c->settings);
         paths_done(&c->paths);
         if (c->db)

@@ -38,6 +38,10 @@ typedef struct Context {
         bool force;
         bool local;             /* 'vm list --local': the records only, no provider asked */
 
+        /* The local provider's admin verbs (D-Bus) */
+        char *host;             /* -H [USER@]HOST: that machine's system bus, over ssh */
+        bool ask_password;      /* polkit may ask interactively (not with --no-ask-password) */
+
         Settings settings;
         Paths paths;
         sqlite3 *db;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "golemctl-http.h"
+#include "golemctl-provider.h"
 #include "golemctl-providers.h"
 #include "golemctl-ssh.h"
 #include "golemctl-util.h"
@@ -36,6 +37,7 @@ enum {
         OPT_FORCE         = 1 << 12,
         OPT_JSON          = 1 << 13,
         OPT_LOCAL         = 1 << 14,
+        OPT_BUS           = 1 << 15,  /* -H, --no-ask-password */
 };
 
 static const char *const option_names[] = {
@@ -143,6 +145,46 @@ static const Verb vm_verbs[] = {
         {}
 };
 
+#define BUS_OPTION_HELP \
+        "  -H --host=[USER@]HOST   The provider on HOST (its system bus, over ssh)\n" \
+        "     --no-ask-password   Never ask for a password; fail if polkit wants one\n"
+
+static const Verb provider_vm_verbs[] = {
+        { "start", 2, 2, 0, verb_provider_vm_operation, OPT_BUS,
+          "provider vm start NAME", "Start a VM of this provider",
+          "Start VM NAME of the provider on this machine and wait until it runs.\n\nOptions:\n" BUS_OPTION_HELP, NULL },
+        { "stop", 2, 2, 0, verb_provider_vm_operation, OPT_BUS,
+          "provider vm stop NAME", "Stop a VM of this provider",
+          "Stop VM NAME of the provider on this machine and wait until it stopped.\n\nOptions:\n" BUS_OPTION_HELP, NULL },
+        { "delete", 2, 2, 0, verb_provider_vm_operation, OPT_BUS,
+          "provider vm delete NAME", "Delete a VM of this provider",
+          "Delete VM NAME of the provider on this machine, with its disk.\n\nOptions:\n" BUS_OPTION_HELP, NULL },
+        {}
+};
+
+static const Verb provider_verbs[] = {
+        { "status", VERB_ANY, 1, 0, verb_provider_status, OPT_BUS | OPT_JSON,
+          "provider status", "Show the provider's identity and free resources",
+          "Show the identity, advertising state and free resources of the provider on this\n"
+          "machine (org.golem.Provider1 on the system bus). Anyone may read them.\n\nOptions:\n"
+          BUS_OPTION_HELP
+          "     --json=FORMAT       Print it as JSON (pretty, short, off)\n", NULL },
+        { "vms", VERB_ANY, 1, 0, verb_provider_vms, OPT_BUS | OPT_JSON,
+          "provider vms", "List every VM of this provider",
+          "List all VMs the provider on this machine runs, whoever rented them.\n\nOptions:\n"
+          BUS_OPTION_HELP
+          "     --json=FORMAT       Print the list as JSON (pretty, short, off)\n"
+          "     --no-legend         Print no header and no legend\n", NULL },
+        { "advertise", 2, 2, 0, verb_provider_advertise, OPT_BUS,
+          "provider advertise on|off", "Turn advertising to the discovery service on or off",
+          "Turn the provider's advertisement on or off; off withdraws it at once. Needs the\n"
+          "org.golem.provider1.configure polkit authorization.\n\nOptions:\n" BUS_OPTION_HELP, NULL },
+        { "vm", VERB_ANY, VERB_ANY, 0, NULL, 0,
+          "provider vm COMMAND NAME", "Start, stop or delete one of the provider's VMs",
+          NULL, provider_vm_verbs },
+        {}
+};
+
 static const Verb verbs[] = {
         { "providers", VERB_ANY, 1, 0, verb_providers,
           OPT_CPU | OPT_MEMORY | OPT_STORAGE | OPT_COUNTRY | OPT_DISCOVERY_URL | OPT_JSON,
@@ -160,9 +202,11 @@ static const Verb verbs[] = {
           "Create, list and manage VMs",
           NULL,
           vm_verbs },
-        /* The local provider's admin verbs, over D-Bus (org.golem.Provider1) — coming next:
-         *   { "provider", ..., provider_verbs }  with  status | vms | advertise on|off | vm ...
-         * and the -H [USER@]HOST and --no-ask-password options that go with them. */
+        { "provider", VERB_ANY, VERB_ANY, 0, NULL, 0,
+          "provider COMMAND ...",
+          "Manage the provider on this machine (over D-Bus)",
+          NULL,
+          provider_verbs },
         {}
 };
 
@@ -226,6 +270,7 @@ enum {
         ARG_USER,
         ARG_FORCE,
         ARG_LOCAL,
+        ARG_NO_ASK_PASSWORD,
 };
 
 typedef struct Args {
@@ -269,12 +314,14 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                 { "user",          required_argument, NULL, ARG_USER          },
                 { "force",         no_argument,       NULL, ARG_FORCE         },
                 { "local",         no_argument,       NULL, ARG_LOCAL         },
+                { "host",          required_argument, NULL, 'H'               },
+                { "no-ask-password", no_argument,     NULL, ARG_NO_ASK_PASSWORD },
                 {}
         };
         int opt, r;
 
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":hqj", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, ":hqjH:", options, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
                         a->help = true;
@@ -386,6 +433,16 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                 case ARG_FORCE:
                         c->force = true;
                         a->seen |= OPT_FORCE;
+                        break;
+                case 'H':
+                        r = set_string(&c->host, optarg);
+                        if (r < 0)
+                                return r;
+                        a->seen |= OPT_BUS;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        c->ask_password = false;
+                        a->seen |= OPT_BUS;
                         break;
                 case ARG_LOCAL:
                         c->local = true;
