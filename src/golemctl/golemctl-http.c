@@ -73,7 +73,6 @@ void http_call_done(HttpCall *c) {
 
 static char *detail_message(json_object *detail) {
         json_object *v;
-        const char *s;
 
         if (json_object_is_type(detail, json_type_string))
                 return string_printable(json_object_get_string(detail), ERROR_MESSAGE_MAX);
@@ -88,8 +87,8 @@ static char *detail_message(json_object *detail) {
 
                 if (json_object_is_type(first, json_type_object) &&
                     json_object_object_get_ex(first, "msg", &v) &&
-                    json_get_string(v, ERROR_MESSAGE_MAX, &s) >= 0)
-                        return string_printable(s, ERROR_MESSAGE_MAX);
+                    json_object_is_type(v, json_type_string))
+                        return string_printable(json_object_get_string(v), ERROR_MESSAGE_MAX);
         }
         return NULL;
 }

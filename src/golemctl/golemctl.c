@@ -37,12 +37,13 @@ enum {
         OPT_FORCE         = 1 << 12,
         OPT_JSON          = 1 << 13,
         OPT_LOCAL         = 1 << 14,
-        OPT_BUS           = 1 << 15,  /* -H, --no-ask-password */
+        OPT_BUS           = 1 << 15,  /* -H, --no-ask-password; one name in option_names */
 };
 
 static const char *const option_names[] = {
         "--cpu", "--memory", "--storage", "--country", "--size", "--provider", "--provider-url",
         "--discovery-url", "--image", "--ssh-key", "--no-wait", "--user", "--force", "--json", "--local",
+        "--host or --no-ask-password",
 };
 
 #define RESOURCE_OPTION_HELP \
@@ -459,6 +460,8 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
         }
         return 0;
 }
+
+_Static_assert(ELEMENTSOF(option_names) == 16, "one name per OPT_* bit");
 
 static int check_options(const Verb *v, const char *path, uint64_t seen) {
         uint64_t wrong = seen & ~v->options;

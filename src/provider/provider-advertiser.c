@@ -26,6 +26,7 @@ struct Advertiser {
         int64_t min_cpu, min_memory_gb, min_storage_gb;
 
         AdvertiserGetFree get_free;
+        void (*on_posted)(void *userdata);
         void *userdata;
 
         sd_event_source *timer;
@@ -308,6 +309,8 @@ static void on_request_done(CurlRequest *req, int result, long status, const cha
                 a->standing = true;
                 a->last_success = now_realtime();
                 log_debug("Advertisement stored by %s.", a->discovery_url);
+                if (a->on_posted)
+                        a->on_posted(a->userdata);
         } else {
                 a->standing = false;
                 log_debug("Advertisement withdrawn from %s.", a->discovery_url);
@@ -361,6 +364,7 @@ int advertiser_new(sd_event *event, CurlGlue *curl, const AdvertiserConfig *conf
         a->event = sd_event_ref(event);
         a->curl = curl;
         a->get_free = get_free;
+        a->on_posted = config->on_posted;
         a->userdata = userdata;
         a->enabled = true;
         a->interval_usec = config->interval_usec > 0 ? config->interval_usec : ADVERTISER_INTERVAL_DEFAULT_USEC;

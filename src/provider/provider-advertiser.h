@@ -27,6 +27,7 @@ typedef struct AdvertiserConfig {
         const char *provider_id, *public_ip, *country, *platform;   /* platform may be NULL */
         uint64_t interval_usec;      /* 0: ADVERTISER_INTERVAL_DEFAULT_USEC */
         int64_t min_cpu, min_memory_gb, min_storage_gb;   /* below any of these nothing is advertised */
+        void (*on_posted)(void *userdata); /* after each stored advertisement; may be NULL */
 } AdvertiserConfig;
 
 /* Asked before every post: what is free right now (from the ledger). */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
@@ -87,6 +88,8 @@ static int vm_object_find(sd_bus *bus, const char *path, const char *interface, 
                 return 1;
         }
         vm = manager_get_vm(b->manager, name);
+        if (!vm && b->manager->removing && streq(b->manager->removing->record.name, name))
+                vm = b->manager->removing; /* still there for InterfacesRemoved */
         if (!vm)
                 return 0;
         *ret_found = vm;
@@ -217,14 +220,32 @@ static void waiters_settle(ProviderBus *b, VM *vm, VMEvent event, VMOperation op
 
 /* ---- signals ---- */
 
+void provider_bus_manager_changed(Manager *m, const char *property, ...) {
+        ProviderBus *b = bus_of(m);
+        const char *names[8];
+        size_t n = 0;
+        va_list ap;
+
+        if (!b || !b->bus)
+                return;
+        va_start(ap, property);
+        for (const char *p = property; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
+                names[n++] = p;
+        va_end(ap);
+        names[n] = NULL;
+        (void) sd_bus_emit_properties_changed_strv(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, (char **) names);
+}
+
 static void on_vm_event(Manager *m, VM *vm, VMEvent event, VMOperation op, int error, const char *message, void *userdata) {
         ProviderBus *b = userdata;
         _cleanup_free_ char *path = NULL;
 
-        waiters_settle(b, vm, event, op, error, message);
-
-        if (vm_object_path(vm->record.name, &path) < 0)
+        /* Signals first, then the replies they settle: a client that sees the reply has
+         * seen the state that led to it. */
+        if (vm_object_path(vm->record.name, &path) < 0) {
+                waiters_settle(b, vm, event, op, error, message);
                 return;
+        }
 
         switch (event) {
         case VM_EVENT_NEW:
@@ -243,6 +264,8 @@ static void on_vm_event(Manager *m, VM *vm, VMEvent event, VMOperation op, int e
         /* Free resources and the VM count follow every event. */
         (void) sd_bus_emit_properties_changed(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE,
                                               "AvailableCPU", "AvailableMemory", "AvailableStorage", "VMCount", NULL);
+
+        waiters_settle(b, vm, event, op, error, message);
 }
 
 /* ---- the manager interface ---- */

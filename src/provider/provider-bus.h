@@ -19,5 +19,8 @@ typedef struct Manager Manager;
 int provider_bus_setup(Manager *m);
 void provider_bus_free(Manager *m);
 
+/* Announces that manager properties changed (NULL-terminated names). */
+void provider_bus_manager_changed(Manager *m, const char *property, ...);
+
 /* Writes the introspection data of both interfaces, as the daemon serves them. */
 int provider_bus_introspect(FILE *f);

@@ -196,19 +196,30 @@ static void vm_forwarder_close(VM *vm) {
                 (void) forward_unit_stop(units, vm->record.name);
 }
 
-static VM *vm_free(VM *vm) {
-        Manager *m;
+/* Takes vm out of the manager's list (once). */
+static void vm_unlink(VM *vm) {
+        Manager *m = vm->manager;
 
-        if (!vm)
-                return NULL;
-        m = vm->manager;
+        if (vm->unlinked)
+                return;
         if (vm->prev)
                 vm->prev->next = vm->next;
         else if (m->vms == vm)
                 m->vms = vm->next;
         if (vm->next)
                 vm->next->prev = vm->prev;
+        vm->prev = vm->next = NULL;
         m->n_vms--;
+        vm->unlinked = true;
+}
+
+static VM *vm_free(VM *vm) {
+        Manager *m;
+
+        if (!vm)
+                return NULL;
+        m = vm->manager;
+        vm_unlink(vm);
 
         if (vm->op && m->driver)
                 m->driver->ops->cancel(vm->op);
@@ -254,10 +265,15 @@ static void vm_remove(VM *vm, VMOperation op, int error, const char *message) {
                 ledger_release(&m->ledger, &vm->record.resources);
         port_release(m, vm->record.ssh_port);
         advertise_changed(m);
+        /* Gone from listings and counts before anyone hears of it; only the announcement
+         * itself still sees it (m->removing). */
+        vm_unlink(vm);
 
+        m->removing = vm;
         emit(m, vm, error < 0 ? VM_EVENT_FAILED : VM_EVENT_REMOVED, op, error, message);
         if (error < 0)
                 emit(m, vm, VM_EVENT_REMOVED, op, 0, NULL);
+        m->removing = NULL;
         vm_free(vm);
 }
 
@@ -335,6 +351,7 @@ static void create_failed(VM *vm, int error, const char *message) {
 
         vm->failure = error;
         (void) free_and_strdup(&vm->failure_message, text);
+        (void) free_and_strdup(&vm->record.error_message, text);
 
         /* Nothing was created when the hypervisor was unreachable; and an instance that
          * "already exists" is not ours to remove. */
@@ -653,17 +670,22 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
                 return; /* something is already being done with it */
 
         switch (s) {
-        case VM_CREATING:
+        case VM_CREATING: {
+                usec_t deadline = vm->record.created_at + vm->manager->settings.launch_timeout_sec * USEC_PER_SEC;
+
                 if (d && d->state == DRIVER_VM_RUNNING) {
                         log_vm_event(vm, LOG_NOTICE, GOLEM_MESSAGE_VM_ADOPTED,
                                      "VM %s finished launching while the provider was down; adopted.", vm->record.name);
                         vm->op_kind = VM_OP_CREATE;
                         vm_came_up(vm, VM_OP_CREATE, d);
-                } else if (d && d->state == DRIVER_VM_STARTING && vm->adopt_polls * ADOPT_POLL_USEC < vm->manager->settings.launch_timeout_sec * USEC_PER_SEC)
-                        adopt_poll_schedule(vm); /* the hypervisor is still booting it */
+                } else if ((!d || d->state == DRIVER_VM_STARTING) && now_realtime() < deadline)
+                        /* Still booting, or still being prepared (an image download): such an
+                         * instance is not listed at all yet. Ask again until the launch timeout. */
+                        adopt_poll_schedule(vm);
                 else
                         adopt_failed(vm, d ? "the hypervisor did not finish it" : "the hypervisor does not have it");
                 return;
+        }
 
         case VM_DELETING:
                 (void) vm_set_state(vm, VM_RUNNING, NULL); /* any state delete accepts */
@@ -689,6 +711,12 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
                 if (d->ip_address[0])
                         strcpy(vm->record.ip_address, d->ip_address);
                 (void) vm_set_state(vm, VM_RUNNING, NULL);
+                if (s == VM_STOPPING) {
+                        /* A stop was asked for and is not done: finish it. */
+                        vm_forwarder_update(vm);
+                        (void) manager_stop_vm(vm->manager, NULL, vm);
+                        return;
+                }
                 break;
         case DRIVER_VM_STARTING:
                 (void) vm_set_state(vm, VM_STARTING, NULL);
@@ -697,6 +725,11 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
         case DRIVER_VM_STOPPED:
         case DRIVER_VM_SUSPENDED:
                 (void) vm_set_state(vm, VM_STOPPED, NULL);
+                if (s == VM_STARTING) {
+                        /* A start was asked for and did not happen: do it. */
+                        (void) manager_start_vm(vm->manager, NULL, vm);
+                        return;
+                }
                 break;
         case DRIVER_VM_DELETED:
                 (void) vm_set_state(vm, VM_ERROR, "The VM was deleted outside of golem");
@@ -843,6 +876,10 @@ static int load_records(Manager *m) {
 }
 
 /* ---- set-up ---- */
+
+static void on_advertisement_posted(void *userdata) {
+        provider_bus_manager_changed(userdata, "LastAdvertisement", NULL);
+}
 
 static int get_free(void *userdata, int64_t *ret_cpu, int64_t *ret_memory, int64_t *ret_storage) {
         Manager *m = userdata;
@@ -997,6 +1034,7 @@ static int setup_advertiser(Manager *m) {
                         .min_cpu = m->settings.min_cpu_cores,
                         .min_memory_gb = m->settings.min_memory_gb,
                         .min_storage_gb = m->settings.min_storage_gb,
+                        .on_posted = on_advertisement_posted,
                 }, get_free, m, &m->advertiser);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the advertiser: %m");

@@ -67,6 +67,7 @@ struct VM {
         int failure;             /* why a create failed, told to waiters after the clean-up */
         char *failure_message;
         sd_event_source *poll_timer;
+        bool unlinked;           /* out of the manager's list, about to be freed */
 };
 
 struct Manager {
@@ -93,6 +94,7 @@ struct Manager {
                 void *userdata;
         } listeners[4];
         size_t n_listeners;
+        VM *removing;            /* a VM whose removal is being announced */
         void *rest;              /* the REST front end's state */
         void *bus_state;         /* the D-Bus front end's state */
         bool bus_activated;      /* started by D-Bus activation: the bus is required */

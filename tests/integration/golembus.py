@@ -488,7 +488,7 @@ def _python_for_others():
 
 
 def _source():
-    with open(os.path.abspath(__file__.replace(".pyc", ".py"))) as f:
+    with open(os.path.abspath(__file__)) as f:
         return f.read()
 
 

@@ -14,7 +14,7 @@ so cases run in parallel.  It needs root: it creates the system users
 below, installs the policy to /usr/share/polkit-1/actions/ and a rules
 file to /etc/polkit-1/rules.d/ (both idempotent, the same for every case),
 and runs clients as those users.  Packages: dbus-daemon, polkitd, busctl
-(systemd).  Run ``--list`` for the case names.
+(systemd), useradd (passwd).  Run ``--list`` for the case names.
 
 The users and what the rules file lets them do:
   golemtest-allow     everything (both actions)
@@ -106,7 +106,6 @@ INFO = "/api/v1/provider/info"
 ADS = "/api/v1/advertisements"
 CAPACITY = {"cpu": 10, "memory": 20, "storage": 500}
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
-MEDIUM = {"cpu": 2, "memory": 4, "storage": 20}
 MANAGER_PROPERTIES = {
     "ProviderID": "s", "Name": "s", "Country": "s", "PublicIP": "s",
     "DiscoveryURL": "s", "Advertising": "b", "TotalCPU": "t",
@@ -307,14 +306,13 @@ class World:
     """Bus, polkitd, stand-in, provider (and discovery) of one case."""
 
     def __init__(self, binary, polkit=True, discovery=False, timings=None,
-                 start=True, args=(), **settings):
+                 args=(), **settings):
         self.bus = system_bus(polkit)
         self.disc = discovery_daemon() if discovery else None
         self.mp = Standin(**(timings or {}))
         self.p = provider(binary, self.mp, self.bus, self.disc, args,
                           **settings)
-        if start:
-            self.start()
+        self.start()
 
     def start(self):
         self.p.start().wait_ready()
@@ -346,8 +344,6 @@ class World:
             opts["size"] = ("s", "small")
         for k, v in options.items():
             opts[k] = ("u", v) if isinstance(v, int) else ("s", v)
-        if opts["ssh_key"][1] is None:
-            del opts["ssh_key"]
         return self.call(user, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
                          [name, opts])[0]
 
@@ -393,11 +389,11 @@ class World:
         expect_eq(status, 200, f"GET {VMS}/{name} (body {data!r})")
         return data
 
-    def rest_create(self, name, size="small", query=""):
-        status, data = self.rest("POST", VMS + query, {
+    def rest_create(self, name, size="small"):
+        """POST /api/v1/vms, which answers once the VM runs."""
+        status, data = self.rest("POST", VMS, {
             "name": name, "size": size, "ssh_key": make_key()})
-        expect_eq(status, 202 if query else 201,
-                  f"REST create {name} (body {data!r})")
+        expect_eq(status, 201, f"REST create {name} (body {data!r})")
         return data
 
     def rest_names(self):
@@ -450,6 +446,15 @@ def expect_denied_logged(w, user, member, vm=None, what=""):
         time.sleep(0.1)
 
 
+def expect_types(props, types, what):
+    """Each value has the Python type of its D-Bus signature."""
+    python = {"s": str, "b": bool, "t": int, "u": int, "q": int}
+    for name, sig in types.items():
+        value = props.get(name)
+        expect(type(value) is python[sig],
+               f"{what}: {name} is {value!r}, not of type {sig}")
+
+
 def rfc3339(text):
     """Seconds since the epoch of an RFC 3339 UTC timestamp."""
     return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
@@ -458,6 +463,7 @@ def rfc3339(text):
 def expect_vm_matches_rest(props, vm, what):
     """The D-Bus properties of a VM say what REST says of it."""
     expect_eq(set(props), set(VM_PROPERTIES), f"{what}: VM properties")
+    expect_types(props, VM_PROPERTIES, what)
     expect_eq(props["Name"], vm["name"], f"{what}: Name")
     expect_eq(props["State"], vm["status"], f"{what}: State")
     expect_eq(props["IPAddress"], vm["ip_address"] or "", f"{what}: IPAddress")
@@ -615,6 +621,7 @@ def reads_for_everyone(binary):
 
     props = w.get_all(DENY, MANAGER_PATH, MANAGER)
     expect_eq(set(props), set(MANAGER_PROPERTIES), "Manager properties")
+    expect_types(props, MANAGER_PROPERTIES, "Manager")
     expect_eq(props["ProviderID"], pid, "ProviderID")
     expect_eq(props["Name"], "bus-reads", "Name")
     expect_eq(props["Name"], info["name"], "Name vs REST")
