@@ -94,7 +94,8 @@ static int bus_call_error(sd_bus_error *e, int r, const char *what) {
                 return ctl_error(r, "No provider on this machine: %s is not on the system bus.", BUS_NAME);
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED) ||
             sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
-                return ctl_error(-EACCES, "%s: not authorized (%s).", what, e->message ?: "access denied");
+                return ctl_error(-EACCES, "%s: not authorized (%.*s).", what,
+                                 (int) strcspn(e->message ?: "access denied", "."), e->message ?: "access denied");
         return ctl_error(r, "%s: %s", what, e->message ?: strerror(ERRNO_VALUE(r)));
 }
 

@@ -50,6 +50,7 @@ struct DriverOp {
         DriverListFn list_done;
         DriverProgressFn progress;
         void *userdata;
+        bool forget_user_data;   /* a delete: the VM's cloud-init file goes with it */
 };
 
 DriverVMState multipass_state_from_string(const char *s) {
@@ -199,6 +200,13 @@ int cloud_init_user_data(const char *name, const char *ssh_key, char **ret) {
 
 /* ---- running commands ---- */
 
+static void forget_user_data(MultipassDriver *d, const char *name) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/cloud-init/%s.yaml", d->data_dir, name) >= 0)
+                (void) unlink(path);
+}
+
 static void op_free(DriverOp *op) {
         free(op);
 }
@@ -286,6 +294,8 @@ static void on_job_done(RunnerJob *job, const RunnerResult *res, void *userdata)
 
         switch (op->kind) {
         case OP_DONE:
+                if (op->forget_user_data && (r >= 0 || r == -ENOENT))
+                        forget_user_data(op->driver, op->name);
                 op->done(r, r < 0 ? message : NULL, op->userdata);
                 break;
         case OP_INFO: {
@@ -348,6 +358,9 @@ static int run(MultipassDriver *d, OpKind kind, const char *name, const char *ve
                         .on_line = on_job_line,
                         .on_done = on_job_done,
                         .userdata = op,
+                        /* What a launch, start, stop or delete said is worth keeping; JSON
+                         * listings are not. */
+                        .log_output = kind == OP_DONE,
                 }, &op->job);
         if (r < 0) {
                 op_free(op);
@@ -435,7 +448,7 @@ static int simple_command(Driver *base, const char *verb, const char *name, Driv
 
         return run(d, OP_DONE, name, verb, streq(verb, "delete") ? argv_delete : argv_other, NULL,
                    streq(verb, "start") ? d->launch_timeout : d->command_timeout,
-                   &(DriverOp) { .done = done, .userdata = userdata }, ret);
+                   &(DriverOp) { .done = done, .userdata = userdata, .forget_user_data = streq(verb, "delete") }, ret);
 }
 
 static int multipass_start(Driver *d, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret) {

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -517,7 +518,11 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
 static void op_failed(VM *vm, VMOperation op, VMState back_to, int error, const char *message) {
         char text[512];
 
-        snprintf(text, sizeof(text), "%s failed: %s", vm_operation_to_string(op), message ?: strerror(ERRNO_VALUE(error)));
+        /* The hypervisor's own message already says what failed ("stop failed: ..."). */
+        if (message)
+                snprintf(text, sizeof(text), "%s", message);
+        else
+                snprintf(text, sizeof(text), "%s failed: %s", vm_operation_to_string(op), strerror(ERRNO_VALUE(error)));
         if (error == -ENOENT) {
                 /* The driver does not know the VM any more. */
                 (void) vm_set_state(vm, VM_ERROR, "The VM no longer exists in the hypervisor");
@@ -1000,9 +1005,12 @@ static int setup_ledger(Manager *m) {
                 m->ledger.capacity.memory = m->settings.capacity_memory_gb;
         if (m->settings.capacity_storage_gb > 0)
                 m->ledger.capacity.storage = m->settings.capacity_storage_gb;
-        if (m->ledger.capacity.cpu > host.cpu || m->ledger.capacity.memory > host.memory_gb)
-                log_warning("Offering %" PRIi64 " CPUs and %" PRIi64 " GB of memory on a host with %" PRIi64 " and %" PRIi64 ": overcommitting.",
-                            m->ledger.capacity.cpu, m->ledger.capacity.memory, host.cpu, host.memory_gb);
+        if (m->ledger.capacity.cpu > host.cpu)
+                log_warning("Offering %" PRIi64 " CPUs on a host with %" PRIi64 ": overcommitting CPU.",
+                            m->ledger.capacity.cpu, host.cpu);
+        if (m->ledger.capacity.memory > host.memory_gb)
+                log_warning("Offering %" PRIi64 " GB of memory on a host with %" PRIi64 " GB: overcommitting memory.",
+                            m->ledger.capacity.memory, host.memory_gb);
 
         (void) ledger_sample_usage(&m->ledger, m->settings.vm_data_dir);
         return 0;
@@ -1089,6 +1097,11 @@ static void on_stop(sd_event *e, void *userdata) {
         (void) sd_event_exit(e, 0);
 }
 
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) manager_reload(userdata);
+        return 0;
+}
+
 int manager_new(ProviderSettings *settings, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -1104,6 +1117,9 @@ int manager_new(ProviderSettings *settings, Manager **ret) {
                 return -ENOMEM;
 
         r = daemon_setup_event(&m->event, on_stop, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)
                 return r;
         r = runner_new(m->event, &m->runner);

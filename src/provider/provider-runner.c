@@ -39,6 +39,7 @@ struct RunnerJob {
         sd_bus_slot *slot;        /* the call in flight */
         unsigned name_attempt;
         bool unit_done;           /* its main process is gone, status known */
+        bool log_output;
 };
 
 struct Runner {
@@ -210,7 +211,7 @@ static void emit_lines(RunnerJob *j, bool flush) {
                 clean_line(line);
                 if (line[0] && j->unit)
                         /* journalctl -u shows it with the unit's own output. */
-                        log_struct(LOG_INFO,
+                        log_struct(j->log_output ? LOG_INFO : LOG_DEBUG,
                                    "OBJECT_SYSTEMD_UNIT=%s", j->unit,
                                    "MESSAGE=%s: %s", j->unit, line);
                 if (line[0] && j->on_line)
@@ -266,7 +267,7 @@ static void job_maybe_finish(RunnerJob *j) {
                 return;
 
         if (j->unit && j->err.size > 0)
-                log_struct(LOG_INFO,
+                log_struct(j->exit_status != 0 || j->log_output ? LOG_INFO : LOG_DEBUG,
                            "OBJECT_SYSTEMD_UNIT=%s", j->unit,
                            "MESSAGE=%s: %.*s", j->unit, (int) MIN(j->err.size, (size_t) 2048), j->err.data);
 
@@ -617,6 +618,7 @@ int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
         j->on_line = p->on_line;
         j->on_done = p->on_done;
         j->userdata = p->userdata;
+        j->log_output = p->log_output;
         j->description = strdup(p->description ?: p->argv[0]);
         j->next = r->jobs;
         if (r->jobs)

@@ -39,6 +39,7 @@ typedef struct RunnerSpawnParams {
         RunnerLineFn on_line;
         RunnerDoneFn on_done;
         void *userdata;
+        bool log_output;          /* as a unit: its output goes to the journal at info, not debug */
 } RunnerSpawnParams;
 
 int runner_new(sd_event *event, Runner **ret);

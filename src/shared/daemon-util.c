@@ -35,6 +35,7 @@ int daemon_setup_event(sd_event **ret, DaemonStopFn on_stop, void *userdata) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP); /* a daemon that wants it handles it; else it is ignored */
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
                 r = -errno;
                 goto fail;

@@ -57,6 +57,20 @@ static int schema_setup(sqlite3 *db, const char *schema, int version) {
         r = exec(db, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
+        /* Another process may have created the schema since we looked: look again, now that
+         * we hold the write lock. */
+        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+                (void) exec(db, "ROLLBACK");
+                return -EIO;
+        }
+        current = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        sqlite3_finalize(st);
+        if (current == version)
+                return exec(db, "COMMIT");
+        if (current != 0) {
+                (void) exec(db, "ROLLBACK");
+                return current < 0 ? -EIO : -EPROTONOSUPPORT;
+        }
         snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d", version);
         r = exec(db, schema);
         if (r >= 0)
