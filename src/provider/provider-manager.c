@@ -793,6 +793,7 @@ static void on_reconcile_list(int r, const char *message, const DriverVM *vms, s
         Manager *m = userdata;
         VM *next;
 
+        m->reconcile_op = NULL;
         if (r < 0) {
                 log_warning("Cannot list the hypervisor's VMs (%s); retrying in %" PRIu64 " s.",
                             message, RECONCILE_RETRY_USEC / USEC_PER_SEC);
@@ -825,8 +826,9 @@ static int reconcile(Manager *m) {
 
         if (!m->driver)
                 return 0;
-        r = m->driver->ops->list(m->driver, on_reconcile_list, m, NULL);
+        r = m->driver->ops->list(m->driver, on_reconcile_list, m, &m->reconcile_op);
         if (r < 0) {
+                m->reconcile_op = NULL;
                 log_warning_errno(r, "Cannot run the hypervisor's list: %m");
                 reconcile_schedule_retry(m);
         }
@@ -1133,6 +1135,9 @@ int manager_new(ProviderSettings *settings, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* Units (a launch in flight) outlive us; the next start picks them up. */
+        if (m->runner)
+                runner_detach(m->runner);
         http_server_free(m->http);
         provider_rest_free(m);
         provider_bus_free(m);
@@ -1140,6 +1145,8 @@ Manager *manager_free(Manager *m) {
                 vm_free(m->vms);
         advertiser_free(m->advertiser);
         curl_glue_free(m->curl);
+        if (m->driver && m->reconcile_op)
+                m->driver->ops->cancel(m->reconcile_op);
         if (m->driver)
                 m->driver->ops->free(m->driver);
         runner_free(m->runner);

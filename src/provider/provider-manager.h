@@ -88,6 +88,7 @@ struct Manager {
         uint8_t *ports;          /* one byte per port of the range: in use */
         sd_event_source *usage_timer;
         sd_event_source *reconcile_timer;
+        DriverOp *reconcile_op;  /* the hypervisor's list in flight */
         bool reconciled;
         struct {
                 VMListener fn;

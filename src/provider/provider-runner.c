@@ -48,6 +48,7 @@ struct Runner {
         sd_bus_slot *job_removed_slot;
         RunnerJob *jobs;
         size_t n_jobs;
+        bool detached;
 };
 
 int runner_new(sd_event *event, Runner **ret) {
@@ -105,13 +106,17 @@ static void job_kill(RunnerJob *j) {
         }
 }
 
+void runner_detach(Runner *r) {
+        r->detached = true;
+}
+
 void runner_job_cancel(RunnerJob *j) {
         if (!j)
                 return;
-        if (j->unit)
-                unit_stop(j);
-        else
+        if (!j->unit)
                 job_kill(j);
+        else if (!j->runner->detached)
+                unit_stop(j);
         job_free(j);
 }
 

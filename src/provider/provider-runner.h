@@ -53,6 +53,9 @@ sd_bus *runner_units_bus(const Runner *r);
 /* Kills what still runs, without callbacks. */
 Runner *runner_free(Runner *r);
 int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret);
-/* Kills the command; no callback afterwards. */
+/* Kills the command (stops its unit); no callback afterwards. */
 void runner_job_cancel(RunnerJob *job);
+/* From now on cancelling forgets transient units rather than stopping them: on shutdown, so
+ * that a launch in flight survives and the next start picks it up. */
+void runner_detach(Runner *r);
 size_t runner_n_jobs(const Runner *r);
