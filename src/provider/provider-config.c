@@ -46,7 +46,13 @@ static int parse_image(const ConfigItem *item, const char *value, void *data) {
 }
 
 static int parse_driver(const ConfigItem *item, const char *value, void *data) {
-        if (!streq(value, "auto") && !streq(value, "multipass"))
+        if (!streq(value, "auto") && !streq(value, "multipass") && !streq(value, "qemu"))
+                return -EINVAL;
+        return free_and_strdup(data, value);
+}
+
+static int parse_accel(const ConfigItem *item, const char *value, void *data) {
+        if (!streq(value, "auto") && !streq(value, "kvm") && !streq(value, "tcg"))
                 return -EINVAL;
         return free_and_strdup(data, value);
 }
@@ -79,6 +85,9 @@ static const ConfigItem provider_items[] = {
         ITEM("VMDataDir",             "VM_DATA_DIR",            config_parse_path, vm_data_dir, 0, 0),
         ITEM("MultipassBinaryPath",   "MULTIPASS_BINARY_PATH",  config_parse_path, multipass_binary_path, 0, 0),
         ITEM("Driver",                "DRIVER",                 parse_driver, driver, 0, 0),
+        ITEM("ImageDir",              "IMAGE_DIR",              config_parse_path, image_dir, 0, 0),
+        ITEM("QemuBinaryPath",        "QEMU_BINARY_PATH",       config_parse_path, qemu_binary_path, 0, 0),
+        ITEM("QemuAccel",             "QEMU_ACCEL",             parse_accel, qemu_accel, 0, 0),
         ITEM("LaunchTimeoutSec",      "LAUNCH_TIMEOUT",         config_parse_uint64, launch_timeout_sec, 1, 86400),
         ITEM("PortRangeStart",        "PORT_RANGE_START",       config_parse_port, port_range_start, 0, 0),
         ITEM("PortRangeEnd",          "PORT_RANGE_END",         config_parse_port, port_range_end, 0, 0),
@@ -119,7 +128,8 @@ int provider_settings_load(ProviderSettings *s, const char *path, char **ret_err
         if (free_and_strdup(&s->host, "0.0.0.0") < 0 ||
             free_and_strdup(&s->country, "SE") < 0 ||
             free_and_strdup(&s->default_vm_image, "ubuntu:24.04") < 0 ||
-            free_and_strdup(&s->driver, "auto") < 0)
+            free_and_strdup(&s->driver, "auto") < 0 ||
+            free_and_strdup(&s->qemu_accel, "auto") < 0)
                 return -ENOMEM;
 
         r = config_load(provider_items, ELEMENTSOF(provider_items), path, s, ret_error);
@@ -154,5 +164,8 @@ void provider_settings_done(ProviderSettings *s) {
         free(s->vm_data_dir);
         free(s->multipass_binary_path);
         free(s->driver);
+        free(s->image_dir);
+        free(s->qemu_binary_path);
+        free(s->qemu_accel);
         *s = (ProviderSettings) {};
 }

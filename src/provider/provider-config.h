@@ -21,7 +21,10 @@ typedef struct ProviderSettings {
         char *default_vm_image;
         char *vm_data_dir;
         char *multipass_binary_path;
-        char *driver;               /* "auto" or "multipass" */
+        char *driver;               /* "auto", "multipass" or "qemu" */
+        char *image_dir;            /* qemu: where images are */
+        char *qemu_binary_path;
+        char *qemu_accel;           /* "auto", "kvm" or "tcg" */
         uint64_t launch_timeout_sec;
         uint16_t port_range_start, port_range_end;
         unsigned min_cpu_cores, min_memory_gb, min_storage_gb;

@@ -61,6 +61,8 @@ typedef struct DriverOps {
         /* Forgets an operation: no callback afterwards. */
         void (*cancel)(DriverOp *op);
         void (*free)(Driver *d);
+        /* Optional: whether image can be run here; -EINVAL with reason (listing what can). */
+        int (*image_check)(Driver *d, const char *image, char *reason, size_t reason_size);
         /* Whether SSH reaches the VM through the provider's own forwarder (multipass) or
          * the driver forwards the port itself (qemu user networking). */
         bool forwards_ssh;
@@ -78,6 +80,19 @@ typedef struct MultipassConfig {
 } MultipassConfig;
 
 int driver_multipass_new(Runner *runner, const MultipassConfig *c, Driver **ret);
+
+typedef struct QemuConfig {
+        const char *binary;           /* qemu-system-x86_64 */
+        const char *img_binary;       /* qemu-img */
+        const char *iso_binary;       /* genisoimage, for the NoCloud seed */
+        const char *image_dir;        /* NAME.qcow2 or NAME.img (+ NAME.vmlinux/.initrd/.cmdline) */
+        const char *data_dir;         /* VMs live in DATA_DIR/qemu/NAME */
+        const char *listen_host;      /* where the forwarded SSH ports listen */
+        const char *accel;            /* "kvm" or "tcg" */
+        usec_t launch_timeout;
+} QemuConfig;
+
+int driver_qemu_new(sd_event *event, Runner *runner, const QemuConfig *c, Driver **ret);
 
 /* Parsers of multipass' JSON, exported for the tests and fuzzers. Instances not named
  * golem-* are skipped. */

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -429,6 +430,12 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
         if (manager_get_vm(m, req->name)) {
                 snprintf(reason, reason_size, "A VM named %s exists already", req->name);
                 return -EEXIST;
+        }
+        if (m->driver->ops->image_check) {
+                r = m->driver->ops->image_check(m->driver, req->image[0] ? req->image : m->settings.default_vm_image,
+                                                reason, reason_size);
+                if (r < 0)
+                        return r;
         }
 
         r = ledger_reserve(&m->ledger, &req->resources, reason, reason_size);
@@ -911,22 +918,77 @@ static int on_usage_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static const char *find_multipass(Manager *m) {
-        static const char *const candidates[] = {
-                "/snap/bin/multipass", "/usr/local/bin/multipass", "/usr/bin/multipass",
-        };
-
-        if (m->settings.multipass_binary_path)
-                return access(m->settings.multipass_binary_path, X_OK) >= 0 ? m->settings.multipass_binary_path : NULL;
-        for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
-                if (access(candidates[i], X_OK) >= 0)
-                        return candidates[i];
+static const char *find_binary(const char *configured, const char *const *candidates) {
+        if (configured)
+                return access(configured, X_OK) >= 0 ? configured : NULL;
+        for (const char *const *c = candidates; *c; c++)
+                if (access(*c, X_OK) >= 0)
+                        return *c;
         return NULL;
 }
 
-static int setup_driver(Manager *m) {
-        const char *binary = find_multipass(m);
+static const char *const qemu_candidates[] = { "/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64", NULL };
+
+static int setup_qemu(Manager *m, const char *qemu) {
+        static const char *const img[] = { "/usr/bin/qemu-img", "/usr/local/bin/qemu-img", NULL };
+        static const char *const iso[] = { "/usr/bin/genisoimage", "/usr/bin/mkisofs", NULL };
+        _cleanup_free_ char *image_dir = NULL;
+        const char *qemu_img = find_binary(NULL, img), *genisoimage = find_binary(NULL, iso);
+        const char *accel = m->settings.qemu_accel;
         int r;
+
+        if (!qemu_img || !genisoimage) {
+                log_error("The qemu driver needs qemu-img and genisoimage; VMs cannot be created until they are installed.");
+                return 0;
+        }
+        if (streq(accel, "auto")) {
+                /* KVM when the device can be used; the machine may still refuse guests
+                 * (nested or paravirtualized KVM): QemuAccel=tcg then. */
+                int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+                accel = fd >= 0 ? "kvm" : "tcg";
+                closep(&fd);
+        }
+        if (m->settings.image_dir)
+                image_dir = strdup(m->settings.image_dir);
+        else if (asprintf(&image_dir, "%s/images", m->settings.vm_data_dir) < 0)
+                image_dir = NULL;
+        if (!image_dir)
+                return log_oom();
+
+        r = driver_qemu_new(m->event, m->runner, &(QemuConfig) {
+                        .binary = qemu,
+                        .img_binary = qemu_img,
+                        .iso_binary = genisoimage,
+                        .image_dir = image_dir,
+                        .data_dir = m->settings.vm_data_dir,
+                        .listen_host = m->settings.host,
+                        .accel = accel,
+                        .launch_timeout = m->settings.launch_timeout_sec * USEC_PER_SEC,
+                }, &m->driver);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the qemu driver: %m");
+        log_debug("Using the qemu driver with %s (%s), images in %s.", qemu, accel, image_dir);
+        return 0;
+}
+
+static int setup_driver(Manager *m) {
+        static const char *const multipass_candidates[] = {
+                "/snap/bin/multipass", "/usr/local/bin/multipass", "/usr/bin/multipass", NULL,
+        };
+        const char *driver = m->settings.driver, *binary, *qemu;
+        int r;
+
+        binary = find_binary(m->settings.multipass_binary_path, multipass_candidates);
+        qemu = find_binary(m->settings.qemu_binary_path, qemu_candidates);
+
+        /* auto: multipass when it is installed, else qemu when it is. */
+        if (streq(driver, "qemu") || (streq(driver, "auto") && !binary && qemu)) {
+                if (!qemu) {
+                        log_error("No VM driver is available: qemu-system-x86_64 not found. VMs cannot be created until it is installed.");
+                        return 0;
+                }
+                return setup_qemu(m, qemu);
+        }
 
         if (!binary) {
                 log_struct(LOG_ERR,

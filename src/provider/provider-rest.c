@@ -225,6 +225,8 @@ static int post_vm(HttpRequest *req, void *userdata) {
                 return http_reply_error(req, 503, "RESOURCE_UNAVAILABLE", "%s", reason);
         if (r == -EHOSTDOWN)
                 return http_reply_error(req, 503, "DRIVER_UNAVAILABLE", "%s", reason);
+        if (r == -EINVAL)
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", reason);
         if (r < 0)
                 return http_reply_error(req, 500, "VM_CREATE_ERROR", "%s", reason[0] ? reason : strerror(ERRNO_VALUE(r)));
 

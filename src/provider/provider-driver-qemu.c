@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "json-util.h"
+#include "log.h"
+#include "provider-driver.h"
+
+/* The qemu driver: each VM is one qemu-system-x86_64 with a qcow2 overlay on its image, a
+ * NoCloud seed (an ISO labelled cidata) for its key and hostname, and user-mode networking
+ * forwarding the VM's provider port to its SSH port, so no forwarder of ours is needed.
+ * State lives in DATA_DIR/qemu/NAME/. qemu daemonizes and writes a pid file, so VMs outlive
+ * the provider and are found again when it starts (never started twice). Control is QMP:
+ * a stop is an ACPI power button press, repeated, then a hard stop after a grace period. */
+
+#define GUEST_ADDRESS "10.0.2.15"
+#define POLL_USEC (500 * USEC_PER_MSEC)
+#define POWERDOWN_REPEAT_USEC (3 * USEC_PER_SEC)
+#define POWERDOWN_GRACE_USEC (30 * USEC_PER_SEC)
+#define GONE_TIMEOUT_USEC (10 * USEC_PER_SEC)
+
+typedef struct QemuDriver {
+        Driver base;
+        sd_event *event;
+        Runner *runner;
+        QemuConfig config;
+        char *state_root;           /* DATA_DIR/qemu */
+} QemuDriver;
+
+typedef enum Step {
+        STEP_SEED,
+        STEP_DISK,
+        STEP_BOOT,
+        STEP_WAIT_SSH,
+        STEP_POWERDOWN,
+        STEP_KILL,
+        STEP_DONE,
+} Step;
+
+typedef enum QemuOpKind {
+        QOP_LAUNCH,
+        QOP_START,
+        QOP_STOP,
+        QOP_REMOVE,
+        QOP_INFO,
+        QOP_LIST,
+} QemuOpKind;
+
+struct DriverOp {
+        QemuDriver *driver;
+        QemuOpKind kind;
+        Step step;
+        char name[VM_NAME_MAX + 1];
+        char *dir;                  /* the VM's state directory */
+        DriverDoneFn done;
+        DriverInfoFn info_done;
+        DriverListFn list_done;
+        DriverProgressFn progress;
+        void *userdata;
+        RunnerJob *job;
+        sd_event_source *timer, *defer, *probe_io;
+        int probe_fd;
+        usec_t deadline, next_powerdown;
+        uint16_t ssh_port;
+        Resources resources;
+        char image_base[PATH_MAX];  /* the image's path without its suffix */
+        char image_disk[PATH_MAX];
+};
+
+/* ---- paths and processes ---- */
+
+static char *vm_path(const QemuDriver *d, const char *name, const char *file) {
+        char *p;
+
+        if (asprintf(&p, "%s/%s%s%s", d->state_root, name, file ? "/" : "", strempty(file)) < 0)
+                return NULL;
+        return p;
+}
+
+/* The qemu of this VM, when it runs: its pid file names a live process whose command line
+ * mentions the VM's directory (a recycled pid does not). */
+static pid_t vm_pid(const QemuDriver *d, const char *name) {
+        _cleanup_free_ char *pidfile = vm_path(d, name, "qemu.pid"), *dir = vm_path(d, name, NULL);
+        char buf[32], cmdline[8192], proc[64];
+        ssize_t n;
+        FILE *f;
+        pid_t pid;
+        int fd;
+
+        if (!pidfile || !dir)
+                return 0;
+        f = fopen(pidfile, "re");
+        if (!f)
+                return 0;
+        if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%d", &pid) != 1 || pid <= 1) {
+                fclose(f);
+                return 0;
+        }
+        fclose(f);
+
+        snprintf(proc, sizeof(proc), "/proc/%d/cmdline", (int) pid);
+        fd = open(proc, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, cmdline, sizeof(cmdline) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        for (ssize_t i = 0; i < n; i++)
+                if (cmdline[i] == 0)
+                        cmdline[i] = ' ';
+        cmdline[n] = 0;
+        return strstr(cmdline, dir) ? pid : 0;
+}
+
+static bool vm_exists(const QemuDriver *d, const char *name) {
+        _cleanup_free_ char *disk = vm_path(d, name, "disk.qcow2");
+        return disk && access(disk, F_OK) >= 0;
+}
+
+/* "ubuntu:24.04" -> IMAGE_DIR/ubuntu-24.04.qcow2 (or .img). */
+static int image_lookup(const QemuDriver *d, const char *image, char base[static PATH_MAX], char disk[static PATH_MAX]) {
+        static const char *const suffixes[] = { ".qcow2", ".img" };
+        char name[VM_IMAGE_MAX + 1];
+
+        if (!vm_image_valid(image))
+                return -EINVAL;
+        snprintf(name, sizeof(name), "%s", image);
+        for (char *p = name; *p; p++)
+                if (*p == ':')
+                        *p = '-';
+        snprintf(base, PATH_MAX, "%s/%s", d->config.image_dir, name);
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                snprintf(disk, PATH_MAX, "%s%s", base, suffixes[i]);
+                if (access(disk, R_OK) >= 0)
+                        return 0;
+        }
+        return -ENOENT;
+}
+
+static int qemu_image_check(Driver *base, const char *image, char *reason, size_t size) {
+        QemuDriver *d = (QemuDriver *) base;
+        char b[PATH_MAX], disk[PATH_MAX], list[512] = "";
+        struct dirent *de;
+        DIR *dir;
+
+        if (image_lookup(d, image, b, disk) >= 0)
+                return 0;
+
+        dir = opendir(d->config.image_dir);
+        while (dir && (de = readdir(dir))) {
+                const char *e = endswith(de->d_name, ".qcow2") ?: endswith(de->d_name, ".img");
+
+                if (!e || de->d_name[0] == '.' || strlen(list) + strlen(de->d_name) + 3 >= sizeof(list))
+                        continue;
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.*s", list[0] ? ", " : "",
+                         (int) (e - de->d_name), de->d_name);
+        }
+        if (dir)
+                closedir(dir);
+        snprintf(reason, size, "image: no image %s on this provider; available: %s", image, list[0] ? list : "none");
+        return -EINVAL;
+}
+
+/* ---- operations ---- */
+
+static void op_free(DriverOp *op) {
+        if (!op)
+                return;
+        if (op->job)
+                runner_job_cancel(op->job);
+        sd_event_source_disable_unref(op->timer);
+        sd_event_source_disable_unref(op->defer);
+        sd_event_source_disable_unref(op->probe_io);
+        closep(&op->probe_fd);
+        free(op->dir);
+        free(op);
+}
+
+static void qemu_cancel(DriverOp *op) {
+        op_free(op);
+}
+
+static void op_finish(DriverOp *op, int r, const char *message) {
+        DriverDoneFn done = op->done;
+        void *userdata = op->userdata;
+
+        op->step = STEP_DONE;
+        op_free(op);
+        done(r, message, userdata);
+}
+
+static DriverOp *op_new(QemuDriver *d, QemuOpKind kind, const char *name) {
+        DriverOp *op = calloc(1, sizeof(*op));
+
+        if (!op)
+                return NULL;
+        op->driver = d;
+        op->kind = kind;
+        op->probe_fd = -EBADF;
+        if (name) {
+                snprintf(op->name, sizeof(op->name), "%s", name);
+                op->dir = vm_path(d, name, NULL);
+                if (!op->dir) {
+                        free(op);
+                        return NULL;
+                }
+        }
+        return op;
+}
+
+static void op_step(DriverOp *op);
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        op_step(userdata);
+        return 0;
+}
+
+static void op_later(DriverOp *op, usec_t delay) {
+        if (!op->timer)
+                (void) sd_event_add_time_relative(op->driver->event, &op->timer, CLOCK_MONOTONIC, delay, 0, on_timer, op);
+        else {
+                (void) sd_event_source_set_time_relative(op->timer, delay);
+                (void) sd_event_source_set_enabled(op->timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static void on_command_done(RunnerJob *job, const RunnerResult *res, void *userdata) {
+        DriverOp *op = userdata;
+        char message[512];
+
+        op->job = NULL;
+        if (res->exit_status != 0) {
+                snprintf(message, sizeof(message), "%s failed (status %d): %.*s",
+                         op->step == STEP_SEED ? "Making the seed" : op->step == STEP_DISK ? "Making the disk" : "Starting qemu",
+                         res->exit_status, (int) strcspn(res->err, "\n"), res->err);
+                op_finish(op, res->timed_out ? -ETIMEDOUT : -EIO, message);
+                return;
+        }
+        op->step++;
+        op_step(op);
+}
+
+static int run_command(DriverOp *op, const char *what, char **argv) {
+        char description[128];
+
+        snprintf(description, sizeof(description), "golem-vm-%s-%s", op->name, what);
+        return runner_spawn(op->driver->runner, &(RunnerSpawnParams) {
+                        .description = description,
+                        .argv = argv,
+                        .timeout = 120 * USEC_PER_SEC,
+                        .on_done = on_command_done,
+                        .userdata = op,
+                        .log_output = true,
+                }, &op->job);
+}
+
+static int write_file(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = strlen(text);
+
+        if (asprintf(&p, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        return write(fd, text, n) == (ssize_t) n ? 0 : -EIO;
+}
+
+static int step_seed(DriverOp *op, const DriverLaunchParams *p) {
+        _cleanup_free_ char *user_data = NULL, *meta = NULL, *seed_dir = NULL, *iso = NULL, *ud = NULL, *md = NULL;
+        int r;
+
+        r = cloud_init_user_data(p->name, p->ssh_key, &user_data);
+        if (r < 0)
+                return r;
+        if (asprintf(&meta, "instance-id: golem-%s\nlocal-hostname: %s\n", p->name, p->name) < 0 ||
+            asprintf(&seed_dir, "%s/seed", op->dir) < 0 || asprintf(&iso, "%s/seed.iso", op->dir) < 0 ||
+            asprintf(&ud, "%s/user-data", seed_dir) < 0 || asprintf(&md, "%s/meta-data", seed_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(seed_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        r = write_file(seed_dir, "user-data", user_data);
+        if (r >= 0)
+                r = write_file(seed_dir, "meta-data", meta);
+        if (r < 0)
+                return r;
+
+        char *argv[] = { (char *) op->driver->config.iso_binary, (char *) "-quiet", (char *) "-output", iso,
+                         (char *) "-volid", (char *) "cidata", (char *) "-joliet", (char *) "-rock", ud, md, NULL };
+        return run_command(op, "seed", argv);
+}
+
+static int step_disk(DriverOp *op) {
+        _cleanup_free_ char *disk = NULL, *backing = NULL;
+        char size[32];
+
+        if (asprintf(&disk, "%s/disk.qcow2", op->dir) < 0 || !(backing = strdup(op->image_disk)))
+                return -ENOMEM;
+        snprintf(size, sizeof(size), "%" PRIi64 "G", op->resources.storage);
+        char *argv[] = { (char *) op->driver->config.img_binary, (char *) "create", (char *) "-q", (char *) "-f",
+                         (char *) "qcow2", (char *) "-b", backing, (char *) "-F",
+                         (char *) (endswith(backing, ".img") ? "raw" : "qcow2"), disk, size, NULL };
+        return run_command(op, "disk", argv);
+}
+
+/* Remembers what a start needs (image, resources) beside the disk. */
+static int write_vm_config(DriverOp *op) {
+        char text[PATH_MAX + 128];
+
+        snprintf(text, sizeof(text), "%" PRIi64 " %" PRIi64 " %u %s\n", op->resources.cpu, op->resources.memory,
+                 op->ssh_port, op->image_base);
+        return write_file(op->dir, "vm.conf", text);
+}
+
+static int read_vm_config(DriverOp *op) {
+        _cleanup_free_ char *p = NULL;
+        char line[PATH_MAX + 128];
+        unsigned port;
+        FILE *f;
+        int r = -EBADMSG;
+
+        if (asprintf(&p, "%s/vm.conf", op->dir) < 0)
+                return -ENOMEM;
+        f = fopen(p, "re");
+        if (!f)
+                return -errno;
+        if (fgets(line, sizeof(line), f) &&
+            sscanf(line, "%" SCNi64 " %" SCNi64 " %u %4095s", &op->resources.cpu, &op->resources.memory,
+                   &port, op->image_base) == 4 && port > 0 && port <= 65535) {
+                op->ssh_port = (uint16_t) port;
+                r = 0;
+        }
+        fclose(f);
+        return r;
+}
+
+static int step_boot(DriverOp *op) {
+        QemuDriver *d = op->driver;
+        _cleanup_free_ char *console = NULL, *qmp = NULL, *kernel = NULL, *initrd = NULL, *cmdline_file = NULL,
+                            *disk = NULL, *seed = NULL, *net = NULL, *pidfile = NULL, *memory = NULL, *cpus = NULL,
+                            *name = NULL;
+        char append[512] = "";
+        char *argv[64];
+        size_t n = 0;
+        FILE *f;
+
+        if (asprintf(&console, "file:%s/console.log", op->dir) < 0 ||
+            asprintf(&qmp, "unix:%s/qmp.sock,server=on,wait=off", op->dir) < 0 ||
+            asprintf(&kernel, "%s.vmlinux", op->image_base) < 0 ||
+            asprintf(&initrd, "%s.initrd", op->image_base) < 0 ||
+            asprintf(&cmdline_file, "%s.cmdline", op->image_base) < 0 ||
+            asprintf(&disk, "file=%s/disk.qcow2,format=qcow2,if=virtio,cache=writeback,discard=unmap", op->dir) < 0 ||
+            asprintf(&seed, "file=%s/seed.iso,format=raw,if=virtio,readonly=on", op->dir) < 0 ||
+            asprintf(&net, "user,id=net0,hostfwd=tcp:%s:%u-:22",
+                     streq(d->config.listen_host, "0.0.0.0") || streq(d->config.listen_host, "::") ? "" : d->config.listen_host,
+                     op->ssh_port) < 0 ||
+            asprintf(&pidfile, "%s/qemu.pid", op->dir) < 0 ||
+            asprintf(&memory, "%" PRIi64 "M", op->resources.memory * 1024) < 0 ||
+            asprintf(&cpus, "%" PRIi64, op->resources.cpu) < 0 ||
+            asprintf(&name, "golem-%s", op->name) < 0)
+                return -ENOMEM;
+
+        argv[n++] = (char *) d->config.binary;
+        argv[n++] = (char *) "-name";
+        argv[n++] = name;
+        argv[n++] = (char *) "-machine";
+        argv[n++] = (char *) "pc";
+        argv[n++] = (char *) "-accel";
+        argv[n++] = (char *) d->config.accel;
+        argv[n++] = (char *) "-m";
+        argv[n++] = memory;
+        argv[n++] = (char *) "-smp";
+        argv[n++] = cpus;
+        argv[n++] = (char *) "-nodefaults";
+        argv[n++] = (char *) "-no-user-config";
+        argv[n++] = (char *) "-display";
+        argv[n++] = (char *) "none";
+        argv[n++] = (char *) "-serial";
+        argv[n++] = console;
+        argv[n++] = (char *) "-qmp";
+        argv[n++] = qmp;
+        /* Images without a boot loader come with their kernel (tools/mkimage). */
+        if (access(kernel, R_OK) >= 0 && access(initrd, R_OK) >= 0) {
+                f = fopen(cmdline_file, "re");
+                if (f) {
+                        if (!fgets(append, sizeof(append), f))
+                                append[0] = 0;
+                        append[strcspn(append, "\n")] = 0;
+                        fclose(f);
+                }
+                argv[n++] = (char *) "-kernel";
+                argv[n++] = kernel;
+                argv[n++] = (char *) "-initrd";
+                argv[n++] = initrd;
+                argv[n++] = (char *) "-append";
+                argv[n++] = append;
+        }
+        argv[n++] = (char *) "-drive";
+        argv[n++] = disk;
+        argv[n++] = (char *) "-drive";
+        argv[n++] = seed;
+        argv[n++] = (char *) "-netdev";
+        argv[n++] = net;
+        argv[n++] = (char *) "-device";
+        argv[n++] = (char *) "virtio-net-pci,netdev=net0,romfile=";
+        argv[n++] = (char *) "-device";
+        argv[n++] = (char *) "virtio-rng-pci";
+        /* qemu detaches once the VM is set up: the VM outlives us, its pid file says where. */
+        argv[n++] = (char *) "-daemonize";
+        argv[n++] = (char *) "-pidfile";
+        argv[n++] = pidfile;
+        argv[n] = NULL;
+
+        (void) unlink(pidfile);
+        return run_command(op, "boot", argv);
+}
+
+/* ---- waiting for SSH: the guest is up once its SSH server says hello ---- */
+
+static int on_probe(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        DriverOp *op = userdata;
+        char buf[8];
+        ssize_t n;
+
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        op->probe_io = sd_event_source_disable_unref(op->probe_io);
+        closep(&op->probe_fd);
+        if (n >= 4 && memcmp(buf, "SSH-", 4) == 0) {
+                op_finish(op, 0, NULL);
+                return 0;
+        }
+        /* user networking accepts and hangs up until the guest listens: try again */
+        op_later(op, POLL_USEC);
+        return 0;
+}
+
+static void probe_ssh(DriverOp *op) {
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET,
+                .sin_port = htons(op->ssh_port),
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+        };
+        int fd;
+
+        if (op->probe_fd >= 0)
+                return;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                op_later(op, POLL_USEC);
+                return;
+        }
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+                close(fd);
+                op_later(op, POLL_USEC);
+                return;
+        }
+        op->probe_fd = fd;
+        if (sd_event_add_io(op->driver->event, &op->probe_io, fd, EPOLLIN | EPOLLRDHUP, on_probe, op) < 0) {
+                closep(&op->probe_fd);
+                op_later(op, POLL_USEC);
+                return;
+        }
+        /* Give this attempt a while, then start over. */
+        op_later(op, 3 * USEC_PER_SEC);
+}
+
+static void step_wait_ssh(DriverOp *op) {
+        if (now_monotonic() > op->deadline) {
+                op_finish(op, -ETIMEDOUT, "The guest did not answer on SSH in time");
+                return;
+        }
+        if (!vm_pid(op->driver, op->name)) {
+                op_finish(op, -EIO, "qemu exited while the guest was booting (see console.log in its state directory)");
+                return;
+        }
+        if (op->probe_fd >= 0) {
+                /* the previous attempt took too long */
+                op->probe_io = sd_event_source_disable_unref(op->probe_io);
+                closep(&op->probe_fd);
+        }
+        probe_ssh(op);
+}
+
+/* ---- stopping: QMP system_powerdown, repeated, then a hard stop ---- */
+
+/* Reads until a line holding want arrives (QMP speaks one JSON object per line). */
+static int qmp_expect(int fd, const char *want) {
+        char buf[4096];
+        size_t n = 0;
+
+        for (;;) {
+                ssize_t k = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+
+                if (k <= 0)
+                        return k == 0 ? -ECONNRESET : -errno;
+                n += (size_t) k;
+                buf[n] = 0;
+                if (strstr(buf, want))
+                        return 0;
+                if (n >= sizeof(buf) - 1)
+                        n = 0; /* events we do not care about */
+        }
+}
+
+/* One QMP command over the VM's socket: greeting, capabilities, the command, its return.
+ * The socket is qemu's own on this machine and every wait is bounded by a short timeout.
+ * TODO: make it a state machine on the event loop like the rest. */
+static int qmp_send(const char *dir, const char *command) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct timeval tv = { .tv_sec = 1 };
+        _cleanup_close_ int fd = -EBADF;
+        char msg[128];
+        int n, r;
+
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp.sock", dir) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+
+        r = qmp_expect(fd, "\"QMP\"");
+        if (r < 0)
+                return r;
+        n = snprintf(msg, sizeof(msg), "{\"execute\":\"qmp_capabilities\"}\n");
+        if (send(fd, msg, (size_t) n, MSG_NOSIGNAL) != n)
+                return -EIO;
+        r = qmp_expect(fd, "\"return\"");
+        if (r < 0)
+                return r;
+        n = snprintf(msg, sizeof(msg), "{\"execute\":\"%s\"}\n", command);
+        if (send(fd, msg, (size_t) n, MSG_NOSIGNAL) != n)
+                return -EIO;
+        return qmp_expect(fd, "\"return\"");
+}
+
+static void step_powerdown(DriverOp *op) {
+        pid_t pid = vm_pid(op->driver, op->name);
+        usec_t now = now_monotonic();
+
+        if (!pid) {
+                op_finish(op, 0, NULL);
+                return;
+        }
+        if (op->kind == QOP_STOP && now < op->deadline) {
+                /* A press early in the boot is lost: press again every few seconds. */
+                if (now >= op->next_powerdown) {
+                        (void) qmp_send(op->dir, "system_powerdown");
+                        op->next_powerdown = now + POWERDOWN_REPEAT_USEC;
+                }
+                op_later(op, POLL_USEC);
+                return;
+        }
+        /* Delete, or the guest did not power off in time. */
+        (void) qmp_send(op->dir, "quit");
+        (void) kill(pid, SIGKILL);
+        op->step = STEP_KILL;
+        op->deadline = now + GONE_TIMEOUT_USEC;
+        op_later(op, POLL_USEC / 5);
+}
+
+static int rm_rf(const char *dir) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *p = NULL;
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
+                        break;
+                if (lstat(p, &st) >= 0 && S_ISDIR(st.st_mode))
+                        (void) rm_rf(p);
+                else
+                        (void) unlink(p);
+        }
+        closedir(d);
+        return rmdir(dir) < 0 ? -errno : 0;
+}
+
+static void step_kill(DriverOp *op) {
+        if (vm_pid(op->driver, op->name)) {
+                if (now_monotonic() > op->deadline) {
+                        op_finish(op, -EIO, "qemu did not exit after SIGKILL");
+                        return;
+                }
+                op_later(op, POLL_USEC / 5);
+                return;
+        }
+        if (op->kind == QOP_REMOVE) {
+                int r = rm_rf(op->dir);
+                if (r < 0) {
+                        op_finish(op, r, "Could not remove the VM's disk and seed");
+                        return;
+                }
+        }
+        op_finish(op, 0, NULL);
+}
+
+static void op_step(DriverOp *op) {
+        int r = 0;
+
+        switch (op->step) {
+        case STEP_DISK:
+                if (op->progress)
+                        op->progress(-1, "Creating the disk", op->userdata);
+                r = step_disk(op);
+                break;
+        case STEP_BOOT:
+                if (op->progress)
+                        op->progress(-1, "Booting", op->userdata);
+                r = write_vm_config(op);
+                if (r >= 0)
+                        r = step_boot(op);
+                break;
+        case STEP_WAIT_SSH:
+                step_wait_ssh(op);
+                return;
+        case STEP_POWERDOWN:
+                step_powerdown(op);
+                return;
+        case STEP_KILL:
+                step_kill(op);
+                return;
+        default:
+                return;
+        }
+        if (r < 0)
+                op_finish(op, r, "The hypervisor command could not be run");
+}
+
+static int qemu_launch(Driver *base, const DriverLaunchParams *p, DriverProgressFn progress, DriverDoneFn done,
+                       void *userdata, DriverOp **ret) {
+        QemuDriver *d = (QemuDriver *) base;
+        DriverOp *op;
+        int r;
+
+        if (!vm_name_valid(p->name) || !ssh_public_key_valid(p->ssh_key))
+                return -EINVAL;
+        if (vm_exists(d, p->name))
+                return -EEXIST;
+
+        op = op_new(d, QOP_LAUNCH, p->name);
+        if (!op)
+                return -ENOMEM;
+        op->done = done;
+        op->progress = progress;
+        op->userdata = userdata;
+        op->ssh_port = p->ssh_port;
+        op->resources = p->resources;
+        op->deadline = now_monotonic() + d->config.launch_timeout;
+        r = image_lookup(d, p->image, op->image_base, op->image_disk);
+        if (r < 0) {
+                op_free(op);
+                return -EINVAL;
+        }
+        if ((mkdir(d->state_root, 0700) < 0 && errno != EEXIST) || mkdir(op->dir, 0700) < 0) {
+                r = -errno;
+                op_free(op);
+                return r;
+        }
+
+        if (progress)
+                progress(-1, "Writing the seed", userdata);
+        op->step = STEP_SEED;
+        r = step_seed(op, p);
+        if (r < 0) {
+                (void) rm_rf(op->dir);
+                op_free(op);
+                return r;
+        }
+        *ret = op;
+        return 0;
+}
+
+static int qemu_start(Driver *base, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret) {
+        QemuDriver *d = (QemuDriver *) base;
+        DriverOp *op;
+        int r;
+
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        op = op_new(d, QOP_START, name);
+        if (!op)
+                return -ENOMEM;
+        op->done = done;
+        op->userdata = userdata;
+        op->deadline = now_monotonic() + d->config.launch_timeout;
+        r = read_vm_config(op);
+        if (r < 0 || !vm_exists(d, name)) {
+                op_free(op);
+                return -ENOENT;
+        }
+        if (vm_pid(d, name)) {
+                /* Running already: starting it twice would corrupt its disk. */
+                op->step = STEP_WAIT_SSH;
+                op_later(op, 0);
+        } else {
+                op->step = STEP_BOOT;
+                r = step_boot(op);
+                if (r < 0) {
+                        op_free(op);
+                        return r;
+                }
+        }
+        *ret = op;
+        return 0;
+}
+
+static int stop_or_remove(Driver *base, QemuOpKind kind, const char *name, DriverDoneFn done, void *userdata,
+                          DriverOp **ret) {
+        QemuDriver *d = (QemuDriver *) base;
+        DriverOp *op;
+
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        if (!vm_exists(d, name))
+                return -ENOENT;
+        op = op_new(d, kind, name);
+        if (!op)
+                return -ENOMEM;
+        op->done = done;
+        op->userdata = userdata;
+        op->deadline = now_monotonic() + POWERDOWN_GRACE_USEC;
+        op->step = STEP_POWERDOWN;
+        op_later(op, 0);
+        *ret = op;
+        return 0;
+}
+
+static int qemu_stop(Driver *d, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret) {
+        return stop_or_remove(d, QOP_STOP, name, done, userdata, ret);
+}
+
+static int qemu_remove(Driver *d, const char *name, DriverDoneFn done, void *userdata, DriverOp **ret) {
+        return stop_or_remove(d, QOP_REMOVE, name, done, userdata, ret);
+}
+
+static void vm_describe(const QemuDriver *d, const char *name, DriverVM *ret) {
+        *ret = (DriverVM) {};
+        snprintf(ret->name, sizeof(ret->name), "%s", name);
+        if (vm_pid(d, name)) {
+                ret->state = DRIVER_VM_RUNNING;
+                strcpy(ret->ip_address, GUEST_ADDRESS);
+        } else
+                ret->state = DRIVER_VM_STOPPED;
+}
+
+/* info and list are answered from the file system, on the next loop iteration. */
+static int on_defer(sd_event_source *s, void *userdata) {
+        DriverOp *op = userdata;
+        QemuDriver *d = op->driver;
+        DriverInfoFn info_done = op->info_done;
+        DriverListFn list_done = op->list_done;
+        void *u = op->userdata;
+
+        if (op->kind == QOP_INFO) {
+                DriverVM vm;
+                bool exists = vm_exists(d, op->name);
+
+                if (exists)
+                        vm_describe(d, op->name, &vm);
+                op_free(op);
+                if (exists)
+                        info_done(0, NULL, &vm, u);
+                else
+                        info_done(-ENOENT, "No such VM", NULL, u);
+                return 0;
+        }
+
+        DriverVM *vms = NULL;
+        size_t n = 0, allocated = 0;
+        DIR *dir = opendir(d->state_root);
+        struct dirent *de;
+
+        while (dir && (de = readdir(dir))) {
+                if (!vm_name_valid(de->d_name) || !vm_exists(d, de->d_name))
+                        continue;
+                if (n >= allocated) {
+                        DriverVM *a = realloc(vms, (allocated = MAX(allocated * 2, (size_t) 8)) * sizeof(DriverVM));
+                        if (!a)
+                                break;
+                        vms = a;
+                }
+                vm_describe(d, de->d_name, vms + n++);
+        }
+        if (dir)
+                closedir(dir);
+        op_free(op);
+        list_done(0, NULL, vms, n, u);
+        free(vms);
+        return 0;
+}
+
+static int qemu_info(Driver *base, const char *name, DriverInfoFn done, void *userdata, DriverOp **ret) {
+        QemuDriver *d = (QemuDriver *) base;
+        DriverOp *op;
+
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        op = op_new(d, QOP_INFO, name);
+        if (!op)
+                return -ENOMEM;
+        op->info_done = done;
+        op->userdata = userdata;
+        if (sd_event_add_defer(d->event, &op->defer, on_defer, op) < 0) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        if (ret)
+                *ret = op;
+        return 0;
+}
+
+static int qemu_list(Driver *base, DriverListFn done, void *userdata, DriverOp **ret) {
+        QemuDriver *d = (QemuDriver *) base;
+        DriverOp *op;
+
+        op = op_new(d, QOP_LIST, NULL);
+        if (!op)
+                return -ENOMEM;
+        op->list_done = done;
+        op->userdata = userdata;
+        if (sd_event_add_defer(d->event, &op->defer, on_defer, op) < 0) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        if (ret)
+                *ret = op;
+        return 0;
+}
+
+static void qemu_free(Driver *base) {
+        QemuDriver *d = (QemuDriver *) base;
+
+        if (!d)
+                return;
+        sd_event_unref(d->event);
+        free((char *) d->config.binary);
+        free((char *) d->config.img_binary);
+        free((char *) d->config.iso_binary);
+        free((char *) d->config.image_dir);
+        free((char *) d->config.data_dir);
+        free((char *) d->config.listen_host);
+        free((char *) d->config.accel);
+        free(d->state_root);
+        free(d);
+}
+
+static const DriverOps qemu_ops = {
+        .name = "qemu",
+        .launch = qemu_launch,
+        .start = qemu_start,
+        .stop = qemu_stop,
+        .remove = qemu_remove,
+        .info = qemu_info,
+        .list = qemu_list,
+        .cancel = qemu_cancel,
+        .free = qemu_free,
+        .image_check = qemu_image_check,
+        .forwards_ssh = true,
+};
+
+int driver_qemu_new(sd_event *event, Runner *runner, const QemuConfig *c, Driver **ret) {
+        QemuDriver *d;
+
+        if (!c->binary || !c->img_binary || !c->iso_binary || !c->image_dir || !c->data_dir)
+                return -EINVAL;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->base.ops = &qemu_ops;
+        d->event = sd_event_ref(event);
+        d->runner = runner;
+        d->config = (QemuConfig) {
+                .binary = strdup(c->binary),
+                .img_binary = strdup(c->img_binary),
+                .iso_binary = strdup(c->iso_binary),
+                .image_dir = strdup(c->image_dir),
+                .data_dir = strdup(c->data_dir),
+                .listen_host = strdup(c->listen_host ?: "0.0.0.0"),
+                .accel = strdup(c->accel ?: "tcg"),
+                .launch_timeout = c->launch_timeout ?: 600 * USEC_PER_SEC,
+        };
+        if (asprintf(&d->state_root, "%s/qemu", c->data_dir) < 0)
+                d->state_root = NULL;
+        if (!d->config.binary || !d->config.img_binary || !d->config.iso_binary || !d->config.image_dir ||
+            !d->config.data_dir || !d->config.listen_host || !d->config.accel || !d->state_root) {
+                qemu_free(&d->base);
+                return -ENOMEM;
+        }
+        *ret = &d->base;
+        return 0;
+}

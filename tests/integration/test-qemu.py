@@ -1,0 +1,814 @@
+#!/usr/bin/env python3
+"""End-to-end tests of golem-providerd's qemu driver with real VMs: the
+golem-mini guest that tools/mkimage builds, booted under qemu with TCG, reached
+over SSH through the port qemu's user networking forwards.
+
+    test-qemu.py --binary golem-providerd --golemctl golemctl \\
+                 --discovery golem-discoveryd --mkimage tools/mkimage \\
+                 --images BUILDDIR/images [CASE]
+
+Each case runs its own golem-discoveryd and golem-providerd (driver qemu,
+GOLEM_PROVIDER_QEMU_ACCEL=tcg: KVM is not assumed) on free ports of 127.0.0.1,
+with VMs of size small (1 CPU, 1 GB, 10 GB), and golemctl with HOME and the
+XDG directories in temp dirs.  The image is built (or found up to date, ~1 s)
+with tools/mkimage into --images by every case (mkimage locks the dir: cases
+run in parallel).  When a case ends, its daemons are killed, then every process whose
+command line names the case's own VM_DATA_DIR (the qemu of its VMs, which
+outlive the provider on purpose) and every qemu whose pid is in a qemu.pid
+there.  Run ``--list`` for the case names.
+
+Needs qemu-system-x86_64, qemu-img, genisoimage, ssh and ssh-keygen (Debian:
+qemu-system-x86 qemu-utils genisoimage openssh-client); fails with a clear
+message without them.  A TCG boot takes 5-15 s on an idle host, more when
+cases run side by side; the deadlines allow for that.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+import golemtest  # noqa: E402
+from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
+                       make_tempdir, on_cleanup)
+
+IMAGE = "golem-mini"
+SMALL = {"cpu": 1, "memory": 1, "storage": 10}
+CAPACITY = {"cpu": 4, "memory": 8, "storage": 100}
+GIB = 1024 ** 3
+VMS = "/api/v1/vms"
+INFO = "/api/v1/provider/info"
+STOP_DEADLINE = 60      # seconds from a stop request to qemu's exit
+CREATE_TIMEOUT = 300    # seconds golemctl may take to create (TCG, busy host)
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def rand(n=6):
+    return "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                   for _ in range(n))
+
+
+def wait_for(what, fn, timeout=15, interval=0.2):
+    """Poll ``fn()`` until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        expect(time.monotonic() < deadline, f"timed out ({timeout}s) waiting "
+               f"for {what}")
+        time.sleep(interval)
+
+
+def port_range(n=10):
+    """``n`` consecutive free ports on 127.0.0.1, below the ephemeral range."""
+    for _ in range(200):
+        start = random.randrange(20000, 32000 - n)
+        try:
+            for port in range(start, start + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return start, start + n - 1
+    raise AssertionError("no free block of ports for the SSH range")
+
+
+def expect_refused(port, what):
+    """Nothing accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return
+    except OSError as e:
+        raise AssertionError(f"{what}: connecting to 127.0.0.1:{port}: {e!r}")
+    raise AssertionError(f"{what}: port {port} still accepts connections")
+
+
+class Timings:
+    """Named durations, printed as one line when the case ends."""
+
+    def __init__(self, name):
+        self.name = name
+        self.items = []
+        on_cleanup(self.report)
+
+    def measure(self, label, fn, *args, **kw):
+        t = time.monotonic()
+        try:
+            return fn(*args, **kw)
+        finally:
+            self.items.append((label, time.monotonic() - t))
+
+    def report(self):
+        if self.items:
+            print(f"TIMES {self.name}: " + ", ".join(
+                f"{label} {secs:.1f}s" for label, secs in self.items),
+                flush=True)
+
+
+# --------------------------------------------------------------------------
+# the image
+
+
+def need_programs():
+    missing = [p for p in ("qemu-system-x86_64", "qemu-img", "genisoimage",
+                           "ssh", "ssh-keygen") if not shutil.which(p)]
+    expect(not missing, f"missing programs: {' '.join(missing)} (apt-get "
+           "install qemu-system-x86 qemu-utils genisoimage openssh-client)")
+
+
+def build_image():
+    """tools/mkimage IMAGES (idempotent: ~1 s when the image is up to
+    date).  Returns the image dir."""
+    need_programs()
+    images = golemtest.PATHS["images"]
+    # (tools/mkimage locks IMAGES itself: parallel cases take turns.)
+    proc = subprocess.run([golemtest.PATHS["mkimage"], images],
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=900)
+    expect_eq(proc.returncode, 0, "tools/mkimage exit code (stdout "
+              f"{proc.stdout.decode(errors='replace')!r}, stderr "
+              f"{proc.stderr.decode(errors='replace')!r})")
+    for ext in ("qcow2", "vmlinux", "initrd", "cmdline"):
+        path = os.path.join(images, f"{IMAGE}.{ext}")
+        expect(os.path.isfile(path), f"tools/mkimage made no {path}")
+    return images
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+def cmdline(pid):
+    """The argv of ``pid`` (empty for zombies, None when gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def pids_naming(path):
+    """Every live process (not this one) whose command line names ``path``
+    (or something under it)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        argv = cmdline(int(entry))
+        if argv and any(path == a or path + "/" in a for a in argv):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def is_qemu(pid):
+    argv = cmdline(pid)
+    return bool(argv) and os.path.basename(argv[0]).startswith("qemu-system")
+
+
+def qemu_pids(state_dir):
+    """The qemu-system processes of the VM whose state dir is ``state_dir``."""
+    return [p for p in pids_naming(state_dir) if is_qemu(p)]
+
+
+def alive(pid):
+    """Whether ``pid`` runs (a zombie does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_own(data_dir):
+    """SIGKILL every process whose command line names ``data_dir`` (ours: a
+    temp dir of this case) and every qemu whose pid is in a qemu.pid under
+    it.  Runs after the case's daemons are dead."""
+    victims = set(pids_naming(data_dir))
+    qemu_dir = os.path.join(data_dir, "qemu")
+    for name in os.listdir(qemu_dir) if os.path.isdir(qemu_dir) else ():
+        try:
+            with open(os.path.join(qemu_dir, name, "qemu.pid")) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if is_qemu(pid):
+            victims.add(pid)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in victims:
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------
+# daemons
+
+
+def start_discovery():
+    d = Daemon(golemtest.PATHS["discovery"], name="discoveryd")
+    os.makedirs(d.path("db"))
+    d.env.update({
+        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
+        "GOLEM_DISCOVERY_PORT": str(d.port),
+        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
+        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
+    })
+    return d.start().wait_ready()
+
+
+class Provider:
+    """golem-providerd with the qemu driver on 127.0.0.1 (a free port),
+    advertising to ``discovery``; VMs' SSH ports from a free block."""
+
+    def __init__(self, binary, discovery, images, name="providerd",
+                 **settings):
+        self.binary = binary
+        self.discovery = discovery
+        self.id = f"prov-{rand()}"
+        self.generation = 0
+        d = Daemon(binary, name=name)
+        self.port = d.port
+        self.data = d.path("data")
+        os.makedirs(self.data)
+        on_cleanup(lambda: kill_own(self.data))
+        self.ssh_range = port_range()
+        self.env = {
+            "GOLEM_PROVIDER_ID": self.id,
+            "GOLEM_PROVIDER_NAME": self.id,
+            "GOLEM_PROVIDER_COUNTRY": "SE",
+            "GOLEM_PROVIDER_HOST": "127.0.0.1",
+            "GOLEM_PROVIDER_PORT": str(self.port),
+            "GOLEM_PROVIDER_PUBLIC_IP": "127.0.0.1",
+            "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
+            "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
+            "GOLEM_PROVIDER_VM_DATA_DIR": self.data,
+            "GOLEM_PROVIDER_DRIVER": "qemu",
+            "GOLEM_PROVIDER_IMAGE_DIR": images,
+            "GOLEM_PROVIDER_QEMU_ACCEL": "tcg",
+            "GOLEM_PROVIDER_DEFAULT_VM_IMAGE": IMAGE,
+            "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
+            "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
+            "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
+            "GOLEM_PROVIDER_CAPACITY_CPU": str(CAPACITY["cpu"]),
+            "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(CAPACITY["memory"]),
+            "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(CAPACITY["storage"]),
+            "GOLEM_PROVIDER_PORT_RANGE_START": str(self.ssh_range[0]),
+            "GOLEM_PROVIDER_PORT_RANGE_END": str(self.ssh_range[1]),
+            "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
+            "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "300",
+            # No system bus: the D-Bus API stays off, as in test-provider.py.
+            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + d.path("no-system-bus"),
+        }
+        for key, value in settings.items():
+            self.env["GOLEM_PROVIDER_" + key] = str(value)
+        self.daemon = d
+        self._start(d)
+
+    def _start(self, d):
+        d.env.update(self.env)
+        d.start().wait_ready(timeout=30)
+        expect_eq(self.info()["driver"], "qemu", "the provider's driver")
+
+    def restart(self):
+        """A new golem-providerd on the same port, VM_DATA_DIR and settings
+        (the old one must be dead)."""
+        expect(not self.daemon.running(), "restart: the old provider runs")
+        self.generation += 1
+        d = Daemon(self.binary, name=f"{self.daemon.name}-{self.generation}")
+        d.port = self.port
+        self.daemon = d
+        # The listening socket of a SIGKILLed process is gone at once; still,
+        # give the port a moment should it not be.
+        for attempt in range(20):
+            try:
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                time.sleep(0.25)
+        self._start(d)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def state_dir(self, name):
+        return os.path.join(self.data, "qemu", name)
+
+    def info(self):
+        status, _, data = http("GET", self.url + INFO)
+        expect_eq(status, 200, f"GET {INFO}")
+        return data
+
+    def vm(self, name):
+        """The provider's view of VM ``name`` (None when 404)."""
+        status, _, data = http("GET", f"{self.url}{VMS}/{name}")
+        if status == 404:
+            return None
+        expect_eq(status, 200, f"GET vm {name}: {data!r}")
+        return data
+
+    def vms(self):
+        status, _, data = http("GET", self.url + VMS)
+        expect_eq(status, 200, "GET vms")
+        return data
+
+    def qemu_pid(self, name):
+        """The one qemu of VM ``name``; checks qemu.pid names it."""
+        state = self.state_dir(name)
+        pids = qemu_pids(state)
+        expect_eq(len(pids), 1, f"qemu processes naming {state} ({pids})")
+        try:
+            with open(os.path.join(state, "qemu.pid")) as f:
+                recorded = int(f.read().strip())
+        except (OSError, ValueError) as e:
+            raise AssertionError(f"{state}/qemu.pid: {e!r}")
+        expect_eq(recorded, pids[0], f"{state}/qemu.pid")
+        return pids[0]
+
+    def console(self, name):
+        try:
+            with open(os.path.join(self.state_dir(name), "console.log"),
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def console_tail(self, name, lines=25):
+        text = self.console(name).rstrip().split("\n")[-lines:]
+        return f"\n--- console of {name} ---\n" + "\n".join(text)
+
+
+def wait_advertised(discovery, provider_id):
+    def check():
+        status, _, data = http("GET", f"{discovery.url}/api/v1/advertisements/"
+                               f"{provider_id}")
+        return data if status == 200 else None
+    return wait_for(f"the advertisement of {provider_id}", check)
+
+
+# --------------------------------------------------------------------------
+# golemctl and ssh
+
+
+class Requestor:
+    """One user of golemctl: HOME and XDG dirs of its own, a key of its own
+    (made by golemctl on the first create)."""
+
+    def __init__(self, discovery, provider, name="requestor"):
+        base = make_tempdir(f"golemtest-{name}-")
+        self.home = os.path.join(base, "home")
+        self.config = os.path.join(base, "config")
+        self.state = os.path.join(base, "state")
+        self.data = os.path.join(base, "data")
+        for d in (self.home, self.config, self.state, self.data):
+            os.makedirs(d)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GOLEM_", "XDG_", "MULTIPASS_"))
+                    and k not in ("PAGER", "LESS", "NO_COLOR", "SSH_AUTH_SOCK",
+                                  "DISPLAY", "SSH_ASKPASS")}
+        self.env.update({
+            "HOME": self.home,
+            "XDG_CONFIG_HOME": self.config,
+            "XDG_STATE_HOME": self.state,
+            "XDG_DATA_HOME": self.data,
+            "TERM": "dumb",
+            "GOLEM_REQUESTOR_DISCOVERY_URL": discovery.url,
+            "GOLEM_REQUESTOR_PROVIDER_PORT": str(provider.port),
+        })
+
+    @property
+    def key(self):
+        """The private key golemctl generated."""
+        return os.path.join(self.data, "golem", "id_ed25519")
+
+    def pub(self):
+        with open(self.key + ".pub") as f:
+            return f.read().strip()
+
+    def run(self, *args, timeout=CREATE_TIMEOUT):
+        """golemctl ARGS; returns (exit code, stdout, stderr)."""
+        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+                              env=self.env, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout)
+        return (proc.returncode, proc.stdout.decode(errors="replace"),
+                proc.stderr.decode(errors="replace"))
+
+    def popen(self, *args):
+        return subprocess.Popen([golemtest.PATHS["golemctl"]] + list(args),
+                                env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def ok(self, *args, what=None, **kw):
+        code, out, err = self.run(*args, **kw)
+        expect_eq(code, 0, f"golemctl {' '.join(args)}: exit code (stdout "
+                  f"{out!r}, stderr {err!r}){what or ''}")
+        return out, err
+
+    def ssh(self, name, *command, user="root", key=None, timeout=90):
+        """golemctl vm ssh NAME --user USER -- COMMAND; (code, out, err)."""
+        args = ["vm", "ssh", name, "--user", user]
+        if key:
+            args += ["--ssh-key", key]
+        return self.run(*args, "--", *command, timeout=timeout)
+
+    def ssh_ok(self, name, *command, provider=None, **kw):
+        code, out, err = self.ssh(name, *command, **kw)
+        expect_eq(code, 0, f"golemctl vm ssh {name} -- {' '.join(command)}: "
+                  f"exit code (stdout {out!r}, stderr {err!r})"
+                  + (provider.console_tail(name) if provider else ""))
+        return out
+
+    def records(self):
+        path = os.path.join(self.state, "golem", "golemctl.db")
+        if not os.path.exists(path):
+            return {}
+        con = sqlite3.connect(path)
+        try:
+            con.row_factory = sqlite3.Row
+            return {r["name"]: dict(r) for r in con.execute("SELECT * FROM vms")}
+        finally:
+            con.close()
+
+
+def raw_ssh(port, key, *command, user="root", timeout=60):
+    """Plain ssh to 127.0.0.1:port with only ``key``; (code, out, err)."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
+            "-i", key, "-p", str(port), "--", f"{user}@127.0.0.1"] + list(command)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SSH_AUTH_SOCK", "DISPLAY", "SSH_ASKPASS")}
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout, env=env)
+    return (proc.returncode, proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"))
+
+
+def expect_banner(port, what):
+    """The port answers with an SSH banner (the guest's dropbear)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.settimeout(10)
+            banner = s.recv(256)
+    except OSError as e:
+        raise AssertionError(f"{what}: no SSH banner on port {port}: {e!r}")
+    expect(banner.startswith(b"SSH-2.0-"), f"{what}: port {port} answered "
+           f"{banner!r}, not an SSH banner")
+
+
+# --------------------------------------------------------------------------
+# checks shared by the cases
+
+
+def create(req, prov, name, timings, *extra):
+    """golemctl vm create NAME --size small; checks the VM runs in a qemu of
+    its own with the state dir of the convention.  Returns the VM."""
+    out, err = timings.measure(f"create {name}", req.ok, "vm", "create", name,
+                               "--size", "small", *extra,
+                               what=prov.console_tail(name))
+    vm = prov.vm(name)
+    expect(vm is not None, f"{name} not on the provider after create")
+    expect_eq(vm["status"], "running", f"{name} status after create")
+    expect_eq(vm["resources"], SMALL, f"{name} resources")
+    expect_eq(vm["image"], IMAGE, f"{name} image (the default)")
+    lo, hi = prov.ssh_range
+    expect(isinstance(vm["ssh_port"], int) and lo <= vm["ssh_port"] <= hi,
+           f"{name} ssh_port {vm['ssh_port']!r} not in {lo}-{hi}")
+    state = prov.state_dir(name)
+    for f in ("disk.qcow2", "seed.iso", "qemu.pid", "console.log"):
+        expect(os.path.exists(os.path.join(state, f)),
+               f"{state}/{f} missing after create: {sorted(os.listdir(state)) if os.path.isdir(state) else 'no dir'}")
+    pid = prov.qemu_pid(name)
+    argv = " ".join(cmdline(pid) or [])
+    expect(re.search(r"-accel[ =]tcg|accel=tcg", argv),
+           f"{name}: qemu not told to use TCG: {argv}")
+    expect_banner(vm["ssh_port"], f"{name} after create")
+    return vm
+
+
+def expect_gone(prov, name, port, what):
+    """VM ``name`` is deleted: no qemu, its port refuses, no state dir, 404."""
+    state = prov.state_dir(name)
+    wait_for(f"{what}: the qemu of {name} to exit",
+             lambda: not qemu_pids(state), timeout=10)
+    expect_refused(port, f"{what}: {name}'s SSH port")
+    expect(not os.path.exists(state), f"{what}: {state} still exists: "
+           f"{sorted(os.listdir(state)) if os.path.isdir(state) else ''}")
+    expect(prov.vm(name) is None, f"{what}: the provider still lists {name}")
+
+
+def expect_stopped(prov, name, pid, port, t0, what):
+    """After a stop that began at ``t0``: the qemu ``pid`` exits within
+    STOP_DEADLINE s of it, by the guest powering off (its console says it shut
+    down), and the SSH port refuses."""
+    wait_for(f"{what}: qemu {pid} of {name} to exit",
+             lambda: not alive(pid),
+             timeout=max(1, STOP_DEADLINE - (time.monotonic() - t0)))
+    expect_eq(qemu_pids(prov.state_dir(name)), [], f"{what}: qemu of {name}")
+    expect("golem-mini: shutting down" in prov.console(name),
+           f"{what}: the guest did not shut down by itself (ACPI powerdown)"
+           + prov.console_tail(name))
+    expect_refused(port, f"{what}: {name}'s SSH port while stopped")
+
+
+def destroy(req, prov, name, port, timings):
+    timings.measure(f"destroy {name}", req.ok, "vm", "destroy", name)
+    expect_gone(prov, name, port, f"after destroying {name}")
+    expect(name not in req.records(), f"golemctl still records {name}")
+
+
+# --------------------------------------------------------------------------
+# cases
+
+
+@case
+def hostname_and_persistence(binary):
+    timings = Timings("hostname_and_persistence")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    name = f"t-{rand()}"
+
+    vm = create(req, prov, name, timings)
+    port = vm["ssh_port"]
+
+    # The hostname comes from the seed; both users take the key.
+    out = timings.measure("ssh hostname", req.ssh_ok, name, "hostname",
+                          provider=prov)
+    expect_eq(out.strip(), name, "the guest's hostname")
+    out = req.ssh_ok(name, "id", "-un", user="ubuntu", provider=prov)
+    expect_eq(out.strip(), "ubuntu", "id -un as ubuntu")
+
+    # The resources asked for: 1 CPU, 1 GB of memory, a 10 GB disk.
+    out = req.ssh_ok(name, "nproc; grep MemTotal /proc/meminfo; df -k / | "
+                     "tail -n 1", provider=prov)
+    lines = out.strip().split("\n")
+    expect_eq(lines[0].strip(), "1", "nproc in the guest")
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+) kB", lines[1]).group(1))
+    expect(800 * 1024 < mem_kib <= 1024 * 1024,
+           f"MemTotal {mem_kib} kB in the guest, not about 1 GiB")
+    root_kib = int(lines[2].split()[1])
+    expect(9 * GIB // 1024 < root_kib <= 10 * GIB // 1024,
+           f"/ is {root_kib} KiB in the guest, not about 10 GiB: {lines[2]!r}")
+    info = subprocess.run(["qemu-img", "info", "-U", "--output=json",
+                           os.path.join(prov.state_dir(name), "disk.qcow2")],
+                          capture_output=True, text=True)
+    expect_eq(info.returncode, 0, f"qemu-img info: {info.stderr}")
+    disk = json.loads(info.stdout)
+    expect_eq(disk["virtual-size"], 10 * GIB, "disk.qcow2 virtual size")
+    expect_eq(os.path.realpath(disk.get("full-backing-filename", "")),
+              os.path.realpath(os.path.join(images, IMAGE + ".qcow2")),
+              "disk.qcow2's backing file")
+
+    token = rand(24)
+    req.ssh_ok(name, f"echo {token} >/root/persist.txt && sync",
+               provider=prov)
+
+    # Stop: the guest powers off; qemu exits by itself.
+    pid = prov.qemu_pid(name)
+    t0 = time.monotonic()
+    timings.measure("stop", req.ok, "vm", "stop", name)
+    expect_stopped(prov, name, pid, port, t0, "after stop")
+    expect_eq(prov.vm(name)["status"], "stopped", "status after stop")
+    code, out, err = req.ssh(name, "true")
+    expect(code != 0 and f"VM {name} is stopped" in err,
+           f"vm ssh to a stopped VM: {code} {err!r}")
+    expect(os.path.exists(os.path.join(prov.state_dir(name), "disk.qcow2")),
+           "the disk is gone after stop")
+
+    # Start: the same disk (the file, and the host key golemctl pinned).
+    timings.measure("start", req.ok, "vm", "start", name)
+    vm = prov.vm(name)
+    expect_eq(vm["status"], "running", "status after start")
+    expect_eq(vm["ssh_port"], port, "ssh_port after start")
+    new_pid = prov.qemu_pid(name)
+    expect(new_pid != pid, "start: the old qemu pid is back")
+    out = req.ssh_ok(name, "cat /root/persist.txt; hostname", provider=prov)
+    expect_eq(out.split(), [token, name],
+              "the file written before the stop, and the hostname")
+
+    destroy(req, prov, name, port, timings)
+    expect_eq(prov.info()["available_resources"], CAPACITY,
+              "free resources after destroy")
+
+
+@case
+def adopt_after_kill9(binary):
+    timings = Timings("adopt_after_kill9")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    a, b = f"t-{rand()}", f"t-{rand()}"
+    port_a = create(req, prov, a, timings)["ssh_port"]
+    port_b = create(req, prov, b, timings)["ssh_port"]
+    token = rand(24)
+    req.ssh_ok(b, f"echo {token} >/root/persist.txt && sync", provider=prov)
+    pid_a, pid_b = prov.qemu_pid(a), prov.qemu_pid(b)
+
+    # The provider dies without a word; its VMs live on, and so does SSH
+    # (qemu forwards the port itself).
+    prov.daemon.kill9()
+    time.sleep(1)
+    expect(alive(pid_a) and alive(pid_b), "the VMs died with the provider")
+    code, out, err = raw_ssh(port_a, req.key, "hostname")
+    expect_eq((code, out.strip()), (0, a),
+              f"ssh to {a} while the provider is down ({err!r})")
+
+    # A new provider on the same state adopts them: the same qemu, no other.
+    timings.measure("restart", prov.restart)
+    for name, pid in ((a, pid_a), (b, pid_b)):
+        vm = wait_for(f"{name} to be listed running",
+                      lambda: (prov.vm(name) or {}).get("status") == "running"
+                      and prov.vm(name), timeout=30)
+        expect_eq(prov.qemu_pid(name), pid, f"the qemu of {name} after restart")
+    time.sleep(3)  # nothing launches a second one a little later
+    expect_eq(qemu_pids(prov.state_dir(a)), [pid_a], f"qemu of {a}, 3 s on")
+    expect_eq(qemu_pids(prov.state_dir(b)), [pid_b], f"qemu of {b}, 3 s on")
+    expect_eq(sorted(v["name"] for v in prov.vms()), sorted([a, b]),
+              "the VMs listed after restart")
+    expect_eq(prov.info()["available_resources"],
+              {"cpu": CAPACITY["cpu"] - 2, "memory": CAPACITY["memory"] - 2,
+               "storage": CAPACITY["storage"] - 20},
+              "free resources after restart")
+    out = req.ssh_ok(a, "hostname", provider=prov)
+    expect_eq(out.strip(), a, f"hostname of {a} after restart")
+
+    # Delete an adopted VM (not the provider's child).
+    destroy(req, prov, a, port_a, timings)
+
+    # Stop an adopted VM: ACPI powerdown, qemu exits.
+    t0 = time.monotonic()
+    timings.measure(f"stop adopted {b}", req.ok, "vm", "stop", b)
+    expect_stopped(prov, b, pid_b, port_b, t0, f"after stopping adopted {b}")
+
+    # A stopped VM across another crash: stays stopped, no qemu appears.
+    prov.daemon.kill9()
+    prov.restart()
+    wait_for(f"{b} listed stopped after the second restart",
+             lambda: (prov.vm(b) or {}).get("status") == "stopped", timeout=30)
+    time.sleep(2)
+    expect_eq(qemu_pids(prov.state_dir(b)), [], f"qemu of stopped {b}")
+
+    timings.measure(f"start {b}", req.ok, "vm", "start", b)
+    prov.qemu_pid(b)
+    out = req.ssh_ok(b, "cat /root/persist.txt; hostname", provider=prov)
+    expect_eq(out.split(), [token, b], f"{b}'s file and hostname after start")
+    destroy(req, prov, b, port_b, timings)
+    expect_eq(prov.vms(), [], "no VMs left")
+    expect_eq(prov.info()["available_resources"], CAPACITY,
+              "free resources at the end")
+
+
+@case
+def two_keys(binary):
+    timings = Timings("two_keys")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    alice = Requestor(disc, prov, name="alice")
+    bob = Requestor(disc, prov, name="bob")
+    va, vb = f"t-{rand()}", f"t-{rand()}"
+
+    # Both at once.
+    t0 = time.monotonic()
+    procs = [(va, alice.popen("vm", "create", va, "--size", "small")),
+             (vb, bob.popen("vm", "create", vb, "--size", "small"))]
+    for name, proc in procs:
+        try:
+            out, err = proc.communicate(timeout=CREATE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        expect_eq(proc.returncode, 0, f"golemctl vm create {name}: exit code "
+                  f"(stdout {out!r}, stderr {err!r})" + prov.console_tail(name))
+    timings.items.append(("create both at once", time.monotonic() - t0))
+    expect(alice.pub() != bob.pub(), "alice and bob got the same key")
+    port = {}
+    for name in (va, vb):
+        vm = prov.vm(name)
+        expect_eq(vm["status"], "running", f"{name} status")
+        port[name] = vm["ssh_port"]
+        prov.qemu_pid(name)
+    expect(port[va] != port[vb], f"both VMs on port {port[va]}")
+
+    for req, own, other, other_key in ((alice, va, vb, bob.key),
+                                       (bob, vb, va, alice.key)):
+        out = req.ssh_ok(own, "hostname; cat /root/.ssh/authorized_keys",
+                         provider=prov)
+        lines = out.strip().split("\n")
+        expect_eq(lines[0], own, f"hostname of {own}")
+        keys = [l.split()[1] for l in lines[1:] if l.strip()]
+        expect_eq(keys, [req.pub().split()[1]],
+                  f"root's authorized keys in {own}")
+        # Its own key over plain ssh, as root and as ubuntu.
+        for user in ("root", "ubuntu"):
+            code, out, err = raw_ssh(port[own], req.key, "whoami", user=user)
+            expect_eq((code, out.strip()), (0, user),
+                      f"{user}@{own} with its own key ({err!r})")
+        # The other requestor's key is refused, for both users.
+        for user in ("root", "ubuntu"):
+            code, out, err = raw_ssh(port[own], other_key, "whoami", user=user)
+            expect(code == 255 and "Permission denied" in err and not out,
+                   f"{user}@{own} with the other key: {code} {out!r} {err!r}")
+        # And golemctl with the other key (--ssh-key) too.
+        code, out, err = req.ssh(own, "whoami", key=other_key)
+        expect(code != 0 and "Permission denied" in err and not out,
+               f"golemctl vm ssh {own} --ssh-key (other key): {code} {out!r} "
+               f"{err!r}")
+    # A requestor cannot name the other's VM at all (no record).
+    code, out, err = alice.ssh(vb, "true")
+    expect(code != 0 and f"No VM named {vb}" in err,
+           f"alice: vm ssh {vb}: {code} {err!r}")
+
+    destroy(alice, prov, va, port[va], timings)
+    # bob's VM is untouched by the other's destroy.
+    out = bob.ssh_ok(vb, "hostname", provider=prov)
+    expect_eq(out.strip(), vb, f"{vb} after {va} went")
+    destroy(bob, prov, vb, port[vb], timings)
+
+
+@case
+def missing_image(binary):
+    images = build_image()
+    # A private image dir: golem-mini (links to the real one) and a second,
+    # blank image, "debian-12" (a .qcow2 no VM ever boots here).
+    mine = make_tempdir("golemtest-images-")
+    for ext in ("qcow2", "vmlinux", "initrd", "cmdline"):
+        os.symlink(os.path.join(images, f"{IMAGE}.{ext}"),
+                   os.path.join(mine, f"{IMAGE}.{ext}"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2",
+                    os.path.join(mine, "debian-12.qcow2"), "1G"], check=True)
+    disc = start_discovery()
+    prov = Provider(binary, disc, mine)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    keydir = make_tempdir("golemtest-key-")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    os.path.join(keydir, "k")], check=True,
+                   stdin=subprocess.DEVNULL)
+    with open(os.path.join(keydir, "k.pub")) as f:
+        key = f.read().strip()
+
+    status, _, data = http("POST", prov.url + VMS, {
+        "name": "nope", "size": "small", "image": "ubuntu:99.04",
+        "ssh_key": key}, timeout=60)
+    expect_eq(status, 422, f"create with image ubuntu:99.04: {data!r}")
+    detail = data.get("detail", {}) if isinstance(data, dict) else {}
+    expect_eq(detail.get("code"), "VALIDATION_ERROR", f"error code: {data!r}")
+    message = detail.get("message", "")
+    expect("ubuntu:99.04" in message or "ubuntu-99.04" in message,
+           f"the message does not name the image asked for: {message!r}")
+    expect(IMAGE in message, f"the message does not list {IMAGE}: {message!r}")
+    expect(re.search(r"debian-12\b", message),
+           f"the message does not list debian-12: {message!r}")
+
+    # Nothing was made, nothing is held.
+    expect(prov.vm("nope") is None, "a VM 'nope' exists after the 422")
+    expect(not os.path.exists(prov.state_dir("nope")),
+           f"{prov.state_dir('nope')} exists after the 422")
+    expect_eq(prov.info()["available_resources"], CAPACITY,
+              "free resources after the 422")
+    expect_eq(pids_naming(prov.data), [], "processes naming the data dir")
+
+    # golemctl passes the provider's words on.
+    code, out, err = req.run("vm", "create", "nope2", "--image", "ubuntu:99.04")
+    expect(code == 1 and IMAGE in err and "refused" in err,
+           f"golemctl vm create --image ubuntu:99.04: {code} {out!r} {err!r}")
+    expect_eq(req.records(), {}, "golemctl keeps no record of the refusal")
+    expect_eq(prov.vms(), [], "the provider lists no VMs")
+
+
+if __name__ == "__main__":
+    # --golemctl, --discovery, --mkimage and --images are paths the harness
+    # checks exist: the image dir may not yet.
+    for i, arg in enumerate(sys.argv):
+        if arg == "--images" and i + 1 < len(sys.argv):
+            os.makedirs(sys.argv[i + 1], exist_ok=True)
+        elif arg.startswith("--images="):
+            os.makedirs(arg.split("=", 1)[1], exist_ok=True)
+    raise SystemExit(main(paths=("golemctl", "discovery", "mkimage", "images")))
