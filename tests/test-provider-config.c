@@ -112,7 +112,8 @@ TEST(shipped_file) {
         /* The shipped file sets nothing, and every commented-out "#Key=value" that shows a
          * value is the default: uncommenting those changes nothing. */
         static const char shipped[] = GOLEM_SOURCE_ROOT "/src/provider/provider.conf";
-        static const char *const not_values[] = { "#ID=", "#Name=", "#PublicIP=", "#MultipassBinaryPath=" };
+        static const char *const not_values[] = { "#ID=", "#Name=", "#PublicIP=", "#MultipassBinaryPath=",
+                                                  "#ImageDir=", "#QemuBinaryPath=" };
         _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "provider.conf"), *error = NULL;
         _cleanup_free_ char *line = NULL;
         ProviderSettings s;
@@ -145,7 +146,7 @@ TEST(shipped_file) {
         }
         fclose(in);
         ASSERT_OK(fclose(out));
-        ASSERT_EQ_INT(n_uncommented, 25);
+        ASSERT_EQ_INT(n_uncommented, 26);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -287,7 +288,7 @@ TEST(environment_errors) {
                 { "GOLEM_PROVIDER_CPU_THRESHOLD", "50%" },
                 { "GOLEM_PROVIDER_MEMORY_THRESHOLD", "0" },
                 { "GOLEM_PROVIDER_STORAGE_THRESHOLD", "101" },
-                { "GOLEM_PROVIDER_DRIVER", "qemu" },
+                { "GOLEM_PROVIDER_DRIVER", "xen" },
                 { "GOLEM_PROVIDER_DRIVER", "Multipass" },
                 { "GOLEM_PROVIDER_DRIVER", "" },
                 { "GOLEM_PROVIDER_HOST", "localhost" },
@@ -422,7 +423,7 @@ TEST(file_errors) {
         } table[] = {
                 { "[Provider]\nCountry=XX\n", "provider.conf:2: Country=XX: invalid value" },
                 { "[Provider]\n\nCPUThreshold=0\n", "provider.conf:3: CPUThreshold=0: value out of range" },
-                { "[Provider]\nDriver=qemu\n", "provider.conf:2: Driver=qemu: invalid value" },
+                { "[Provider]\nDriver=xen\n", "provider.conf:2: Driver=xen: invalid value" },
                 { "[Provider]\nDiscoveryURL=ftp://x\n", "provider.conf:2: DiscoveryURL=ftp://x: invalid value" },
                 { "[Provider]\nNoSuchKey=1\n", "provider.conf:2: unknown key 'NoSuchKey' in section [Provider]" },
                 { "[Discovery]\nPort=1\n", "provider.conf:2: unknown key 'Port' in section [Discovery]" },

@@ -71,29 +71,35 @@ def wait_for(what, fn, timeout=15, interval=0.2):
         time.sleep(interval)
 
 
-def port_range(n=10):
-    """``n`` consecutive free ports on 127.0.0.1, below the ephemeral range."""
+def loopback_ip():
+    """A random 127.X.Y.Z other than 127.0.0.1 (all of 127/8 is loopback)."""
+    return "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                             random.randint(2, 254))
+
+
+def port_range(n=10, host="127.0.0.1"):
+    """``n`` consecutive free ports on ``host``, below the ephemeral range."""
     for _ in range(200):
         start = random.randrange(20000, 32000 - n)
         try:
             for port in range(start, start + n):
                 with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
+                    s.bind((host, port))
         except OSError:
             continue
         return start, start + n - 1
     raise AssertionError("no free block of ports for the SSH range")
 
 
-def expect_refused(port, what):
-    """Nothing accepts connections on 127.0.0.1:port."""
+def expect_refused(port, what, host="127.0.0.1"):
+    """Nothing accepts connections on host:port."""
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        socket.create_connection((host, port), timeout=2).close()
     except ConnectionRefusedError:
         return
     except OSError as e:
-        raise AssertionError(f"{what}: connecting to 127.0.0.1:{port}: {e!r}")
-    raise AssertionError(f"{what}: port {port} still accepts connections")
+        raise AssertionError(f"{what}: connecting to {host}:{port}: {e!r}")
+    raise AssertionError(f"{what}: {host}:{port} accepts connections")
 
 
 class Timings:
@@ -235,28 +241,30 @@ def start_discovery():
 
 
 class Provider:
-    """golem-providerd with the qemu driver on 127.0.0.1 (a free port),
-    advertising to ``discovery``; VMs' SSH ports from a free block."""
+    """golem-providerd with the qemu driver on ``host`` (127.0.0.1 unless
+    given; a free port), advertising to ``discovery`` with ``host`` as its
+    public address; VMs' SSH ports from a free block."""
 
     def __init__(self, binary, discovery, images, name="providerd",
-                 **settings):
+                 host="127.0.0.1", **settings):
         self.binary = binary
         self.discovery = discovery
+        self.host = host
         self.id = f"prov-{rand()}"
         self.generation = 0
-        d = Daemon(binary, name=name)
+        d = Daemon(binary, name=name, host=host)
         self.port = d.port
         self.data = d.path("data")
         os.makedirs(self.data)
         on_cleanup(lambda: kill_own(self.data))
-        self.ssh_range = port_range()
+        self.ssh_range = port_range(host=host)
         self.env = {
             "GOLEM_PROVIDER_ID": self.id,
             "GOLEM_PROVIDER_NAME": self.id,
             "GOLEM_PROVIDER_COUNTRY": "SE",
-            "GOLEM_PROVIDER_HOST": "127.0.0.1",
+            "GOLEM_PROVIDER_HOST": host,
             "GOLEM_PROVIDER_PORT": str(self.port),
-            "GOLEM_PROVIDER_PUBLIC_IP": "127.0.0.1",
+            "GOLEM_PROVIDER_PUBLIC_IP": host,
             "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
             "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
             "GOLEM_PROVIDER_VM_DATA_DIR": self.data,
@@ -292,7 +300,8 @@ class Provider:
         (the old one must be dead)."""
         expect(not self.daemon.running(), "restart: the old provider runs")
         self.generation += 1
-        d = Daemon(self.binary, name=f"{self.daemon.name}-{self.generation}")
+        d = Daemon(self.binary, name=f"{self.daemon.name}-{self.generation}",
+                   host=self.host)
         d.port = self.port
         self.daemon = d
         # The listening socket of a SIGKILLed process is gone at once; still,
@@ -301,7 +310,7 @@ class Provider:
             try:
                 with socket.socket() as s:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    s.bind(("127.0.0.1", self.port))
+                    s.bind((self.host, self.port))
                 break
             except OSError:
                 time.sleep(0.25)
@@ -309,7 +318,7 @@ class Provider:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def state_dir(self, name):
         return os.path.join(self.data, "qemu", name)
@@ -450,12 +459,12 @@ class Requestor:
             con.close()
 
 
-def raw_ssh(port, key, *command, user="root", timeout=60):
-    """Plain ssh to 127.0.0.1:port with only ``key``; (code, out, err)."""
+def raw_ssh(port, key, *command, user="root", timeout=60, host="127.0.0.1"):
+    """Plain ssh to host:port with only ``key``; (code, out, err)."""
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
-            "-i", key, "-p", str(port), "--", f"{user}@127.0.0.1"] + list(command)
+            "-i", key, "-p", str(port), "--", f"{user}@{host}"] + list(command)
     env = {k: v for k, v in os.environ.items()
            if k not in ("SSH_AUTH_SOCK", "DISPLAY", "SSH_ASKPASS")}
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
@@ -464,10 +473,10 @@ def raw_ssh(port, key, *command, user="root", timeout=60):
             proc.stderr.decode(errors="replace"))
 
 
-def expect_banner(port, what):
+def expect_banner(port, what, host="127.0.0.1"):
     """The port answers with an SSH banner (the guest's dropbear)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with socket.create_connection((host, port), timeout=5) as s:
             s.settimeout(10)
             banner = s.recv(256)
     except OSError as e:
@@ -502,7 +511,7 @@ def create(req, prov, name, timings, *extra):
     argv = " ".join(cmdline(pid) or [])
     expect(re.search(r"-accel[ =]tcg|accel=tcg", argv),
            f"{name}: qemu not told to use TCG: {argv}")
-    expect_banner(vm["ssh_port"], f"{name} after create")
+    expect_banner(vm["ssh_port"], f"{name} after create", host=prov.host)
     return vm
 
 
@@ -511,7 +520,7 @@ def expect_gone(prov, name, port, what):
     state = prov.state_dir(name)
     wait_for(f"{what}: the qemu of {name} to exit",
              lambda: not qemu_pids(state), timeout=10)
-    expect_refused(port, f"{what}: {name}'s SSH port")
+    expect_refused(port, f"{what}: {name}'s SSH port", host=prov.host)
     expect(not os.path.exists(state), f"{what}: {state} still exists: "
            f"{sorted(os.listdir(state)) if os.path.isdir(state) else ''}")
     expect(prov.vm(name) is None, f"{what}: the provider still lists {name}")
@@ -528,7 +537,8 @@ def expect_stopped(prov, name, pid, port, t0, what):
     expect("golem-mini: shutting down" in prov.console(name),
            f"{what}: the guest did not shut down by itself (ACPI powerdown)"
            + prov.console_tail(name))
-    expect_refused(port, f"{what}: {name}'s SSH port while stopped")
+    expect_refused(port, f"{what}: {name}'s SSH port while stopped",
+                   host=prov.host)
 
 
 def destroy(req, prov, name, port, timings):
