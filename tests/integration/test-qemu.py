@@ -813,6 +813,218 @@ def missing_image(binary):
     expect_eq(prov.vms(), [], "the provider lists no VMs")
 
 
+
+@case
+def destroy_stopped(binary):
+    """A stopped VM is destroyed as completely as a running one: its disk
+    goes, and the name makes a new VM with a new disk."""
+    timings = Timings("destroy_stopped")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    name = f"t-{rand()}"
+    port = create(req, prov, name, timings)["ssh_port"]
+    req.ssh_ok(name, "echo old >/root/persist.txt && sync", provider=prov)
+    pid = prov.qemu_pid(name)
+    t0 = time.monotonic()
+    req.ok("vm", "stop", name)
+    expect_stopped(prov, name, pid, port, t0, "after stop")
+
+    destroy(req, prov, name, port, timings)
+    expect_eq(prov.info()["available_resources"], CAPACITY,
+              "free resources after destroying a stopped VM")
+
+    # The name again: a fresh VM, not the old disk.
+    port = create(req, prov, name, timings)["ssh_port"]
+    code, out, err = req.ssh(name, "cat /root/persist.txt")
+    expect(code != 0 and "old" not in out,
+           f"the new {name} has the old disk's file: {code} {out!r} {err!r}")
+    destroy(req, prov, name, port, timings)
+
+
+@case
+def listen_address(binary):
+    """A provider on an address of its own (not 127.0.0.1, not 0.0.0.0):
+    the VMs' SSH ports listen there, the create sees the guest answer
+    there, and golemctl logs in there."""
+    timings = Timings("listen_address")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    for attempt in range(3):
+        ip = loopback_ip()
+        try:
+            prov = Provider(binary, disc, images, host=ip)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    name = f"t-{rand()}"
+    port = create(req, prov, name, timings)["ssh_port"]
+    status, _, access = http("GET", f"{prov.url}{VMS}/{name}/access")
+    expect_eq((status, access.get("ssh_host"), access.get("ssh_port")),
+              (200, ip, port), f"access: {access!r}")
+    out = req.ssh_ok(name, "hostname", provider=prov)
+    expect_eq(out.strip(), name, "hostname over SSH on the provider's address")
+    expect_refused(port, "the SSH port on 127.0.0.1 (the provider is on "
+                   f"{ip} only)")
+    destroy(req, prov, name, port, timings)
+
+
+@case
+def long_name(binary):
+    """A name of the maximum length (63 characters) works like any other."""
+    timings = Timings("long_name")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    name = "t-" + rand(61)
+    port = create(req, prov, name, timings)["ssh_port"]
+    out = req.ssh_ok(name, "hostname", provider=prov)
+    expect_eq(out.strip(), name, "the guest's hostname (63 characters)")
+    pid = prov.qemu_pid(name)
+    t0 = time.monotonic()
+    timings.measure("stop", req.ok, "vm", "stop", name)
+    expect_stopped(prov, name, pid, port, t0, "after stop")
+    destroy(req, prov, name, port, timings)
+
+
+@case
+def launch_failure(binary):
+    """qemu cannot start (its SSH port is taken by someone else): the create
+    fails with qemu's reason and leaves nothing behind; the name and the
+    port are free again."""
+    timings = Timings("launch_failure")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    start, _ = port_range(n=1)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", start))
+    blocker.listen(1)
+    on_cleanup(blocker.close)
+    prov = Provider(binary, disc, images, PORT_RANGE_START=start,
+                    PORT_RANGE_END=start)
+    wait_advertised(disc, prov.id)
+    keydir = make_tempdir("golemtest-key-")
+    key = os.path.join(keydir, "k")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
+                   check=True, stdin=subprocess.DEVNULL)
+    with open(key + ".pub") as f:
+        pub = f.read().strip()
+    name = f"t-{rand()}"
+    body = {"name": name, "size": "small", "ssh_key": pub}
+
+    status, _, data = timings.measure("failed create", http, "POST",
+                                      prov.url + VMS, body, timeout=120)
+    expect_eq(status, 500, f"create while port {start} is taken: {data!r}")
+    detail = data.get("detail", {}) if isinstance(data, dict) else {}
+    expect_eq(detail.get("code"), "VM_CREATE_ERROR", f"error: {data!r}")
+    expect(re.search(r"qemu|forward", detail.get("message", ""), re.I),
+           f"the message does not give qemu's reason: {data!r}")
+    expect(prov.vm(name) is None, f"{name} listed after the failed create")
+    expect(not os.path.exists(prov.state_dir(name)),
+           f"{prov.state_dir(name)} left after the failed create: "
+           f"{sorted(os.listdir(prov.state_dir(name)))}")
+    expect_eq(pids_naming(prov.data), [], "processes naming the data dir")
+    expect_eq(prov.info()["available_resources"], CAPACITY,
+              "free resources after the failed create")
+
+    # Port free again: the same name and the same (only) port work.
+    blocker.close()
+    status, _, data = timings.measure(f"create {name}", http, "POST",
+                                      prov.url + VMS, body,
+                                      timeout=CREATE_TIMEOUT)
+    expect_eq(status, 201, f"create once the port is free: {data!r}"
+              + prov.console_tail(name))
+    expect_eq(data["ssh_port"], start, "the VM's port")
+    code, out, err = raw_ssh(start, key, "hostname")
+    expect_eq((code, out.strip()), (0, name), f"ssh ({err!r})")
+    status, _, data = http("DELETE", f"{prov.url}{VMS}/{name}", timeout=120)
+    expect_eq(status, 200, f"delete: {data!r}")
+    expect_gone(prov, name, start, "after the delete")
+
+
+@case
+def stop_ignored(binary):
+    """A guest that ignores the power button (no acpid) is stopped hard
+    after the grace period; its disk survives for the next start."""
+    timings = Timings("stop_ignored")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    name = f"t-{rand()}"
+    port = create(req, prov, name, timings)["ssh_port"]
+    token = rand(24)
+    req.ssh_ok(name, f"echo {token} >/root/persist.txt && sync && "
+               "killall acpid && ! pidof acpid", provider=prov)
+    pid = prov.qemu_pid(name)
+    t0 = time.monotonic()
+    timings.measure("stop (power button ignored)", req.ok, "vm", "stop", name)
+    expect(not alive(pid), f"qemu {pid} still runs after the stop returned")
+    took = time.monotonic() - t0
+    expect(took <= STOP_DEADLINE, f"the stop took {took:.0f}s")
+    expect_eq(prov.vm(name)["status"], "stopped", "status after the stop")
+    expect_refused(port, "SSH port after the hard stop")
+    timings.measure("start", req.ok, "vm", "start", name)
+    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
+    expect_eq(out.strip(), token, "the file after a hard stop")
+    destroy(req, prov, name, port, timings)
+
+
+@case
+def qemu_dies(binary):
+    """A VM whose qemu dies behind the provider's back (OOM killer, a
+    poweroff in the guest): the provider does not start a second one, says
+    so after a restart, and the VM starts again."""
+    timings = Timings("qemu_dies")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    req = Requestor(disc, prov)
+    name = f"t-{rand()}"
+    port = create(req, prov, name, timings)["ssh_port"]
+    token = rand(24)
+    req.ssh_ok(name, f"echo {token} >/root/persist.txt && sync", provider=prov)
+
+    # poweroff in the guest: qemu exits.
+    pid = prov.qemu_pid(name)
+    req.ssh(name, "poweroff")
+    wait_for("qemu to exit after poweroff in the guest",
+             lambda: not alive(pid), timeout=STOP_DEADLINE)
+    seen = wait_for(f"the provider to notice {name} stopped",
+                    lambda: (prov.vm(name) or {}).get("status")
+                    in ("stopped", "error") and prov.vm(name)["status"],
+                    timeout=30)
+    print(f"NOTE qemu_dies: after a poweroff in the guest {name} is {seen}",
+          flush=True)
+    timings.measure("start after poweroff", req.ok, "vm", "start", name)
+    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
+    expect_eq(out.strip(), token, "the file after a poweroff and a start")
+
+    # SIGKILL qemu while the provider is down; the restarted provider sees
+    # the VM stopped and does not boot it by itself.
+    pid = prov.qemu_pid(name)
+    prov.daemon.kill9()
+    os.kill(pid, signal.SIGKILL)
+    wait_for("qemu to die", lambda: not alive(pid), timeout=10)
+    prov.restart()
+    wait_for(f"{name} listed stopped after the restart",
+             lambda: (prov.vm(name) or {}).get("status") == "stopped",
+             timeout=30)
+    expect_eq(qemu_pids(prov.state_dir(name)), [], f"qemu of {name}")
+    timings.measure("start after SIGKILL", req.ok, "vm", "start", name)
+    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
+    expect_eq(out.strip(), token, "the file after qemu was killed")
+    destroy(req, prov, name, port, timings)
+
 if __name__ == "__main__":
     # --golemctl, --discovery, --mkimage and --images are paths the harness
     # checks exist: the image dir may not yet.
