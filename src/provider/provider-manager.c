@@ -33,6 +33,7 @@ DEFINE_STRING_TABLE_LOOKUP(vm_operation, VMOperation);
 /* ---- small helpers ---- */
 
 static void emit(Manager *m, VM *vm, VMEvent event, VMOperation op, int error, const char *message) {
+        m->generation++; /* whatever changed, cached renderings are stale now */
         for (size_t i = 0; i < m->n_listeners; i++)
                 m->listeners[i].fn(m, vm, event, op, error, message, m->listeners[i].userdata);
 }
@@ -126,6 +127,7 @@ static int vm_set_state(VM *vm, VMState state, const char *error_message) {
 
         vm->record.state = state;
         vm->record.updated_at = now_realtime();
+        m->generation++;
         if (error_message || state != VM_ERROR)
                 (void) free_and_strdup(&vm->record.error_message, error_message);
 
@@ -212,6 +214,7 @@ static void vm_unlink(VM *vm) {
                 vm->next->prev = vm->prev;
         vm->prev = vm->next = NULL;
         m->n_vms--;
+        m->generation++;
         vm->unlinked = true;
 }
 
@@ -251,6 +254,7 @@ static VM *vm_add(Manager *m, const VMRecord *record) {
         } else
                 m->vms = vm;
         m->n_vms++;
+        m->generation++;
         return vm;
 }
 

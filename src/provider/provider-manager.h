@@ -96,6 +96,7 @@ struct Manager {
         } listeners[4];
         size_t n_listeners;
         VM *removing;            /* a VM whose removal is being announced */
+        uint64_t generation;     /* bumped on every change of any VM record: for caches */
         void *rest;              /* the REST front end's state */
         void *bus_state;         /* the D-Bus front end's state */
         bool bus_activated;      /* started by D-Bus activation: the bus is required */

@@ -23,6 +23,10 @@ typedef struct Waiter {
 typedef struct Rest {
         Manager *manager;
         Waiter *waiters;
+        /* GET /api/v1/vms as anonymous callers see it, valid while the generation holds. */
+        char *list_cache;
+        size_t list_cache_size;
+        uint64_t list_cache_generation;
 } Rest;
 
 static void caller_from_request(HttpRequest *req, Caller *ret) {
@@ -245,12 +249,19 @@ static int post_vm(HttpRequest *req, void *userdata) {
 
 static int list_vms(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
+        Rest *rest = m->rest;
         _cleanup_json_ json_object *a = json_object_new_array();
+        const char *text;
         Caller c;
 
         if (!a)
                 return -ENOMEM;
         caller_from_request(req, &c);
+
+        /* Rendering every VM is most of what this costs; the answer only changes with them. */
+        if (!c.identity && rest->list_cache && rest->list_cache_generation == m->generation)
+                return http_reply_json_text(req, 200, rest->list_cache, rest->list_cache_size);
+
         for (VM *vm = m->vms; vm; vm = vm->next) {
                 json_object *o;
 
@@ -258,6 +269,12 @@ static int list_vms(HttpRequest *req, void *userdata) {
                         continue;
                 if (vm_record_to_json(&vm->record, &o) < 0 || json_object_array_add(a, o) < 0)
                         return -ENOMEM;
+        }
+
+        text = json_to_string(a, false);
+        if (!c.identity && text && free_and_strdup(&rest->list_cache, text) >= 0) {
+                rest->list_cache_size = strlen(text);
+                rest->list_cache_generation = m->generation;
         }
         return http_reply_json(req, 200, a);
 }
@@ -477,6 +494,7 @@ void provider_rest_free(Manager *m) {
                 return;
         while (rest->waiters)
                 waiter_free(rest, rest->waiters);
+        free(rest->list_cache);
         free(rest);
         m->rest = NULL;
 }
