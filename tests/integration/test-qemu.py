@@ -47,7 +47,7 @@ GIB = 1024 ** 3
 VMS = "/api/v1/vms"
 INFO = "/api/v1/provider/info"
 STOP_DEADLINE = 60      # seconds from a stop request to qemu's exit
-CREATE_TIMEOUT = 300    # seconds golemctl may take to create (TCG, busy host)
+CREATE_TIMEOUT = 240    # seconds golemctl may take to create (the provider gives up at 180)
 
 
 # --------------------------------------------------------------------------
@@ -281,7 +281,7 @@ class Provider:
             "GOLEM_PROVIDER_PORT_RANGE_START": str(self.ssh_range[0]),
             "GOLEM_PROVIDER_PORT_RANGE_END": str(self.ssh_range[1]),
             "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
-            "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "300",
+            "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "180",
             # No system bus: the D-Bus API stays off, as in test-provider.py.
             "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + d.path("no-system-bus"),
         }
