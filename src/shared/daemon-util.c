@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <getopt.h>
 #include <signal.h>
+#include <stdio.h>
 #include <systemd/sd-daemon.h>
 
 #include "daemon-util.h"
@@ -68,4 +70,50 @@ void daemon_notify_ready(const char *status) {
 
 void daemon_notify_stopping(void) {
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down.");
+}
+
+int daemon_parse_argv(int argc, char *argv[], DaemonArgs *a) {
+        enum { ARG_VERSION = 0x100, ARG_CONFIG, ARG_BUS_INTROSPECT };
+        static const struct option options[] = {
+                { "help",           no_argument,       NULL, 'h' },
+                { "version",        no_argument,       NULL, ARG_VERSION },
+                { "config",         required_argument, NULL, ARG_CONFIG },
+                { "bus-introspect", no_argument,       NULL, ARG_BUS_INTROSPECT },
+                {}
+        };
+        bool explicit_config = false;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        a->help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("%s %s\n", a->name, GOLEM_VERSION);
+                        return 0;
+                case ARG_CONFIG:
+                        a->config = optarg;
+                        explicit_config = true;
+                        break;
+                case ARG_BUS_INTROSPECT:
+                        if (!a->accept_bus_introspect) {
+                                log_error("%s has no D-Bus API.", a->name);
+                                return -EINVAL;
+                        }
+                        a->bus_introspect = true;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+
+        if (explicit_config && access(a->config, R_OK) < 0) {
+                log_error_errno(errno, "Cannot read %s: %m", a->config);
+                return -EINVAL;
+        }
+        if (optind < argc) {
+                log_error("%s takes no arguments.", a->name);
+                return -EINVAL;
+        }
+        return 1;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 /* Called on the first SIGTERM/SIGINT instead of leaving the loop at once: it winds down and
@@ -14,3 +15,17 @@ int daemon_setup_event(sd_event **ret, DaemonStopFn on_stop, void *userdata);
 /* READY=1 with a STATUS= line. */
 void daemon_notify_ready(const char *status);
 void daemon_notify_stopping(void);
+
+/* The command line every golem daemon takes: --help, --version, --config=FILE, and
+ * --bus-introspect where the daemon has a D-Bus API. */
+typedef struct DaemonArgs {
+        const char *name;              /* for --version */
+        void (*help)(void);
+        const char *config;            /* in: the default file; out: the one to read */
+        bool accept_bus_introspect;
+        bool bus_introspect;           /* out */
+} DaemonArgs;
+
+/* Returns 1 to go on, 0 when done (help or version printed), -EINVAL on a bad command line
+ * (already logged). A file named with --config must be readable; the default may be missing. */
+int daemon_parse_argv(int argc, char *argv[], DaemonArgs *a);
