@@ -505,6 +505,7 @@ static const DriverOps multipass_ops = {
         .cancel = multipass_cancel,
         .free = multipass_free,
         .forwards_ssh = false,
+        .poll_interval = 30 * USEC_PER_SEC,
 };
 
 int driver_multipass_new(Runner *runner, const MultipassConfig *c, Driver **ret) {

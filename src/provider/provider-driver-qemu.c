@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 typedef struct QemuDriver {
         Driver base;
+        char *runtime_dir;          /* QMP sockets: a socket path must stay under 108 bytes */
         sd_event *event;
         Runner *runner;
         QemuConfig config;
@@ -355,7 +357,7 @@ static int step_boot(DriverOp *op) {
         FILE *f;
 
         if (asprintf(&console, "file:%s/console.log", op->dir) < 0 ||
-            asprintf(&qmp, "unix:%s/qmp.sock,server=on,wait=off", op->dir) < 0 ||
+            asprintf(&qmp, "unix:%s/%s.qmp,server=on,wait=off", d->runtime_dir, op->name) < 0 ||
             asprintf(&kernel, "%s.vmlinux", op->image_base) < 0 ||
             asprintf(&initrd, "%s.initrd", op->image_base) < 0 ||
             asprintf(&cmdline_file, "%s.cmdline", op->image_base) < 0 ||
@@ -452,7 +454,12 @@ static void probe_ssh(DriverOp *op) {
                 .sin_port = htons(op->ssh_port),
                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
         };
+        const char *host = op->driver->config.listen_host;
         int fd;
+
+        /* The forward listens on a specific address when one is configured. */
+        if (!streq(host, "0.0.0.0") && !streq(host, "::"))
+                (void) inet_pton(AF_INET, host, &sa.sin_addr);
 
         if (op->probe_fd >= 0)
                 return;
@@ -517,14 +524,14 @@ static int qmp_expect(int fd, const char *want) {
 /* One QMP command over the VM's socket: greeting, capabilities, the command, its return.
  * The socket is qemu's own on this machine and every wait is bounded by a short timeout.
  * TODO: make it a state machine on the event loop like the rest. */
-static int qmp_send(const char *dir, const char *command) {
+static int qmp_send(const QemuDriver *d, const char *name, const char *command) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct timeval tv = { .tv_sec = 1 };
         _cleanup_close_ int fd = -EBADF;
         char msg[128];
         int n, r;
 
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp.sock", dir) >= sizeof(sa.sun_path))
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.qmp", d->runtime_dir, name) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -549,25 +556,32 @@ static int qmp_send(const char *dir, const char *command) {
         return qmp_expect(fd, "\"return\"");
 }
 
+static void step_kill(DriverOp *op);
+
 static void step_powerdown(DriverOp *op) {
         pid_t pid = vm_pid(op->driver, op->name);
         usec_t now = now_monotonic();
 
         if (!pid) {
-                op_finish(op, 0, NULL);
+                if (op->kind == QOP_REMOVE) {
+                        op->step = STEP_KILL;
+                        op->deadline = now + GONE_TIMEOUT_USEC;
+                        step_kill(op);
+                } else
+                        op_finish(op, 0, NULL);
                 return;
         }
         if (op->kind == QOP_STOP && now < op->deadline) {
                 /* A press early in the boot is lost: press again every few seconds. */
                 if (now >= op->next_powerdown) {
-                        (void) qmp_send(op->dir, "system_powerdown");
+                        (void) qmp_send(op->driver, op->name, "system_powerdown");
                         op->next_powerdown = now + POWERDOWN_REPEAT_USEC;
                 }
                 op_later(op, POLL_USEC);
                 return;
         }
         /* Delete, or the guest did not power off in time. */
-        (void) qmp_send(op->dir, "quit");
+        (void) qmp_send(op->driver, op->name, "quit");
         (void) kill(pid, SIGKILL);
         op->step = STEP_KILL;
         op->deadline = now + GONE_TIMEOUT_USEC;
@@ -863,6 +877,7 @@ static void qemu_free(Driver *base) {
         free((char *) d->config.listen_host);
         free((char *) d->config.accel);
         free(d->state_root);
+        free(d->runtime_dir);
         free(d);
 }
 
@@ -878,6 +893,7 @@ static const DriverOps qemu_ops = {
         .free = qemu_free,
         .image_check = qemu_image_check,
         .forwards_ssh = true,
+        .poll_interval = 5 * USEC_PER_SEC,
 };
 
 int driver_qemu_new(sd_event *event, Runner *runner, const QemuConfig *c, Driver **ret) {
@@ -903,8 +919,22 @@ int driver_qemu_new(sd_event *event, Runner *runner, const QemuConfig *c, Driver
         };
         if (asprintf(&d->state_root, "%s/qemu", c->data_dir) < 0)
                 d->state_root = NULL;
+        {
+                /* RuntimeDirectory= under systemd, else /run/golem-provider; the state directory
+                 * only when neither can be had (its path may be too long for a socket). */
+                const char *rt = getenv("RUNTIME_DIRECTORY");
+
+                d->runtime_dir = strdup(rt && rt[0] == '/' ? rt : "/run/golem-provider");
+                if (d->runtime_dir) {
+                        d->runtime_dir[strcspn(d->runtime_dir, ":")] = 0;
+                        if (mkdir(d->runtime_dir, 0700) < 0 && errno != EEXIST) {
+                                free(d->runtime_dir);
+                                d->runtime_dir = d->state_root ? strdup(d->state_root) : NULL;
+                        }
+                }
+        }
         if (!d->config.binary || !d->config.img_binary || !d->config.iso_binary || !d->config.image_dir ||
-            !d->config.data_dir || !d->config.listen_host || !d->config.accel || !d->state_root) {
+            !d->config.data_dir || !d->config.listen_host || !d->config.accel || !d->state_root || !d->runtime_dir) {
                 qemu_free(&d->base);
                 return -ENOMEM;
         }

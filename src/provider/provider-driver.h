@@ -66,6 +66,9 @@ typedef struct DriverOps {
         /* Whether SSH reaches the VM through the provider's own forwarder (multipass) or
          * the driver forwards the port itself (qemu user networking). */
         bool forwards_ssh;
+        /* How often the manager compares its records with list() while running, to notice
+         * VMs that stopped or vanished by themselves (a poweroff inside the guest). */
+        usec_t poll_interval;
 } DriverOps;
 
 struct Driver {

@@ -724,6 +724,8 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
 
         switch (d->state) {
         case DRIVER_VM_RUNNING:
+                if (s == VM_RUNNING && (!d->ip_address[0] || streq(d->ip_address, vm->record.ip_address)))
+                        return; /* nothing new */
                 if (d->ip_address[0])
                         strcpy(vm->record.ip_address, d->ip_address);
                 (void) vm_set_state(vm, VM_RUNNING, NULL);
@@ -735,11 +737,18 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
                 }
                 break;
         case DRIVER_VM_STARTING:
+                if (s == VM_STARTING)
+                        return;
                 (void) vm_set_state(vm, VM_STARTING, NULL);
                 adopt_poll_schedule(vm);
                 break;
         case DRIVER_VM_STOPPED:
         case DRIVER_VM_SUSPENDED:
+                if (s == VM_STOPPED)
+                        return;
+                if (s == VM_RUNNING)
+                        log_vm_event(vm, LOG_NOTICE, GOLEM_MESSAGE_VM_STOPPED,
+                                     "VM %s stopped by itself (shut down from inside).", vm->record.name);
                 (void) vm_set_state(vm, VM_STOPPED, NULL);
                 if (s == VM_STARTING) {
                         /* A start was asked for and did not happen: do it. */
@@ -812,7 +821,7 @@ static void on_reconcile_list(int r, const char *message, const DriverVM *vms, s
                 return;
         }
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n && !m->reconciled; i++)
                 if (!manager_get_vm(m, vms[i].name))
                         log_struct(LOG_WARNING,
                                    "GOLEM_VM=%s", vms[i].name,
@@ -918,6 +927,13 @@ static int on_usage_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         r = ledger_sample_usage(&m->ledger, m->settings.vm_data_dir);
         if (r < 0)
                 log_debug_errno(r, "Failed to sample host usage, ignoring: %m");
+
+        /* Notice VMs that stopped or vanished by themselves. */
+        if (m->driver && m->reconciled && !m->reconcile_op && m->driver->ops->poll_interval > 0 &&
+            now_monotonic() >= m->last_poll + m->driver->ops->poll_interval) {
+                m->last_poll = now_monotonic();
+                (void) reconcile(m);
+        }
         (void) sd_event_source_set_time_relative(s, USAGE_INTERVAL_USEC);
         return 0;
 }

@@ -89,6 +89,7 @@ struct Manager {
         sd_event_source *usage_timer;
         sd_event_source *reconcile_timer;
         DriverOp *reconcile_op;  /* the hypervisor's list in flight */
+        usec_t last_poll;
         bool reconciled;
         struct {
                 VMListener fn;

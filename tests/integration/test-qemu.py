@@ -8,14 +8,35 @@ over SSH through the port qemu's user networking forwards.
                  --images BUILDDIR/images [CASE]
 
 Each case runs its own golem-discoveryd and golem-providerd (driver qemu,
-GOLEM_PROVIDER_QEMU_ACCEL=tcg: KVM is not assumed) on free ports of 127.0.0.1,
-with VMs of size small (1 CPU, 1 GB, 10 GB), and golemctl with HOME and the
-XDG directories in temp dirs.  The image is built (or found up to date, ~1 s)
-with tools/mkimage into --images by every case (mkimage locks the dir: cases
-run in parallel).  When a case ends, its daemons are killed, then every process whose
-command line names the case's own VM_DATA_DIR (the qemu of its VMs, which
-outlive the provider on purpose) and every qemu whose pid is in a qemu.pid
-there.  Run ``--list`` for the case names.
+GOLEM_PROVIDER_QEMU_ACCEL=tcg: KVM is not assumed) on free ports of 127.0.0.1
+(listen_address: of another loopback address), with VMs of size small (1 CPU,
+1 GB, 10 GB), and golemctl with HOME and the XDG directories in temp dirs.
+The image is built (or found up to date, ~1 s) with tools/mkimage into
+--images by every case (mkimage locks the dir, so cases run in parallel).
+When a case ends, its daemons are killed, then every process whose command
+line names the case's own VM_DATA_DIR (the qemu of its VMs, which outlive the
+provider on purpose) and every qemu whose pid is in a qemu.pid there.  Each
+case prints a line "TIMES case: step N.Ns, ..." with its durations.
+
+Cases (``--list``):
+  hostname_and_persistence  hostname from the seed, resources, a file kept
+                            across an ACPI stop and a start, destroy
+  adopt_after_kill9         VMs outlive a SIGKILLed provider and are adopted
+                            (the same qemu, no second one); stop and delete
+                            of adopted VMs; a stopped VM across a crash
+  two_keys                  two requestors' VMs: each key opens its own only
+  missing_image             422 listing the images there are
+  destroy_stopped           destroying a stopped VM removes its disk; the
+                            name makes a fresh VM
+  listen_address            a provider on an address other than 127.0.0.1
+  long_name                 a 63-character VM name
+  launch_failure            qemu cannot start: clear 500, nothing left over
+  stop_ignored              a guest ignoring the power button is stopped
+                            hard after the grace period, its disk intact
+  qemu_dies                 qemu gone behind the provider's back (SIGKILL
+                            while it is down; poweroff in the guest)
+  same_name_two_providers   two providers on one host with a VM of the same
+                            name: each one's stop and delete touch its own
 
 Needs qemu-system-x86_64, qemu-img, genisoimage, ssh and ssh-keygen (Debian:
 qemu-system-x86 qemu-utils genisoimage openssh-client); fails with a clear
@@ -363,8 +384,11 @@ class Provider:
             return ""
 
     def console_tail(self, name, lines=25):
-        text = self.console(name).rstrip().split("\n")[-lines:]
-        return f"\n--- console of {name} ---\n" + "\n".join(text)
+        text = self.console(name).rstrip()
+        if not text:
+            return ""
+        return (f"\n--- console of {name} ---\n"
+                + "\n".join(text.split("\n")[-lines:]))
 
 
 def wait_advertised(discovery, provider_id):
@@ -427,10 +451,10 @@ class Requestor:
                                 env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    def ok(self, *args, what=None, **kw):
+    def ok(self, *args, **kw):
         code, out, err = self.run(*args, **kw)
         expect_eq(code, 0, f"golemctl {' '.join(args)}: exit code (stdout "
-                  f"{out!r}, stderr {err!r}){what or ''}")
+                  f"{out!r}, stderr {err!r})")
         return out, err
 
     def ssh(self, name, *command, user="root", key=None, timeout=90):
@@ -492,9 +516,10 @@ def expect_banner(port, what, host="127.0.0.1"):
 def create(req, prov, name, timings, *extra):
     """golemctl vm create NAME --size small; checks the VM runs in a qemu of
     its own with the state dir of the convention.  Returns the VM."""
-    out, err = timings.measure(f"create {name}", req.ok, "vm", "create", name,
-                               "--size", "small", *extra,
-                               what=prov.console_tail(name))
+    code, out, err = timings.measure(f"create {name}", req.run, "vm",
+                                     "create", name, "--size", "small", *extra)
+    expect_eq(code, 0, f"golemctl vm create {name}: exit code (stdout "
+              f"{out!r}, stderr {err!r})" + prov.console_tail(name))
     vm = prov.vm(name)
     expect(vm is not None, f"{name} not on the provider after create")
     expect_eq(vm["status"], "running", f"{name} status after create")
@@ -506,7 +531,9 @@ def create(req, prov, name, timings, *extra):
     state = prov.state_dir(name)
     for f in ("disk.qcow2", "seed.iso", "qemu.pid", "console.log"):
         expect(os.path.exists(os.path.join(state, f)),
-               f"{state}/{f} missing after create: {sorted(os.listdir(state)) if os.path.isdir(state) else 'no dir'}")
+               f"{state}/{f} missing after create: "
+               + (str(sorted(os.listdir(state))) if os.path.isdir(state)
+                  else "no such directory"))
     pid = prov.qemu_pid(name)
     argv = " ".join(cmdline(pid) or [])
     expect(re.search(r"-accel[ =]tcg|accel=tcg", argv),
@@ -553,6 +580,10 @@ def destroy(req, prov, name, port, timings):
 
 @case
 def hostname_and_persistence(binary):
+    """The VM's hostname comes from the seed; it has the resources asked for;
+    a file written survives a stop (ACPI: the guest powers off, qemu exits by
+    itself) and a start on the same disk, with the same host key; destroy
+    leaves no qemu, no open port and no state dir."""
     timings = Timings("hostname_and_persistence")
     images = timings.measure("mkimage", build_image)
     disc = start_discovery()
@@ -626,6 +657,10 @@ def hostname_and_persistence(binary):
 
 @case
 def adopt_after_kill9(binary):
+    """VMs outlive a provider killed with SIGKILL (SSH keeps working: qemu
+    forwards it) and the next provider on the same VM_DATA_DIR adopts them:
+    listed running, the same qemu and no second one.  Adopted VMs can be
+    deleted and stopped; a stopped VM stays stopped across another crash."""
     timings = Timings("adopt_after_kill9")
     images = timings.measure("mkimage", build_image)
     disc = start_discovery()
@@ -695,6 +730,8 @@ def adopt_after_kill9(binary):
 
 @case
 def two_keys(binary):
+    """Two requestors create VMs at once: each one's key opens its own VM
+    (root and ubuntu) and not the other's."""
     timings = Timings("two_keys")
     images = timings.measure("mkimage", build_image)
     disc = start_discovery()
@@ -764,6 +801,8 @@ def two_keys(binary):
 
 @case
 def missing_image(binary):
+    """An image the provider does not have is a 422 VALIDATION_ERROR whose
+    message lists the images it has; nothing is made or reserved."""
     images = build_image()
     # A private image dir: golem-mini (links to the real one) and a second,
     # blank image, "debian-12" (a .qcow2 no VM ever boots here).
@@ -927,9 +966,10 @@ def launch_failure(binary):
     expect(re.search(r"qemu|forward", detail.get("message", ""), re.I),
            f"the message does not give qemu's reason: {data!r}")
     expect(prov.vm(name) is None, f"{name} listed after the failed create")
-    expect(not os.path.exists(prov.state_dir(name)),
-           f"{prov.state_dir(name)} left after the failed create: "
-           f"{sorted(os.listdir(prov.state_dir(name)))}")
+    left = prov.state_dir(name)
+    expect(not os.path.exists(left),
+           f"{left} left after the failed create: "
+           f"{sorted(os.listdir(left)) if os.path.exists(left) else ''}")
     expect_eq(pids_naming(prov.data), [], "processes naming the data dir")
     expect_eq(prov.info()["available_resources"], CAPACITY,
               "free resources after the failed create")
@@ -1031,6 +1071,51 @@ def qemu_dies(binary):
     out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
     expect_eq(out.strip(), token, "the file after a poweroff and a start")
     destroy(req, prov, name, port, timings)
+
+
+@case
+def same_name_two_providers(binary):
+    """Two providers on one host, each with a VM of the same name (each has
+    its own VM_DATA_DIR): stopping and deleting one never touches the
+    other."""
+    timings = Timings("same_name_two_providers")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    pa = Provider(binary, disc, images, name="providerd-a")
+    pb = Provider(binary, disc, images, name="providerd-b")
+    wait_advertised(disc, pa.id)
+    wait_advertised(disc, pb.id)
+    alice = Requestor(disc, pa, name="alice")
+    bob = Requestor(disc, pb, name="bob")
+    name = f"t-{rand()}"
+    port_a = create(alice, pa, name, timings, "--provider", pa.id)["ssh_port"]
+    port_b = create(bob, pb, name, timings, "--provider", pb.id)["ssh_port"]
+    pid_a, pid_b = pa.qemu_pid(name), pb.qemu_pid(name)
+    expect(pid_a != pid_b, "one qemu for both")
+
+    t0 = time.monotonic()
+    timings.measure("stop on a", alice.ok, "vm", "stop", name)
+    wait_for("a's qemu to exit", lambda: not alive(pid_a), timeout=10)
+    expect("golem-mini: shutting down" not in pb.console(name),
+           "b's guest got a's power button" + pb.console_tail(name))
+    expect(alive(pid_b), "b's VM died when a's VM of the same name stopped")
+    expect_stopped(pa, name, pid_a, port_a, t0, "a's VM after its stop")
+    expect_eq(bob.ssh_ok(name, "hostname", provider=pb).strip(), name,
+              "b's VM after a's stop")
+
+    timings.measure("start on a", alice.ok, "vm", "start", name)
+    pid_a = pa.qemu_pid(name)
+    destroy(alice, pa, name, port_a, timings)
+    expect(alive(pid_b), "b's VM died when a's VM of the same name was "
+           "deleted")
+    expect_eq(pb.qemu_pid(name), pid_b, "b's qemu")
+    expect_eq(bob.ssh_ok(name, "hostname", provider=pb).strip(), name,
+              "b's VM after a's delete")
+    pid_b = pb.qemu_pid(name)
+    t0 = time.monotonic()
+    bob.ok("vm", "stop", name)
+    expect_stopped(pb, name, pid_b, port_b, t0, "b's VM after its own stop")
+    destroy(bob, pb, name, port_b, timings)
 
 if __name__ == "__main__":
     # --golemctl, --discovery, --mkimage and --images are paths the harness
