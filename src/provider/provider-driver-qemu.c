@@ -128,6 +128,25 @@ static bool vm_exists(const QemuDriver *d, const char *name) {
         return disk && access(disk, F_OK) >= 0;
 }
 
+/* The VM's QMP socket: in the runtime directory (a socket path must stay under 108 bytes),
+ * named after a hash of the VM's state directory, so two providers on one host, each with
+ * a VM of the same name, never share one. */
+static char *qmp_path(const QemuDriver *d, const char *name) {
+        _cleanup_free_ char *dir = vm_path(d, name, NULL);
+        uint64_t h = 0xcbf29ce484222325ULL;
+        char *p;
+
+        if (!dir)
+                return NULL;
+        for (const char *c = dir; *c; c++) {
+                h ^= (uint8_t) *c;
+                h *= 0x100000001b3ULL;
+        }
+        if (asprintf(&p, "%s/qmp-%016" PRIx64 ".sock", d->runtime_dir, h) < 0)
+                return NULL;
+        return p;
+}
+
 /* "ubuntu:24.04" -> IMAGE_DIR/ubuntu-24.04.qcow2 (or .img). */
 static int image_lookup(const QemuDriver *d, const char *image, char base[static PATH_MAX], char disk[static PATH_MAX]) {
         static const char *const suffixes[] = { ".qcow2", ".img" };
@@ -350,14 +369,15 @@ static int step_boot(DriverOp *op) {
         QemuDriver *d = op->driver;
         _cleanup_free_ char *console = NULL, *qmp = NULL, *kernel = NULL, *initrd = NULL, *cmdline_file = NULL,
                             *disk = NULL, *seed = NULL, *net = NULL, *pidfile = NULL, *memory = NULL, *cpus = NULL,
-                            *name = NULL;
+                            *name = NULL, *qmp_socket = NULL;
         char append[512] = "";
         char *argv[64];
         size_t n = 0;
         FILE *f;
 
         if (asprintf(&console, "file:%s/console.log", op->dir) < 0 ||
-            asprintf(&qmp, "unix:%s/%s.qmp,server=on,wait=off", d->runtime_dir, op->name) < 0 ||
+            !(qmp_socket = qmp_path(d, op->name)) ||
+            asprintf(&qmp, "unix:%s,server=on,wait=off", qmp_socket) < 0 ||
             asprintf(&kernel, "%s.vmlinux", op->image_base) < 0 ||
             asprintf(&initrd, "%s.initrd", op->image_base) < 0 ||
             asprintf(&cmdline_file, "%s.cmdline", op->image_base) < 0 ||
@@ -528,10 +548,13 @@ static int qmp_send(const QemuDriver *d, const char *name, const char *command) 
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct timeval tv = { .tv_sec = 1 };
         _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *path = qmp_path(d, name);
         char msg[128];
         int n, r;
 
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.qmp", d->runtime_dir, name) >= sizeof(sa.sun_path))
+        if (!path)
+                return -ENOMEM;
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -556,6 +579,13 @@ static int qmp_send(const QemuDriver *d, const char *name, const char *command) 
         return qmp_expect(fd, "\"return\"");
 }
 
+static void forget_qmp_socket(DriverOp *op) {
+        _cleanup_free_ char *p = qmp_path(op->driver, op->name);
+
+        if (p)
+                (void) unlink(p);
+}
+
 static void step_kill(DriverOp *op);
 
 static void step_powerdown(DriverOp *op) {
@@ -563,6 +593,7 @@ static void step_powerdown(DriverOp *op) {
         usec_t now = now_monotonic();
 
         if (!pid) {
+                forget_qmp_socket(op);
                 if (op->kind == QOP_REMOVE) {
                         op->step = STEP_KILL;
                         op->deadline = now + GONE_TIMEOUT_USEC;
@@ -620,6 +651,7 @@ static void step_kill(DriverOp *op) {
                 op_later(op, POLL_USEC / 5);
                 return;
         }
+        forget_qmp_socket(op);
         if (op->kind == QOP_REMOVE) {
                 int r = rm_rf(op->dir);
                 if (r < 0) {
