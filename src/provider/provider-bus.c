@@ -549,11 +549,7 @@ static const sd_bus_vtable manager_vtable[] = {
 
 static int property_get_vm(sd_bus *bus, const char *path, const char *interface, const char *property,
                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        ProviderBus *introspect = NULL;
-        const VMRecord *r;
-
-        (void) introspect;
-        r = &((VM *) userdata)->record;
+        const VMRecord *r = &((VM *) userdata)->record;
 
         if (streq(property, "Name"))
                 return sd_bus_message_append(reply, "s", r->name);
