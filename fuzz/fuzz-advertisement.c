@@ -14,40 +14,6 @@
 /* The HTTP server's default body_max: larger bodies never reach the parser. */
 #define BODY_MAX (64 * 1024)
 
-/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. Written apart from
- * json-util.c's check on purpose, as an oracle for it. */
-static bool utf8_strict(const uint8_t *p, size_t n) {
-        for (size_t i = 0; i < n;) {
-                uint32_t cp;
-                size_t len;
-
-                if (p[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((p[i] & 0xe0) == 0xc0)
-                        len = 2, cp = p[i] & 0x1f;
-                else if ((p[i] & 0xf0) == 0xe0)
-                        len = 3, cp = p[i] & 0x0f;
-                else if ((p[i] & 0xf8) == 0xf0)
-                        len = 4, cp = p[i] & 0x07;
-                else
-                        return false;
-                if (n - i < len)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = cp << 6 | (p[i + k] & 0x3f);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-                        return false;
-                i += len;
-        }
-        return true;
-}
-
 static char *serialize(const Advertisement *a) {
         json_object *o = NULL;
         const char *s;
@@ -83,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_check(body);
         /* What json_parse() accepts is a JSON text: never a NUL byte, always strict UTF-8. */
         fuzz_check(!memchr(data, 0, size));
-        fuzz_check(utf8_strict(data, size));
+        fuzz_check(fuzz_utf8_strict(data, size));
 
         r = advertisement_from_json(body, "p1", &a, field_error);
         json_object_put(body);

@@ -41,39 +41,6 @@
 #define CODE_MAX 64
 #define MESSAGE_MAX 1024
 
-/* RFC 3629, written apart from json-util.c's check: an oracle for the text golemctl prints. */
-static bool utf8_strict(const uint8_t *p, size_t n) {
-        for (size_t i = 0; i < n;) {
-                uint32_t cp;
-                size_t len;
-
-                if (p[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((p[i] & 0xe0) == 0xc0)
-                        len = 2, cp = p[i] & 0x1f;
-                else if ((p[i] & 0xf0) == 0xe0)
-                        len = 3, cp = p[i] & 0x0f;
-                else if ((p[i] & 0xf8) == 0xf0)
-                        len = 4, cp = p[i] & 0x07;
-                else
-                        return false;
-                if (n - i < len)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = cp << 6 | (p[i + k] & 0x3f);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-                        return false;
-                i += len;
-        }
-        return true;
-}
-
 /* A fixed-size field: NUL-terminated inside its buffer. */
 #define check_terminated(field) fuzz_check(memchr((field), 0, sizeof(field)))
 
@@ -114,7 +81,7 @@ static void check_printable(const char *s, size_t max) {
         size_t n = strlen(s);
 
         fuzz_check(n <= max);
-        fuzz_check(utf8_strict((const uint8_t *) s, n));
+        fuzz_check(fuzz_utf8_strict((const uint8_t *) s, n));
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = s[i];
 

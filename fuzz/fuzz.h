@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The libFuzzer entry point every fuzz-*.c defines. It must not leak and must not keep
@@ -33,4 +34,38 @@ static inline int fuzz_verbose(void) {
                 cached = e && *e && *e != '0';
         }
         return cached;
+}
+
+/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. Written apart from
+ * json-util.c's check on purpose: the fuzzers use it as an oracle for it. */
+static inline bool fuzz_utf8_strict(const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n;) {
+                uint32_t cp;
+                size_t len;
+
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                if ((p[i] & 0xe0) == 0xc0)
+                        len = 2, cp = p[i] & 0x1f;
+                else if ((p[i] & 0xf0) == 0xe0)
+                        len = 3, cp = p[i] & 0x0f;
+                else if ((p[i] & 0xf8) == 0xf0)
+                        len = 4, cp = p[i] & 0x07;
+                else
+                        return false;
+                if (n - i < len)
+                        return false;
+                for (size_t k = 1; k < len; k++) {
+                        if ((p[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (p[i + k] & 0x3f);
+                }
+                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+                    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+                        return false;
+                i += len;
+        }
+        return true;
 }
