@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -79,11 +82,47 @@ static int port_index(Manager *m, uint16_t port) {
         return port - m->settings.port_range_start;
 }
 
+/* Whether something else on this host (another provider, a forwarder left from another
+ * configuration, any program) listens on the port: then it is skipped, or the VM's forward
+ * would fail at launch. */
+static bool port_taken_elsewhere(const char *host, uint16_t port) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } a = {};
+        socklen_t len;
+        _cleanup_close_ int fd = -EBADF;
+        int one = 1;
+
+        if (host && inet_pton(AF_INET6, host, &a.in6.sin6_addr) == 1) {
+                a.in6.sin6_family = AF_INET6;
+                a.in6.sin6_port = htons(port);
+                len = sizeof(a.in6);
+        } else {
+                a.in.sin_family = AF_INET;
+                a.in.sin_port = htons(port);
+                if (!host || inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
+                        a.in.sin_addr.s_addr = htonl(INADDR_ANY);
+                len = sizeof(a.in);
+        }
+        fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        return bind(fd, &a.sa, len) < 0 && errno == EADDRINUSE;
+}
+
 static int port_allocate(Manager *m, uint16_t *ret) {
         size_t n = (size_t) (m->settings.port_range_end - m->settings.port_range_start) + 1;
 
         for (size_t i = 0; i < n; i++)
                 if (!m->ports[i]) {
+                        if (port_taken_elsewhere(m->settings.host, (uint16_t) (m->settings.port_range_start + i))) {
+                                log_debug("SSH port %zu is in use by another program, skipped.",
+                                          m->settings.port_range_start + i);
+                                continue;
+                        }
                         m->ports[i] = 1;
                         *ret = (uint16_t) (m->settings.port_range_start + i);
                         return 0;

@@ -37,9 +37,9 @@ struct RunnerJob {
         char *unit;               /* golem-vm-web-launch.service */
         char *job_path;           /* the systemd job starting it */
         sd_bus_slot *slot;        /* the call in flight */
-        unsigned name_attempt;
         bool unit_done;           /* its main process is gone, status known */
         bool log_output;
+        bool forking;             /* Type=forking: done once started; the unit stays */
 };
 
 struct Runner {
@@ -379,9 +379,11 @@ static void unit_finish(RunnerJob *j, int code, int status) {
         drain(j, true);
         emit_lines(j, false);
         drain(j, false);
-        /* Let systemd collect the unit now. */
-        (void) sd_bus_call_method_async(j->runner->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                        "org.freedesktop.systemd1.Manager", "UnrefUnit", NULL, NULL, "s", j->unit);
+        /* Let systemd collect the unit now (a forking unit was never referenced: it lives on). */
+        if (!j->forking)
+                (void) sd_bus_call_method_async(j->runner->bus, NULL, "org.freedesktop.systemd1",
+                                                "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                                "UnrefUnit", NULL, NULL, "s", j->unit);
         job_maybe_finish(j);
 }
 
@@ -413,6 +415,12 @@ static int on_unit_properties(sd_bus_message *reply, void *userdata, sd_bus_erro
                         break;
                 r = sd_bus_message_exit_container(reply);
         }
+        if (j->forking && (code != CLD_EXITED || status == 0) && code != CLD_KILLED && code != CLD_DUMPED) {
+                /* The command returned but the unit did not start (no pid file, say). */
+                (void) buffer_append_text(&j->err, "the unit did not start (see its journal)");
+                code = CLD_EXITED;
+                status = 1;
+        }
         unit_finish(j, code, status);
         return 1;
 }
@@ -434,6 +442,11 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 j->unit_done = true;
                 j->timed_out = streq(result, "timeout");
                 j->timer_source = sd_event_source_disable_unref(j->timer_source);
+                if (j->forking && streq(result, "done")) {
+                        /* The command forked its daemon, which now runs as the unit. */
+                        unit_finish(j, CLD_EXITED, 0);
+                        break;
+                }
                 k = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path);
                 if (k >= 0)
                         k = sd_bus_call_method_async(r->bus, &j->slot, "org.freedesktop.systemd1", unit_path,
@@ -501,7 +514,33 @@ static int append_environment(sd_bus_message *m) {
         return k;
 }
 
-static int unit_start(RunnerJob *j, char *const *argv, usec_t timeout, int in_fd, int out_fd, int err_fd);
+
+/* ExecStart= and friends: a(sasb), the path, the argv, whether a failure is ignored. */
+static int append_exec(sd_bus_message *m, const char *name, char *const *const *argvs) {
+        int k;
+
+        k = sd_bus_message_open_container(m, 'r', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "s", name);
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        if (k >= 0)
+                k = sd_bus_message_open_container(m, 'a', "(sasb)");
+        for (; k >= 0 && *argvs; argvs++) {
+                k = sd_bus_message_open_container(m, 'r', "sasb");
+                if (k >= 0)
+                        k = sd_bus_message_append(m, "s", (*argvs)[0]);
+                if (k >= 0)
+                        k = sd_bus_message_append_strv(m, (char **) *argvs);
+                if (k >= 0)
+                        k = sd_bus_message_append(m, "b", 0);
+                if (k >= 0)
+                        k = sd_bus_message_close_container(m);
+        }
+        for (int i = 0; k >= 0 && i < 3; i++)
+                k = sd_bus_message_close_container(m);
+        return k;
+}
 
 static int on_unit_started(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         RunnerJob *j = userdata;
@@ -524,7 +563,7 @@ static int on_unit_started(sd_bus_message *reply, void *userdata, sd_bus_error *
         return 1;
 }
 
-static int unit_start(RunnerJob *j, char *const *argv, usec_t timeout, int in_fd, int out_fd, int err_fd) {
+static int unit_start(RunnerJob *j, const RunnerSpawnParams *p, int in_fd, int out_fd, int err_fd) {
         sd_bus_message *m = NULL;
         int k;
 
@@ -535,13 +574,19 @@ static int unit_start(RunnerJob *j, char *const *argv, usec_t timeout, int in_fd
         if (k >= 0)
                 k = sd_bus_message_open_container(m, 'a', "(sv)");
         if (k >= 0)
-                k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)",
+                k = sd_bus_message_append(m, "(sv)(sv)(sv)",
                                           "Description", "s", j->description,
+                                          "CollectMode", "s", "inactive-or-failed",
+                                          "TimeoutStartUSec", "t", p->timeout > 0 ? p->timeout : UINT64_MAX);
+        if (k >= 0 && p->pid_file)
+                k = sd_bus_message_append(m, "(sv)(sv)",
+                                          "Type", "s", "forking",
+                                          "PIDFile", "s", p->pid_file);
+        else if (k >= 0)
+                k = sd_bus_message_append(m, "(sv)(sv)",
                                           "Type", "s", "oneshot",
                                           /* Kept until we have read its exit status. */
-                                          "AddRef", "b", 1,
-                                          "CollectMode", "s", "inactive-or-failed",
-                                          "TimeoutStartUSec", "t", timeout > 0 ? timeout : UINT64_MAX);
+                                          "AddRef", "b", 1);
         if (k >= 0)
                 k = append_property_fd(m, "StandardInputFileDescriptor", in_fd);
         if (k >= 0)
@@ -550,24 +595,12 @@ static int unit_start(RunnerJob *j, char *const *argv, usec_t timeout, int in_fd
                 k = append_property_fd(m, "StandardErrorFileDescriptor", err_fd);
         if (k >= 0)
                 k = append_environment(m);
+        if (k >= 0 && p->unit_properties)
+                k = p->unit_properties(m, p->userdata);
+        if (k >= 0 && p->exec_start_pre)
+                k = append_exec(m, "ExecStartPre", p->exec_start_pre);
         if (k >= 0)
-                k = sd_bus_message_open_container(m, 'r', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", "ExecStart");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'v', "a(sasb)");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'a', "(sasb)");
-        if (k >= 0)
-                k = sd_bus_message_open_container(m, 'r', "sasb");
-        if (k >= 0)
-                k = sd_bus_message_append(m, "s", argv[0]);
-        if (k >= 0)
-                k = sd_bus_message_append_strv(m, (char **) argv);
-        if (k >= 0)
-                k = sd_bus_message_append(m, "b", 0);
-        for (int i = 0; k >= 0 && i < 4; i++)
-                k = sd_bus_message_close_container(m);
+                k = append_exec(m, "ExecStart", (char *const *const[]) { p->argv, NULL });
         if (k >= 0)
                 k = sd_bus_message_close_container(m); /* the properties */
         if (k >= 0)
@@ -583,8 +616,9 @@ static int spawn_unit(Runner *r, RunnerJob *j, const RunnerSpawnParams *p, int i
                 j->unit = NULL;
                 return -ENOMEM;
         }
+        j->forking = p->pid_file;
         /* The fds are duplicated into the message: ours can be closed once it is queued. */
-        return unit_start(j, p->argv, p->timeout, in_fd, out_fd, err_fd);
+        return unit_start(j, p, in_fd, out_fd, err_fd);
 }
 
 static int spawn_direct(Runner *r, RunnerJob *j, const RunnerSpawnParams *p, int in_fd, int out_fd, int err_fd) {
@@ -612,6 +646,12 @@ int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
 
         if (!p->argv || !p->argv[0] || p->argv[0][0] != '/')
                 return -EINVAL;
+        for (char *const *const *a = p->exec_start_pre; a && *a; a++)
+                if (!(*a)[0] || (*a)[0][0] != '/')
+                        return -EINVAL;
+        /* Commands before the command exist only as a unit. */
+        if (p->exec_start_pre && (!r->bus || p->direct))
+                return -EOPNOTSUPP;
         if (p->input_size > 65536) /* fits the pipe, so it is written at once */
                 return -E2BIG;
 
@@ -658,7 +698,7 @@ int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
         if (k < 0)
                 goto fail;
 
-        if (r->bus)
+        if (r->bus && !p->direct)
                 k = spawn_unit(r, j, p, in_pipe[0], out_pipe[1], err_pipe[1]);
         else
                 k = spawn_direct(r, j, p, in_pipe[0], out_pipe[1], err_pipe[1]);

@@ -30,6 +30,9 @@ typedef void (*RunnerLineFn)(RunnerJob *job, const char *line, void *userdata);
 /* Called once when the command ended; the job is freed right after. */
 typedef void (*RunnerDoneFn)(RunnerJob *job, const RunnerResult *result, void *userdata);
 
+/* Appends further (sv) properties of a transient unit (sandboxing, say). */
+typedef int (*RunnerUnitPropertiesFn)(sd_bus_message *m, void *userdata);
+
 typedef struct RunnerSpawnParams {
         const char *description;  /* for logs, e.g. the unit name golem-vm-web-launch */
         char *const *argv;        /* argv[0] is an absolute path */
@@ -40,6 +43,14 @@ typedef struct RunnerSpawnParams {
         RunnerDoneFn on_done;
         void *userdata;
         bool log_output;          /* as a unit: its output goes to the journal at info, not debug */
+        bool direct;              /* a quick helper: always the daemon's own child, never a unit */
+        /* A daemon that forks and writes this pid file (qemu -daemonize): as a unit it is
+         * Type=forking with PIDFile=, named exactly after the description, and keeps running
+         * after the job is done, which is when the command returned. */
+        const char *pid_file;
+        /* Units only: commands run first, in order, as the unit's ExecStartPre= (NULL-terminated). */
+        char *const *const *exec_start_pre;
+        RunnerUnitPropertiesFn unit_properties;
 } RunnerSpawnParams;
 
 int runner_new(sd_event *event, Runner **ret);

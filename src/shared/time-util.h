@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 
 typedef uint64_t usec_t;
@@ -9,6 +10,7 @@ typedef uint64_t usec_t;
 #define USEC_PER_SEC  ((usec_t) 1000000ULL)
 #define USEC_PER_MSEC ((usec_t) 1000ULL)
 #define USEC_INFINITY ((usec_t) UINT64_MAX)
+#define USEC_FMT "%" PRIu64
 
 #define RFC3339_MAX sizeof("2026-11-23T17:04:05Z")
 

@@ -1098,6 +1098,30 @@ def sigterm_withdraws_advertisement(binary):
 
 
 @case
+def busy_ssh_port_skipped(binary):
+    """A port of the SSH range that another program listens on is skipped:
+    the VM gets the next one, and the port's owner is left alone."""
+    mp = Standin()
+    p = provider(binary, mp)
+    start, _ = p.ssh_range
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", start))
+        squatter.listen()
+        p.start().wait_ready()
+        vm = create(p, "skipper")
+        check_running(p, vm, "create with the first SSH port busy")
+        expect_eq(vm["ssh_port"], start + 1, "SSH port of the VM")
+        # the squatter still owns its port
+        with socket.create_connection(("127.0.0.1", start), timeout=5):
+            pass
+        delete(p, "skipper")
+    # free again: the next VM gets the first port of the range
+    expect_eq(create(p, "second")["ssh_port"], start, "SSH port once the range is free")
+    p.stop()
+
+
+@case
 def socket_activation(binary):
     """Under systemd-socket-activate the provider serves the passed socket,
     binds nothing itself, sends READY=1 and stops cleanly."""

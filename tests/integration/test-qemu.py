@@ -935,11 +935,23 @@ def long_name(binary):
 
 @case
 def launch_failure(binary):
-    """qemu cannot start (its SSH port is taken by someone else): the create
-    fails with qemu's reason and leaves nothing behind; the name and the
-    port are free again."""
+    """qemu cannot start (the image's kernel is garbage): the create fails
+    with qemu's reason and leaves nothing behind; the name and the port are
+    free again. Before that, the range's only port being taken by another
+    program is a 503 naming the port, not a failed launch."""
     timings = Timings("launch_failure")
-    images = timings.measure("mkimage", build_image)
+    built = timings.measure("mkimage", build_image)
+    # An image directory of its own: golem-mini, and "broken" whose kernel
+    # qemu refuses to load.
+    images = make_tempdir("golemtest-images-")
+    for ext in ("qcow2", "vmlinux", "initrd", "cmdline"):
+        os.symlink(os.path.join(built, f"{IMAGE}.{ext}"),
+                   os.path.join(images, f"{IMAGE}.{ext}"))
+        if ext != "vmlinux":
+            os.symlink(os.path.join(built, f"{IMAGE}.{ext}"),
+                       os.path.join(images, f"broken.{ext}"))
+    with open(os.path.join(images, "broken.vmlinux"), "wb") as f:
+        f.write(b"not a kernel\n" * 512)
     disc = start_discovery()
     start, _ = port_range(n=1)
     blocker = socket.socket()
@@ -958,12 +970,23 @@ def launch_failure(binary):
     name = f"t-{rand()}"
     body = {"name": name, "size": "small", "ssh_key": pub}
 
-    status, _, data = timings.measure("failed create", http, "POST",
-                                      prov.url + VMS, body, timeout=120)
-    expect_eq(status, 500, f"create while port {start} is taken: {data!r}")
+    status, _, data = http("POST", prov.url + VMS, body, timeout=120)
+    expect_eq(status, 503, f"create while port {start} is taken: {data!r}")
+    detail = data.get("detail", {}) if isinstance(data, dict) else {}
+    expect_eq(detail.get("code"), "RESOURCE_UNAVAILABLE", f"error: {data!r}")
+    expect(str(start) in detail.get("message", ""),
+           f"the message does not name the port: {data!r}")
+    expect(prov.vm(name) is None, f"{name} listed after the refused create")
+    blocker.close()
+
+    status, _, data = timings.measure(
+        "failed create", http, "POST", prov.url + VMS,
+        dict(body, image="broken"), timeout=120)
+    expect_eq(status, 500, f"create from the broken image: {data!r}")
     detail = data.get("detail", {}) if isinstance(data, dict) else {}
     expect_eq(detail.get("code"), "VM_CREATE_ERROR", f"error: {data!r}")
-    expect(re.search(r"qemu|forward", detail.get("message", ""), re.I),
+    expect(re.search(r"qemu", detail.get("message", ""), re.I)
+           and re.search(r"kernel", detail.get("message", ""), re.I),
            f"the message does not give qemu's reason: {data!r}")
     expect(prov.vm(name) is None, f"{name} listed after the failed create")
     left = prov.state_dir(name)
@@ -974,8 +997,7 @@ def launch_failure(binary):
     expect_eq(prov.info()["available_resources"], CAPACITY,
               "free resources after the failed create")
 
-    # Port free again: the same name and the same (only) port work.
-    blocker.close()
+    # The same name and the same (only) port work with a good image.
     status, _, data = timings.measure(f"create {name}", http, "POST",
                                       prov.url + VMS, body,
                                       timeout=CREATE_TIMEOUT)
