@@ -412,7 +412,7 @@ static int read_vm_config(DriverOp *op) {
  * QMP socket's, and reaches no device but /dev/kvm. */
 static int append_vm_unit_properties(sd_bus_message *m, void *userdata) {
         DriverOp *op = userdata;
-        bool kvm = !streq(op->driver->config.accel, "tcg") && access("/dev/kvm", F_OK) >= 0;
+        bool kvm = !streq(op->driver->config.accel, "tcg");
         int k;
 
         k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
@@ -474,7 +474,13 @@ static int step_boot(DriverOp *op) {
         argv[n++] = (char *) "-machine";
         argv[n++] = (char *) "pc";
         argv[n++] = (char *) "-accel";
-        argv[n++] = (char *) d->config.accel;
+        if (streq(d->config.accel, "auto")) {
+                /* KVM when the host offers it, else TCG (qemu falls back by itself) */
+                argv[n++] = (char *) "kvm";
+                argv[n++] = (char *) "-accel";
+                argv[n++] = (char *) "tcg";
+        } else
+                argv[n++] = (char *) d->config.accel;
         argv[n++] = (char *) "-m";
         argv[n++] = memory;
         argv[n++] = (char *) "-smp";

@@ -1000,13 +1000,8 @@ static int setup_qemu(Manager *m, const char *qemu) {
                 log_error("The qemu driver needs qemu-img and genisoimage; VMs cannot be created until they are installed.");
                 return 0;
         }
-        if (streq(accel, "auto")) {
-                /* KVM when the device can be used; the machine may still refuse guests
-                 * (nested or paravirtualized KVM): QemuAccel=tcg then. */
-                int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-                accel = fd >= 0 ? "kvm" : "tcg";
-                closep(&fd);
-        }
+        /* "auto" is left to qemu, which tries KVM and falls back to TCG: under systemd only
+         * the VM's unit sees /dev/kvm, not this sandboxed daemon (PrivateDevices=yes). */
         if (m->settings.image_dir)
                 image_dir = strdup(m->settings.image_dir);
         else if (asprintf(&image_dir, "%s/images", m->settings.vm_data_dir) < 0)
