@@ -20,6 +20,7 @@ QmpLineKind qmp_line_kind(const char *line, size_t n) {
         tok = json_tokener_new_ex(8);
         if (!tok)
                 return QMP_LINE_OTHER;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         o = json_tokener_parse_ex(tok, line, (int) n);
         /* One complete object and nothing after it but white space. */
         if (o && json_tokener_get_error(tok) == json_tokener_success && json_object_is_type(o, json_type_object)) {
