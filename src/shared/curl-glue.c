@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <sys/epoll.h>
 
 #include "curl-glue.h"
+#include "http-client.h"
 #include "log.h"
 
 #ifndef GOLEM_VERSION
@@ -12,6 +14,78 @@
 
 /* How late the timer curl asked for may fire: curl's own timeouts are in milliseconds. */
 #define CURL_GLUE_TIMER_ACCURACY_USEC 1000ULL
+
+/* ---- libcurl, loaded when first needed ---- */
+
+/* The functions used; curl_easy_setopt() and curl_easy_getinfo() by their names, not
+ * through the type-checking macros of <curl/curl.h>. */
+#define CURL_SYMBOLS(X)                 \
+        X(curl_easy_cleanup)            \
+        X(curl_easy_getinfo)            \
+        X(curl_easy_init)               \
+        X(curl_easy_setopt)             \
+        X(curl_easy_strerror)           \
+        X(curl_free)                    \
+        X(curl_global_cleanup)          \
+        X(curl_global_init)             \
+        X(curl_multi_add_handle)        \
+        X(curl_multi_assign)            \
+        X(curl_multi_cleanup)           \
+        X(curl_multi_info_read)         \
+        X(curl_multi_init)              \
+        X(curl_multi_remove_handle)     \
+        X(curl_multi_setopt)            \
+        X(curl_multi_socket_action)     \
+        X(curl_multi_strerror)          \
+        X(curl_slist_append)            \
+        X(curl_slist_free_all)          \
+        X(curl_url)                     \
+        X(curl_url_cleanup)             \
+        X(curl_url_get)                 \
+        X(curl_url_set)
+
+#define CURL_SYMBOL_DECLARE(name) static typeof(name) *sym_##name;
+CURL_SYMBOLS(CURL_SYMBOL_DECLARE)
+
+static void *curl_dl;
+static int curl_dl_error;
+
+/* The sonames of libcurl 7 and 8 (one ABI), built against OpenSSL or, on Debian, GnuTLS. */
+static const char *const curl_sonames[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
+
+/* Opens libcurl once and for all (it is never closed: libcurl and its TLS library do not
+ * take being unloaded). -ELIBACC when it is not there or lacks a function; the failure is
+ * remembered. */
+static int curl_load(void) {
+        void *dl = NULL;
+
+        if (curl_dl)
+                return 0;
+        if (curl_dl_error < 0)
+                return curl_dl_error;
+
+        for (size_t i = 0; i < ELEMENTSOF(curl_sonames) && !dl; i++)
+                dl = dlopen(curl_sonames[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!dl) {
+                log_debug("Failed to load libcurl (%s): https:// URLs cannot be used.", dlerror());
+                return (curl_dl_error = -ELIBACC);
+        }
+
+#define CURL_SYMBOL_RESOLVE(name)                                               \
+        sym_##name = (typeof(name) *) dlsym(dl, #name);                         \
+        if (!sym_##name) {                                                      \
+                log_debug("libcurl lacks %s(): https:// URLs cannot be used.", #name); \
+                dlclose(dl);                                                    \
+                return (curl_dl_error = -ELIBACC);                              \
+        }
+        CURL_SYMBOLS(CURL_SYMBOL_RESOLVE)
+#undef CURL_SYMBOL_RESOLVE
+
+        curl_dl = dl;
+        return 0;
+}
+
+/* ---- the glue ---- */
 
 typedef struct CurlSocket CurlSocket;
 
@@ -25,7 +99,11 @@ struct CurlSocket {
 
 struct CurlRequest {
         CurlGlue *glue;
+
+        /* Either the small client (http://) or libcurl. */
+        HttpClientRequest *native;
         CURL *easy;
+
         struct curl_slist *headers;
         char *request_body;
 
@@ -43,11 +121,14 @@ struct CurlRequest {
 
 struct CurlGlue {
         sd_event *event;
+        CurlRequest *requests;
+
+        /* libcurl's part, set up with the first request that needs it. */
         CURLM *multi;
         sd_event_source *timer;
-        CurlRequest *requests;
         CurlSocket *sockets;
         bool curl_initialized;
+
         unsigned dispatching;
         bool free_pending;
 };
@@ -92,7 +173,7 @@ static int socket_function(CURL *easy, curl_socket_t fd, int what, void *userp, 
 
         if (what == CURL_POLL_REMOVE) {
                 if (s) {
-                        (void) curl_multi_assign(g->multi, fd, NULL);
+                        (void) sym_curl_multi_assign(g->multi, fd, NULL);
                         curl_socket_free(s);
                 }
                 return 0;
@@ -119,7 +200,7 @@ static int socket_function(CURL *easy, curl_socket_t fd, int what, void *userp, 
                 (void) sd_event_source_set_description(s->source, "curl-io");
                 LIST_PREPEND(g->sockets, s);
 
-                if (curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
+                if (sym_curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
                         curl_socket_free(s);
                         return -1;
                 }
@@ -166,9 +247,9 @@ static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userda
         if (revents & (EPOLLERR | EPOLLHUP))
                 action |= CURL_CSELECT_ERR;
 
-        mc = curl_multi_socket_action(g->multi, fd, action, &running);
+        mc = sym_curl_multi_socket_action(g->multi, fd, action, &running);
         if (mc != CURLM_OK)
-                log_debug("curl_multi_socket_action() failed on fd %d: %s", fd, curl_multi_strerror(mc));
+                log_debug("curl_multi_socket_action() failed on fd %d: %s", fd, sym_curl_multi_strerror(mc));
 
         glue_dispatch(g);
         return 0;
@@ -179,9 +260,9 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         int running;
         CURLMcode mc;
 
-        mc = curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        mc = sym_curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         if (mc != CURLM_OK)
-                log_debug("curl_multi_socket_action() failed on timeout: %s", curl_multi_strerror(mc));
+                log_debug("curl_multi_socket_action() failed on timeout: %s", sym_curl_multi_strerror(mc));
 
         glue_dispatch(g);
         return 0;
@@ -190,9 +271,11 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
 static void curl_request_free(CurlRequest *req) {
         if (!req)
                 return;
+        http_client_request_free(req->native);
         if (req->easy)
-                curl_easy_cleanup(req->easy);
-        curl_slist_free_all(req->headers);
+                sym_curl_easy_cleanup(req->easy);
+        if (req->headers)
+                sym_curl_slist_free_all(req->headers);
         free(req->request_body);
         free(req->body);
         free(req);
@@ -203,7 +286,7 @@ static void request_abort(CurlRequest *req) {
         CurlGlue *g = req->glue;
 
         if (req->easy)
-                (void) curl_multi_remove_handle(g->multi, req->easy);
+                (void) sym_curl_multi_remove_handle(g->multi, req->easy);
         LIST_REMOVE(g->requests, req);
         curl_request_free(req);
 }
@@ -214,20 +297,61 @@ static void glue_destroy(CurlGlue *g) {
 
         /* Cleaning up closes cached connections, which reports their sockets removed. */
         if (g->multi)
-                (void) curl_multi_cleanup(g->multi);
+                (void) sym_curl_multi_cleanup(g->multi);
         while (g->sockets)
                 curl_socket_free(g->sockets);
 
         sd_event_source_disable_unref(g->timer);
         sd_event_unref(g->event);
         if (g->curl_initialized)
-                curl_global_cleanup();
+                sym_curl_global_cleanup();
         free(g);
+}
+
+/* libcurl, its global state (reference counted by libcurl, balanced in glue_destroy()), the
+ * multi handle and its timer. */
+static int glue_setup_curl(CurlGlue *g) {
+        int r;
+
+        if (g->multi)
+                return 0;
+
+        r = curl_load();
+        if (r < 0)
+                return r;
+
+        if (!g->curl_initialized) {
+                if (sym_curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                        return -EIO;
+                g->curl_initialized = true;
+        }
+
+        if (!g->timer) {
+                r = sd_event_add_time(g->event, &g->timer, CLOCK_MONOTONIC, 0,
+                                      CURL_GLUE_TIMER_ACCURACY_USEC, on_timer, g);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
+                (void) sd_event_source_set_description(g->timer, "curl-timer");
+        }
+
+        g->multi = sym_curl_multi_init();
+        if (!g->multi)
+                return -ENOMEM;
+
+        if (sym_curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, socket_function) != CURLM_OK ||
+            sym_curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
+            sym_curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, timer_function) != CURLM_OK ||
+            sym_curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK) {
+                (void) sym_curl_multi_cleanup(g->multi);
+                g->multi = NULL;
+                return -EIO;
+        }
+        return 0;
 }
 
 int curl_glue_new(sd_event *event, CurlGlue **ret) {
         CurlGlue *g;
-        int r;
 
         if (!event || !ret)
                 return -EINVAL;
@@ -236,36 +360,6 @@ int curl_glue_new(sd_event *event, CurlGlue **ret) {
         if (!g)
                 return -ENOMEM;
         g->event = sd_event_ref(event);
-
-        /* Reference counted by libcurl: balanced in glue_destroy(). */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-                glue_destroy(g);
-                return -EIO;
-        }
-        g->curl_initialized = true;
-
-        g->multi = curl_multi_init();
-        if (!g->multi) {
-                glue_destroy(g);
-                return -ENOMEM;
-        }
-
-        r = sd_event_add_time(event, &g->timer, CLOCK_MONOTONIC, 0,
-                              CURL_GLUE_TIMER_ACCURACY_USEC, on_timer, g);
-        if (r < 0) {
-                glue_destroy(g);
-                return r;
-        }
-        (void) sd_event_source_set_enabled(g->timer, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(g->timer, "curl-timer");
-
-        if (curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, socket_function) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, timer_function) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK) {
-                glue_destroy(g);
-                return -EIO;
-        }
 
         *ret = g;
         return 0;
@@ -300,6 +394,37 @@ void curl_request_cancel(CurlRequest *req) {
         request_abort(req);
 }
 
+/* Calls a finished request's callback and frees it; the glue goes too if it was freed meanwhile. */
+static void request_finish(CurlRequest *req, int result, long status, const char *body, size_t body_size) {
+        CurlGlue *g = req->glue;
+
+        LIST_REMOVE(g->requests, req);
+
+        g->dispatching++;
+        req->dispatching = true;
+        if (req->done) {
+                if (result < 0)
+                        req->done(req, result, 0, NULL, 0, req->userdata);
+                else
+                        req->done(req, 0, status, body ?: "", body_size, req->userdata);
+        }
+        curl_request_free(req);
+        g->dispatching--;
+
+        if (g->dispatching == 0 && g->free_pending)
+                glue_destroy(g);
+}
+
+static void on_native_done(HttpClientRequest *native, int result, long status,
+                           const char *body, size_t body_size, void *userdata) {
+        CurlRequest *req = userdata;
+
+        req->native = NULL; /* the client frees it once this returns */
+        if (result < 0)
+                log_debug_errno(result, "HTTP request failed: %m");
+        request_finish(req, result, status, body, body_size);
+}
+
 static int curl_code_to_errno(CurlRequest *req, CURLcode code) {
         long os_errno = 0;
 
@@ -312,7 +437,7 @@ static int curl_code_to_errno(CurlRequest *req, CURLcode code) {
         case CURLE_COULDNT_RESOLVE_PROXY:
                 return -EHOSTUNREACH;
         case CURLE_COULDNT_CONNECT:
-                if (curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+                if (sym_curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
                     os_errno > 0 && os_errno < 4096)
                         return -(int) os_errno;
                 return -ECONNREFUSED;
@@ -337,7 +462,7 @@ static void glue_dispatch(CurlGlue *g) {
 
         g->dispatching++;
 
-        while (!g->free_pending && (msg = curl_multi_info_read(g->multi, &left))) {
+        while (!g->free_pending && (msg = sym_curl_multi_info_read(g->multi, &left))) {
                 CurlRequest *req = NULL;
                 CURLcode code;
                 long status = 0;
@@ -347,30 +472,21 @@ static void glue_dispatch(CurlGlue *g) {
                         continue;
 
                 code = msg->data.result;
-                if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req) != CURLE_OK || !req) {
+                if (sym_curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req) != CURLE_OK || !req) {
                         /* Not ours: cannot happen, but never spin on it. */
-                        (void) curl_multi_remove_handle(g->multi, msg->easy_handle);
+                        (void) sym_curl_multi_remove_handle(g->multi, msg->easy_handle);
                         continue;
                 }
 
                 r = curl_code_to_errno(req, code);
-                if (r == 0 && curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+                if (r == 0 && sym_curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
                         r = -EIO;
                 if (r < 0)
                         log_debug_errno(r, "HTTP request failed: %s: %m",
-                                        req->error[0] ? req->error : curl_easy_strerror(code));
+                                        req->error[0] ? req->error : sym_curl_easy_strerror(code));
 
-                (void) curl_multi_remove_handle(g->multi, req->easy);
-                LIST_REMOVE(g->requests, req);
-
-                req->dispatching = true;
-                if (req->done) {
-                        if (r < 0)
-                                req->done(req, r, 0, NULL, 0, req->userdata);
-                        else
-                                req->done(req, 0, status, req->body ?: "", req->size, req->userdata);
-                }
-                curl_request_free(req);
+                (void) sym_curl_multi_remove_handle(g->multi, req->easy);
+                request_finish(req, r, status, req->body, req->size);
         }
 
         g->dispatching--;
@@ -416,39 +532,53 @@ static bool method_valid(const char *method) {
         return true;
 }
 
+/* What the caller may set: any "Name: value" but the framing, which is ours (or curl's). */
 static bool header_valid(const char *h) {
-        const char *colon = strchr(h, ':');
+        static const char *const reserved[] = { "Host", "Content-Length", "Transfer-Encoding", "Connection" };
 
-        if (!colon || colon == h)
+        if (!http_header_line_valid(h))
                 return false;
-        for (const char *p = h; *p; p++)
-                if (*p == '\r' || *p == '\n')
+        for (size_t i = 0; i < ELEMENTSOF(reserved); i++) {
+                size_t n = strlen(reserved[i]);
+
+                if (strncasecmp(h, reserved[i], n) == 0 && h[n] == ':')
                         return false;
+        }
         return true;
 }
 
+static bool scheme_valid(const char *url) {
+        return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
 /* Only absolute http:// and https:// URLs that curl itself can parse. */
-static bool url_valid(const char *url) {
+static bool curl_url_valid(const char *url) {
         CURLU *u;
         char *scheme = NULL;
         bool ok = false;
 
-        u = curl_url();
+        u = sym_curl_url();
         if (!u)
                 return false;
-        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
+        if (sym_curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            sym_curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
                 ok = streq(scheme, "http") || streq(scheme, "https");
-        curl_free(scheme);
-        curl_url_cleanup(u);
+        sym_curl_free(scheme);
+        sym_curl_url_cleanup(u);
         return ok;
 }
 
-#define SETOPT(easy, opt, value)                                        \
-        do {                                                            \
-                CURLcode _c = curl_easy_setopt((easy), (opt), (value)); \
-                if (_c != CURLE_OK)                                     \
-                        return _c == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO; \
+/* libcurl takes http_proxy (lower case only, for http://), all_proxy and ALL_PROXY from the
+ * environment; the small client knows no proxies, so then curl does it. */
+static bool proxy_configured(void) {
+        return !isempty(getenv("http_proxy")) || !isempty(getenv("all_proxy")) || !isempty(getenv("ALL_PROXY"));
+}
+
+#define SETOPT(easy, opt, value)                                                \
+        do {                                                                    \
+                CURLcode _c = sym_curl_easy_setopt((easy), (opt), (value));     \
+                if (_c != CURLE_OK)                                             \
+                        return _c == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;      \
         } while (0)
 
 static int request_setup(CurlRequest *req, const char *method, const char *url,
@@ -492,15 +622,13 @@ static int request_setup(CurlRequest *req, const char *method, const char *url,
         }
 
         /* No "Expect: 100-continue" round trip for large bodies. */
-        req->headers = curl_slist_append(NULL, "Expect:");
+        req->headers = sym_curl_slist_append(NULL, "Expect:");
         if (!req->headers)
                 return -ENOMEM;
         for (const char *const *h = headers; h && *h; h++) {
                 struct curl_slist *l;
 
-                if (!header_valid(*h))
-                        return -EINVAL;
-                l = curl_slist_append(req->headers, *h);
+                l = sym_curl_slist_append(req->headers, *h);
                 if (!l)
                         return -ENOMEM;
                 req->headers = l;
@@ -510,12 +638,42 @@ static int request_setup(CurlRequest *req, const char *method, const char *url,
         return 0;
 }
 
+static int request_start_curl(CurlRequest *req, const char *method, const char *url,
+                              const char *const *headers, const char *body, size_t body_size,
+                              uint64_t timeout_usec) {
+        CurlGlue *g = req->glue;
+        CURLMcode mc;
+        int r;
+
+        r = glue_setup_curl(g);
+        if (r < 0)
+                return r;
+        if (!curl_url_valid(url))
+                return -EINVAL;
+
+        req->easy = sym_curl_easy_init();
+        if (!req->easy)
+                return -ENOMEM;
+
+        r = request_setup(req, method, url, headers, body, body_size, timeout_usec);
+        if (r < 0)
+                return r;
+
+        mc = sym_curl_multi_add_handle(g->multi, req->easy);
+        if (mc != CURLM_OK) {
+                sym_curl_easy_cleanup(req->easy);
+                req->easy = NULL;
+                return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+        }
+        return 0;
+}
+
 int curl_glue_request(CurlGlue *g, const char *method, const char *url,
                       const char *const *headers,
                       const char *body, size_t body_size, uint64_t timeout_usec,
                       CurlRequestDone done, void *userdata, CurlRequest **ret) {
+        _cleanup_(http_url_done) HttpUrl u = {};
         CurlRequest *req;
-        CURLMcode mc;
         int r;
 
         if (!g || !done || !url || !method_valid(method))
@@ -524,8 +682,11 @@ int curl_glue_request(CurlGlue *g, const char *method, const char *url,
                 return -EINVAL;
         if (g->free_pending)
                 return -ECANCELED;
-        if (!url_valid(url))
+        if (!scheme_valid(url))
                 return -EINVAL;
+        for (const char *const *h = headers; h && *h; h++)
+                if (!header_valid(*h))
+                        return -EINVAL;
 
         req = calloc(1, sizeof(CurlRequest));
         if (!req)
@@ -534,22 +695,17 @@ int curl_glue_request(CurlGlue *g, const char *method, const char *url,
         req->done = done;
         req->userdata = userdata;
 
-        req->easy = curl_easy_init();
-        if (!req->easy) {
-                curl_request_free(req);
-                return -ENOMEM;
-        }
-
-        r = request_setup(req, method, url, headers, body, body_size, timeout_usec);
+        /* What the small client cannot do (https://, proxies, a URL outside its strict
+         * grammar) is libcurl's. */
+        if (http_url_parse(url, &u) >= 0 && !u.https && !proxy_configured())
+                r = http_client_request_start(g->event, method, &u, headers, body, body_size,
+                                              CURL_GLUE_BODY_MAX, timeout_usec,
+                                              on_native_done, req, &req->native);
+        else
+                r = request_start_curl(req, method, url, headers, body, body_size, timeout_usec);
         if (r < 0) {
                 curl_request_free(req);
                 return r;
-        }
-
-        mc = curl_multi_add_handle(g->multi, req->easy);
-        if (mc != CURLM_OK) {
-                curl_request_free(req);
-                return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
         }
         LIST_PREPEND(g->requests, req);
 
