@@ -471,6 +471,16 @@ void advertiser_set_enabled(Advertiser *a, bool enabled) {
         advertiser_schedule(a, 0);
 }
 
+int advertiser_set_minimums(Advertiser *a, int64_t min_cpu, int64_t min_memory_gb, int64_t min_storage_gb) {
+        if (min_cpu < 0 || min_memory_gb < 0 || min_storage_gb < 0)
+                return -EINVAL;
+        a->min_cpu = min_cpu;
+        a->min_memory_gb = min_memory_gb;
+        a->min_storage_gb = min_storage_gb;
+        advertiser_changed(a);
+        return 0;
+}
+
 bool advertiser_get_enabled(const Advertiser *a) {
         return a && a->enabled;
 }

@@ -47,6 +47,9 @@ void advertiser_start(Advertiser *a);
  * coalesce into one post, a change during a request triggers another post after it. While
  * failing, the back-off delay is kept. */
 void advertiser_changed(Advertiser *a);
+/* New minimums (a reload): applied at the next post, which comes as after a change.
+ * -EINVAL for a negative one. */
+int advertiser_set_minimums(Advertiser *a, int64_t min_cpu, int64_t min_memory_gb, int64_t min_storage_gb);
 /* Off: withdraw (DELETE) a standing advertisement and stop posting. On: post at once. */
 void advertiser_set_enabled(Advertiser *a, bool enabled);
 bool advertiser_get_enabled(const Advertiser *a);

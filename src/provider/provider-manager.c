@@ -1194,6 +1194,9 @@ int manager_reload(Manager *m) {
         provider_settings_done(&s);
 
         log_info("Configuration reloaded.");
+        if (m->advertiser)
+                (void) advertiser_set_minimums(m->advertiser, m->settings.min_cpu_cores, m->settings.min_memory_gb,
+                                               m->settings.min_storage_gb);
         advertise_changed(m);
         return 0;
 }

@@ -1122,6 +1122,41 @@ def busy_ssh_port_skipped(binary):
 
 
 @case
+def reload_minimums(binary):
+    """SIGHUP re-reads the configuration: minimums raised above what is free
+    withdraw the advertisement, lowered again it comes back."""
+    disc = discovery_daemon()
+    mp = Standin()
+    conf = os.path.join(golemtest.make_tempdir("golemtest-conf-"), "provider.conf")
+    with open(conf, "w") as f:
+        f.write("[Provider]\nMinCPUCores=1\n")
+    p = provider(binary, mp, discovery=disc)
+    p.args = ["--config", conf]
+    p.start().wait_ready()
+    pid = info(p)["provider_id"]
+    expect_advertised(p, disc, pid, "with MinCPUCores=1")
+    with open(conf, "w") as f:
+        f.write(f"[Provider]\nMinCPUCores={CAPACITY['cpu'] + 1}\n")
+    p.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 3
+    while True:
+        status, _, data = http("GET", f"{disc.url}{ADS}/{pid}")
+        if status == 404:
+            break
+        expect(time.monotonic() < deadline,
+               f"advertisement still there 3 s after a reload raised "
+               f"MinCPUCores above the free CPUs: {status} {data!r}")
+        time.sleep(0.1)
+    with open(conf, "w") as f:
+        f.write("[Provider]\nMinCPUCores=2\n")
+    p.proc.send_signal(signal.SIGHUP)
+    expect_advertised(p, disc, pid, "after lowering MinCPUCores again",
+                      timeout=3)
+    expect(p.running(), "the provider died of SIGHUP")
+    p.stop()
+
+
+@case
 def socket_activation(binary):
     """Under systemd-socket-activate the provider serves the passed socket,
     binds nothing itself, sends READY=1 and stops cleanly."""
