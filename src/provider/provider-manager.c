@@ -440,9 +440,14 @@ static void create_cleanup_done(int r, const char *message, void *userdata) {
 static void on_launch_progress(int percent, const char *stage, void *userdata) {
         VM *vm = userdata;
 
+        int progress = percent >= 0 ? percent : -1;
+        bool changed = progress != vm->progress || strncmp(vm->stage, stage, sizeof(vm->stage) - 1) != 0;
+
         /* A stage without a figure of its own has none: the last one would be stale. */
-        vm->progress = percent >= 0 ? percent : -1;
+        vm->progress = progress;
         snprintf(vm->stage, sizeof(vm->stage), "%s", stage);
+        if (changed)
+                provider_rest_job_changed(vm->manager, vm);
 }
 
 static void on_launched(int r, const char *message, void *userdata) {

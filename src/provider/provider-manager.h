@@ -136,3 +136,5 @@ Resources manager_available(Manager *m);
 /* provider-rest.c */
 int provider_rest_setup(Manager *m, HttpServerConfig *ret);
 void provider_rest_free(Manager *m);
+/* A VM's launch changed (its progress): GETs of its job that wait for a change are answered. */
+void provider_rest_job_changed(Manager *m, const VM *vm);

@@ -12,6 +12,8 @@
  * manager's events. */
 
 #define PROVIDER_BODY_MAX (64 * 1024)
+/* GET /api/v1/vms/jobs/{id}?wait=SECONDS: at most this long. */
+#define JOB_WAIT_MAX_SEC 60
 
 typedef struct Waiter {
         struct Waiter *prev, *next;
@@ -20,9 +22,22 @@ typedef struct Waiter {
         VMOperation op;
 } Waiter;
 
+/* A GET of a job that is still creating, held until the job changes (its status, its
+ * progress) or the wait is over: a client learns at once that its VM runs, without
+ * polling. */
+typedef struct JobWaiter {
+        struct JobWaiter *prev, *next;
+        struct Rest *rest;
+        HttpRequest *req;
+        char job_id[JOB_ID_LEN + 1];
+        char name[VM_NAME_MAX + 1];
+        sd_event_source *timer;
+} JobWaiter;
+
 typedef struct Rest {
         Manager *manager;
         Waiter *waiters;
+        JobWaiter *job_waiters;
         /* GET /api/v1/vms as anonymous callers see it, valid while the generation holds. */
         char *list_cache;
         size_t list_cache_size;
@@ -122,11 +137,95 @@ static int wait_for(HttpRequest *req, Manager *m, const VM *vm, VMOperation op) 
         return 0;
 }
 
+static int reply_job(HttpRequest *req, Manager *m, const char *id);
+
+static void job_waiter_free(JobWaiter *w) {
+        Rest *rest = w->rest;
+
+        if (w->prev)
+                w->prev->next = w->next;
+        else
+                rest->job_waiters = w->next;
+        if (w->next)
+                w->next->prev = w->prev;
+        if (w->req)
+                http_request_set_destroy_callback(w->req, NULL, NULL);
+        sd_event_source_disable_unref(w->timer);
+        free(w);
+}
+
+static void job_waiter_answer(JobWaiter *w) {
+        HttpRequest *req = w->req;
+        Manager *m = w->rest->manager;
+        char id[JOB_ID_LEN + 1];
+
+        strcpy(id, w->job_id);
+        job_waiter_free(w);
+        if (reply_job(req, m, id) < 0)
+                (void) http_reply_error(req, 500, "INTERNAL_ERROR", "Cannot read job %s", id);
+}
+
+static void on_job_request_gone(HttpRequest *req, void *data) {
+        JobWaiter *w = data;
+
+        w->req = NULL;
+        job_waiter_free(w);
+}
+
+static int on_job_wait_over(sd_event_source *s, uint64_t usec, void *userdata) {
+        job_waiter_answer(userdata);
+        return 0;
+}
+
+static int job_wait(HttpRequest *req, Manager *m, const char *id, const char *name, uint64_t seconds) {
+        Rest *rest = m->rest;
+        JobWaiter *w;
+        int r;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->rest = rest;
+        strcpy(w->job_id, id);
+        snprintf(w->name, sizeof(w->name), "%s", name);
+        r = sd_event_add_time_relative(m->event, &w->timer, CLOCK_MONOTONIC, seconds * USEC_PER_SEC,
+                                       10 * USEC_PER_MSEC, on_job_wait_over, w);
+        if (r >= 0)
+                r = http_request_suspend(req);
+        if (r < 0) {
+                sd_event_source_disable_unref(w->timer);
+                free(w);
+                return r;
+        }
+        w->req = req;
+        w->next = rest->job_waiters;
+        if (rest->job_waiters)
+                rest->job_waiters->prev = w;
+        rest->job_waiters = w;
+        http_request_set_destroy_callback(req, on_job_request_gone, w);
+        return 0;
+}
+
+/* Something happened to the VM (or its launch progressed): its job's waiters learn it. */
+void provider_rest_job_changed(Manager *m, const VM *vm) {
+        Rest *rest = m->rest;
+        JobWaiter *next;
+
+        if (!rest)
+                return;
+        for (JobWaiter *w = rest->job_waiters; w; w = next) {
+                next = w->next;
+                if (streq(w->name, vm->record.name))
+                        job_waiter_answer(w);
+        }
+}
+
 /* Answers the waiters of vm that this event settles. */
 static void on_vm_event(Manager *m, VM *vm, VMEvent event, VMOperation op, int error, const char *message, void *userdata) {
         Rest *rest = userdata;
         Waiter *next;
 
+        provider_rest_job_changed(m, vm);
         for (Waiter *w = rest->waiters; w; w = next) {
                 bool done = false;
 
@@ -381,16 +480,13 @@ static int delete_vm(HttpRequest *req, void *userdata) {
         return vm_operation(req, userdata, VM_OP_DELETE);
 }
 
-static int get_job(HttpRequest *req, void *userdata) {
-        Manager *m = userdata;
+/* The job as the wire protocol has it, with the launch's progress while it creates. */
+static int reply_job(HttpRequest *req, Manager *m, const char *id) {
         _cleanup_json_ json_object *o = NULL;
-        const char *id = http_request_path_arg(req, 0);
         Job j = {};
         VM *vm;
         int r;
 
-        if (!id || strlen(id) != JOB_ID_LEN || !token_valid(id, JOB_ID_LEN, ""))
-                return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
         r = provider_store_load_job(m->store, id, &j);
         if (r == -ENOENT)
                 return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
@@ -414,6 +510,36 @@ static int get_job(HttpRequest *req, void *userdata) {
         }
         job_done(&j);
         return http_reply_json(req, 200, o);
+}
+
+/* ?wait=SECONDS (an extension of the wire protocol; 0-60): while the job is creating the
+ * answer comes when it changes, or after that long. Clients that do not ask poll as before. */
+static int get_job(HttpRequest *req, void *userdata) {
+        Manager *m = userdata;
+        const char *id = http_request_path_arg(req, 0), *wait = http_request_query(req, "wait");
+        uint64_t seconds = 0;
+        Job j = {};
+        VM *vm;
+        int r;
+
+        if (!id || strlen(id) != JOB_ID_LEN || !token_valid(id, JOB_ID_LEN, ""))
+                return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
+        if (wait && parse_uint_range(wait, 0, JOB_WAIT_MAX_SEC, &seconds) < 0)
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "wait: seconds, an integer from 0 to %d",
+                                        JOB_WAIT_MAX_SEC);
+        if (seconds > 0) {
+                r = provider_store_load_job(m->store, id, &j);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                vm = r >= 0 ? manager_get_vm(m, j.vm_name) : NULL;
+                if (vm && j.status == JOB_CREATING && streq(vm->record.job_id, j.job_id)) {
+                        r = job_wait(req, m, id, j.vm_name, seconds);
+                        job_done(&j);
+                        return r;
+                }
+                job_done(&j);
+        }
+        return reply_job(req, m, id);
 }
 
 static json_object *resources_json(const Resources *r) {
@@ -494,6 +620,8 @@ void provider_rest_free(Manager *m) {
                 return;
         while (rest->waiters)
                 waiter_free(rest, rest->waiters);
+        while (rest->job_waiters)
+                job_waiter_free(rest->job_waiters);
         free(rest->list_cache);
         free(rest);
         m->rest = NULL;

@@ -1157,6 +1157,49 @@ def reload_minimums(binary):
 
 
 @case
+def job_wait(binary):
+    """GET /api/v1/vms/jobs/{id}?wait=N (0-60) answers when the job changes:
+    its launch progresses or the VM runs, not N seconds later; without wait
+    it answers at once; bad values are 422; a client that hangs up while
+    waiting does no harm."""
+    mp = Standin(PREPARE_SECONDS=1, BOOT_SECONDS=2)
+    p = provider(binary, mp).start().wait_ready()
+    job = create(p, "waited", status=202, query="?async=true")["job_id"]
+    path = f"/api/v1/vms/jobs/{job}"
+    for bad in ("abc", "-1", "61", "1.5", "", "99999999999999999999"):
+        status, _, data = call(p, "GET", f"{path}?wait={bad}")
+        expect_error((status, None, data), 422, "VALIDATION_ERROR", f"wait={bad!r}")
+    status, _, data = call(p, "GET", path)
+    expect_eq((status, data["status"]), (200, "creating"), "the job without wait")
+
+    # A hung-up waiter, then waits until the job is ready: each answer is a
+    # change (a new stage or figure, or ready), well before the 50 s are up.
+    with socket.create_connection(("127.0.0.1", p.port)) as s:
+        s.sendall(f"GET {path}?wait=50 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    seen = []
+    start = time.monotonic()
+    while True:
+        status, _, data = call(p, "GET", f"{path}?wait=50")
+        expect_eq(status, 200, f"GET {path}?wait=50: {data!r}")
+        expect(time.monotonic() - start < 45,
+               f"the wait ran its 50 s although the job changed: {data!r}")
+        seen.append((data["status"], data.get("stage"), data.get("progress")))
+        if data["status"] != "creating":
+            break
+    expect_eq(data["status"], "ready", f"the job at the end: {data!r}")
+    expect(len(seen) >= 2 and any(s == "creating" and (st or pr is not None)
+                                  for s, st, pr in seen),
+           f"no progress seen on the way: {seen!r}")
+    check_running(p, get_vm(p, "waited"), "the VM after its job")
+    # Done: answered at once.
+    status, _, data = call(p, "GET", f"{path}?wait=60")
+    expect_eq((status, data["status"]), (200, "ready"), "a finished job with wait")
+    status, _, data = call(p, "GET", "/health")
+    expect_eq(status, 200, "health after the waits")
+    p.stop()
+
+
+@case
 def socket_activation(binary):
     """Under systemd-socket-activate the provider serves the passed socket,
     binds nothing itself, sends READY=1 and stops cleanly."""
