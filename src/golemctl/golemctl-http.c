@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-#include <curl/curl.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <systemd/sd-event.h>
 
 #include "curl-glue.h"
@@ -66,6 +67,7 @@ void http_call_done(HttpCall *c) {
         free(c->url);
         free(c->body);
         json_object_put(c->json);
+        free(c->text);
         free(c->error_code);
         free(c->error_message);
         *c = (HttpCall) {};
@@ -127,7 +129,16 @@ static void on_done(CurlRequest *req, int result, long status, const char *body,
 
         c->result = result;
         c->status = status;
-        if (result >= 0 && size > 0) {
+        if (result >= 0 && size > 0 && c->keep_text && status == 200) {
+                /* curl-glue frees the body when this returns. A failed copy is a transport
+                 * failure, as running out of memory in curl-glue is. */
+                c->text = malloc(size + 1);
+                if (c->text) {
+                        memcpy(c->text, body, size + 1);
+                        c->text_size = size;
+                } else
+                        c->result = -ENOMEM;
+        } else if (result >= 0 && size > 0) {
                 if (json_parse(body, size, &c->json) < 0)
                         c->body_invalid = true;
         }
@@ -197,7 +208,7 @@ int http_call_run(HttpCall *c) {
 }
 
 bool http_call_ok(const HttpCall *c, long status) {
-        return c->result >= 0 && c->status == status && c->json;
+        return c->result >= 0 && c->status == status && (c->json || c->text);
 }
 
 const char *http_call_reason(const HttpCall *c, char *buf, size_t size) {
@@ -226,28 +237,86 @@ const char *http_call_reason(const HttpCall *c, char *buf, size_t size) {
         return buf;
 }
 
+/* What libcurl's URL parser refuses in a host name. */
+#define HOST_BAD_CHARS " \r\n\t/:#?!@{}[]\\$'\"^`*<>=;,+&()%"
+
+static bool ipv6_literal_valid(const char *s, size_t n) {
+        char buf[IP_ADDRESS_MAX];
+        struct in6_addr a;
+        const char *zone = memchr(s, '%', n);
+
+        /* A zone: "%25" and the interface as RFC 6874 writes it, or just "%" before it. */
+        if (zone) {
+                size_t k = n - (size_t) (zone - s);     /* with the '%' */
+                size_t skip = k > 3 && strncmp(zone, "%25", 3) == 0 ? 3 : 1;
+
+                if (k <= skip ||
+                    !string_in_charset(zone + skip, k - skip,
+                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"))
+                        return false;
+                n = (size_t) (zone - s);
+        }
+        if (n == 0 || n >= sizeof(buf))
+                return false;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
 bool http_url_valid(const char *url) {
-        char *scheme = NULL, *host = NULL;
-        bool ok = false;
-        CURLU *u;
+        const char *p, *end, *at, *host, *host_end;
 
         if (isempty(url) || strlen(url) > 2048)
                 return false;
-        for (const char *p = url; *p; p++)
+        for (p = url; *p; p++)
                 if ((unsigned char) *p <= 0x20 || *p == 0x7f)
                         return false;
 
-        u = curl_url();
-        if (!u)
+        if (strncasecmp(url, "http://", 7) == 0)
+                p = url + 7;
+        else if (strncasecmp(url, "https://", 8) == 0)
+                p = url + 8;
+        else
                 return false;
-        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-                ok = (streq(scheme, "http") || streq(scheme, "https")) && !isempty(host);
-        curl_free(scheme);
-        curl_free(host);
-        curl_url_cleanup(u);
-        return ok;
+
+        /* The authority ends where the path, the query or the fragment starts; user
+         * information in it ends at the first '@' (a second one is no host). */
+        end = p + strcspn(p, "/?#");
+        at = memchr(p, '@', (size_t) (end - p));
+        host = at ? at + 1 : p;
+
+        if (*host == '[') {
+                const char *close = memchr(host, ']', (size_t) (end - host));
+
+                if (!close || !ipv6_literal_valid(host + 1, (size_t) (close - host - 1)))
+                        return false;
+                host_end = close + 1;
+        } else {
+                const char *colon = memchr(host, ':', (size_t) (end - host));
+
+                host_end = colon ?: end;
+                if (host_end == host)
+                        return false;
+                for (const char *h = host; h < host_end; h++)
+                        if (strchr(HOST_BAD_CHARS, *h))
+                                return false;
+        }
+
+        /* An optional port (its digits may be left out, as libcurl allows). */
+        if (host_end < end) {
+                unsigned port = 0;
+
+                if (*host_end != ':' || end - host_end > 6)
+                        return false;
+                for (const char *d = host_end + 1; d < end; d++) {
+                        if (*d < '0' || *d > '9')
+                                return false;
+                        port = port * 10 + (unsigned) (*d - '0');
+                }
+                if (port > 65535)
+                        return false;
+        }
+        return true;
 }
 
 int url_join(char **ret, const char *base, const char *path_format, ...) {

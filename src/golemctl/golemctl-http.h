@@ -18,11 +18,17 @@ typedef struct HttpCall {
         char *url;
         char *body;             /* JSON text, or NULL */
         usec_t timeout;
+        bool keep_text;         /* set after http_call_init(): the body of a 200 answer goes to
+                                 * text as it came, unparsed, for a caller that takes a large
+                                 * answer apart piece by piece */
 
         /* Filled by http_call_run_many(). */
         int result;             /* 0: an HTTP answer came (any status); < 0: transport failure */
         long status;
-        json_object *json;      /* the answer's body as JSON; NULL when empty or not JSON */
+        json_object *json;      /* the answer's body as JSON; NULL when empty or not JSON, and
+                                 * for a 200 answer to a keep_text call */
+        char *text;             /* keep_text: a 200 answer's body (NUL-terminated); NULL when empty */
+        size_t text_size;
         bool body_invalid;      /* there was a body but it was not JSON */
         char *error_code;       /* detail.code of an error answer, a token; or NULL */
         char *error_message;    /* detail.message, made printable; or NULL */
@@ -41,7 +47,7 @@ void http_call_done(HttpCall *c);
 int http_call_run_many(HttpCall *calls, size_t n);
 int http_call_run(HttpCall *c);
 
-/* The answer came with this status and a JSON body. */
+/* The answer came with this status and a JSON body (for a keep_text call: a body). */
 bool http_call_ok(const HttpCall *c, long status);
 
 /* Why a call failed, for one line of error: the transport error ("Connection refused"), the
@@ -60,7 +66,10 @@ int url_join(char **ret, const char *base, const char *path_format, ...) __attri
 /* "http://IP:PORT", IPv6 addresses in brackets. */
 int url_from_ip(const char *ip, uint16_t port, char **ret);
 
-/* An absolute http:// or https:// URL with a host, no blanks or control characters. */
+/* An absolute http:// or https:// URL with a host, no blanks or control characters: what
+ * libcurl's URL parser takes, but for its leniencies about the slashes ("http:/h",
+ * "http:///h"). Checked without libcurl, which golemctl does not link (curl-glue loads it
+ * only for what needs it). */
 bool http_url_valid(const char *url);
 
 /* A copy of s of at most max bytes (cut at a UTF-8 boundary) with control characters (C0, DEL

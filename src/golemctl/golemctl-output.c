@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -32,6 +35,7 @@ const char *table_color_ansi(TableColor c) {
 
 typedef struct TableCell {
         char *text;
+        size_t width;           /* utf8_width(text) */
         TableColor color;
 } TableCell;
 
@@ -88,38 +92,47 @@ int table_set_align_right(Table *t, size_t column, bool right) {
         return 0;
 }
 
+/* Adds a cell that takes over text (freed on failure). */
+static int table_add_cell_take(Table *t, char *text, TableColor color) {
+        if (t->n_cells >= t->allocated) {
+                size_t a = MAX(t->allocated * 2, (size_t) 16);
+                TableCell *p = reallocarray(t->cells, a, sizeof(TableCell));
+
+                if (!p) {
+                        free(text);
+                        return -ENOMEM;
+                }
+                t->cells = p;
+                t->allocated = a;
+        }
+        t->cells[t->n_cells++] = (TableCell) { text, utf8_width(text), color };
+        return 0;
+}
+
 int table_add_cell(Table *t, const char *text, TableColor color) {
         char *copy;
 
         if (!t)
                 return -EINVAL;
-        if (t->n_cells >= t->allocated) {
-                size_t a = MAX(t->allocated * 2, (size_t) 16);
-                TableCell *p = reallocarray(t->cells, a, sizeof(TableCell));
-
-                if (!p)
-                        return -ENOMEM;
-                t->cells = p;
-                t->allocated = a;
-        }
         copy = strdup(text ?: "-");
         if (!copy)
                 return -ENOMEM;
-        t->cells[t->n_cells++] = (TableCell) { copy, color };
-        return 0;
+        return table_add_cell_take(t, copy, color);
 }
 
 int table_add_cellf(Table *t, TableColor color, const char *format, ...) {
-        _cleanup_free_ char *s = NULL;
+        char *s;
         va_list ap;
         int r;
 
+        if (!t)
+                return -EINVAL;
         va_start(ap, format);
         r = vasprintf(&s, format, ap);
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
-        return table_add_cell(t, s, color);
+        return table_add_cell_take(t, s, color);
 }
 
 size_t table_n_rows(const Table *t) {
@@ -135,103 +148,132 @@ size_t utf8_width(const char *s) {
         return n;
 }
 
-static const char *cell_text(const Table *t, size_t row, size_t column) {
+static const TableCell *cell_at(const Table *t, size_t row, size_t column) {
+        static const TableCell empty = { (char *) "", 0, TABLE_COLOR_DEFAULT };
         size_t i = row * t->n_columns + column;
 
-        return i < t->n_cells ? t->cells[i].text : "";
+        return i < t->n_cells ? t->cells + i : &empty;
 }
 
-static void put_padding(FILE *f, size_t n) {
-        for (; n > 0; n--)
-                fputc(' ', f);
-}
+/* The table's text, made in one growing buffer: a table can have thousands of lines. */
+typedef struct TextBuffer {
+        char *data;
+        size_t size, allocated;
+        bool oom;
+} TextBuffer;
 
-static void put_line(FILE *out, const Table *t, const size_t *widths, char *const *texts,
-                     const TableColor *colors, bool colors_on, const char *line_color) {
-        _cleanup_free_ char *line = NULL;
-        size_t last = t->n_columns - 1, size = 0;
-        FILE *f;
-
-        /* Each line is made apart, so that its trailing blanks (an empty last cell) can go. */
-        f = open_memstream(&line, &size);
-        if (!f)
+static void text_put(TextBuffer *b, const char *s, size_t n) {
+        if (b->oom)
                 return;
+        if (n + 1 > b->allocated - b->size) {
+                size_t a = MAX(b->allocated * 2, b->size + n + 1);
+                char *p = realloc(b->data, MAX(a, (size_t) 4096));
+
+                if (!p) {
+                        b->oom = true;
+                        return;
+                }
+                b->data = p;
+                b->allocated = MAX(a, (size_t) 4096);
+        }
+        memcpy(b->data + b->size, s, n);
+        b->size += n;
+        b->data[b->size] = 0;
+}
+
+static void text_puts(TextBuffer *b, const char *s) {
+        text_put(b, s, strlen(s));
+}
+
+static void text_pad(TextBuffer *b, size_t n) {
+        static const char blanks[] = "                                ";
+
+        for (size_t k; n > 0; n -= k) {
+                k = MIN(n, sizeof(blanks) - 1);
+                text_put(b, blanks, k);
+        }
+}
+
+static void put_line(TextBuffer *b, const Table *t, const size_t *widths, const TableCell *const *cells,
+                     bool colors_on, const char *line_color) {
+        size_t last = t->n_columns - 1, start = b->size;
+
         if (colors_on && line_color)
-                fputs(line_color, f);
+                text_puts(b, line_color);
         for (size_t c = 0; c < t->n_columns; c++) {
-                const char *s = texts[c];
-                size_t w = utf8_width(s), pad = widths[c] > w ? widths[c] - w : 0;
-                const char *ansi = colors ? table_color_ansi(colors[c]) : "";
+                const TableCell *cell = cells[c];
+                size_t pad = widths[c] > cell->width ? widths[c] - cell->width : 0;
+                const char *ansi = table_color_ansi(cell->color);
                 bool colored = colors_on && !isempty(ansi);
 
                 if (c > 0)
-                        fputs("  ", f);
+                        text_put(b, "  ", 2);
                 if (t->right[c])
-                        put_padding(f, pad);
+                        text_pad(b, pad);
                 if (colored)
-                        fputs(ansi, f);
-                fputs(s, f);
+                        text_puts(b, ansi);
+                text_puts(b, cell->text);
                 if (colored)
-                        fputs(ANSI_NORMAL, f);
+                        text_puts(b, ANSI_NORMAL);
                 if (!t->right[c] && c < last)
-                        put_padding(f, pad);
+                        text_pad(b, pad);
         }
         if (colors_on && line_color)
-                fputs(ANSI_NORMAL, f);
-        if (fclose(f) != 0)
-                return;
-        while (size > 0 && line[size - 1] == ' ')
-                size--;
-        fwrite(line, 1, size, out);
-        fputc('\n', out);
+                text_puts(b, ANSI_NORMAL);
+
+        /* No trailing blanks (an empty last cell). */
+        if (!b->oom)
+                while (b->size > start && b->data[b->size - 1] == ' ')
+                        b->data[--b->size] = 0;
+        text_put(b, "\n", 1);
 }
 
 int table_format(const Table *t, bool header, bool colors, char **ret) {
         _cleanup_free_ size_t *widths = NULL;
-        _cleanup_free_ char **texts = NULL;
-        _cleanup_free_ TableColor *cols = NULL;
-        char *buf = NULL;
-        size_t size = 0, rows;
-        FILE *f;
+        _cleanup_free_ const TableCell **cells = NULL;
+        _cleanup_free_ TableCell *header_cells = NULL;
+        TextBuffer b = {};
+        size_t rows;
 
         if (!t || !ret)
                 return -EINVAL;
 
         widths = calloc(t->n_columns, sizeof(size_t));
-        texts = calloc(t->n_columns, sizeof(char *));
-        cols = calloc(t->n_columns, sizeof(TableColor));
-        if (!widths || !texts || !cols)
+        cells = calloc(t->n_columns, sizeof(TableCell *));
+        header_cells = calloc(t->n_columns, sizeof(TableCell));
+        if (!widths || !cells || !header_cells)
                 return -ENOMEM;
 
         rows = table_n_rows(t);
         for (size_t c = 0; c < t->n_columns; c++) {
+                header_cells[c] = (TableCell) { t->headers[c], utf8_width(t->headers[c]), TABLE_COLOR_DEFAULT };
                 if (header)
-                        widths[c] = utf8_width(t->headers[c]);
+                        widths[c] = header_cells[c].width;
                 for (size_t r = 0; r < rows; r++)
-                        widths[c] = MAX(widths[c], utf8_width(cell_text(t, r, c)));
+                        widths[c] = MAX(widths[c], cell_at(t, r, c)->width);
         }
 
-        f = open_memstream(&buf, &size);
-        if (!f)
-                return -ENOMEM;
-
-        if (header)
-                put_line(f, t, widths, t->headers, NULL, colors, ANSI_BOLD);
+        if (header) {
+                for (size_t c = 0; c < t->n_columns; c++)
+                        cells[c] = header_cells + c;
+                put_line(&b, t, widths, cells, colors, ANSI_BOLD);
+        }
         for (size_t r = 0; r < rows; r++) {
-                for (size_t c = 0; c < t->n_columns; c++) {
-                        size_t i = r * t->n_columns + c;
-
-                        texts[c] = (char *) cell_text(t, r, c);
-                        cols[c] = i < t->n_cells ? t->cells[i].color : TABLE_COLOR_DEFAULT;
-                }
-                put_line(f, t, widths, texts, cols, colors, NULL);
+                for (size_t c = 0; c < t->n_columns; c++)
+                        cells[c] = cell_at(t, r, c);
+                put_line(&b, t, widths, cells, colors, NULL);
         }
 
-        if (fclose(f) != 0) {
-                free(buf);
+        if (b.oom) {
+                free(b.data);
                 return -ENOMEM;
         }
-        *ret = buf;
+        if (!b.data) {
+                b.data = strdup("");
+                if (!b.data)
+                        return -ENOMEM;
+        }
+        *ret = b.data;
         return 0;
 }
 
@@ -445,4 +487,123 @@ int json_format_text(json_object *o, JsonFormat f, char **ret) {
         if (!s)
                 return -ENOMEM;
         return asprintf(ret, "%s\n", s) < 0 ? -ENOMEM : 0;
+}
+
+FILE *open_memstream_unlocked(char **ptr, size_t *sizeloc) {
+        FILE *f = open_memstream(ptr, sizeloc);
+
+        if (f)
+                (void) __fsetlocking(f, FSETLOCKING_BYCALLER);
+        return f;
+}
+
+void json_writer_init(JsonWriter *w, FILE *f, JsonFormat format) {
+        *w = (JsonWriter) {
+                .f = f,
+                .pretty = format == JSON_FORMAT_PRETTY,
+        };
+}
+
+static const char *json_escape(unsigned char c) {
+        switch (c) {
+        case '\b': return "\\b";
+        case '\n': return "\\n";
+        case '\r': return "\\r";
+        case '\t': return "\\t";
+        case '\f': return "\\f";
+        case '"':  return "\\\"";
+        case '\\': return "\\\\";
+        default:   return NULL;
+        }
+}
+
+/* Quoted and escaped as json-c does with JSON_C_TO_STRING_NOSLASHESCAPE: the two-character
+ * escapes, other C0 controls as a six-character escape with lower-case hex digits,
+ * everything else (UTF-8 included) as it is. */
+static void json_write_quoted(FILE *f, const char *s) {
+        static const char hex[] = "0123456789abcdef";
+
+        fputc('"', f);
+        for (;;) {
+                size_t n = 0;
+                const char *e;
+                unsigned char c;
+
+                while ((unsigned char) s[n] >= ' ' && s[n] != '"' && s[n] != '\\')
+                        n++;
+                fwrite(s, 1, n, f);
+                s += n;
+                c = *s;
+                if (c == 0)
+                        break;
+                e = json_escape(c);
+                if (e)
+                        fputs(e, f);
+                else {
+                        fputs("\\u00", f);
+                        fputc(hex[c >> 4], f);
+                        fputc(hex[c & 0xf], f);
+                }
+                s++;
+        }
+        fputc('"', f);
+}
+
+static void json_write_indent(JsonWriter *w, unsigned level) {
+        for (unsigned i = 0; i < level * 2; i++)
+                fputc(' ', w->f);
+}
+
+/* What goes before a value: the separator from the previous member, the indentation, the key. */
+static void json_write_member(JsonWriter *w, const char *key) {
+        if (w->level == 0)
+                return;
+        if (w->had_member[w->level - 1]) {
+                fputc(',', w->f);
+                if (w->pretty)
+                        fputc('\n', w->f);
+        }
+        w->had_member[w->level - 1] = true;
+        if (w->pretty)
+                json_write_indent(w, w->level);
+        if (w->in_object[w->level - 1]) {
+                json_write_quoted(w->f, strempty(key));
+                fputs(w->pretty ? ": " : ":", w->f);
+        }
+}
+
+void json_writer_open(JsonWriter *w, const char *key, char bracket) {
+        json_write_member(w, key);
+        fputc(bracket, w->f);
+        if (w->pretty)
+                fputc('\n', w->f);
+        assert(w->level < JSON_WRITER_DEPTH_MAX);
+        w->had_member[w->level] = false;
+        w->in_object[w->level] = bracket == '{';
+        w->level++;
+}
+
+void json_writer_close(JsonWriter *w, char bracket) {
+        if (w->level == 0)
+                return;
+        w->level--;
+        if (w->pretty) {
+                if (w->had_member[w->level])
+                        fputc('\n', w->f);
+                json_write_indent(w, w->level);
+        }
+        fputc(bracket, w->f);
+}
+
+void json_writer_string(JsonWriter *w, const char *key, const char *s) {
+        json_write_member(w, key);
+        if (s)
+                json_write_quoted(w->f, s);
+        else
+                fputs("null", w->f);
+}
+
+void json_writer_int(JsonWriter *w, const char *key, int64_t v) {
+        json_write_member(w, key);
+        fprintf(w->f, "%" PRIi64, v);
 }

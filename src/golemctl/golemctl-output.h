@@ -4,6 +4,8 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "macro.h"
 
@@ -69,6 +71,34 @@ int output_show(const char *text, bool allow_pager);
 
 /* The JSON value as text in this format, with a newline ("" for JSON_FORMAT_OFF). */
 int json_format_text(json_object *o, JsonFormat f, char **ret);
+
+/* Writes JSON straight to a stream, laid out exactly as json_format_text() lays out the same
+ * value (json-c's plain or pretty form), without building json-c objects first: for lists
+ * long enough that building, serialising and freeing them shows. Values are added in
+ * document order; key is the member's name inside an object and NULL inside an array.
+ * Containers written this way must not stay empty (json-c versions differ on how an empty
+ * one looks in the pretty form), so an empty list goes through json_format_text(). Errors
+ * stay in the stream (ferror(), fclose()). */
+#define JSON_WRITER_DEPTH_MAX 16
+
+typedef struct JsonWriter {
+        FILE *f;
+        bool pretty;
+        unsigned level;                 /* containers open */
+        bool had_member[JSON_WRITER_DEPTH_MAX];
+        bool in_object[JSON_WRITER_DEPTH_MAX];
+} JsonWriter;
+
+void json_writer_init(JsonWriter *w, FILE *f, JsonFormat format);
+/* bracket is '[' or '{'; each open is matched by a close with ']' or '}'. */
+void json_writer_open(JsonWriter *w, const char *key, char bracket);
+void json_writer_close(JsonWriter *w, char bracket);
+/* NULL is written as null. */
+void json_writer_string(JsonWriter *w, const char *key, const char *s);
+void json_writer_int(JsonWriter *w, const char *key, int64_t v);
+
+/* open_memstream() without stdio's per-call locking (the stream never leaves one thread). */
+FILE *open_memstream_unlocked(char **ptr, size_t *sizeloc);
 
 /* Splits $PAGER-style text into an argv on blanks (no shell, no quoting). */
 int pager_argv(const char *s, char ***ret);

@@ -32,11 +32,19 @@ typedef struct ProviderChoice {
 int provider_choose(const Advertisement *ads, size_t n, const Resources *want, const char *country,
                     ProviderChoice *ret);
 
-/* The advertisements the discovery service has for these minimums (zero: no minimum) and
- * country ("" or NULL: any), checked; invalid ones are left out with a warning. Prints a
- * one-line error on failure. */
-int discovery_list(const Context *c, const Resources *min, const char *country,
-                   Advertisement **ret, size_t *ret_n);
+/* How many advertisements one query asks for (limit= of GET /api/v1/advertisements): the
+ * discovery service's default, and the most golemctl asks for. The service sends up to 10000,
+ * but an answer over CURL_GLUE_BODY_MAX (1 MiB) is refused, and 1000 advertisements are some
+ * 300 KB (up to about 1 KB each with long ids and prices). */
+#define DISCOVERY_LIMIT_DEFAULT 1000U
+#define DISCOVERY_LIMIT_MAX 1000U
+
+/* The first limit advertisements (best first) the discovery service has for these minimums
+ * (zero: no minimum) and country ("" or NULL: any), checked; invalid ones are left out with a
+ * warning. *ret_more (if non-NULL) tells whether the service sent limit of them, so that it
+ * may have more. Prints a one-line error on failure. */
+int discovery_list(const Context *c, const Resources *min, const char *country, unsigned limit,
+                   Advertisement **ret, size_t *ret_n, bool *ret_more);
 /* One provider's advertisement; -ENOENT (with the error printed) when it has none. */
 int discovery_get(const Context *c, const char *provider_id, Advertisement *ret);
 

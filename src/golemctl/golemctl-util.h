@@ -27,6 +27,7 @@ typedef struct Context {
         VMSize size;            /* _VM_SIZE_INVALID: not given */
         int64_t cpu, memory, storage;   /* 0: not given */
         char country[3];        /* "": any */
+        unsigned limit;         /* 'providers --limit': how many to ask for; 0: the default */
 
         char *provider_id;      /* --provider */
         char *provider_url;     /* --provider-url: bypasses discovery */

@@ -288,7 +288,7 @@ static int target_choose(Context *c, const Resources *want, Target *ret) {
         int r;
 
         /* The service gets the same minimums, so it sends only what can fit. */
-        r = discovery_list(c, want, c->country, &ads, &n);
+        r = discovery_list(c, want, c->country, DISCOVERY_LIMIT_DEFAULT, &ads, &n, NULL);
         if (r < 0)
                 return r;
 

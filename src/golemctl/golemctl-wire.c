@@ -139,33 +139,107 @@ int advertisement_from_json(json_object *o, Advertisement *ret, const char **ret
         return 0;
 }
 
-static json_object *resources_to_json(const Resources *r) {
-        json_object *o = json_object_new_object();
+void advertisement_write_json(JsonWriter *w, const Advertisement *a, const char *url) {
+        char ts[RFC3339_MAX];
 
-        if (o && (json_object_object_add(o, "cpu", json_object_new_int64(r->cpu)) < 0 ||
-                  json_object_object_add(o, "memory", json_object_new_int64(r->memory)) < 0 ||
-                  json_object_object_add(o, "storage", json_object_new_int64(r->storage)) < 0)) {
-                json_object_put(o);
-                return NULL;
-        }
-        return o;
+        json_writer_open(w, NULL, '{');
+        json_writer_string(w, "provider_id", a->provider_id);
+        json_writer_string(w, "ip_address", a->ip_address);
+        json_writer_string(w, "url", url);
+        json_writer_string(w, "country", a->country);
+        json_writer_string(w, "platform", a->platform[0] ? a->platform : NULL);
+        json_writer_open(w, "resources", '{');
+        json_writer_int(w, "cpu", a->resources.cpu);
+        json_writer_int(w, "memory", a->resources.memory);
+        json_writer_int(w, "storage", a->resources.storage);
+        json_writer_close(w, '}');
+        json_writer_string(w, "updated_at", a->updated_at > 0 ? format_rfc3339(ts, a->updated_at) : NULL);
+        json_writer_close(w, '}');
 }
 
 json_object *advertisement_to_json(const Advertisement *a, const char *url) {
-        _cleanup_json_ json_object *o = json_object_new_object();
-        char ts[RFC3339_MAX];
+        _cleanup_free_ char *text = NULL;
+        json_object *o = NULL;
+        size_t size = 0;
+        JsonWriter w;
+        FILE *f;
 
-        if (!o ||
-            json_object_object_add(o, "provider_id", json_object_new_string(a->provider_id)) < 0 ||
-            json_object_object_add(o, "ip_address", json_object_new_string(a->ip_address)) < 0 ||
-            json_object_object_add(o, "url", json_string_or_null(url)) < 0 ||
-            json_object_object_add(o, "country", json_object_new_string(a->country)) < 0 ||
-            json_object_object_add(o, "platform", json_string_or_null(a->platform[0] ? a->platform : NULL)) < 0 ||
-            json_object_object_add(o, "resources", resources_to_json(&a->resources)) < 0 ||
-            json_object_object_add(o, "updated_at",
-                                   json_string_or_null(a->updated_at > 0 ? format_rfc3339(ts, a->updated_at) : NULL)) < 0)
+        /* One definition of the shape: the writer's, parsed back. */
+        f = open_memstream_unlocked(&text, &size);
+        if (!f)
                 return NULL;
-        return TAKE_PTR(o);
+        json_writer_init(&w, f, JSON_FORMAT_SHORT);
+        advertisement_write_json(&w, a, url);
+        if (fclose(f) != 0)
+                return NULL;
+        if (json_parse(text, size, &o) < 0)
+                return NULL;
+        return o;
+}
+
+static size_t skip_whitespace(const char *buf, size_t size, size_t i) {
+        while (i < size && IN_SET(buf[i], ' ', '\t', '\n', '\r'))
+                i++;
+        return i;
+}
+
+int json_array_parse_each(const char *buf, size_t size, JsonElementFunc element, void *userdata) {
+        json_tokener *tok;
+        size_t i;
+        int r = 0;
+
+        if (size > INT32_MAX || memchr(buf, 0, size))
+                return -EBADMSG;
+
+        i = skip_whitespace(buf, size, 0);
+        if (i >= size || buf[i] != '[') {
+                _cleanup_json_ json_object *o = NULL;
+
+                /* Not an array: tell JSON of another type from what is no JSON at all. */
+                return json_parse(buf, size, &o) < 0 ? -EBADMSG : -EMEDIUMTYPE;
+        }
+
+        i = skip_whitespace(buf, size, i + 1);
+        if (i < size && buf[i] == ']')
+                return skip_whitespace(buf, size, i + 1) == size ? 0 : -EBADMSG;
+
+        /* The array takes one level of nesting; each element gets the rest. */
+        tok = json_tokener_new_ex(JSON_DEPTH_MAX - 1);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                    JSON_TOKENER_VALIDATE_UTF8);
+
+        for (;;) {
+                _cleanup_json_ json_object *o = NULL;
+
+                o = json_tokener_parse_ex(tok, buf + i, (int) (size - i));
+                if (json_tokener_get_error(tok) != json_tokener_success) {
+                        /* Bad syntax, or the text ended inside the element (json_tokener_continue). */
+                        r = -EBADMSG;
+                        break;
+                }
+                i += json_tokener_get_parse_end(tok);
+                json_tokener_reset(tok);
+
+                r = element(o, userdata);
+                if (r < 0)
+                        break;
+
+                i = skip_whitespace(buf, size, i);
+                if (i < size && buf[i] == ',') {
+                        i = skip_whitespace(buf, size, i + 1);
+                        continue;
+                }
+                if (i < size && buf[i] == ']')
+                        r = skip_whitespace(buf, size, i + 1) == size ? 0 : -EBADMSG;
+                else
+                        r = -EBADMSG;
+                break;
+        }
+
+        json_tokener_free(tok);
+        return r;
 }
 
 static bool status_valid(const char *s) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "golemctl-output.h"
 #include "time-util.h"
 #include "validate.h"
 #include "vm-spec.h"
@@ -33,7 +34,24 @@ typedef struct Advertisement {
 } Advertisement;
 
 int advertisement_from_json(json_object *o, Advertisement *ret, const char **ret_field);
+/* How golemctl shows an advertisement: {"provider_id","ip_address","url","country","platform",
+ * "resources":{"cpu","memory","storage"},"updated_at"}, url, platform and updated_at null when
+ * unknown. advertisement_write_json() writes that object as the next value of w;
+ * advertisement_to_json() is the same as a json-c object (NULL on OOM). */
+void advertisement_write_json(JsonWriter *w, const Advertisement *a, const char *url);
 json_object *advertisement_to_json(const Advertisement *a, const char *url);
+
+/* Takes a JSON array apart one element at a time, for answers too long to hold as one tree:
+ * each element is parsed with json-c (strict syntax, UTF-8 checked, the nesting limit of
+ * json_parse() counting the array), given to element() (as NULL for a JSON null) and freed
+ * before the next is read. -EBADMSG when buf is not JSON (a NUL byte, bad syntax, anything
+ * but whitespace after the array), -EMEDIUMTYPE when it is JSON but not an array, or what
+ * element() returned when that was negative (which stops the walk). An element that is read
+ * and accepted before a later one turns out bad has been given to element() already. Unlike
+ * json_parse() the UTF-8 check is json-c's (the shape of each sequence), which is enough for
+ * callers that check every string they keep against a narrow character set. */
+typedef int (*JsonElementFunc)(json_object *element, void *userdata);
+int json_array_parse_each(const char *buf, size_t size, JsonElementFunc element, void *userdata);
 
 typedef struct RemoteVM {
         char name[VM_NAME_MAX + 1];

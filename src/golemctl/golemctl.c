@@ -38,12 +38,13 @@ enum {
         OPT_JSON          = 1 << 13,
         OPT_LOCAL         = 1 << 14,
         OPT_BUS           = 1 << 15,  /* -H, --no-ask-password; one name in option_names */
+        OPT_LIMIT         = 1 << 16,
 };
 
 static const char *const option_names[] = {
         "--cpu", "--memory", "--storage", "--country", "--size", "--provider", "--provider-url",
         "--discovery-url", "--image", "--ssh-key", "--no-wait", "--user", "--force", "--json", "--local",
-        "--host or --no-ask-password",
+        "--host or --no-ask-password", "--limit",
 };
 
 #define RESOURCE_OPTION_HELP \
@@ -188,13 +189,16 @@ static const Verb provider_verbs[] = {
 
 static const Verb verbs[] = {
         { "providers", VERB_ANY, 1, 0, verb_providers,
-          OPT_CPU | OPT_MEMORY | OPT_STORAGE | OPT_COUNTRY | OPT_DISCOVERY_URL | OPT_JSON,
+          OPT_CPU | OPT_MEMORY | OPT_STORAGE | OPT_COUNTRY | OPT_DISCOVERY_URL | OPT_JSON | OPT_LIMIT,
           "providers [OPTIONS...]",
           "List the providers advertising free resources",
-          "List the providers the discovery service knows, with the resources they have free.\n"
+          "List the providers the discovery service knows, with the resources they have free,\n"
+          "best first (most CPU, then memory, then storage). golemctl asks for the first 1000;\n"
+          "when the service may have more, it says so on standard error (unless -q).\n"
           "\n"
           "Options:\n"
           RESOURCE_OPTION_HELP
+          "     --limit=N           Ask for the first N providers only, 1-1000 (default: 1000)\n"
           "     --json=FORMAT       Print the list as JSON (pretty, short, off)\n"
           "     --no-legend         Print no header and no legend\n",
           NULL },
@@ -272,6 +276,7 @@ enum {
         ARG_FORCE,
         ARG_LOCAL,
         ARG_NO_ASK_PASSWORD,
+        ARG_LIMIT,
 };
 
 typedef struct Args {
@@ -317,6 +322,7 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                 { "local",         no_argument,       NULL, ARG_LOCAL         },
                 { "host",          required_argument, NULL, 'H'               },
                 { "no-ask-password", no_argument,     NULL, ARG_NO_ASK_PASSWORD },
+                { "limit",         required_argument, NULL, ARG_LIMIT         },
                 {}
         };
         int opt, r;
@@ -449,6 +455,16 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                         c->local = true;
                         a->seen |= OPT_LOCAL;
                         break;
+                case ARG_LIMIT: {
+                        uint64_t v;
+
+                        if (parse_uint_range(optarg, 1, DISCOVERY_LIMIT_MAX, &v) < 0)
+                                return ctl_usage("Invalid value for --limit: '%s' (a whole number from 1 to %u).",
+                                                 optarg, DISCOVERY_LIMIT_MAX);
+                        c->limit = (unsigned) v;
+                        a->seen |= OPT_LIMIT;
+                        break;
+                }
                 case ':':
                         return ctl_usage("Option %s needs a value.", argv[optind - 1]);
                 case '?':
@@ -461,7 +477,7 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
         return 0;
 }
 
-_Static_assert(ELEMENTSOF(option_names) == 16, "one name per OPT_* bit");
+_Static_assert(ELEMENTSOF(option_names) == 17, "one name per OPT_* bit");
 
 static int check_options(const Verb *v, const char *path, uint64_t seen) {
         uint64_t wrong = seen & ~v->options;

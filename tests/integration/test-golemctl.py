@@ -1096,6 +1096,176 @@ def terminal_manners(binary):
     expect("PAGER-RAN" not in out, f"paged into a pipe: {out!r}")
 
 
+def seed_advertisements(discovery, n, prefix="many"):
+    """``n`` advertisements posted straight to the discovery service (no
+    provider behind them), from a few threads."""
+    errors = []
+
+    def post(i):
+        h = (i * 2654435761) % 4294967296
+        body = {"ip_address": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+                "country": ("SE", "DE", "PL", "US", "JP")[i % 5],
+                "platform": ("x86_64", "arm64")[i // 5 % 2],
+                "resources": {"cpu": h % 32 + 1, "memory": 2 ** (h // 32 % 8),
+                              "storage": 10 * 2 ** (h // 256 % 8)}}
+        status, _, data = http("POST", f"{discovery.url}/api/v1/advertisements",
+                               body, headers={"X-Provider-ID": f"{prefix}-{i:05d}",
+                                              "X-Provider-Signature": "sig"})
+        if status != 200:
+            errors.append((i, status, data))
+
+    def worker(t, threads):
+        for i in range(t, n, threads):
+            post(i)
+
+    threads = [threading.Thread(target=worker, args=(t, 4)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expect(not errors, f"seeding advertisements: {errors[:3]}")
+
+
+@case
+def providers_many(binary):
+    """More advertisements than one query brings: golemctl shows the first
+    1000 in the service's order, says that there may be more, and lays its
+    JSON out as json-c does."""
+    disc = start_discovery()
+    seed_advertisements(disc, 1005)
+    req = Requestor(disc)
+    status, _, first = http("GET", f"{disc.url}/api/v1/advertisements?limit=1000")
+    expect_eq((status, len(first)), (200, 1000), "the service's first 1000")
+    order = [a["provider_id"] for a in first]
+
+    code, out, err = req.run("--json=short", "providers")
+    expect_eq(code, 0, f"providers: {err!r}")
+    data = json.loads(out)
+    expect_eq([a["provider_id"] for a in data], order, "the service's order")
+    by_id = {a["provider_id"]: a for a in first}
+    for a in data:
+        want = by_id[a["provider_id"]]
+        expect_eq((a["ip_address"], a["country"], a["platform"], a["resources"],
+                   a["updated_at"], a["url"]),
+                  (want["ip_address"], want["country"], want["platform"],
+                   want["resources"], want["updated_at"],
+                   f"http://{want['ip_address']}:{PROVIDER_PORT}"),
+                  f"advertisement {a['provider_id']}")
+    expect(re.fullmatch(r"golemctl: Listed the first 1000 advertisements .*"
+                        r"there may be more: narrow the list .*\n", err),
+           f"no note that the list is cut short: {err!r}")
+
+    # The same text json-c would make: plain, and pretty with two blanks.
+    expect_eq(out, json.dumps(data, separators=(",", ":")) + "\n",
+              "--json=short layout")
+    pretty, _ = req.ok("providers", "--json=pretty")
+    expect_eq(pretty, json.dumps(data, indent=2) + "\n", "--json=pretty layout")
+
+    out, err = req.ok("providers")
+    rows, legend = table_rows(out)
+    expect_eq(legend, "1000 providers listed.", "legend")
+    expect_eq([r[0] for r in rows[1:]], order, "table rows")
+    expect("may be more" in err, f"no note with the table: {err!r}")
+    _, err = req.ok("-q", "providers")
+    expect_eq(err, "", "-q: no note")
+
+    # --limit: fewer, in the same order; asked for, so no note.
+    code, out, err = req.run("--json=short", "providers", "--limit", "7")
+    expect_eq((code, err), (0, ""), "--limit 7")
+    expect_eq([a["provider_id"] for a in json.loads(out)], order[:7],
+              "--limit 7: the first seven")
+    _, err = req.ok("providers", "--limit=1000", "--no-legend")
+    expect_eq(err, "", "--limit=1000: no note")
+    out, _ = req.ok("providers", "--limit", "3", "--cpu", "2")
+    rows, legend = table_rows(out)
+    expect(len(rows) - 1 <= 3 and legend.endswith("listed."),
+           f"--limit 3 --cpu 2: {out!r}")
+    req.fails(2, "providers", "--limit", "0", message="--limit")
+    req.fails(2, "providers", "--limit", "1001", message="--limit")
+    req.fails(2, "providers", "--limit", "ten", message="--limit")
+    req.fails(2, "vm", "list", "--limit", "5", message="does not go with")
+    out, _ = req.ok("providers", "--help")
+    expect("--limit=N" in out, f"providers --help: {out!r}")
+
+
+@case
+def providers_bad_answers(binary):
+    """The advertisement list is read one element at a time: broken JSON
+    anywhere is refused as a whole, invalid advertisements are left out with
+    a warning, anything but an array is an error."""
+    good = {"provider_id": "p-ok", "ip_address": "192.0.2.7", "country": "se",
+            "platform": "x86_64", "resources": {"cpu": 4, "memory": 8,
+                                                "storage": 40},
+            "pricing": {"usd_per_core_hour": 0.01},
+            "created_at": "2026-11-23T17:04:05Z",
+            "updated_at": "2026-11-23T17:09:05Z"}
+    ok = json.dumps(good)
+    answer = {"body": b"[]"}
+
+    class Stub(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            data = answer["body"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    on_cleanup(server.shutdown)
+    req = Requestor(None)
+    req.env["GOLEM_REQUESTOR_DISCOVERY_URL"] = \
+        f"http://127.0.0.1:{server.server_address[1]}"
+
+    def serve(body):
+        answer["body"] = body.encode() if isinstance(body, str) else body
+
+    serve(" \n[ ]\n")
+    out, err = req.ok("providers")
+    expect_eq((out, err), ("0 providers listed.\n", ""), "an empty list")
+    out, _ = req.ok("providers", "--json=pretty")
+    expect_eq(json.loads(out), [], "an empty list as JSON")
+
+    serve(f"\r\n[ {ok} ,\t{ok.replace('p-ok', 'p-ok2')}\n]\n")
+    data = req.json("providers")
+    expect_eq([a["provider_id"] for a in data], ["p-ok", "p-ok2"],
+              "blanks around elements")
+    expect_eq((data[0]["country"], data[0]["url"]),
+              ("SE", f"http://192.0.2.7:{PROVIDER_PORT}"), "an element's fields")
+
+    serve(f"[null,{ok},17,{json.dumps(dict(good, ip_address='nope'))}]")
+    code, out, err = req.run("--json=short", "providers")
+    expect_eq(code, 0, f"invalid elements: {err!r}")
+    expect_eq([a["provider_id"] for a in json.loads(out)], ["p-ok"],
+              "only the valid element")
+    expect(re.fullmatch(r"golemctl: Ignored 3 invalid advertisements from the "
+                        r"discovery service \(bad field: advertisement\)\.\n",
+                        err), f"warning: {err!r}")
+
+    for body in (f"[{ok},]", f"[{ok} {ok}]", f"[,{ok}]", f"[{ok},,{ok}]",
+                 f"[{ok}", f"[{ok},", f"[{ok}]x", f"[{ok}][]", "[1 2]",
+                 f"[{ok.replace('p-ok', 'p-' + chr(0) + 'ok')}]",
+                 "[" + "[" * 16 + "]" * 16 + "]", "nonsense", "null"):
+        serve(body)
+        req.fails(1, "providers", message=r"Invalid answer \(HTTP 200, body is "
+                  r"not JSON\)")
+    for body in ('{"a": 1}', '"text"', "7", ""):
+        serve(body)
+        req.fails(1, "providers", message=r"Invalid answer \(HTTP 200, "
+                  r"unexpected body\)")
+    # Nesting up to json_parse()'s limit, the array's own level counted, is
+    # fine; one more level is not JSON golemctl takes (above).
+    serve("[" + "[" * 15 + "]" * 15 + f",{ok}]")
+    code, out, err = req.run("--json=short", "providers")
+    expect_eq((code, [a["provider_id"] for a in json.loads(out)]), (0, ["p-ok"]),
+              f"deep but within the limit: {err!r}")
+
+
 if __name__ == "__main__":
     # The binary under test is golemctl: --golemctl PATH (or the harness's
     # own name for it, --binary PATH).
