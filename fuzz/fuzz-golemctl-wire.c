@@ -17,7 +17,13 @@
  * text is the body's text cut at a UTF-8 boundary with C0, DEL and C1 controls turned into
  * spaces, timestamps format back to the same string; an advertisement goes through
  * advertisement_to_json() and back unchanged. On failure the result is untouched and
- * *ret_field names a field. Nothing may leak. */
+ * *ret_field names a field. Nothing may leak.
+ *
+ * Every body also goes to json_array_parse_each(), the element-at-a-time parser of long list
+ * answers: where json_parse() takes the body as an array, it must give the same elements in
+ * the same order; where json_parse() takes it as something else, it says -EMEDIUMTYPE; its
+ * failures are -EBADMSG or -EMEDIUMTYPE; what it takes and json_parse() refuses may only be
+ * a matter of UTF-8 strictness, so it must parse again once the bytes are made ASCII. */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -504,6 +510,55 @@ static void run(parser_t parser, json_object *o) {
         }
 }
 
+typedef struct Elements {
+        json_object *parsed;   /* json_parse()'s array, or NULL */
+        size_t n;
+        bool differ;
+} Elements;
+
+static int on_element(json_object *element, void *userdata) {
+        Elements *e = userdata;
+        json_object *expected = e->parsed && e->n < json_object_array_length(e->parsed)
+                                        ? json_object_array_get_idx(e->parsed, e->n) : NULL;
+
+        if (e->parsed && (e->n >= json_object_array_length(e->parsed) || !json_object_equal(element, expected)))
+                e->differ = true;
+        e->n++;
+        return 0;
+}
+
+static void check_each(const char *buf, size_t size, json_object *parsed) {
+        Elements e = { .parsed = parsed && json_object_is_type(parsed, json_type_array) ? parsed : NULL };
+        int r = json_array_parse_each(buf, size, on_element, &e);
+
+        if (e.parsed) {
+                fuzz_check(r >= 0);
+                fuzz_check(!e.differ && e.n == json_object_array_length(e.parsed));
+                return;
+        }
+        if (parsed) {
+                fuzz_check(r == -EMEDIUMTYPE);
+                return;
+        }
+        fuzz_check(r >= 0 || r == -EBADMSG || r == -EMEDIUMTYPE || r == -ENOMEM);
+        if (r >= 0) {
+                /* json_parse() refused what this took: only its stricter UTF-8 may say so. */
+                char *ascii = malloc(size ? size : 1);
+                json_object *o = NULL;
+                bool non_ascii = false;
+
+                fuzz_check(ascii);
+                for (size_t i = 0; i < size; i++) {
+                        non_ascii = non_ascii || (uint8_t) buf[i] >= 0x80;
+                        ascii[i] = (uint8_t) buf[i] >= 0x80 ? 'x' : buf[i];
+                }
+                fuzz_check(non_ascii);
+                fuzz_check(json_parse(ascii, size, &o) >= 0);
+                json_object_put(o);
+                free(ascii);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const struct {
                 char selector;
@@ -523,6 +578,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
 
         r = json_parse((const char *) data + 1, size - 1, &o);
+        check_each((const char *) data + 1, size - 1, r >= 0 ? o : NULL);
         if (r < 0) {
                 if (fuzz_verbose())
                         fprintf(stderr, "not JSON: %s\n", strerror(-r));

@@ -11,6 +11,8 @@
 #include "validate.h"
 
 #define JOB_POLL_INTERVAL_USEC (500 * USEC_PER_MSEC)
+/* Asked of the provider with ?wait=: it answers when the job changes, or after this long. */
+#define JOB_LONG_POLL_SEC 20
 #define JOB_WAIT_MAX_USEC (20 * 60 * USEC_PER_SEC)
 #define JOB_POLL_FAILURES_MAX 20
 #define LIST_TIMEOUT_USEC (10 * USEC_PER_SEC)
@@ -374,7 +376,10 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
         Job job = {};
         int r;
 
-        r = provider_url(&url, l, "/api/v1/vms/jobs/%s", job_id);
+        /* A provider that knows ?wait= answers once the job changes: no polling delay. One
+         * that does not answers at once; then the same answer again within the interval
+         * means waiting out the rest of it before asking again. */
+        r = provider_url(&url, l, "/api/v1/vms/jobs/%s?wait=%u", job_id, JOB_LONG_POLL_SEC);
         if (r < 0)
                 return ctl_error(r, "Out of memory.");
 
@@ -382,6 +387,8 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
         for (;;) {
                 HttpCall call = {};
                 const char *field = NULL;
+                usec_t asked = now_monotonic();
+                Job previous = job;
 
                 if (now_monotonic() > deadline) {
                         progress_clear(&progress);
@@ -390,7 +397,7 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
                                          (unsigned) (JOB_WAIT_MAX_USEC / USEC_PER_SEC / 60), l->name);
                 }
 
-                r = http_call_init(&call, "GET", url, NULL, HTTP_TIMEOUT_QUERY);
+                r = http_call_init(&call, "GET", url, NULL, HTTP_TIMEOUT_QUERY + JOB_LONG_POLL_SEC * USEC_PER_SEC);
                 if (r >= 0)
                         r = http_call_run(&call);
                 if (r < 0) {
@@ -445,7 +452,9 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
                 }
 
                 progress_draw(&progress, l->name, l->provider_id, &job);
-                sleep_usec(JOB_POLL_INTERVAL_USEC);
+                if (job.status == previous.status && job.progress == previous.progress &&
+                    streq(job.stage, previous.stage) && now_monotonic() < asked + JOB_POLL_INTERVAL_USEC)
+                        sleep_usec(asked + JOB_POLL_INTERVAL_USEC - now_monotonic());
         }
         progress_clear(&progress);
 
