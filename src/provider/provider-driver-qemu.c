@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,8 +37,19 @@
 #define POWERDOWN_GRACE_USEC (30 * USEC_PER_SEC)
 #define GONE_TIMEOUT_USEC (10 * USEC_PER_SEC)
 
+/* A running qemu watched through a pidfd: its exit is noticed at once, whoever's child it is
+ * (a unit's main process, or daemonized from ours). */
+typedef struct Watch {
+        struct Watch *next;
+        struct QemuDriver *driver;
+        char name[VM_NAME_MAX + 1];
+        int pidfd;
+        sd_event_source *source;
+} Watch;
+
 typedef struct QemuDriver {
         Driver base;
+        Watch *watches;
         char *runtime_dir;          /* QMP sockets: a socket path must stay under 108 bytes */
         sd_event *event;
         Runner *runner;
@@ -138,6 +150,51 @@ static pid_t vm_pid(const QemuDriver *d, const char *name) {
                         cmdline[i] = ' ';
         cmdline[n] = 0;
         return strstr(cmdline, dir) ? pid : 0;
+}
+
+static void watch_free(QemuDriver *d, Watch *w) {
+        for (Watch **p = &d->watches; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        sd_event_source_disable_unref(w->source);
+        closep(&w->pidfd);
+        free(w);
+}
+
+static int on_qemu_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Watch *w = userdata;
+        QemuDriver *d = w->driver;
+
+        log_debug("The qemu of VM %s exited.", w->name);
+        watch_free(d, w);
+        if (d->base.changed)
+                d->base.changed(d->base.changed_userdata);
+        return 0;
+}
+
+/* Watches the qemu of a running VM, once. */
+static void vm_watch(QemuDriver *d, const char *name, pid_t pid) {
+        Watch *w;
+
+        for (w = d->watches; w; w = w->next)
+                if (streq(w->name, name))
+                        return;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return;
+        w->driver = d;
+        snprintf(w->name, sizeof(w->name), "%s", name);
+        w->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (w->pidfd < 0 || sd_event_add_io(d->event, &w->source, w->pidfd, EPOLLIN, on_qemu_exit, w) < 0) {
+                /* without it the periodic list still notices */
+                closep(&w->pidfd);
+                free(w);
+                return;
+        }
+        w->next = d->watches;
+        d->watches = w;
 }
 
 static bool vm_exists(const QemuDriver *d, const char *name) {
@@ -575,6 +632,10 @@ static int on_probe(sd_event_source *s, int fd, uint32_t revents, void *userdata
         op->probe_io = sd_event_source_disable_unref(op->probe_io);
         closep(&op->probe_fd);
         if (n >= 4 && memcmp(buf, "SSH-", 4) == 0) {
+                pid_t pid = vm_pid(op->driver, op->name);
+
+                if (pid)
+                        vm_watch(op->driver, op->name, pid);
                 log_up(op);
                 op_finish(op, 0, NULL);
                 return 0;
@@ -913,10 +974,13 @@ static int qemu_remove(Driver *d, const char *name, DriverDoneFn done, void *use
         return stop_or_remove(d, QOP_REMOVE, name, done, userdata, ret);
 }
 
-static void vm_describe(const QemuDriver *d, const char *name, DriverVM *ret) {
+static void vm_describe(QemuDriver *d, const char *name, DriverVM *ret) {
+        pid_t pid = vm_pid(d, name);
+
         *ret = (DriverVM) {};
         snprintf(ret->name, sizeof(ret->name), "%s", name);
-        if (vm_pid(d, name)) {
+        if (pid) {
+                vm_watch(d, name, pid);
                 ret->state = DRIVER_VM_RUNNING;
                 strcpy(ret->ip_address, GUEST_ADDRESS);
         } else
@@ -1012,6 +1076,8 @@ static void qemu_free(Driver *base) {
 
         if (!d)
                 return;
+        while (d->watches)
+                watch_free(d, d->watches);
         sd_event_unref(d->event);
         free((char *) d->config.binary);
         free((char *) d->config.img_binary);

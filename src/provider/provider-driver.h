@@ -73,6 +73,10 @@ typedef struct DriverOps {
 
 struct Driver {
         const DriverOps *ops;
+        /* Set by the manager: called when a VM may have changed by itself (its process
+         * exited), so that it looks at once rather than at its next poll. */
+        void (*changed)(void *userdata);
+        void *changed_userdata;
 };
 
 typedef struct MultipassConfig {

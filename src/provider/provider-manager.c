@@ -982,6 +982,31 @@ static int on_usage_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* The driver saw a VM change by itself (its qemu exited): compare records with its list now,
+ * or as soon as the comparison under way is over. */
+static int on_poll_soon(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->reconciled || m->reconcile_op) {
+                (void) sd_event_source_set_time_relative(s, 200 * USEC_PER_MSEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        m->last_poll = now_monotonic();
+        return reconcile(m);
+}
+
+static void on_driver_changed(void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->poll_soon_timer)
+                (void) sd_event_add_time_relative(m->event, &m->poll_soon_timer, CLOCK_MONOTONIC, 0, 0, on_poll_soon, m);
+        else {
+                (void) sd_event_source_set_time_relative(m->poll_soon_timer, 0);
+                (void) sd_event_source_set_enabled(m->poll_soon_timer, SD_EVENT_ONESHOT);
+        }
+}
+
 static const char *find_binary(const char *configured, const char *const *candidates) {
         if (configured)
                 return access(configured, X_OK) >= 0 ? configured : NULL;
@@ -1276,6 +1301,7 @@ Manager *manager_free(Manager *m) {
         runner_free(m->runner);
         sd_event_source_disable_unref(m->usage_timer);
         sd_event_source_disable_unref(m->reconcile_timer);
+        sd_event_source_disable_unref(m->poll_soon_timer);
         provider_store_closep(&m->store);
         sd_event_unref(m->event);
         free(m->ports);
@@ -1322,6 +1348,10 @@ int manager_start(Manager *m) {
         r = setup_driver(m);
         if (r < 0)
                 return r;
+        if (m->driver) {
+                m->driver->changed = on_driver_changed;
+                m->driver->changed_userdata = m;
+        }
         r = load_records(m);
         if (r < 0)
                 return r;

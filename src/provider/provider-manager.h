@@ -88,6 +88,7 @@ struct Manager {
         uint8_t *ports;          /* one byte per port of the range: in use */
         sd_event_source *usage_timer;
         sd_event_source *reconcile_timer;
+        sd_event_source *poll_soon_timer;   /* the driver said a VM changed by itself */
         DriverOp *reconcile_op;  /* the hypervisor's list in flight */
         usec_t last_poll;
         bool reconciled;
