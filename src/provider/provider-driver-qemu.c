@@ -1104,6 +1104,7 @@ static const DriverOps qemu_ops = {
         .image_check = qemu_image_check,
         .forwards_ssh = true,
         .poll_interval = 5 * USEC_PER_SEC,
+        .launch_cancellable = true,
 };
 
 int driver_qemu_new(sd_event *event, Runner *runner, const QemuConfig *c, Driver **ret) {

@@ -69,6 +69,10 @@ typedef struct DriverOps {
         /* How often the manager compares its records with list() while running, to notice
          * VMs that stopped or vanished by themselves (a poweroff inside the guest). */
         usec_t poll_interval;
+        /* Whether cancelling a launch and then removing the VM leaves nothing behind (qemu: the
+         * launch is ours alone), so a delete may interrupt a launch. Not multipass, whose daemon
+         * goes on creating the instance after its client is gone. */
+        bool launch_cancellable;
 } DriverOps;
 
 struct Driver {

@@ -684,6 +684,48 @@ int manager_stop_vm(Manager *m, const Caller *c, VM *vm) {
         return 0;
 }
 
+static void on_create_deleted(int r, const char *message, void *userdata) {
+        VM *vm = userdata;
+
+        vm->op = NULL;
+        job_update(vm->manager, vm, JOB_FAILED, vm->failure_message);
+        if (r < 0 && r != -ENOENT) {
+                emit(vm->manager, vm, VM_EVENT_FAILED, VM_OP_CREATE, vm->failure, vm->failure_message);
+                op_failed(vm, VM_OP_DELETE, VM_ERROR, r, message);
+                return;
+        }
+        log_struct(LOG_INFO,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_VM_DELETED,
+                   "GOLEM_VM=%s", vm->record.name,
+                   "MESSAGE=VM %s deleted while it was being created.", vm->record.name);
+        vm_remove(vm, VM_OP_CREATE, vm->failure, vm->failure_message);
+}
+
+/* A delete of a VM that is still being created: the launch is given up and what it made
+ * removed, where the driver can promise that nothing is left behind. */
+static int delete_while_creating(Manager *m, VM *vm) {
+        int r;
+
+        m->driver->ops->cancel(vm->op);
+        vm->op = NULL;
+        vm->failure = -ECANCELED;
+        (void) free_and_strdup(&vm->failure_message, "Deleted while it was being created");
+        r = vm_set_state(vm, VM_DELETING, vm->failure_message);
+        if (r < 0)
+                log_warning_errno(r, "Deleting VM %s while it is created, without saving that first: %m",
+                                  vm->record.name);
+        vm_forwarder_close(vm);
+        emit(m, vm, VM_EVENT_CHANGED, VM_OP_DELETE, 0, NULL);
+
+        vm->op_kind = VM_OP_DELETE;
+        r = m->driver->ops->remove(m->driver, vm->record.name, on_create_deleted, vm, &vm->op);
+        if (r < 0) {
+                vm->op = NULL;
+                on_create_deleted(r, NULL, vm);
+        }
+        return 0;
+}
+
 int manager_delete_vm(Manager *m, const Caller *c, VM *vm) {
         int r;
 
@@ -691,6 +733,8 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm) {
                 return -EPERM;
         if (driver_error(m) < 0)
                 return -EHOSTDOWN;
+        if (vm->record.state == VM_CREATING && vm->op && vm->op_kind == VM_OP_CREATE && m->driver->ops->launch_cancellable)
+                return delete_while_creating(m, vm);
         if (!IN_SET(vm->record.state, VM_RUNNING, VM_STOPPED, VM_ERROR) || vm->op)
                 return -EBUSY;
 

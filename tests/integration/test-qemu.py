@@ -35,6 +35,8 @@ Cases (``--list``):
                             hard after the grace period, its disk intact
   qemu_dies                 qemu gone behind the provider's back (SIGKILL
                             while it is down; poweroff in the guest)
+  delete_while_creating     a DELETE during the boot gives the launch up:
+                            qemu gone, nothing left, the job failed
   same_name_two_providers   two providers on one host with a VM of the same
                             name: each one's stop and delete touch its own
 
@@ -1039,6 +1041,51 @@ def stop_ignored(binary):
     out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
     expect_eq(out.strip(), token, "the file after a hard stop")
     destroy(req, prov, name, port, timings)
+
+
+@case
+def delete_while_creating(binary):
+    """DELETE of a VM whose guest is still booting: answered once the launch
+    is given up and its qemu, disk and seed are gone; the job says failed;
+    the resources, the port and the name are free again."""
+    timings = Timings("delete_while_creating")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    wait_advertised(disc, prov.id)
+    keydir = make_tempdir("golemtest-key-")
+    key = os.path.join(keydir, "k")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
+                   check=True, stdin=subprocess.DEVNULL)
+    with open(key + ".pub") as f:
+        pub = f.read().strip()
+    name = f"t-{rand()}"
+    status, _, data = http("POST", prov.url + VMS + "?async=true",
+                           {"name": name, "size": "small", "ssh_key": pub})
+    expect_eq(status, 202, f"async create: {data!r}")
+    job = data["job_id"]
+    wait_for(f"the qemu of {name} to run",
+             lambda: qemu_pids(prov.state_dir(name)), timeout=30)
+    port = prov.vm(name)["ssh_port"]
+    expect_eq(prov.vm(name)["status"], "creating", f"{name} while its guest boots")
+
+    status, _, data = timings.measure("delete while creating", http, "DELETE",
+                                      f"{prov.url}{VMS}/{name}", timeout=60)
+    expect_eq(status, 200, f"DELETE while creating: {data!r}")
+    expect_gone(prov, name, port, "after the delete")
+    status, _, data = http("GET", f"{prov.url}{VMS}/jobs/{job}")
+    expect_eq((status, data.get("status")), (200, "failed"), f"the job: {data!r}")
+    expect("deleted" in (data.get("error") or "").lower(), f"the job's error: {data!r}")
+    expect_eq(prov.info()["available_resources"], CAPACITY, "free resources after the delete")
+    # the name makes a fresh VM
+    status, _, data = timings.measure(f"create {name} again", http, "POST", prov.url + VMS,
+                                      {"name": name, "size": "small", "ssh_key": pub},
+                                      timeout=CREATE_TIMEOUT)
+    expect_eq(status, 201, f"create again: {data!r}")
+    code, out, err = raw_ssh(data["ssh_port"], key, "hostname")
+    expect_eq((code, out.strip()), (0, name), f"ssh ({err!r})")
+    status, _, data = http("DELETE", f"{prov.url}{VMS}/{name}", timeout=120)
+    expect_eq(status, 200, f"delete: {data!r}")
 
 
 @case
