@@ -28,6 +28,22 @@ static bool ascii_isalpha(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* Makes room for need bytes: at least double, at least min, at most max (need <= max). */
+static int grow(char **buf, size_t *allocated, size_t need, size_t min, size_t max) {
+        size_t a;
+        char *b;
+
+        if (need <= *allocated)
+                return 0;
+        a = MIN(MAX(MAX(*allocated * 2, need), min), max);
+        b = realloc(*buf, a);
+        if (!b)
+                return -ENOMEM;
+        *buf = b;
+        *allocated = a;
+        return 0;
+}
+
 static char ascii_tolower(char c) {
         return c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
 }
@@ -279,15 +295,8 @@ static int parser_gather_line(HttpResponseParser *p, const char *data, size_t si
                 return -EBADMSG;
         total = p->line_size + n;
 
-        if (total + 1 > p->line_allocated) {
-                size_t a = MIN(MAX(p->line_allocated * 2, total + 1), max + 1);
-                char *l = realloc(p->line, a);
-
-                if (!l)
-                        return -ENOMEM;
-                p->line = l;
-                p->line_allocated = a;
-        }
+        if (grow(&p->line, &p->line_allocated, total + 1, 0, max + 1) < 0)
+                return -ENOMEM;
         memcpy(p->line + p->line_size, data, n);
         p->line_size = total;
         *ret_consumed = n;
@@ -308,16 +317,8 @@ static int parser_body_append(HttpResponseParser *p, const char *data, size_t n)
         if (n > p->body_max - p->body_size)
                 return -EFBIG;
 
-        if (p->body_size + n + 1 > p->body_allocated) {
-                size_t a = MIN(MAX(MAX(p->body_allocated * 2, p->body_size + n + 1), (size_t) 4096),
-                               p->body_max + 1);
-                char *b = realloc(p->body, a);
-
-                if (!b)
-                        return -ENOMEM;
-                p->body = b;
-                p->body_allocated = a;
-        }
+        if (grow(&p->body, &p->body_allocated, p->body_size + n + 1, 4096, p->body_max + 1) < 0)
+                return -ENOMEM;
         memcpy(p->body + p->body_size, data, n);
         p->body_size += n;
         p->body[p->body_size] = 0;
