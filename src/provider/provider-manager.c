@@ -341,13 +341,18 @@ static void log_vm_event(VM *vm, int level, const char *message_id, const char *
 /* ---- getting a VM's address after it came up ---- */
 
 static void vm_came_up(VM *vm, VMOperation op, const DriverVM *info) {
+        /* The VM's state and its job in one commit: one fsync, not two, before the answer. */
+        bool together = op == VM_OP_CREATE && vm->record.job_id[0] && provider_store_begin(vm->manager->store) >= 0;
+
         if (info && info->ip_address[0])
                 strcpy(vm->record.ip_address, info->ip_address);
         vm->progress = 100;
         (void) vm_set_state(vm, VM_RUNNING, NULL);
-        vm_forwarder_update(vm);
         if (op == VM_OP_CREATE)
                 job_update(vm->manager, vm, JOB_READY, NULL);
+        if (together && provider_store_commit(vm->manager->store) < 0)
+                log_error("Failed to save that VM %s runs, continuing.", vm->record.name);
+        vm_forwarder_update(vm);
 
         log_vm_event(vm, LOG_INFO, op == VM_OP_CREATE ? GOLEM_MESSAGE_VM_CREATED : GOLEM_MESSAGE_VM_STARTED,
                      "VM %s is running (%s, SSH on port %u).", vm->record.name,

@@ -112,6 +112,17 @@ int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
         return step_done(st);
 }
 
+int provider_store_begin(ProviderStore *s) {
+        return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+int provider_store_commit(ProviderStore *s) {
+        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+                return 0;
+        (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -EIO;
+}
+
 int provider_store_remove_vm(ProviderStore *s, const char *name) {
         sqlite3_stmt *st;
         int k;

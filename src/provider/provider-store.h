@@ -40,6 +40,10 @@ static inline void provider_store_closep(ProviderStore **s) {
 
 int provider_store_save_vm(ProviderStore *s, const VMRecord *r);
 int provider_store_remove_vm(ProviderStore *s, const char *name);
+/* Several writes as one transaction (one fsync): begin, the writes, commit. A failed commit
+ * rolls back and is returned. */
+int provider_store_begin(ProviderStore *s);
+int provider_store_commit(ProviderStore *s);
 /* All records, in creation order. */
 int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n);
 
