@@ -23,9 +23,10 @@
  * State lives in DATA_DIR/qemu/NAME/. qemu daemonizes and writes a pid file, so VMs outlive
  * the provider and are found again when it starts (never started twice). Under systemd each
  * qemu is a transient unit of its own, golem-vm-NAME.service (Type=forking, PIDFile=, in a
- * sandbox), so it is not in the provider's cgroup; the quick helpers (genisoimage, qemu-img)
- * run as the provider's children. Control is QMP, asynchronous: a stop is an ACPI power
- * button press, repeated, then "quit" and SIGKILL after a grace period. */
+ * sandbox), so it is not in the provider's cgroup, and makes the seed and the disk
+ * (genisoimage, qemu-img) as its ExecStartPre=; without systemd those are the provider's
+ * children. Control is QMP, asynchronous: a stop is an ACPI power button press, repeated,
+ * then "quit" and SIGKILL after a grace period. Each running qemu is watched by a pidfd. */
 
 #define GUEST_ADDRESS "10.0.2.15"
 #define POLL_USEC (500 * USEC_PER_MSEC)
@@ -1033,16 +1034,15 @@ static int on_defer(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static int qemu_info(Driver *base, const char *name, DriverInfoFn done, void *userdata, DriverOp **ret) {
-        QemuDriver *d = (QemuDriver *) base;
-        DriverOp *op;
+/* info and list: an operation answered on the next loop iteration (on_defer). */
+static int defer_op(QemuDriver *d, QemuOpKind kind, const char *name, DriverInfoFn info_done,
+                    DriverListFn list_done, void *userdata, DriverOp **ret) {
+        DriverOp *op = op_new(d, kind, name);
 
-        if (!vm_name_valid(name))
-                return -EINVAL;
-        op = op_new(d, QOP_INFO, name);
         if (!op)
                 return -ENOMEM;
-        op->info_done = done;
+        op->info_done = info_done;
+        op->list_done = list_done;
         op->userdata = userdata;
         if (sd_event_add_defer(d->event, &op->defer, on_defer, op) < 0) {
                 op_free(op);
@@ -1053,22 +1053,14 @@ static int qemu_info(Driver *base, const char *name, DriverInfoFn done, void *us
         return 0;
 }
 
-static int qemu_list(Driver *base, DriverListFn done, void *userdata, DriverOp **ret) {
-        QemuDriver *d = (QemuDriver *) base;
-        DriverOp *op;
+static int qemu_info(Driver *base, const char *name, DriverInfoFn done, void *userdata, DriverOp **ret) {
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        return defer_op((QemuDriver *) base, QOP_INFO, name, done, NULL, userdata, ret);
+}
 
-        op = op_new(d, QOP_LIST, NULL);
-        if (!op)
-                return -ENOMEM;
-        op->list_done = done;
-        op->userdata = userdata;
-        if (sd_event_add_defer(d->event, &op->defer, on_defer, op) < 0) {
-                op_free(op);
-                return -ENOMEM;
-        }
-        if (ret)
-                *ret = op;
-        return 0;
+static int qemu_list(Driver *base, DriverListFn done, void *userdata, DriverOp **ret) {
+        return defer_op((QemuDriver *) base, QOP_LIST, NULL, NULL, done, userdata, ret);
 }
 
 static void qemu_free(Driver *base) {

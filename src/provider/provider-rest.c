@@ -137,7 +137,7 @@ static int wait_for(HttpRequest *req, Manager *m, const VM *vm, VMOperation op) 
         return 0;
 }
 
-static int reply_job(HttpRequest *req, Manager *m, const char *id);
+static int load_and_reply_job(HttpRequest *req, Manager *m, const char *id);
 
 static void job_waiter_free(JobWaiter *w) {
         Rest *rest = w->rest;
@@ -161,7 +161,7 @@ static void job_waiter_answer(JobWaiter *w) {
 
         strcpy(id, w->job_id);
         job_waiter_free(w);
-        if (reply_job(req, m, id) < 0)
+        if (load_and_reply_job(req, m, id) < 0)
                 (void) http_reply_error(req, 500, "INTERNAL_ERROR", "Cannot read job %s", id);
 }
 
@@ -481,10 +481,33 @@ static int delete_vm(HttpRequest *req, void *userdata) {
 }
 
 /* The job as the wire protocol has it, with the launch's progress while it creates. */
-static int reply_job(HttpRequest *req, Manager *m, const char *id) {
-        _cleanup_json_ json_object *o = NULL;
+/* The VM of a job that is still creating it, else NULL. */
+static VM *job_creating_vm(Manager *m, const Job *j) {
+        VM *vm = manager_get_vm(m, j->vm_name);
+
+        return vm && j->status == JOB_CREATING && streq(vm->record.job_id, j->job_id) ? vm : NULL;
+}
+
+/* The job as the wire protocol has it, with the launch's progress while it creates. */
+static int reply_job(HttpRequest *req, Manager *m, const Job *j) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+        VM *vm = job_creating_vm(m, j);
+
+        if (!o ||
+            json_object_object_add(o, "job_id", json_object_new_string(j->job_id)) < 0 ||
+            json_object_object_add(o, "vm_id", json_object_new_string(j->vm_name)) < 0 ||
+            json_object_object_add(o, "status", json_object_new_string(job_status_to_string(j->status))) < 0 ||
+            json_object_object_add(o, "error", json_string_or_null(j->error)) < 0)
+                return -ENOMEM;
+        if (vm) {
+                (void) json_object_object_add(o, "progress", vm->progress >= 0 ? json_object_new_int(vm->progress) : NULL);
+                (void) json_object_object_add(o, "stage", json_string_or_null(vm->stage[0] ? vm->stage : NULL));
+        }
+        return http_reply_json(req, 200, o);
+}
+
+static int load_and_reply_job(HttpRequest *req, Manager *m, const char *id) {
         Job j = {};
-        VM *vm;
         int r;
 
         r = provider_store_load_job(m->store, id, &j);
@@ -492,24 +515,9 @@ static int reply_job(HttpRequest *req, Manager *m, const char *id) {
                 return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
         if (r < 0)
                 return r;
-
-        o = json_object_new_object();
-        if (!o ||
-            json_object_object_add(o, "job_id", json_object_new_string(j.job_id)) < 0 ||
-            json_object_object_add(o, "vm_id", json_object_new_string(j.vm_name)) < 0 ||
-            json_object_object_add(o, "status", json_object_new_string(job_status_to_string(j.status))) < 0 ||
-            json_object_object_add(o, "error", json_string_or_null(j.error)) < 0) {
-                job_done(&j);
-                return -ENOMEM;
-        }
-
-        vm = manager_get_vm(m, j.vm_name);
-        if (vm && j.status == JOB_CREATING && streq(vm->record.job_id, j.job_id)) {
-                (void) json_object_object_add(o, "progress", vm->progress >= 0 ? json_object_new_int(vm->progress) : NULL);
-                (void) json_object_object_add(o, "stage", json_string_or_null(vm->stage[0] ? vm->stage : NULL));
-        }
+        r = reply_job(req, m, &j);
         job_done(&j);
-        return http_reply_json(req, 200, o);
+        return r;
 }
 
 /* ?wait=SECONDS (an extension of the wire protocol; 0-60): while the job is creating the
@@ -519,7 +527,6 @@ static int get_job(HttpRequest *req, void *userdata) {
         const char *id = http_request_path_arg(req, 0), *wait = http_request_query(req, "wait");
         uint64_t seconds = 0;
         Job j = {};
-        VM *vm;
         int r;
 
         if (!id || strlen(id) != JOB_ID_LEN || !token_valid(id, JOB_ID_LEN, ""))
@@ -527,19 +534,17 @@ static int get_job(HttpRequest *req, void *userdata) {
         if (wait && parse_uint_range(wait, 0, JOB_WAIT_MAX_SEC, &seconds) < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "wait: seconds, an integer from 0 to %d",
                                         JOB_WAIT_MAX_SEC);
-        if (seconds > 0) {
-                r = provider_store_load_job(m->store, id, &j);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                vm = r >= 0 ? manager_get_vm(m, j.vm_name) : NULL;
-                if (vm && j.status == JOB_CREATING && streq(vm->record.job_id, j.job_id)) {
-                        r = job_wait(req, m, id, j.vm_name, seconds);
-                        job_done(&j);
-                        return r;
-                }
-                job_done(&j);
-        }
-        return reply_job(req, m, id);
+        r = provider_store_load_job(m->store, id, &j);
+        if (r == -ENOENT)
+                return http_reply_error(req, 404, "JOB_NOT_FOUND", "Job not found");
+        if (r < 0)
+                return r;
+        if (seconds > 0 && job_creating_vm(m, &j))
+                r = job_wait(req, m, id, j.vm_name, seconds);
+        else
+                r = reply_job(req, m, &j);
+        job_done(&j);
+        return r;
 }
 
 static json_object *resources_json(const Resources *r) {

@@ -415,8 +415,8 @@ static int on_unit_properties(sd_bus_message *reply, void *userdata, sd_bus_erro
                         break;
                 r = sd_bus_message_exit_container(reply);
         }
-        if (j->forking && (code != CLD_EXITED || status == 0) && code != CLD_KILLED && code != CLD_DUMPED) {
-                /* The command returned but the unit did not start (no pid file, say). */
+        if (j->forking && !((code == CLD_EXITED && status != 0) || code == CLD_KILLED || code == CLD_DUMPED)) {
+                /* The command did not fail, yet the unit did not start (no pid file, say). */
                 (void) buffer_append_text(&j->err, "the unit did not start (see its journal)");
                 code = CLD_EXITED;
                 status = 1;
@@ -513,7 +513,6 @@ static int append_environment(sd_bus_message *m) {
                 k = sd_bus_message_close_container(m);
         return k;
 }
-
 
 /* ExecStart= and friends: a(sasb), the path, the argv, whether a failure is ignored. */
 static int append_exec(sd_bus_message *m, const char *name, char *const *const *argvs) {

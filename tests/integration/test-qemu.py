@@ -485,6 +485,15 @@ class Requestor:
             con.close()
 
 
+def make_key():
+    """A fresh ed25519 key pair in a temp dir: (private key path, public line)."""
+    key = os.path.join(make_tempdir("golemtest-key-"), "k")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
+                   check=True, stdin=subprocess.DEVNULL)
+    with open(key + ".pub") as f:
+        return key, f.read().strip()
+
+
 def raw_ssh(port, key, *command, user="root", timeout=60, host="127.0.0.1"):
     """Plain ssh to host:port with only ``key``; (code, out, err)."""
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
@@ -818,12 +827,7 @@ def missing_image(binary):
     prov = Provider(binary, disc, mine)
     wait_advertised(disc, prov.id)
     req = Requestor(disc, prov)
-    keydir = make_tempdir("golemtest-key-")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                    os.path.join(keydir, "k")], check=True,
-                   stdin=subprocess.DEVNULL)
-    with open(os.path.join(keydir, "k.pub")) as f:
-        key = f.read().strip()
+    _, key = make_key()
 
     status, _, data = http("POST", prov.url + VMS, {
         "name": "nope", "size": "small", "image": "ubuntu:99.04",
@@ -963,12 +967,7 @@ def launch_failure(binary):
     prov = Provider(binary, disc, images, PORT_RANGE_START=start,
                     PORT_RANGE_END=start)
     wait_advertised(disc, prov.id)
-    keydir = make_tempdir("golemtest-key-")
-    key = os.path.join(keydir, "k")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
-                   check=True, stdin=subprocess.DEVNULL)
-    with open(key + ".pub") as f:
-        pub = f.read().strip()
+    key, pub = make_key()
     name = f"t-{rand()}"
     body = {"name": name, "size": "small", "ssh_key": pub}
 
@@ -1053,12 +1052,7 @@ def delete_while_creating(binary):
     disc = start_discovery()
     prov = Provider(binary, disc, images)
     wait_advertised(disc, prov.id)
-    keydir = make_tempdir("golemtest-key-")
-    key = os.path.join(keydir, "k")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
-                   check=True, stdin=subprocess.DEVNULL)
-    with open(key + ".pub") as f:
-        pub = f.read().strip()
+    key, pub = make_key()
     name = f"t-{rand()}"
     status, _, data = http("POST", prov.url + VMS + "?async=true",
                            {"name": name, "size": "small", "ssh_key": pub})
