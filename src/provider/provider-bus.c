@@ -7,64 +7,27 @@
 
 #include "bus-polkit.h"
 #include "log.h"
+#include "error-table.h"
 #include "provider-bus.h"
-#include "provider-manager.h"
 
 /* org.golem.Provider1 on the system bus: the manager object, one object per VM (a fallback
  * vtable and a node enumerator), an ObjectManager, signals and PropertiesChanged driven by
  * the VM manager's events. Reads are open; changes are checked with polkit. */
 
-typedef struct BusWaiter {
-        struct BusWaiter *prev, *next;
-        sd_bus_message *call;
-        char name[VM_NAME_MAX + 1];
-        VMOperation op;
-} BusWaiter;
-
-typedef struct ProviderBus {
+struct ProviderBus {
         Manager *manager;
+        const ProviderSettings *settings;
+        Advertiser *advertiser;
+        int (*reload)(void *userdata, const char **ret_error);
+        void *userdata;
         sd_bus *bus;
+        sd_bus_slot *slots[5];
         PolkitRegistry *polkit;
-        BusWaiter *waiters;
         bool introspect_only;
-} ProviderBus;
-
-static ProviderBus *bus_of(Manager *m) {
-        return m->bus_state;
-}
-
-/* ---- errors ---- */
+};
 
 static int bus_error_from_errno(sd_bus_error *error, int r, const char *message) {
-        const char *name;
-
-        switch (ERRNO_VALUE(r)) {
-        case EEXIST:
-                name = "org.golem.Provider1.Error.NameTaken";
-                break;
-        case ENOSPC:
-                name = "org.golem.Provider1.Error.ResourceUnavailable";
-                break;
-        case EHOSTDOWN:
-                name = "org.golem.Provider1.Error.DriverUnavailable";
-                break;
-        case EBUSY:
-                name = "org.golem.Provider1.Error.WrongState";
-                break;
-        case ENOENT:
-                name = "org.golem.Provider1.Error.NotFound";
-                break;
-        case EINVAL:
-                name = "org.golem.Provider1.Error.InvalidArgument";
-                break;
-        case ETIMEDOUT:
-                name = "org.golem.Provider1.Error.Timeout";
-                break;
-        default:
-                name = "org.golem.Provider1.Error.Failed";
-                break;
-        }
-        return sd_bus_error_set(error, name, message ?: strerror(ERRNO_VALUE(r)));
+        return sd_bus_error_set(error, error_info(r)->bus_error, message ?: strerror(ERRNO_VALUE(r)));
 }
 
 /* ---- object paths ---- */
@@ -88,8 +51,8 @@ static int vm_object_find(sd_bus *bus, const char *path, const char *interface, 
                 return 1;
         }
         vm = manager_get_vm(b->manager, name);
-        if (!vm && b->manager->removing && streq(b->manager->removing->record.name, name))
-                vm = b->manager->removing; /* still there for InterfacesRemoved */
+        if (!vm && manager_removing_vm(b->manager) && streq(manager_removing_vm(b->manager)->record.name, name))
+                vm = manager_removing_vm(b->manager); /* still there for InterfacesRemoved */
         if (!vm)
                 return 0;
         *ret_found = vm;
@@ -101,11 +64,11 @@ static int vm_node_enumerator(sd_bus *bus, const char *path, void *userdata, cha
         char **l;
         size_t n = 0;
 
-        l = calloc((b->introspect_only ? 0 : b->manager->n_vms) + 1, sizeof(char *));
+        l = calloc((b->introspect_only ? 0 : manager_n_vms(b->manager)) + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
         if (!b->introspect_only)
-                for (VM *vm = b->manager->vms; vm; vm = vm->next)
+                LIST_FOREACH(vms, vm, manager_vms(b->manager))
                         if (vm_object_path(vm->record.name, &l[n]) >= 0)
                                 n++;
         *ret = l;
@@ -152,100 +115,57 @@ static int verify(ProviderBus *b, sd_bus_message *m, const char *action, const c
         return r;
 }
 
-/* ---- waiting for a VM operation ---- */
+/* ---- answering when an operation completes ---- */
 
-static int wait_for(ProviderBus *b, sd_bus_message *m, const VM *vm, VMOperation op) {
-        BusWaiter *w = calloc(1, sizeof(*w));
+static void on_operation_done(Operation *o, int r, const char *message, VM *vm, void *userdata) {
+        sd_bus_message *call = userdata;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        if (!w)
-                return -ENOMEM;
-        w->call = sd_bus_message_ref(m);
-        strcpy(w->name, vm->record.name);
-        w->op = op;
-        w->next = b->waiters;
-        if (b->waiters)
-                b->waiters->prev = w;
-        b->waiters = w;
-        return 1;
-}
-
-static void waiter_free(ProviderBus *b, BusWaiter *w) {
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                b->waiters = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
-        sd_bus_message_unref(w->call);
-        free(w);
-}
-
-static void waiters_settle(ProviderBus *b, VM *vm, VMEvent event, VMOperation op, int error, const char *message) {
-        BusWaiter *next;
-
-        for (BusWaiter *w = b->waiters; w; w = next) {
-                sd_bus_error e = SD_BUS_ERROR_NULL;
-                VMState s = vm->record.state;
-                bool ok = false, failed = false;
-
-                next = w->next;
-                if (!streq(w->name, vm->record.name))
-                        continue;
-
-                if (event == VM_EVENT_FAILED && w->op == op)
-                        failed = true;
-                else if (event == VM_EVENT_REMOVED)
-                        ok = w->op == VM_OP_DELETE, failed = !ok;
-                else if (event == VM_EVENT_CHANGED) {
-                        ok = (w->op == VM_OP_START && s == VM_RUNNING) || (w->op == VM_OP_STOP && s == VM_STOPPED);
-                        if (!ok && s == VM_ERROR && w->op != VM_OP_DELETE) {
-                                failed = true;
-                                error = -EIO;
-                                message = vm->record.error_message;
-                        }
-                }
-                if (!ok && !failed)
-                        continue;
-
-                if (ok)
-                        (void) sd_bus_reply_method_return(w->call, NULL);
-                else {
-                        (void) bus_error_from_errno(&e, error < 0 ? error : -EIO, message);
-                        (void) sd_bus_reply_method_error(w->call, &e);
-                        sd_bus_error_free(&e);
-                }
-                waiter_free(b, w);
+        if (r >= 0) {
+                (void) sd_bus_reply_method_return(call, NULL);
+                return;
         }
+        (void) bus_error_from_errno(&e, r, message);
+        (void) sd_bus_reply_method_error(call, &e);
+        sd_bus_error_free(&e);
+}
+
+static void on_operation_free(void *userdata) {
+        sd_bus_message_unref(userdata);
+}
+
+static const OperationWatcherOps operation_reply_ops = {
+        .done = on_operation_done,
+        .free = on_operation_free,
+};
+
+static int reply_when_done(sd_bus_message *m, Operation *o) {
+        int r;
+
+        r = operation_watch(o, &operation_reply_ops, sd_bus_message_ref(m), NULL);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return r;
+        }
+        return 1;
 }
 
 /* ---- signals ---- */
 
-void provider_bus_manager_changed(Manager *m, const char *property, ...) {
-        ProviderBus *b = bus_of(m);
-        const char *names[8];
-        size_t n = 0;
-        va_list ap;
-
-        if (!b || !b->bus)
-                return;
-        va_start(ap, property);
-        for (const char *p = property; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
-                names[n++] = p;
-        va_end(ap);
-        names[n] = NULL;
-        (void) sd_bus_emit_properties_changed_strv(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, (char **) names);
+void provider_bus_advertisement_posted(ProviderBus *b) {
+        if (b && b->bus)
+                (void) sd_bus_emit_properties_changed(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE,
+                                                      "LastAdvertisement", NULL);
 }
 
-static void on_vm_event(Manager *m, VM *vm, VMEvent event, VMOperation op, int error, const char *message, void *userdata) {
+static void on_vm_event(Manager *m, VM *vm, VMEvent event, void *userdata) {
         ProviderBus *b = userdata;
         _cleanup_free_ char *path = NULL;
 
-        /* Signals first, then the replies they settle: a client that sees the reply has
-         * seen the state that led to it. */
-        if (!b->bus || vm_object_path(vm->record.name, &path) < 0) {
-                waiters_settle(b, vm, event, op, error, message);
+        /* Signals come before the replies they settle (the operation completes after the
+         * event): a client that sees the reply has seen the state that led to it. */
+        if (!b->bus || vm_object_path(vm->record.name, &path) < 0)
                 return;
-        }
 
         switch (event) {
         case VM_EVENT_NEW:
@@ -257,15 +177,12 @@ static void on_vm_event(Manager *m, VM *vm, VMEvent event, VMOperation op, int e
                 (void) sd_bus_emit_signal(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, "VMRemoved", "so", vm->record.name, path);
                 break;
         case VM_EVENT_CHANGED:
-        case VM_EVENT_FAILED:
                 (void) sd_bus_emit_properties_changed_strv(b->bus, path, GOLEM_BUS_VM_INTERFACE, NULL);
                 break;
         }
         /* Free resources and the VM count follow every event. */
         (void) sd_bus_emit_properties_changed(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE,
                                               "AvailableCPU", "AvailableMemory", "AvailableStorage", "VMCount", NULL);
-
-        waiters_settle(b, vm, event, op, error, message);
 }
 
 /* ---- the manager interface ---- */
@@ -370,7 +287,7 @@ static int method_create_vm(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return r < 0 ? r : 1;
 
         caller_from_message(m, &c);
-        r = manager_create_vm(b->manager, &c, req, &vm, reason, sizeof(reason));
+        r = manager_create_vm(b->manager, &c, req, &vm, NULL, reason, sizeof(reason));
         if (r < 0)
                 return bus_error_from_errno(error, r, reason[0] ? reason : NULL);
 
@@ -390,7 +307,7 @@ static int method_get_vm(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return r;
         if (!vm_name_valid(name) || !manager_get_vm(b->manager, name))
-                return sd_bus_error_setf(error, "org.golem.Provider1.Error.NotFound", "No VM named %s", name);
+                return sd_bus_error_setf(error, error_info(-ENOENT)->bus_error, "No VM named %s", name);
         r = vm_object_path(name, &path);
         if (r < 0)
                 return r;
@@ -405,7 +322,7 @@ static int method_list_vms(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(sso)");
-        for (VM *vm = b->manager->vms; r >= 0 && vm; vm = vm->next) {
+        for (VM *vm = manager_vms(b->manager); r >= 0 && vm; vm = vm->vms_next) {
                 _cleanup_free_ char *path = NULL;
 
                 r = vm_object_path(vm->record.name, &path);
@@ -428,10 +345,12 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = manager_reload(b->manager);
+        const char *why = NULL;
+
+        r = b->reload(b->userdata, &why);
         if (r < 0)
-                return sd_bus_error_setf(error, "org.golem.Provider1.Error.Failed", "Reload failed: %s",
-                                         b->manager->reload_error ?: strerror(ERRNO_VALUE(r)));
+                return sd_bus_error_setf(error, GOLEM_BUS_ERROR_FAILED, "Reload failed: %s",
+                                         why ?: strerror(ERRNO_VALUE(r)));
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -439,21 +358,19 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
         static int fn(sd_bus *bus, const char *path, const char *interface, const char *property,      \
                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {                     \
                 ProviderBus *b = userdata;                                                              \
-                Manager *m = b->manager;                                                                \
-                (void) m;                                                                               \
                 return sd_bus_message_append(reply, "s", strempty(expr));                               \
         }
 
-MANAGER_STRING_PROPERTY(property_get_id, m ? m->provider_id : NULL)
-MANAGER_STRING_PROPERTY(property_get_name, m ? m->provider_name : NULL)
-MANAGER_STRING_PROPERTY(property_get_country, m ? m->settings.country : NULL)
-MANAGER_STRING_PROPERTY(property_get_discovery_url, m ? m->settings.discovery_url : NULL)
-MANAGER_STRING_PROPERTY(property_get_public_ip, m ? m->settings.public_ip : NULL)
+MANAGER_STRING_PROPERTY(property_get_id, b->manager ? manager_provider_id(b->manager) : NULL)
+MANAGER_STRING_PROPERTY(property_get_name, b->manager ? manager_provider_name(b->manager) : NULL)
+MANAGER_STRING_PROPERTY(property_get_country, b->settings ? b->settings->country : NULL)
+MANAGER_STRING_PROPERTY(property_get_discovery_url, b->settings ? b->settings->discovery_url : NULL)
+MANAGER_STRING_PROPERTY(property_get_public_ip, b->settings ? b->settings->public_ip : NULL)
 
 static int property_get_resource(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = ((ProviderBus *) userdata)->manager;
-        Resources total = m->ledger.capacity, free = manager_available(m);
+        Resources total = manager_capacity(m), free = manager_available(m);
         const Resources *r = startswith(property, "Total") ? &total : &free;
         uint64_t v;
 
@@ -468,38 +385,37 @@ static int property_get_resource(sd_bus *bus, const char *path, const char *inte
 
 static int property_get_vm_count(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "u", (uint32_t) ((ProviderBus *) userdata)->manager->n_vms);
+        return sd_bus_message_append(reply, "u", (uint32_t) manager_n_vms(((ProviderBus *) userdata)->manager));
 }
 
 static int property_get_advertising(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Manager *m = ((ProviderBus *) userdata)->manager;
+        Advertiser *a = ((ProviderBus *) userdata)->advertiser;
 
-        return sd_bus_message_append(reply, "b", (int) (m->advertiser && advertiser_get_enabled(m->advertiser)));
+        return sd_bus_message_append(reply, "b", (int) (a && advertiser_get_enabled(a)));
 }
 
 static int property_get_last_advertisement(sd_bus *bus, const char *path, const char *interface, const char *property,
                                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Manager *m = ((ProviderBus *) userdata)->manager;
+        Advertiser *a = ((ProviderBus *) userdata)->advertiser;
 
-        return sd_bus_message_append(reply, "t", m->advertiser ? advertiser_last_success(m->advertiser) : (uint64_t) 0);
+        return sd_bus_message_append(reply, "t", a ? advertiser_last_success(a) : (uint64_t) 0);
 }
 
 static int property_set_advertising(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *value, void *userdata, sd_bus_error *error) {
         ProviderBus *b = userdata;
-        Manager *m = b->manager;
         int enable, r;
 
         /* polkit was asked by the filter before we got here. */
         r = sd_bus_message_read(value, "b", &enable);
         if (r < 0)
                 return r;
-        if (!m->advertiser)
-                return sd_bus_error_set(error, "org.golem.Provider1.Error.Failed",
+        if (!b->advertiser)
+                return sd_bus_error_set(error, GOLEM_BUS_ERROR_FAILED,
                                         "Advertising is not configured (DiscoveryURL and PublicIP)");
-        if (!!enable != advertiser_get_enabled(m->advertiser)) {
-                advertiser_set_enabled(m->advertiser, enable);
+        if (!!enable != advertiser_get_enabled(b->advertiser)) {
+                advertiser_set_enabled(b->advertiser, enable);
                 log_info("Advertising turned %s over D-Bus.", enable ? "on" : "off");
                 (void) sd_bus_emit_properties_changed(bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, "Advertising", NULL);
         }
@@ -577,8 +493,10 @@ static int property_get_vm(sd_bus *bus, const char *path, const char *interface,
 }
 
 static int vm_method(sd_bus_message *m, VM *vm, VMOperation op, sd_bus_error *error) {
-        ProviderBus *b = bus_of(vm->manager);
+        /* The fallback vtable's objects are VMs; its slot holds the front end. */
+        ProviderBus *b = sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
         char name[VM_NAME_MAX + 1];
+        Operation *o;
         Caller c;
         int r;
 
@@ -590,27 +508,20 @@ static int vm_method(sd_bus_message *m, VM *vm, VMOperation op, sd_bus_error *er
         /* polkit may have taken a while: the VM may be gone by now. */
         vm = manager_get_vm(b->manager, name);
         if (!vm)
-                return sd_bus_error_setf(error, "org.golem.Provider1.Error.NotFound", "No VM named %s", name);
+                return sd_bus_error_setf(error, error_info(-ENOENT)->bus_error, "No VM named %s", name);
 
         caller_from_message(m, &c);
-        r = op == VM_OP_START ? manager_start_vm(b->manager, &c, vm) :
-            op == VM_OP_STOP ? manager_stop_vm(b->manager, &c, vm) :
-                               manager_delete_vm(b->manager, &c, vm);
+        r = op == VM_OP_START ? manager_start_vm(b->manager, &c, vm, &o) :
+            op == VM_OP_STOP ? manager_stop_vm(b->manager, &c, vm, &o) :
+                               manager_delete_vm(b->manager, &c, vm, &o);
         if (r == -EBUSY)
-                return sd_bus_error_setf(error, "org.golem.Provider1.Error.WrongState", "Cannot %s VM %s while it is %s",
+                return sd_bus_error_setf(error, error_info(r)->bus_error, "Cannot %s VM %s while it is %s",
                                          vm_operation_to_string(op), name, vm_state_to_string(vm->record.state));
         if (r < 0)
                 return bus_error_from_errno(error, r, NULL);
 
-        /* Answered when the operation settles. */
-        vm = manager_get_vm(b->manager, name);
-        if (!vm)
-                return sd_bus_reply_method_return(m, NULL);
-        if (!vm->op)
-                return vm->record.state == VM_ERROR
-                       ? sd_bus_error_set(error, "org.golem.Provider1.Error.Failed", vm->record.error_message)
-                       : sd_bus_reply_method_return(m, NULL);
-        return wait_for(b, m, vm, op);
+        /* Answered when the operation completes. */
+        return reply_when_done(m, o);
 }
 
 static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -680,88 +591,59 @@ static int on_filter(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 static int bus_add_objects(ProviderBus *b) {
         int r;
 
-        r = sd_bus_add_object_vtable(b->bus, NULL, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, manager_vtable, b);
+        r = sd_bus_add_object_vtable(b->bus, &b->slots[0], GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, manager_vtable, b);
         if (r < 0)
                 return r;
-        r = sd_bus_add_fallback_vtable(b->bus, NULL, GOLEM_BUS_VM_PREFIX, GOLEM_BUS_VM_INTERFACE, vm_vtable, vm_object_find, b);
+        r = sd_bus_add_fallback_vtable(b->bus, &b->slots[1], GOLEM_BUS_VM_PREFIX, GOLEM_BUS_VM_INTERFACE, vm_vtable,
+                                       vm_object_find, b);
         if (r < 0)
                 return r;
-        r = sd_bus_add_node_enumerator(b->bus, NULL, GOLEM_BUS_VM_PREFIX, vm_node_enumerator, b);
+        r = sd_bus_add_node_enumerator(b->bus, &b->slots[2], GOLEM_BUS_VM_PREFIX, vm_node_enumerator, b);
         if (r < 0)
                 return r;
-        return sd_bus_add_object_manager(b->bus, NULL, GOLEM_BUS_PATH);
+        return sd_bus_add_object_manager(b->bus, &b->slots[3], GOLEM_BUS_PATH);
 }
 
-int provider_bus_setup(Manager *m) {
-        ProviderBus *b;
+int provider_bus_new(sd_bus *bus, const ProviderBusConfig *c, ProviderBus **ret) {
+        _cleanup_(provider_bus_freep) ProviderBus *b = NULL;
         int r;
 
         b = calloc(1, sizeof(*b));
         if (!b)
-                return log_oom();
-        b->manager = m;
-        m->bus_state = b;
-
-        r = sd_bus_default_system(&b->bus);
-        if (r < 0) {
-                if (m->bus_activated)
-                        return log_error_errno(r, "Failed to connect to the system bus: %m");
-                log_notice_errno(r, "No system bus (%m): the D-Bus API is off.");
-                return 0;
-        }
+                return -ENOMEM;
+        b->manager = c->manager;
+        b->settings = c->settings;
+        b->advertiser = c->advertiser;
+        b->reload = c->reload;
+        b->userdata = c->userdata;
+        b->bus = sd_bus_ref(bus);
 
         r = bus_add_objects(b);
         if (r < 0)
-                return log_error_errno(r, "Failed to publish the D-Bus objects: %m");
-        r = sd_bus_add_filter(b->bus, NULL, on_filter, b);
+                return r;
+        r = sd_bus_add_filter(b->bus, &b->slots[4], on_filter, b);
         if (r < 0)
-                return log_error_errno(r, "Failed to add the D-Bus filter: %m");
-        r = manager_add_listener(m, on_vm_event, b);
-        if (r < 0)
-                return log_error_errno(r, "Failed to follow VM events: %m");
-
+                return r;
         r = sd_bus_request_name(b->bus, GOLEM_BUS_NAME, 0);
-        if (r < 0) {
-                /* Usually the bus policy is not installed (dbus reads /usr/share/dbus-1/system.d
-                 * and /etc/dbus-1/system.d only). The REST API works all the same. */
-                if (m->bus_activated || !IN_SET(r, -EACCES, -EPERM))
-                        return log_error_errno(r, "Failed to take the name %s on the system bus: %m", GOLEM_BUS_NAME);
-                log_warning_errno(r, "Cannot take the name %s on the system bus (%m); the D-Bus API is off. "
-                                  "Is dbus/org.golem.Provider1.conf installed where dbus-daemon reads it?", GOLEM_BUS_NAME);
-                b->bus = sd_bus_flush_close_unref(b->bus);
-                return 0;
-        }
-        r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+                return r;
+        r = manager_add_listener(b->manager, on_vm_event, b);
+        if (r < 0)
+                return r;
 
-        log_debug("Serving %s on the system bus.", GOLEM_BUS_NAME);
-
-        /* Under systemd, hypervisor commands become units of their own. */
-        if (!streq_ptr(getenv("GOLEM_PROVIDER_RUNNER"), "direct")) {
-                r = runner_use_units(m->runner, b->bus);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to follow systemd jobs: %m");
-                if (r > 0)
-                        log_debug("Running hypervisor commands as transient units.");
-        }
+        *ret = TAKE_PTR(b);
         return 0;
 }
 
-void provider_bus_free(Manager *m) {
-        ProviderBus *b = bus_of(m);
-
+ProviderBus *provider_bus_free(ProviderBus *b) {
         if (!b)
-                return;
-        while (b->waiters)
-                waiter_free(b, b->waiters);
+                return NULL;
         polkit_registry_free(b->polkit);
-        if (b->bus) {
-                (void) sd_bus_flush(b->bus);
-                sd_bus_flush_close_unref(b->bus);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(b->slots); i++)
+                sd_bus_slot_unref(b->slots[i]);
+        sd_bus_unref(b->bus);
         free(b);
-        m->bus_state = NULL;
+        return NULL;
 }
 
 /* ---- introspection, for dbus/org.golem.Provider1.xml ---- */

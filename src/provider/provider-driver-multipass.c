@@ -15,17 +15,6 @@
 #define PREFIX "golem-"
 #define INSTANCE_MAX (sizeof(PREFIX) - 1 + VM_NAME_MAX + 1)
 
-static const char *const driver_vm_state_table[_DRIVER_VM_STATE_MAX] = {
-        [DRIVER_VM_RUNNING] = "running",
-        [DRIVER_VM_STARTING] = "starting",
-        [DRIVER_VM_STOPPED] = "stopped",
-        [DRIVER_VM_SUSPENDED] = "suspended",
-        [DRIVER_VM_DELETED] = "deleted",
-        [DRIVER_VM_UNKNOWN] = "unknown",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(driver_vm_state, DriverVMState);
-
 typedef struct MultipassDriver {
         Driver base;
         Runner *runner;

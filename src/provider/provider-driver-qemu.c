@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "json-util.h"
+#include "fs-util.h"
 #include "log.h"
 #include "provider-driver.h"
 #include "provider-qmp.h"
@@ -774,29 +775,6 @@ static void step_quit(DriverOp *op) {
         op->step = STEP_KILL;
         op->deadline = now + GONE_TIMEOUT_USEC;
         step_kill(op);
-}
-
-static int rm_rf(const char *dir) {
-        DIR *d = opendir(dir);
-        struct dirent *de;
-
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        while ((de = readdir(d))) {
-                _cleanup_free_ char *p = NULL;
-                struct stat st;
-
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
-                        break;
-                if (lstat(p, &st) >= 0 && S_ISDIR(st.st_mode))
-                        (void) rm_rf(p);
-                else
-                        (void) unlink(p);
-        }
-        closedir(d);
-        return rmdir(dir) < 0 ? -errno : 0;
 }
 
 static void step_kill(DriverOp *op) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "provider-config.h"
 #include "provider-runner.h"
 #include "provider-vm.h"
 
@@ -104,6 +105,11 @@ typedef struct QemuConfig {
 } QemuConfig;
 
 int driver_qemu_new(sd_event *event, Runner *runner, const QemuConfig *c, Driver **ret);
+
+/* Picks the driver the settings ask for ("auto": multipass when installed, else qemu). Returns 1
+ * with *ret set, 0 when none is available (logged: the daemon runs and refuses creates with
+ * DRIVER_UNAVAILABLE), or a negative errno (logged). */
+int driver_select(sd_event *event, Runner *runner, const ProviderSettings *s, Driver **ret);
 
 /* Parsers of multipass' JSON, exported for the tests and fuzzers. Instances not named
  * golem-* are skipped. */

@@ -4,7 +4,7 @@
 #include "daemon-util.h"
 #include "log.h"
 #include "provider-bus.h"
-#include "provider-manager.h"
+#include "provider-daemon.h"
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
@@ -20,7 +20,7 @@ static void help(void) {
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(provider_daemon_freep) ProviderDaemon *d = NULL;
         _cleanup_free_ char *error = NULL;
         ProviderSettings settings;
         int r;
@@ -51,20 +51,15 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
-        r = manager_new(&settings, &m);
+        r = provider_daemon_new(&settings, args.config, &d);
         if (r < 0) {
                 provider_settings_done(&settings);
                 log_error_errno(r, "Failed to set up: %m");
                 return EXIT_FAILURE;
         }
-
-        m->config_path = args.config;
-        /* Started by dbus-daemon itself (not through systemd): without the bus we are useless. */
-        m->bus_activated = getenv("DBUS_STARTER_BUS_TYPE");
-        r = manager_start(m);
+        r = provider_daemon_start(d);
         if (r < 0)
                 return EXIT_FAILURE;
-
-        r = manager_run(m);
+        r = provider_daemon_run(d);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,19 +3,19 @@
 
 #include <systemd/sd-event.h>
 
-#include "curl-glue.h"
-#include "http-server.h"
-#include "provider-advertiser.h"
 #include "provider-config.h"
 #include "provider-driver.h"
-#include "provider-forward.h"
-#include "provider-ledger.h"
+#include "provider-operation.h"
 #include "provider-runner.h"
 #include "provider-store.h"
 #include "provider-vm.h"
+#include "vm-spec.h"
+
+/* The VM manager: the VMs' state machine, their records in the store, the resource ledger
+ * and SSH ports. It knows nothing of its front ends: a caller that waits gets an Operation,
+ * and listeners hear of every change (to broadcast it). Opaque: front ends use functions. */
 
 typedef struct Manager Manager;
-typedef struct VM VM;
 
 /* Who asks: flows from the REST or D-Bus front end down to the VM manager, so that
  * ownership can be enforced in one place. */
@@ -33,109 +33,62 @@ typedef struct Caller {
         const char *request_id;
 } Caller;
 
-typedef enum VMOperation {
-        VM_OP_CREATE,
-        VM_OP_START,
-        VM_OP_STOP,
-        VM_OP_DELETE,
-        _VM_OP_MAX,
-        _VM_OP_INVALID = -EINVAL,
-} VMOperation;
-
-DECLARE_STRING_TABLE_LOOKUP(vm_operation, VMOperation);
-
 typedef enum VMEvent {
         VM_EVENT_NEW,        /* a record appeared */
         VM_EVENT_CHANGED,    /* state or properties changed */
-        VM_EVENT_FAILED,     /* an operation failed; error and message say why */
         VM_EVENT_REMOVED,    /* the record is gone (deleted, or a failed create cleaned up) */
 } VMEvent;
 
-typedef void (*VMListener)(Manager *m, VM *vm, VMEvent event, VMOperation op, int error,
-                           const char *message, void *userdata);
+/* Listeners broadcast state (signals, caches, the advertisement); they answer nobody. */
+typedef void (*VMListener)(Manager *m, VM *vm, VMEvent event, void *userdata);
 
-struct VM {
-        Manager *manager;
-        VM *prev, *next;
-        VMRecord record;
-        DriverOp *op;            /* the driver operation in flight */
-        VMOperation op_kind;
-        Forwarder *forwarder;
-        int progress;            /* percent of the launch; -1 unknown */
-        char stage[64];
-        unsigned adopt_polls;    /* reconcile: how often we asked a starting VM */
-        int failure;             /* why a create failed, told to waiters after the clean-up */
-        char *failure_message;
-        sd_event_source *poll_timer;
-        bool unlinked;           /* out of the manager's list, about to be freed */
-};
-
-struct Manager {
-        sd_event *event;
-        ProviderSettings settings;
-        char *provider_id;
-        char *provider_name;
-        char platform[32];
-        ProviderStore *store;
-        Runner *runner;
-        Driver *driver;
-        Ledger ledger;
-        HttpServer *http;
-        CurlGlue *curl;
-        Advertiser *advertiser;
-        VM *vms;
-        size_t n_vms;
-        uint8_t *ports;          /* one byte per port of the range: in use */
-        sd_event_source *usage_timer;
-        sd_event_source *reconcile_timer;
-        sd_event_source *poll_soon_timer;   /* the driver said a VM changed by itself */
-        DriverOp *reconcile_op;  /* the hypervisor's list in flight */
-        usec_t last_poll;
-        bool reconciled;
-        struct {
-                VMListener fn;
-                void *userdata;
-        } listeners[4];
-        size_t n_listeners;
-        VM *removing;            /* a VM whose removal is being announced */
-        uint64_t generation;     /* bumped on every change of any VM record: for caches */
-        void *rest;              /* the REST front end's state */
-        void *bus_state;         /* the D-Bus front end's state */
-        bool bus_activated;      /* started by D-Bus activation: the bus is required */
-        const char *config_path;
-        char *reload_error;
-};
-
-int manager_new(ProviderSettings *settings, Manager **ret);
+/* The manager takes driver (NULL: none available, creates are refused) and uses runner and
+ * settings, which outlive it. */
+int manager_new(sd_event *event, const ProviderSettings *settings, Runner *runner, Driver *driver, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
+/* Opens the store, sets up the identity and the ledger and loads the records; a Reconciler
+ * (provider-reconcile.h) then compares them with the hypervisor. */
 int manager_start(Manager *m);
-/* Re-reads the configuration; applies what can change at run time (thresholds, minimums,
- * MaxVMs, advertisement settings). On a bad file nothing changes and reload_error says why. */
-int manager_reload(Manager *m);
-int manager_run(Manager *m);
+/* The settings' limits changed (a reload): thresholds, minimums, MaxVMs. */
+void manager_limits_changed(Manager *m);
 
 int manager_add_listener(Manager *m, VMListener fn, void *userdata);
 
+/* The VMs, in creation order (vm->vms_next), and their number. */
+VM *manager_vms(Manager *m);
+size_t manager_n_vms(const Manager *m);
 VM *manager_get_vm(Manager *m, const char *name);
+/* A VM whose removal is being announced right now (for VMRemoved's object), else NULL. */
+VM *manager_removing_vm(Manager *m);
+/* Bumped on every change of any VM record: for caches of renderings. */
+uint64_t manager_generation(const Manager *m);
 
-/* The operations; each checks state, writes the transition to the store, then acts. Results
- * arrive as events. Errors: -EEXIST name taken, -EBUSY wrong state, -ENOSPC/-EUSERS/-EBUSY
- * resources (reason set), -EHOSTDOWN no driver, -EPERM not the owner. */
-int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, VM **ret,
+/* The operations; each checks state and writes the transition to the store, then acts.
+ * On success *ret_op (may be NULL) is the operation to watch: it completes later, never
+ * before the call returns. Errors (nothing was done): -EEXIST name taken, -EBUSY wrong state,
+ * -ENOSPC resources (reason set), -EHOSTDOWN no driver, -EPERM not the owner, -EINVAL an image
+ * that cannot run here (reason set), or the store's error. */
+int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, VM **ret_vm, Operation **ret_op,
                       char *reason, size_t reason_size);
-int manager_start_vm(Manager *m, const Caller *c, VM *vm);
-int manager_stop_vm(Manager *m, const Caller *c, VM *vm);
-int manager_delete_vm(Manager *m, const Caller *c, VM *vm);
+int manager_start_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
+int manager_stop_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
+int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 
 /* Whether c may see and act on vm. */
 bool manager_caller_owns(const Caller *c, const VM *vm);
 
-Resources manager_available(Manager *m);
+/* The create job, as stored. */
+int manager_load_job(Manager *m, const char *job_id, Job *ret);
 
-/* provider-rest.c */
-int provider_rest_setup(Manager *m, HttpServerConfig *ret);
-void provider_rest_free(Manager *m);
-/* A VM's launch changed (its progress): GETs of its job that wait for a change are answered. */
-void provider_rest_job_changed(Manager *m, const VM *vm);
+/* Resources: what is offered in total, what is free, and whether the free part may be
+ * advertised (the host's live usage is under the thresholds and the minimums are met). */
+Resources manager_capacity(const Manager *m);
+Resources manager_available(const Manager *m);
+bool manager_can_offer(const Manager *m);
+
+const char *manager_provider_id(const Manager *m);
+const char *manager_provider_name(const Manager *m);
+const char *manager_platform(const Manager *m);  /* NULL: unknown */
+const char *manager_driver_name(const Manager *m); /* NULL: no driver */

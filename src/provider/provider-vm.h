@@ -4,7 +4,11 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include <systemd/sd-event.h>
+
+#include "list.h"
 #include "macro.h"
+#include "provider-operation.h"
 #include "time-util.h"
 #include "validate.h"
 #include "vm-spec.h"
@@ -66,3 +70,32 @@ int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char fi
 
 /* The VM as the wire protocol shows it. */
 int vm_record_to_json(const VMRecord *r, json_object **ret);
+
+typedef struct Manager Manager;
+typedef struct DriverOp DriverOp;
+typedef struct Forwarder Forwarder;
+
+/* A VM as the manager keeps it: its record and what is being done with it. Front ends read
+ * the record; everything else belongs to the manager. */
+struct VM {
+        Manager *manager;
+        LIST_FIELDS(VM, vms);
+        VMRecord record;
+        /* What the VM is doing for a caller (or for the recovery after a restart); NULL when
+         * nothing is under way. Completed by the manager once, then gone. */
+        Operation *operation;
+        /* A create given up by a delete (delete while creating): completed with the delete. */
+        Operation *superseded;
+        DriverOp *op;            /* the driver's command in flight */
+        /* A driver call that failed at once: its callback runs on the next loop iteration,
+         * so that an operation never completes before its caller could watch it. */
+        sd_event_source *defer;
+        int deferred_error;
+        void (*deferred_done)(int r, const char *message, void *userdata);
+        Forwarder *forwarder;
+        unsigned adopt_polls;    /* reconcile: how often we asked a starting VM */
+        int failure;             /* why a create failed, told once the clean-up is over */
+        char *failure_message;
+        sd_event_source *poll_timer;
+        bool unlinked;           /* out of the manager's list, about to be freed */
+};

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+
+#include "curl-glue.h"
+#include "daemon-util.h"
+#include "http-server.h"
+#include "log.h"
+#include "provider-advertiser.h"
+#include "provider-bus.h"
+#include "provider-daemon.h"
+#include "provider-manager.h"
+#include "provider-reconcile.h"
+#include "provider-rest.h"
+
+#define WITHDRAW_TIMEOUT_USEC (3 * USEC_PER_SEC)
+
+struct ProviderDaemon {
+        sd_event *event;
+        ProviderSettings settings;
+        const char *config_path;
+        char *reload_error;
+        bool bus_activated;      /* started by D-Bus activation: the bus is required */
+
+        sd_bus *bus;             /* the system bus: our name, and systemd for the runner */
+        Runner *runner;
+        Manager *manager;
+        Reconciler *reconciler;
+        HttpServer *http;
+        ProviderRest *rest;
+        ProviderBus *bus_api;
+        CurlGlue *curl;
+        Advertiser *advertiser;
+};
+
+/* ---- how children run ---- */
+
+/* Under systemd, with its manager reachable on the system bus, hypervisor commands, VMs and
+ * SSH forwarders become transient units (they outlive our restarts); otherwise they are our
+ * own children. Whether we may own our D-Bus name has nothing to do with it. */
+static bool systemd_reachable(sd_bus *bus) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int r;
+
+        if (!bus || sd_booted() <= 0)
+                return false;
+        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "NameHasOwner", &e, &reply, "s", "org.freedesktop.systemd1");
+        int has = 0;
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "b", &has);
+        sd_bus_error_free(&e);
+        sd_bus_message_unref(reply);
+        return r >= 0 && has;
+}
+
+static int setup_runner(ProviderDaemon *d) {
+        int r;
+
+        r = runner_new(d->event, &d->runner);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the command runner: %m");
+        if (streq_ptr(getenv("GOLEM_PROVIDER_RUNNER"), "direct") || !systemd_reachable(d->bus))
+                return 0;
+        r = runner_use_units(d->runner, d->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to follow systemd jobs: %m");
+        if (r > 0)
+                log_debug("Running hypervisor commands, VMs and SSH forwarders as transient units.");
+        return 0;
+}
+
+static int connect_bus(ProviderDaemon *d) {
+        int r;
+
+        r = sd_bus_default_system(&d->bus);
+        if (r < 0) {
+                if (d->bus_activated)
+                        return log_error_errno(r, "Failed to connect to the system bus: %m");
+                log_notice_errno(r, "No system bus (%m): the D-Bus API is off.");
+                return 0;
+        }
+        r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        return 0;
+}
+
+/* ---- the front ends ---- */
+
+static int on_reload(void *userdata, const char **ret_error) {
+        return provider_daemon_reload(userdata, ret_error);
+}
+
+static int setup_bus_api(ProviderDaemon *d) {
+        int r;
+
+        if (!d->bus)
+                return 0;
+        r = provider_bus_new(d->bus, &(ProviderBusConfig) {
+                        .manager = d->manager,
+                        .settings = &d->settings,
+                        .advertiser = d->advertiser,
+                        .reload = on_reload,
+                        .userdata = d,
+                }, &d->bus_api);
+        if (r >= 0) {
+                log_debug("Serving %s on the system bus.", GOLEM_BUS_NAME);
+                return 0;
+        }
+        /* Usually the bus policy is not installed (dbus reads /usr/share/dbus-1/system.d and
+         * /etc/dbus-1/system.d only). The REST API works all the same, and so do units. */
+        if (d->bus_activated || !IN_SET(r, -EACCES, -EPERM))
+                return log_error_errno(r, "Failed to serve %s on the system bus: %m", GOLEM_BUS_NAME);
+        log_warning_errno(r, "Cannot take the name %s on the system bus (%m); the D-Bus API is off. "
+                          "Is dbus/org.golem.Provider1.conf installed where dbus-daemon reads it?", GOLEM_BUS_NAME);
+        return 0;
+}
+
+static int setup_rest(ProviderDaemon *d) {
+        static const char *const names[] = { "rest", "http", NULL };
+        HttpServerConfig http;
+        int r;
+
+        r = provider_rest_new(d->event, d->manager, &d->settings, &d->rest);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the REST API: %m");
+        provider_rest_server_config(d->rest, &http);
+        r = http_server_new(d->event, &http, &d->http);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the HTTP server: %m");
+        r = http_server_listen(d->http, names, d->settings.host, d->settings.port);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s port %u: %m", d->settings.host, d->settings.port);
+        return 0;
+}
+
+static void on_advertisement_posted(void *userdata) {
+        ProviderDaemon *d = userdata;
+
+        provider_bus_advertisement_posted(d->bus_api);
+}
+
+static int get_free(void *userdata, int64_t *ret_cpu, int64_t *ret_memory, int64_t *ret_storage) {
+        ProviderDaemon *d = userdata;
+        Resources a = manager_can_offer(d->manager) ? manager_available(d->manager) : (Resources) {};
+
+        *ret_cpu = a.cpu;
+        *ret_memory = a.memory;
+        *ret_storage = a.storage;
+        return 0;
+}
+
+/* Any change of a VM may change what is free: the advertiser gathers them into one post. */
+static void on_vm_event(Manager *m, VM *vm, VMEvent event, void *userdata) {
+        ProviderDaemon *d = userdata;
+
+        advertiser_changed(d->advertiser);
+}
+
+static int setup_advertiser(ProviderDaemon *d) {
+        const ProviderSettings *s = &d->settings;
+        int r;
+
+        if (!s->discovery_url) {
+                log_info("No discovery URL configured: not advertising.");
+                return 0;
+        }
+        if (!s->public_ip) {
+                log_warning("No public IP configured (PUBLIC_IP): not advertising, since requestors could not reach us.");
+                return 0;
+        }
+
+        r = curl_glue_new(d->event, &d->curl);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the HTTP client: %m");
+
+        r = advertiser_new(d->event, d->curl, &(AdvertiserConfig) {
+                        .discovery_url = s->discovery_url,
+                        .provider_id = manager_provider_id(d->manager),
+                        .public_ip = s->public_ip,
+                        .country = s->country,
+                        .platform = manager_platform(d->manager),
+                        .interval_usec = s->advertisement_interval_sec * USEC_PER_SEC,
+                        .min_cpu = s->min_cpu_cores,
+                        .min_memory_gb = s->min_memory_gb,
+                        .min_storage_gb = s->min_storage_gb,
+                        .on_posted = on_advertisement_posted,
+                }, get_free, d, &d->advertiser);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the advertiser: %m");
+        r = manager_add_listener(d->manager, on_vm_event, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to follow VM events: %m");
+        return 0;
+}
+
+/* ---- reload and stop ---- */
+
+int provider_daemon_reload(ProviderDaemon *d, const char **ret_error) {
+        ProviderSettings s;
+        int r;
+
+        d->reload_error = mfree(d->reload_error);
+        r = provider_settings_load(&s, d->config_path, &d->reload_error);
+        if (r < 0) {
+                log_warning("Reload refused, keeping the running configuration: %s", strempty(d->reload_error));
+                provider_settings_done(&s);
+                if (ret_error)
+                        *ret_error = d->reload_error;
+                return r;
+        }
+
+        d->settings.max_vms = s.max_vms;
+        d->settings.min_cpu_cores = s.min_cpu_cores;
+        d->settings.min_memory_gb = s.min_memory_gb;
+        d->settings.min_storage_gb = s.min_storage_gb;
+        d->settings.cpu_threshold = s.cpu_threshold;
+        d->settings.memory_threshold = s.memory_threshold;
+        d->settings.storage_threshold = s.storage_threshold;
+        provider_settings_done(&s);
+        manager_limits_changed(d->manager);
+
+        log_info("Configuration reloaded.");
+        if (d->advertiser) {
+                (void) advertiser_set_minimums(d->advertiser, d->settings.min_cpu_cores, d->settings.min_memory_gb,
+                                               d->settings.min_storage_gb);
+                advertiser_changed(d->advertiser);
+        }
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) provider_daemon_reload(userdata, NULL);
+        return 0;
+}
+
+static void on_withdrawn(void *userdata) {
+        ProviderDaemon *d = userdata;
+
+        (void) sd_event_exit(d->event, 0);
+}
+
+/* The first SIGTERM: stop taking requests, take the advertisement down (waiting a little for
+ * the discovery service), then leave. VMs keep running; the next start adopts them. */
+static void on_stop(sd_event *e, void *userdata) {
+        ProviderDaemon *d = userdata;
+
+        http_server_shutdown(d->http);
+        if (d->advertiser && advertiser_withdraw(d->advertiser, WITHDRAW_TIMEOUT_USEC, on_withdrawn, d) >= 0)
+                return;
+        (void) sd_event_exit(e, 0);
+}
+
+/* ---- life ---- */
+
+int provider_daemon_new(ProviderSettings *settings, const char *config_path, ProviderDaemon **ret) {
+        _cleanup_(provider_daemon_freep) ProviderDaemon *d = NULL;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->settings = *settings;
+        *settings = (ProviderSettings) {};
+        d->config_path = config_path;
+        /* Started by dbus-daemon itself (not through systemd): without the bus we are useless. */
+        d->bus_activated = getenv("DBUS_STARTER_BUS_TYPE");
+
+        r = daemon_setup_event(&d->event, on_stop, d);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(d->event, NULL, SIGHUP, on_sighup, d);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+ProviderDaemon *provider_daemon_free(ProviderDaemon *d) {
+        if (!d)
+                return NULL;
+        /* Units (a launch in flight) outlive us; the next start picks them up. */
+        if (d->runner)
+                runner_detach(d->runner);
+        /* The manager first: operations still under way let their watchers (suspended requests,
+         * method calls) go while the front ends exist. */
+        d->reconciler = reconciler_free(d->reconciler);
+        d->manager = manager_free(d->manager);
+        http_server_free(d->http);
+        provider_rest_free(d->rest);
+        provider_bus_free(d->bus_api);
+        advertiser_free(d->advertiser);
+        curl_glue_free(d->curl);
+        runner_free(d->runner);
+        if (d->bus) {
+                (void) sd_bus_flush(d->bus);
+                sd_bus_flush_close_unref(d->bus);
+        }
+        sd_event_unref(d->event);
+        free(d->reload_error);
+        provider_settings_done(&d->settings);
+        free(d);
+        return NULL;
+}
+
+int provider_daemon_start(ProviderDaemon *d) {
+        Driver *driver = NULL;
+        int r;
+
+        r = connect_bus(d);
+        if (r < 0)
+                return r;
+        r = setup_runner(d);
+        if (r < 0)
+                return r;
+        r = driver_select(d->event, d->runner, &d->settings, &driver);
+        if (r < 0)
+                return r;
+        r = manager_new(d->event, &d->settings, d->runner, driver, &d->manager);
+        if (r < 0) {
+                if (driver)
+                        driver->ops->free(driver);
+                return log_error_errno(r, "Failed to set up the VM manager: %m");
+        }
+        r = manager_start(d->manager);
+        if (r < 0)
+                return r;
+        r = reconciler_new(d->manager, &d->reconciler);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start watching the hypervisor: %m");
+        r = setup_advertiser(d);
+        if (r < 0)
+                return r;
+        r = setup_rest(d);
+        if (r < 0)
+                return r;
+        return setup_bus_api(d);
+}
+
+int provider_daemon_run(ProviderDaemon *d) {
+        Resources a = manager_available(d->manager);
+        int r;
+
+        log_struct(LOG_INFO,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_SERVICE_STARTED,
+                   "GOLEM_PROVIDER=%s", manager_provider_id(d->manager),
+                   "MESSAGE=golem-providerd %s ready: %zu VM(s), %" PRIi64 " CPU, %" PRIi64 " GB memory, %" PRIi64 " GB storage free, driver %s.",
+                   manager_provider_id(d->manager), manager_n_vms(d->manager), a.cpu, a.memory, a.storage,
+                   manager_driver_name(d->manager) ?: "none");
+        daemon_notify_ready("Serving VMs.");
+        if (d->advertiser)
+                advertiser_start(d->advertiser);
+
+        r = sd_event_loop(d->event);
+
+        log_struct(LOG_INFO,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_SERVICE_STOPPED,
+                   "MESSAGE=golem-providerd stopped.");
+        return r;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* For the manager's own files only (provider-manager.c, provider-reconcile.c): its fields
+ * and the steps of the state machine that recovery shares. Recovery calls into the state
+ * machine, never the other way round. Front ends use
+ * provider-manager.h. */
+
+#include "provider-ledger.h"
+#include "provider-manager.h"
+#include "provider-ssh-access.h"
+
+struct Manager {
+        sd_event *event;
+        const ProviderSettings *settings;
+        char *provider_id;
+        char *provider_name;
+        char platform[32];
+        ProviderStore *store;
+        Runner *runner;
+        Driver *driver;
+        Ledger ledger;
+        SshAccess *ssh;
+        VM *vms;
+        size_t n_vms;
+        VM *removing;            /* a VM whose removal is being announced */
+        uint64_t generation;     /* bumped on every change of any VM record: for caches */
+        struct {
+                VMListener fn;
+                void *userdata;
+        } listeners[4];
+        size_t n_listeners;
+
+        /* The records were compared with the hypervisor's list once (provider-reconcile.c). */
+        bool reconciled;
+};
+
+/* provider-manager.c */
+void manager_emit(Manager *m, VM *vm, VMEvent event);
+int vm_set_state(VM *vm, VMState state, const char *error_message);
+void vm_forwarder_update(VM *vm);
+void vm_log_event(VM *vm, int level, const char *message_id, const char *format, ...) _printf_(4, 5);
+/* A create that settled while the provider was down, or an internal one: the VM runs now. */
+void vm_came_up(VM *vm, VMOperation op, const DriverVM *info);
+void vm_create_failed(VM *vm, int error, const char *message);
+/* The operation the VM's recovery stands for (a create interrupted by a restart), so that a
+ * GET of its job can wait for it as for any other. */
+int vm_begin_operation(VM *vm, VMOperation kind);
