@@ -60,10 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (size > INPUT_MAX)
                 return 0;
-        copy = malloc(size + 1);
-        fuzz_check(copy);
-        memcpy(copy, data, size);
-        copy[size] = 0;
+        copy = fuzz_string(data, size);
 
         p = copy;
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {

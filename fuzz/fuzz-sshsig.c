@@ -131,15 +131,12 @@ static void check_private_text(const char *text, size_t size) {
 }
 
 static void check_text(const uint8_t *data, size_t size) {
-        char *text = malloc(size + 1);
+        char *text = fuzz_string(data, size);
         SshKey *k = untouched;
         uint8_t *blob = NULL;
         size_t blob_size = 0;
         int r;
 
-        fuzz_check(text);
-        memcpy(text, data, size);
-        text[size] = 0;
 
         if (strlen(text) == size) {
                 r = ssh_key_from_public_line(text, &k);

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "ssh-key-file.h"
 #include "ssh-wire.h"
 
@@ -45,8 +47,10 @@ static int parse_private_key(const uint8_t *data, size_t size, bool public_only,
         if (kdf_size != 4 || memcmp(kdf, "none", 4) != 0 || section.n % OPENSSH_KEY_BLOCK != 0)
                 return -EBADMSG;
 
-        /* Two equal random numbers, to tell a wrong passphrase; then the key and its comment. */
-        if (ssh_read_u32(&section, &check1) < 0 || ssh_read_u32(&section, &check2) < 0 || check1 != check2)
+        /* Two equal random numbers, to tell a wrong passphrase (part of the secret section,
+         * so compared in constant time); then the key and its comment. */
+        if (ssh_read_u32(&section, &check1) < 0 || ssh_read_u32(&section, &check2) < 0 ||
+            CRYPTO_memcmp(&check1, &check2, sizeof(check1)) != 0)
                 return -EBADMSG;
         e = ssh_key_read_private(&section, &k);
         if (e < 0)
@@ -166,28 +170,19 @@ static int read_key_file(const char *path, char **ret, size_t *ret_size) {
         return 0;
 }
 
-int ssh_key_load_private(const char *path, SshKey **ret) {
-        char *text;
-        size_t size;
+/* A private key file's key pair; with public_only, the public key of a private key file or
+ * of a public key line. */
+static int load_key_file(const char *path, bool public_only, SshKey **ret) {
+        char *text = NULL;
+        size_t size = 0;
         int r;
 
         r = read_key_file(path, &text, &size);
         if (r < 0)
                 return r;
-        r = private_text_parse(text, size, false, ret);
-        erase_and_free(text, KEY_FILE_MAX + 1);
-        return r;
-}
-
-int ssh_key_load_public(const char *path, SshKey **ret) {
-        char *text;
-        size_t size;
-        int r;
-
-        r = read_key_file(path, &text, &size);
-        if (r < 0)
-                return r;
-        if (strlen(text) != size)
+        if (!public_only)
+                r = private_text_parse(text, size, false, ret);
+        else if (strlen(text) != size)
                 r = -EBADMSG;
         else if (strstr(text, "-----BEGIN " OPENSSH_KEY_LABEL "-----"))
                 r = private_text_parse(text, size, true, ret);
@@ -195,6 +190,14 @@ int ssh_key_load_public(const char *path, SshKey **ret) {
                 r = ssh_key_from_public_line(text, ret);
         erase_and_free(text, KEY_FILE_MAX + 1);
         return r;
+}
+
+int ssh_key_load_private(const char *path, SshKey **ret) {
+        return load_key_file(path, false, ret);
+}
+
+int ssh_key_load_public(const char *path, SshKey **ret) {
+        return load_key_file(path, true, ret);
 }
 
 /* Writes data to a new temporary file beside path, flushed to disk; returns its name. */

@@ -115,6 +115,13 @@ int sshsig_parse_base64(const char *s, SshSig **ret) {
         return sshsig_parse(blob, size, ret);
 }
 
+/* The fields that the blob and what it signs share. */
+static void put_namespace_and_hash(SshWriter *w, const char *namespace, SshSigHash hash) {
+        ssh_put_cstring(w, namespace);
+        ssh_put_string(w, NULL, 0); /* reserved */
+        ssh_put_cstring(w, sshsig_hash_to_string(hash));
+}
+
 /* What the SSH signature inside the blob signs. */
 static int signed_data(const char *namespace, SshSigHash hash, const void *msg, size_t size,
                        uint8_t **ret, size_t *ret_size) {
@@ -130,9 +137,7 @@ static int signed_data(const char *namespace, SshSigHash hash, const void *msg, 
                 digest_size = SHA512_DIGEST_LENGTH;
         }
         ssh_put_bytes(&w, SSHSIG_MAGIC, SSHSIG_MAGIC_SIZE);
-        ssh_put_cstring(&w, namespace);
-        ssh_put_string(&w, NULL, 0); /* reserved */
-        ssh_put_cstring(&w, sshsig_hash_to_string(hash));
+        put_namespace_and_hash(&w, namespace, hash);
         ssh_put_string(&w, digest, digest_size);
         return ssh_writer_steal(&w, ret, ret_size);
 }
@@ -181,9 +186,7 @@ int sshsig_sign(const SshKey *key, SshSignFunc sign, void *userdata, const char 
         ssh_put_bytes(&w, SSHSIG_MAGIC, SSHSIG_MAGIC_SIZE);
         ssh_put_u32(&w, SSHSIG_VERSION);
         ssh_put_string(&w, blob, blob_size);
-        ssh_put_cstring(&w, namespace);
-        ssh_put_string(&w, NULL, 0); /* reserved */
-        ssh_put_cstring(&w, sshsig_hash_to_string(SSHSIG_HASH_SHA512));
+        put_namespace_and_hash(&w, namespace, SSHSIG_HASH_SHA512);
         ssh_put_string(&w, sig, sig_size);
         return ssh_writer_steal(&w, ret, ret_size);
 }
