@@ -879,6 +879,21 @@ TEST(malformed_keys) {
         test_rm_rf(dir);
 }
 
+TEST(rsa_too_small) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *key = keygen(dir, "rsa1024", "rsa", "1024", ""), *pub_path = NULL;
+        _cleanup_(ssh_key_freep) SshKey *k = NULL;
+        static const char msg[] = "weak\n";
+        _cleanup_free_ uint8_t *blob = NULL;
+        size_t size;
+
+        ASSERT_TRUE(asprintf(&pub_path, "%s.pub", key) >= 0);
+        ASSERT_ERROR(ssh_key_load_public(pub_path, &k), EPROTONOSUPPORT);
+        ASSERT_ERROR(ssh_key_load_private(key, &k), EPROTONOSUPPORT);
+        blob = keygen_sign(dir, "msg", key, NS, msg, strlen(msg), &size);
+        ASSERT_ERROR(verify_blob(blob, size, NS, msg, strlen(msg)), EPROTONOSUPPORT);
+        test_rm_rf(dir);
+}
+
 TEST(private_key_files) {
         _cleanup_(ssh_key_freep) SshKey *k = NULL, *back = NULL;
         char *text;

@@ -327,8 +327,10 @@ static int read_rsa(SshReader *r, bool private, EVP_PKEY **ret) {
                 k = read_bn(r, RSA_EXPONENT_MAX, false, &e) ?: read_bn(r, nmax, false, &n);
         if (k < 0)
                 return k;
-        if (BN_num_bits(n) < RSA_BITS_MIN || !BN_is_odd(n) || !BN_is_odd(e) || BN_is_one(e))
+        if (!BN_is_odd(n) || !BN_is_odd(e) || BN_is_one(e))
                 return -EBADMSG;
+        if (BN_num_bits(n) < RSA_BITS_MIN)
+                return -EPROTONOSUPPORT; /* well-formed, but too weak */
 
         bld = OSSL_PARAM_BLD_new();
         if (!bld ||

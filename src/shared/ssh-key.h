@@ -13,7 +13,8 @@
  * Errors, for every function below: -EBADMSG for data that is not well-formed (truncated,
  * trailing bytes, a non-canonical encoding, a point off its curve, a key type's name that
  * does not match its blob), -EPROTONOSUPPORT for a well-formed key or signature of a type or
- * algorithm that is refused, -EKEYREJECTED for a signature that does not verify, -ENOMEM. */
+ * algorithm that is refused (an RSA key under 2048 bits too), -EKEYREJECTED for a signature
+ * that does not verify, -ENOMEM. */
 
 #include <stdbool.h>
 #include <stddef.h>
