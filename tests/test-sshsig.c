@@ -1157,7 +1157,7 @@ TEST(auth_errors) {
         } table[] = {
                 { -ENOMSG, "AUTH_001" }, { -EBADMSG, "AUTH_002" }, { -EPROTONOSUPPORT, "AUTH_002" },
                 { -EKEYREJECTED, "AUTH_002" }, { -ETIME, "AUTH_005" }, { -EALREADY, "AUTH_006" },
-                { -ENOBUFS, NULL }, { -ENOMEM, NULL }, { 0, NULL },
+                { -EAGAIN, NULL }, { -ENOMEM, NULL }, { 0, NULL },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -1185,15 +1185,15 @@ TEST(nonce_cache_bound) {
                 ASSERT_OK(nonce_cache_add(c, "id", nonces[i], 1000 + (int64_t) i));
         ASSERT_EQ_UINT(nonce_cache_size(c), 4);
         /* Full: a new nonce is refused, a replay is still called one. */
-        ASSERT_ERROR(nonce_cache_add(c, "id", nonces[4], 1010), ENOBUFS);
+        ASSERT_ERROR(nonce_cache_add(c, "id", nonces[4], 1010), EAGAIN);
         ASSERT_ERROR(nonce_cache_add(c, "id", nonces[2], 1010), EALREADY);
         /* The same nonce under another identity is another entry. */
-        ASSERT_ERROR(nonce_cache_add(c, "other", nonces[2], 1010), ENOBUFS);
+        ASSERT_ERROR(nonce_cache_add(c, "other", nonces[2], 1010), EAGAIN);
         /* Each leaves 600 s after it came, the oldest first. */
-        ASSERT_ERROR(nonce_cache_add(c, "id", nonces[4], 1599), ENOBUFS);
+        ASSERT_ERROR(nonce_cache_add(c, "id", nonces[4], 1599), EAGAIN);
         ASSERT_OK(nonce_cache_add(c, "id", nonces[4], 1600));
         ASSERT_EQ_UINT(nonce_cache_size(c), 4);
-        ASSERT_ERROR(nonce_cache_add(c, "id", nonces[0], 1600), ENOBUFS); /* n0 left, n4 came */
+        ASSERT_ERROR(nonce_cache_add(c, "id", nonces[0], 1600), EAGAIN); /* n0 left, n4 came */
         ASSERT_OK(nonce_cache_add(c, "id", nonces[0], 1601));             /* n1 left */
         ASSERT_ERROR(nonce_cache_add(c, "id", nonces[3], 1602), EALREADY); /* n2 left */
         ASSERT_EQ_UINT(nonce_cache_size(c), 3);
@@ -1232,7 +1232,7 @@ TEST(nonce_cache_model) {
                         if (seen_at[i] >= 0)
                                 live++;
                 }
-                expected = seen_at[n] >= 0 ? -EALREADY : live >= CAP ? -ENOBUFS : 0;
+                expected = seen_at[n] >= 0 ? -EALREADY : live >= CAP ? -EAGAIN : 0;
                 TEST_CONTEXT("step %" PRIi64 ", nonce %zu", step, n);
                 ASSERT_EQ_INT(nonce_cache_add(c, "id", nonce, now), expected);
                 if (expected == 0)

@@ -140,7 +140,7 @@ int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int6
         if (c->slots[slot] != 0)
                 return -EALREADY;
         if (c->count >= c->max)
-                return -ENOBUFS;
+                return -EAGAIN;
 
         index = (c->head + c->count) % c->max;
         memcpy(c->ring[index].key, key, KEY_SIZE);

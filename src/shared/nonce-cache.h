@@ -9,8 +9,8 @@
  * timestamp check refuses a replay by itself. Nonces leave in the order they came, so one
  * ring of entries plus a hash table of them does it all in constant time.
  *
- * At most max_entries are held (about 40 bytes each, plus 8 of hash table). When all of
- * them are still in their time, a new nonce is refused (-ENOBUFS, for a 503) instead of an
+ * At most max_entries are held (24 bytes each, plus 8 to 16 of hash table). When all of
+ * them are still in their time, a new nonce is refused (-EAGAIN, for a 503) instead of an
  * unexpired one being forgotten, which would let its request be replayed. Since anyone can
  * make a key, a flood of validly signed requests can fill it for 2 × window; the per-client
  * rate limit in front of the verifier is what bounds that. The hash is keyed with a secret
@@ -31,7 +31,7 @@ NonceCache *nonce_cache_free(NonceCache *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NonceCache *, nonce_cache_free);
 
 /* Remembers (identity, nonce) at now (the server's clock, Unix seconds). 0 when it is new,
- * -EALREADY when seen within its time, -ENOBUFS when the cache is full. */
+ * -EALREADY when seen within its time, -EAGAIN when the cache is full. */
 int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int64_t now);
 
 size_t nonce_cache_size(const NonceCache *c);

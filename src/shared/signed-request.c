@@ -73,7 +73,7 @@ int signed_request_message(const char *method, const char *target, const char *a
                            const char *timestamp, const char *nonce, const void *body, size_t body_size,
                            char **ret) {
         uint8_t digest[SHA256_DIGEST_LENGTH];
-        char hex[2 * SHA256_DIGEST_LENGTH + 1];
+        char hex[2 * SHA256_DIGEST_LENGTH + 1], *msg;
         int64_t t;
 
         if (!field_valid(method) || !field_valid(target) || !field_valid(audience) ||
@@ -83,9 +83,10 @@ int signed_request_message(const char *method, const char *target, const char *a
         SHA256(body_size > 0 ? body : (const void *) "", body_size, digest);
         for (size_t i = 0; i < sizeof(digest); i++)
                 snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-        if (asprintf(ret, SIGNED_REQUEST_NAMESPACE "\n%s\n%s\n%s\n%s\n%s\n%s\n",
+        if (asprintf(&msg, SIGNED_REQUEST_NAMESPACE "\n%s\n%s\n%s\n%s\n%s\n%s\n",
                      method, target, audience, timestamp, nonce, hex) < 0)
                 return -ENOMEM;
+        *ret = msg;
         return 0;
 }
 

@@ -61,7 +61,7 @@
  *                                              or body)
  *     -ETIME                                   AUTH_005 timestamp out of the window
  *     -EALREADY                                AUTH_006 nonce already used
- * Anything else is no verdict on the request: -ENOBUFS (the nonce cache is full: 503 and
+ * Anything else is no verdict on the request: -EAGAIN (the nonce cache is full: 503 and
  * try again later), -ENOMEM. */
 typedef enum AuthError {
         AUTH_ERROR_SIGNATURE_REQUIRED,

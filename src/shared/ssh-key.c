@@ -533,14 +533,16 @@ int ssh_key_from_public_line(const char *line, SshKey **ret) {
 
 int ssh_key_to_public_line(const SshKey *k, char **ret) {
         _cleanup_free_ char *b64 = NULL;
+        char *line;
         int r;
 
         r = base64_encode(k->blob, k->blob_size, false, 0, &b64);
         if (r < 0)
                 return r;
-        if (asprintf(ret, "%s %s%s%s", ssh_key_type_to_string(k->type), b64,
+        if (asprintf(&line, "%s %s%s%s", ssh_key_type_to_string(k->type), b64,
                      isempty(k->comment) ? "" : " ", strempty(k->comment)) < 0)
                 return -ENOMEM;
+        *ret = line;
         return 0;
 }
 
