@@ -14,6 +14,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* An invariant of the code under test: a failure is a bug, reported as a crash. Unlike
  * assert() this stays on with -DNDEBUG. */
@@ -68,4 +69,16 @@ static inline bool fuzz_utf8_strict(const uint8_t *p, size_t n) {
                 i += len;
         }
         return true;
+}
+
+/* The input as a NUL-terminated string in a buffer of exactly size + 1 bytes (so that a
+ * sanitizer sees a read past it), for parsers of text. Free it. */
+static inline char *fuzz_string(const uint8_t *data, size_t size) {
+        char *s = malloc(size + 1);
+
+        fuzz_check(s);
+        if (size > 0)
+                memcpy(s, data, size);
+        s[size] = 0;
+        return s;
 }

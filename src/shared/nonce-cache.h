@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The nonces of signed requests seen lately, so that each request is taken once.
+ *
+ * A nonce is remembered per identity (another key using the same nonce replays nothing)
+ * for 2 × window seconds after it came: long enough for any timestamp that was within the
+ * window then (at most window ahead of the clock) to have left it, after which the
+ * timestamp check refuses a replay by itself. Nonces leave in the order they came, so one
+ * ring of entries plus a hash table of them does it all in constant time.
+ *
+ * At most max_entries are held (24 bytes each, plus 8 to 16 of hash table). When all of
+ * them are still in their time, a new nonce is refused (-EAGAIN, for a 503) instead of an
+ * unexpired one being forgotten, which would let its request be replayed. Since anyone can
+ * make a key, a flood of validly signed requests can fill it for 2 × window; the per-client
+ * rate limit in front of the verifier is what bounds that. The hash is keyed with a secret
+ * chosen at creation, so no one can aim nonces at one chain of the table.
+ *
+ * If the clock is set back, entries stay longer than they need to (and can fill the cache
+ * sooner); set forward, they leave early, together with the timestamps that matched them. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+typedef struct NonceCache NonceCache;
+
+int nonce_cache_new(size_t max_entries, unsigned window_sec, NonceCache **ret);
+NonceCache *nonce_cache_free(NonceCache *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NonceCache *, nonce_cache_free);
+
+/* Remembers (identity, nonce) at now (the server's clock, Unix seconds). 0 when it is new,
+ * -EALREADY when seen within its time, -EAGAIN when the cache is full. */
+int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int64_t now);
+
+size_t nonce_cache_size(const NonceCache *c);
