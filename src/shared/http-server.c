@@ -45,6 +45,7 @@ struct HttpRequest {
         HttpListener *listener;
         struct MHD_Connection *connection;
         HttpMethod method;
+        char *target;            /* the request target as sent: path and query, still escaped */
         char *path;
         const HttpRoute *route;
         char *args[PATH_ARGS_MAX];
@@ -165,6 +166,7 @@ static void request_free(HttpRequest *req) {
                 free(req->extra_headers[i].value);
         }
         free(req->body);
+        free(req->target);
         free(req->path);
         free(req);
 }
@@ -202,6 +204,10 @@ static void request_set_id(HttpRequest *req) {
 
 HttpMethod http_request_method(const HttpRequest *req) {
         return req->method;
+}
+
+const char *http_request_target(const HttpRequest *req) {
+        return req->target ?: req->path;
 }
 
 const char *http_request_path(const HttpRequest *req) {
@@ -620,16 +626,27 @@ static void request_dispatch(HttpRequest *req) {
         (void) http_reply_error(req, 500, "INTERNAL_ERROR", "The request was not answered");
 }
 
+/* The request line was read: the target as sent is kept (for signatures over it); the rest
+ * of the request is set up in on_access(). */
+static void *on_uri_log(void *cls, const char *uri, struct MHD_Connection *connection) {
+        HttpRequest *req = calloc(1, sizeof(*req));
+
+        if (req)
+                req->target = strdup(uri ?: "");
+        return req;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
         HttpListener *l = cls;
         HttpRequest *req = *con_cls;
 
-        if (!req) {
+        if (!req || !req->server) {
                 size_t n;
 
-                req = calloc(1, sizeof(*req));
+                if (!req)
+                        req = calloc(1, sizeof(*req));
                 if (!req)
                         return MHD_NO;
                 req->server = l->server;
@@ -677,6 +694,12 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 
         if (!req)
                 return;
+        if (!req->server) {
+                /* Answered by libmicrohttpd itself before our handler saw it. */
+                request_free(req);
+                *con_cls = NULL;
+                return;
+        }
         log_debug("%s %s %s -> %u (%" PRIu64 " us, request %s%s)",
                   http_request_client_string(req), http_method_to_string(req->method) ?: "?",
                   req->path, req->status, now_monotonic() - req->started, req->request_id,
@@ -812,6 +835,7 @@ int http_server_add_listener(HttpServer *s, int fd) {
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) s->config.connection_timeout_sec,
                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) s->config.per_ip_connection_limit,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                MHD_OPTION_URI_LOG_CALLBACK, on_uri_log, NULL,
                 MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
                 MHD_OPTION_END);
         if (!l->daemon) {

@@ -75,6 +75,8 @@ void http_server_shutdown(HttpServer *s);
 /* Request accessors. Strings live as long as the request. */
 HttpMethod http_request_method(const HttpRequest *req);
 const char *http_request_path(const HttpRequest *req);
+/* The request target exactly as the client sent it (path and query, still percent-encoded). */
+const char *http_request_target(const HttpRequest *req);
 const char *http_request_path_arg(const HttpRequest *req, size_t i); /* the i-th "{}" */
 const char *http_request_header(const HttpRequest *req, const char *name);
 const char *http_request_query(const HttpRequest *req, const char *name);
