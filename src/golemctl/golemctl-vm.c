@@ -442,9 +442,9 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
                 http_call_done(&call);
                 failures = 0;
 
-                if (job.status == JOB_STATUS_READY)
+                if (job.status == JOB_READY)
                         break;
-                if (job.status == JOB_STATUS_FAILED) {
+                if (job.status == JOB_FAILED) {
                         progress_clear(&progress);
                         /* The provider cleans a failed launch up: the name is free again. */
                         return ctl_error(-ENOENT, "Provider %s could not create VM %s: %s", l->provider_id, l->name,

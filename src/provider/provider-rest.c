@@ -339,7 +339,7 @@ static int post_vm(HttpRequest *req, void *userdata) {
                 if (!o ||
                     json_object_object_add(o, "job_id", json_object_new_string(vm->record.job_id)) < 0 ||
                     json_object_object_add(o, "vm_id", json_object_new_string(vm->record.name)) < 0 ||
-                    json_object_object_add(o, "status", json_object_new_string("creating")) < 0)
+                    json_object_object_add(o, "status", json_object_new_string(job_status_to_string(JOB_CREATING))) < 0)
                         return -ENOMEM;
                 return http_reply_json(req, 202, o);
         }
@@ -547,18 +547,6 @@ static int get_job(HttpRequest *req, void *userdata) {
         return r;
 }
 
-static json_object *resources_json(const Resources *r) {
-        json_object *o = json_object_new_object();
-
-        if (o && (json_object_object_add(o, "cpu", json_object_new_int64(r->cpu)) < 0 ||
-                  json_object_object_add(o, "memory", json_object_new_int64(r->memory)) < 0 ||
-                  json_object_object_add(o, "storage", json_object_new_int64(r->storage)) < 0)) {
-                json_object_put(o);
-                return NULL;
-        }
-        return o;
-}
-
 static int get_provider_info(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
         _cleanup_json_ json_object *o = json_object_new_object();
@@ -571,8 +559,8 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
             json_object_object_add(o, "ip_address", json_string_or_null(m->settings.public_ip)) < 0 ||
             json_object_object_add(o, "platform", json_string_or_null(m->platform[0] ? m->platform : NULL)) < 0 ||
             json_object_object_add(o, "driver", json_string_or_null(m->driver ? m->driver->ops->name : NULL)) < 0 ||
-            json_object_object_add(o, "total_resources", resources_json(&m->ledger.capacity)) < 0 ||
-            json_object_object_add(o, "available_resources", resources_json(&a)) < 0 ||
+            json_object_object_add(o, "total_resources", resources_to_json(&m->ledger.capacity)) < 0 ||
+            json_object_object_add(o, "available_resources", resources_to_json(&a)) < 0 ||
             json_object_object_add(o, "vm_count", json_object_new_int64((int64_t) m->n_vms)) < 0 ||
             json_object_object_add(o, "max_vms", json_object_new_int64(m->settings.max_vms)) < 0)
                 return -ENOMEM;
