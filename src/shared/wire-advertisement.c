@@ -82,18 +82,17 @@ static int copy_pricing(json_object *o, json_object **ret, WireError *e) {
         return 0;
 }
 
-/* A member that is absent or null. */
-static bool is_null(json_object *o, const char *key, json_object **ret) {
+/* A member's value; NULL when it is absent or null. */
+static json_object *member(json_object *o, const char *key) {
         json_object *v = NULL;
 
         (void) json_object_object_get_ex(o, key, &v);
-        *ret = v;
-        return json_object_is_type(v, json_type_null);
+        return json_object_is_type(v, json_type_null) ? NULL : v;
 }
 
 static int parse(json_object *o, AdvertisementSource source, const char *provider_id, Advertisement *t, WireError *e) {
         bool posted = source == ADVERTISEMENT_POSTED;
-        json_object *v;
+        json_object *v, *resources;
         const char *s;
         int r;
 
@@ -104,7 +103,8 @@ static int parse(json_object *o, AdvertisementSource source, const char *provide
         if (posted)
                 snprintf(t->provider_id, sizeof(t->provider_id), "%s", provider_id);
         else {
-                if (is_null(o, "provider_id", &v))
+                v = member(o, "provider_id");
+                if (!v)
                         return wire_error(e, "provider_id", "provider_id: field required");
                 if (json_get_string(v, PROVIDER_ID_MAX, &s) < 0 || !provider_id_valid(s))
                         return wire_error(e, "provider_id", E_PROVIDER_ID);
@@ -122,34 +122,33 @@ static int parse(json_object *o, AdvertisementSource source, const char *provide
         if (json_get_string(v, 2, &s) < 0 || country_code_canonicalize(s, t->country) < 0)
                 return wire_error(e, "country", E_COUNTRY);
 
-        if (!is_null(o, "platform", &v)) {
-                if (json_get_string(v, PLATFORM_MAX, &s) < 0)
-                        return wire_error(e, "platform", E_PLATFORM);
-                if (!platform_valid(s) && (posted || s[0]))
+        v = member(o, "platform");
+        if (v) {
+                /* An empty one, served, reads as none. */
+                if (json_get_string(v, PLATFORM_MAX, &s) < 0 || (!platform_valid(s) && (posted || s[0])))
                         return wire_error(e, "platform", E_PLATFORM);
                 strcpy(t->platform, s);
         }
 
-        if (!json_object_object_get_ex(o, "resources", &v))
+        if (!json_object_object_get_ex(o, "resources", &resources))
                 return wire_error(e, "resources", "resources: field required");
-        if (!json_object_is_type(v, json_type_object))
+        if (!json_object_is_type(resources, json_type_object))
                 return wire_error(e, "resources", "resources: must be an object");
-        r = resources_from_json(v, "resources.", posted ? 1 : 0, NULL, &t->resources, e);
+        r = resources_from_json(resources, "resources.", posted ? 1 : 0, NULL, &t->resources, e);
         if (r < 0)
                 return r;
 
-        if (!posted) {
-                if (!is_null(o, "updated_at", &v) &&
-                    (json_get_string(v, 64, &s) < 0 || parse_rfc3339(s, &t->updated_at) < 0))
-                        return wire_error(e, "updated_at", "updated_at: must be an RFC 3339 time");
-                return 0;
+        if (posted) {
+                r = copy_resources(resources, &t->resources_json, e);
+                if (r < 0)
+                        return r;
+                v = member(o, "pricing");
+                return v ? copy_pricing(v, &t->pricing, e) : 0;
         }
 
-        r = copy_resources(v, &t->resources_json, e);
-        if (r < 0)
-                return r;
-        if (!is_null(o, "pricing", &v))
-                return copy_pricing(v, &t->pricing, e);
+        v = member(o, "updated_at");
+        if (v && (json_get_string(v, 64, &s) < 0 || parse_rfc3339(s, &t->updated_at) < 0))
+                return wire_error(e, "updated_at", "updated_at: must be an RFC 3339 time");
         return 0;
 }
 
