@@ -2,7 +2,7 @@
 /* What golemctl reads from the network: the first byte picks the parser, the rest is the
  * answer's body, given to json_parse() as golemctl-http.c does and then to
  *
- *   'a'  advertisement_from_json()  (GET /api/v1/advertisements[/ID] at discovery)
+ *   'a'  advertisement_from_json()  (GET /api/v1/advertisements[/ID] at discovery, as served)
  *   'v'  remote_vm_from_json()      (a provider's VM)
  *   'j'  job_from_json()            (202 of an async create, GET /api/v1/vms/jobs/ID)
  *   's'  access_from_json()         (GET /api/v1/vms/NAME/access)
@@ -16,7 +16,7 @@
  * only when absent), resources >= 0 (advertisements) or >= 1 (VMs), tokens are tokens, free
  * text is the body's text cut at a UTF-8 boundary with C0, DEL and C1 controls turned into
  * spaces, timestamps format back to the same string; an advertisement goes through
- * advertisement_to_json() and back unchanged. On failure the result is untouched and
+ * advertisement_to_output_json() and back unchanged. On failure the result is untouched and
  * *ret_field names a field. Nothing may leak.
  *
  * Every body also goes to json_array_parse_each(), the element-at-a-time parser of long list
@@ -212,22 +212,22 @@ static bool advertisement_equal(const Advertisement *a, const Advertisement *b) 
                 a->resources.storage == b->resources.storage && a->updated_at == b->updated_at;
 }
 
-/* advertisement_to_json() (golemctl's JSON output) parses back to the same advertisement. */
+/* advertisement_to_output_json() (golemctl's JSON output) parses back to the same advertisement. */
 static void check_advertisement_round_trip(const Advertisement *a) {
         json_object *o, *back = NULL;
         Advertisement b;
         const char *s;
 
-        o = advertisement_to_json(a, "http://192.0.2.1:7466");
+        o = advertisement_to_output_json(a, "http://192.0.2.1:7466");
         if (!o)
                 return; /* OOM */
         s = json_to_string(o, false);
         fuzz_check(s);
         fuzz_check(json_parse(s, strlen(s), &back) == 0);
         memset(&b, 'x', sizeof(b));
-        if (advertisement_from_json(back, &b, NULL) < 0) {
-                fprintf(stderr, "advertisement_to_json() gave what does not parse back: %s\n", s);
-                fuzz_check(!"advertisement_to_json() parses back");
+        if (advertisement_from_json(back, ADVERTISEMENT_SERVED, NULL, &b, NULL) < 0) {
+                fprintf(stderr, "advertisement_to_output_json() gave what does not parse back: %s\n", s);
+                fuzz_check(!"advertisement_to_output_json() parses back");
         }
         fuzz_check(advertisement_equal(a, &b));
         json_object_put(back);
@@ -240,19 +240,21 @@ static void fuzz_advertisement(json_object *o) {
                 "cpu", "memory", "storage", "updated_at", NULL,
         };
         Advertisement a, untouched;
-        const char *field = NULL;
+        WireError e = {};
         int r, r_again;
 
         memset(&a, 'x', sizeof(a));
         memcpy(&untouched, &a, sizeof(untouched));
-        r = advertisement_from_json(o, &a, &field);
+        r = advertisement_from_json(o, ADVERTISEMENT_SERVED, NULL, &a, &e);
         if (r < 0) {
                 fuzz_check(memcmp(&a, &untouched, sizeof(a)) == 0);
-                r_again = advertisement_from_json(o, &a, NULL);
-                check_failure("advertisement", r, field, r_again, fields);
+                r_again = advertisement_from_json(o, ADVERTISEMENT_SERVED, NULL, &a, NULL);
+                check_failure("advertisement", r, e.field, r_again, fields);
                 return;
         }
         fuzz_check(r == 0);
+        /* What is served holds nothing to free. */
+        fuzz_check(!a.resources_json && !a.pricing);
         if (fuzz_verbose())
                 fprintf(stderr, "advertisement: %s %s %s '%s' %" PRIi64 "/%" PRIi64 "/%" PRIi64 "\n",
                         a.provider_id, a.ip_address, a.country, a.platform,

@@ -51,7 +51,7 @@ static int from_text(const char *text, Advertisement *a, char error[static FIELD
         _cleanup_json_ json_object *body = NULL;
 
         ASSERT_OK(json_parse(text, strlen(text), &body));
-        return advertisement_from_json(body, "provider-1", a, error);
+        return advertisement_from_body(body, "provider-1", a, error);
 }
 
 /* BASE_BODY with one change; asserts the result. */
@@ -72,12 +72,12 @@ static void check(const char *path, const char *value, int expected, const char 
         if (expected < 0) {
                 ASSERT_STREQ(error, expected_error);
                 /* Nothing is left behind on failure. */
-                ASSERT_NULL(a.resources);
+                ASSERT_NULL(a.resources_json);
                 ASSERT_NULL(a.pricing);
         } else {
                 ASSERT_STREQ(error, "");
                 ASSERT_STREQ(a.provider_id, "provider-1");
-                ASSERT_NOT_NULL(a.resources);
+                ASSERT_NOT_NULL(a.resources_json);
         }
         advertisement_done(&a);
 }
@@ -91,14 +91,14 @@ TEST(valid_base) {
         ASSERT_STREQ(a.ip_address, "192.0.2.1");
         ASSERT_STREQ(a.country, "SE");
         ASSERT_STREQ(a.platform, "linux-x86_64");
-        ASSERT_EQ_INT(a.cpu, 4);
-        ASSERT_EQ_INT(a.memory, 8192);
-        ASSERT_EQ_INT(a.storage, 100000);
-        ASSERT_STREQ(json_to_string(a.resources, false), "{\"cpu\":4,\"memory\":8192,\"storage\":100000}");
+        ASSERT_EQ_INT(a.resources.cpu, 4);
+        ASSERT_EQ_INT(a.resources.memory, 8192);
+        ASSERT_EQ_INT(a.resources.storage, 100000);
+        ASSERT_STREQ(json_to_string(a.resources_json, false), "{\"cpu\":4,\"memory\":8192,\"storage\":100000}");
         ASSERT_STREQ(json_to_string(a.pricing, false), "{\"per_cpu_hour\":0.5}");
         ASSERT_EQ_UINT(a.created_at, 0);
         advertisement_done(&a);
-        ASSERT_NULL(a.resources);
+        ASSERT_NULL(a.resources_json);
 }
 
 TEST(ip_address) {
@@ -244,7 +244,7 @@ TEST(resources_extra) {
         ASSERT_OK(from_text("{\"ip_address\":\"192.0.2.1\",\"country\":\"SE\","
                             "\"resources\":{\"gpu\":2,\"cpu\":4,\"memory\":8192,\"storage\":100000,\"gpu_memory\":0}}",
                             &a, error));
-        ASSERT_STREQ(json_to_string(a.resources, false),
+        ASSERT_STREQ(json_to_string(a.resources_json, false),
                      "{\"gpu\":2,\"cpu\":4,\"memory\":8192,\"storage\":100000,\"gpu_memory\":0}");
         advertisement_done(&a);
 
@@ -260,12 +260,12 @@ TEST(resources_extra) {
                 error[0] = 0;
                 if (n <= RESOURCE_EXTRA_MAX) {
                         ASSERT_OK(from_text(body, &a, error));
-                        ASSERT_EQ_INT(json_object_object_length(a.resources), 3 + n);
+                        ASSERT_EQ_INT(json_object_object_length(a.resources_json), 3 + n);
                         advertisement_done(&a);
                 } else {
                         ASSERT_ERROR(from_text(body, &a, error), EINVAL);
                         ASSERT_STREQ(error, "resources: more than 16 extra resources");
-                        ASSERT_NULL(a.resources);
+                        ASSERT_NULL(a.resources_json);
                 }
         }
 }
@@ -324,7 +324,7 @@ TEST(pricing) {
                         ASSERT_ERROR(from_text(body, &a, error), EINVAL);
                         ASSERT_STREQ(error, "pricing: more than 16 keys");
                         ASSERT_NULL(a.pricing);
-                        ASSERT_NULL(a.resources);
+                        ASSERT_NULL(a.resources_json);
                 }
         }
 }
@@ -345,7 +345,7 @@ TEST(unknown_fields_ignored) {
         ASSERT_STREQ(a.provider_id, "provider-1");
         ASSERT_EQ_UINT(a.created_at, 0);
         ASSERT_EQ_UINT(a.updated_at, 0);
-        ASSERT_FALSE(json_object_object_get_ex(a.resources, "nonsense", &v));
+        ASSERT_FALSE(json_object_object_get_ex(a.resources_json, "nonsense", &v));
         advertisement_done(&a);
 }
 
@@ -361,7 +361,7 @@ TEST(body_not_object) {
                 ASSERT_STREQ(error, E_BODY);
         }
         error[0] = 0;
-        ASSERT_ERROR(advertisement_from_json(NULL, "p", &a, error), EINVAL);
+        ASSERT_ERROR(advertisement_from_body(NULL, "p", &a, error), EINVAL);
         ASSERT_STREQ(error, E_BODY);
 }
 

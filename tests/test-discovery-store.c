@@ -47,7 +47,7 @@ static void make_ad(Advertisement *a, const char *id, int cpu, int memory, int s
                              "\"resources\":{\"cpu\":%d,\"memory\":%d,\"storage\":%d}}",
                              cpu % 250 + 1, country, platform_json, cpu, memory, storage) >= 0);
         ASSERT_OK(json_parse(text, strlen(text), &body));
-        ASSERT_OK(advertisement_from_json(body, id, a, error));
+        ASSERT_OK(advertisement_from_body(body, id, a, error));
 }
 
 /* Stores an advertisement at now; returns the stored document. */

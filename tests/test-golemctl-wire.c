@@ -26,7 +26,7 @@ TEST(advertisement_valid) {
         _cleanup_json_ json_object *o = parse(AD_OK);
         Advertisement a;
 
-        ASSERT_OK(advertisement_from_json(o, &a, NULL));
+        ASSERT_OK(advertisement_from_json(o, ADVERTISEMENT_SERVED, NULL, &a, NULL));
         ASSERT_STREQ(a.provider_id, "0x12");
         ASSERT_STREQ(a.ip_address, "2001:db8::1");
         ASSERT_STREQ(a.country, "SE");
@@ -58,12 +58,12 @@ TEST(advertisement_refused) {
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 _cleanup_json_ json_object *o = parse(table[i].json);
-                const char *field = NULL;
+                WireError e = {};
                 Advertisement a;
 
                 TEST_CONTEXT("%s", table[i].json);
-                ASSERT_ERROR(advertisement_from_json(o, &a, &field), EBADMSG);
-                ASSERT_STREQ(field, table[i].field);
+                ASSERT_ERROR(advertisement_from_json(o, ADVERTISEMENT_SERVED, NULL, &a, &e), EBADMSG);
+                ASSERT_STREQ(e.field, table[i].field);
         }
 }
 
@@ -137,14 +137,14 @@ TEST(job) {
         Job j;
 
         ASSERT_OK(job_from_json(accepted, &j, NULL));
-        ASSERT_EQ_INT(j.status, JOB_STATUS_CREATING);
+        ASSERT_EQ_INT(j.status, JOB_CREATING);
         ASSERT_EQ_INT(j.progress, -1);
         ASSERT_STREQ(j.stage, "");
         ASSERT_OK(job_from_json(running, &j, NULL));
         ASSERT_EQ_INT(j.progress, 42);
         ASSERT_STREQ(j.stage, "Retrieving image");
         ASSERT_OK(job_from_json(failed, &j, NULL));
-        ASSERT_EQ_INT(j.status, JOB_STATUS_FAILED);
+        ASSERT_EQ_INT(j.status, JOB_FAILED);
         ASSERT_STREQ(j.error, "launch failed");
         ASSERT_ERROR(job_from_json(bad, &j, &field), EBADMSG);
         ASSERT_STREQ(field, "job_id");

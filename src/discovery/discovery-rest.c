@@ -68,7 +68,7 @@ static int post_advertisement(HttpRequest *req, void *userdata) {
         if (json_parse(data, size, &body) < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "body: not valid JSON");
 
-        r = advertisement_from_json(body, id, &a, field_error);
+        r = advertisement_from_body(body, id, &a, field_error);
         if (r == -EINVAL)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
         if (r < 0)
@@ -86,7 +86,7 @@ static int post_advertisement(HttpRequest *req, void *userdata) {
                    "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
                    "GOLEM_REQUEST_ID=%s", http_request_id(req),
                    "MESSAGE=Stored advertisement of provider %s (%" PRIi64 " CPU, %" PRIi64 " GB, %" PRIi64 " GB).",
-                   a.provider_id, a.cpu, a.memory, a.storage);
+                   a.provider_id, a.resources.cpu, a.resources.memory, a.resources.storage);
         advertisement_done(&a);
         return reply_document(req, document);
 }

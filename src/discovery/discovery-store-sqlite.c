@@ -153,9 +153,9 @@ static int store_upsert(DiscoveryStore *base, Advertisement *a, usec_t now, usec
         sqlite3_bind_text(st, 3, a->country, -1, SQLITE_STATIC);
         if (a->platform[0])
                 sqlite3_bind_text(st, 4, a->platform, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, a->cpu);
-        sqlite3_bind_int64(st, 6, a->memory);
-        sqlite3_bind_int64(st, 7, a->storage);
+        sqlite3_bind_int64(st, 5, a->resources.cpu);
+        sqlite3_bind_int64(st, 6, a->resources.memory);
+        sqlite3_bind_int64(st, 7, a->resources.storage);
         sqlite3_bind_text(st, 8, document, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, (sqlite3_int64) a->created_at);
         sqlite3_bind_int64(st, 10, (sqlite3_int64) a->updated_at);

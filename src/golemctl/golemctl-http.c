@@ -211,6 +211,11 @@ bool http_call_ok(const HttpCall *c, long status) {
         return c->result >= 0 && c->status == status && (c->json || c->text);
 }
 
+bool http_call_not_sent(const HttpCall *c) {
+        return c->result < 0 &&
+               IN_SET(-c->result, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EADDRNOTAVAIL, EINVAL);
+}
+
 const char *http_call_reason(const HttpCall *c, char *buf, size_t size) {
         if (c->result < 0) {
                 switch (-c->result) {
@@ -319,21 +324,26 @@ bool http_url_valid(const char *url) {
         return true;
 }
 
-int url_join(char **ret, const char *base, const char *path_format, ...) {
+int url_joinv(char **ret, const char *base, const char *path_format, va_list ap) {
         _cleanup_free_ char *path = NULL;
         size_t n = strlen(base);
-        va_list ap;
-        int r;
 
-        va_start(ap, path_format);
-        r = vasprintf(&path, path_format, ap);
-        va_end(ap);
-        if (r < 0)
+        if (vasprintf(&path, path_format, ap) < 0)
                 return -ENOMEM;
 
         while (n > 0 && base[n - 1] == '/')
                 n--;
         return asprintf(ret, "%.*s%s", (int) n, base, path) < 0 ? -ENOMEM : 0;
+}
+
+int url_join(char **ret, const char *base, const char *path_format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, path_format);
+        r = url_joinv(ret, base, path_format, ap);
+        va_end(ap);
+        return r;
 }
 
 int url_from_ip(const char *ip, uint16_t port, char **ret) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,9 @@ int http_call_run(HttpCall *c);
 /* The answer came with this status and a JSON body (for a keep_text call: a body). */
 bool http_call_ok(const HttpCall *c, long status);
 
+/* The call failed in a way that certainly never reached the server (refused, unresolvable, ...). */
+bool http_call_not_sent(const HttpCall *c);
+
 /* Why a call failed, for one line of error: the transport error ("Connection refused"), the
  * envelope's message, or "HTTP 502 (...)". */
 const char *http_call_reason(const HttpCall *c, char *buf, size_t size);
@@ -62,6 +66,7 @@ void http_error_from_json(json_object *o, char **ret_code, char **ret_message);
 
 /* base (an http(s):// URL, a trailing '/' ignored) followed by the formatted path. */
 int url_join(char **ret, const char *base, const char *path_format, ...) __attribute__((format(printf, 3, 4)));
+int url_joinv(char **ret, const char *base, const char *path_format, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* "http://IP:PORT", IPv6 addresses in brackets. */
 int url_from_ip(const char *ip, uint16_t port, char **ret);

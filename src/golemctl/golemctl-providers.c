@@ -100,7 +100,7 @@ typedef struct AdvertisementList {
 
 static int advertisement_list_add(json_object *element, void *userdata) {
         AdvertisementList *l = userdata;
-        const char *field = NULL;
+        WireError e = {};
 
         l->n_received++;
         if (l->n >= l->allocated) {
@@ -113,9 +113,9 @@ static int advertisement_list_add(json_object *element, void *userdata) {
                 l->allocated = a;
         }
 
-        if (advertisement_from_json(element, l->ads + l->n, &field) < 0) {
+        if (advertisement_from_json(element, ADVERTISEMENT_SERVED, NULL, l->ads + l->n, &e) < 0) {
                 if (!l->first_bad)
-                        l->first_bad = field;   /* a string literal, not the element's */
+                        l->first_bad = e.field;   /* a string literal, not the element's */
                 l->n_bad++;
                 return 0;
         }
@@ -209,7 +209,7 @@ int discovery_list(const Context *c, const Resources *min, const char *country, 
 int discovery_get(const Context *c, const char *provider_id, Advertisement *ret) {
         _cleanup_free_ char *url = NULL;
         HttpCall call = {};
-        const char *field = NULL;
+        WireError e = {};
         int r;
 
         r = url_join(&url, context_discovery_url(c), "/api/v1/advertisements/%s", provider_id);
@@ -233,11 +233,11 @@ int discovery_get(const Context *c, const char *provider_id, Advertisement *ret)
                 http_call_done(&call);
                 return r;
         }
-        r = advertisement_from_json(call.json, ret, &field);
+        r = advertisement_from_json(call.json, ADVERTISEMENT_SERVED, NULL, ret, &e);
         http_call_done(&call);
         if (r < 0)
                 return ctl_error(r, "The discovery service sent an invalid advertisement for %s (field %s).",
-                                 provider_id, strempty(field));
+                                 provider_id, strempty(e.field));
         if (!streq(ret->provider_id, provider_id))
                 return ctl_error(-EBADMSG, "The discovery service sent the advertisement of %s when asked for %s.",
                                  ret->provider_id, provider_id);

@@ -7,7 +7,6 @@
 
 #include "golemctl-config.h"
 #include "golemctl-ssh.h"
-#include "golemctl-vm.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "validate.h"
@@ -165,6 +164,13 @@ int ssh_known_hosts_path(const char *state_dir, const char *provider_id, const c
         return asprintf(ret, "%s/known_hosts/%s-%s", state_dir, provider_id, vm) < 0 ? -ENOMEM : 0;
 }
 
+void ssh_known_hosts_forget(const char *state_dir, const char *provider_id, const char *vm) {
+        _cleanup_free_ char *path = NULL;
+
+        if (ssh_known_hosts_path(state_dir, provider_id, vm, &path) >= 0)
+                (void) unlink(path);
+}
+
 bool ssh_user_valid(const char *s) {
         return token_valid(s, 32, "._-") && s[0] != '-';
 }
@@ -252,120 +258,4 @@ int ssh_argv_build(const SshTarget *t, char ***ret) {
         }
         *ret = argv;
         return 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* vm ssh */
-
-int verb_vm_ssh(int argc, char *argv[], void *userdata) {
-        Context *c = userdata;
-        _cleanup_free_ char *vm_url = NULL, *access_url = NULL, *known_hosts = NULL, *dir = NULL;
-        _cleanup_free_ char *key = NULL, *key_public = NULL;
-        _cleanup_strv_free_ char **ssh_argv = NULL;
-        const char *user = c->user ?: SSH_DEFAULT_USER, *field = NULL;
-        HttpCall calls[2] = {};
-        LocalVM l = {};
-        RemoteVM vm = {};
-        Access access = {};
-        int r;
-
-        if (!ssh_user_valid(user))
-                return ctl_usage("Invalid user name '%s'.", user);
-
-        r = vm_lookup(c, argv[1], &l);
-        if (r < 0)
-                return r;
-
-        /* The VM's state (to say something better than "connection refused" when it is not
-         * running) and where to connect, at once. */
-        r = url_join(&vm_url, l.provider_url, "/api/v1/vms/%s", l.name);
-        if (r >= 0)
-                r = url_join(&access_url, l.provider_url, "/api/v1/vms/%s/access", l.name);
-        if (r >= 0)
-                r = http_call_init(calls + 0, "GET", vm_url, NULL, HTTP_TIMEOUT_QUERY);
-        if (r >= 0)
-                r = http_call_init(calls + 1, "GET", access_url, NULL, HTTP_TIMEOUT_QUERY);
-        if (r >= 0)
-                r = http_call_run_many(calls, 2);
-        if (r < 0) {
-                r = ctl_error(r, "Cannot run HTTP requests: %m");
-                goto finish;
-        }
-
-        if (calls[1].result >= 0 && calls[1].status == 404) {
-                r = ctl_error(-ENOENT, "Provider %s does not know VM %s; 'golemctl vm destroy %s' forgets it.",
-                              l.provider_id, l.name, l.name);
-                goto finish;
-        }
-        if (!http_call_ok(calls + 1, 200)) {
-                r = provider_call_failed(calls + 1, l.provider_id, l.provider_url);
-                goto finish;
-        }
-        r = access_from_json(calls[1].json, &access, &field);
-        if (r < 0) {
-                r = ctl_error(r, "Provider %s sent invalid access data for VM %s (field %s).",
-                              l.provider_id, l.name, strempty(field));
-                goto finish;
-        }
-        if (http_call_ok(calls + 0, 200) && remote_vm_from_json(calls[0].json, &vm, NULL) >= 0 &&
-            !streq(vm.status, "running")) {
-                if (streq(vm.status, "stopped"))
-                        r = ctl_error(-ENOTCONN, "VM %s is stopped; start it with 'golemctl vm start %s'.",
-                                      l.name, l.name);
-                else
-                        r = ctl_error(-ENOTCONN, "VM %s is %s, not running.", l.name, vm.status);
-                goto finish;
-        }
-
-        if (c->ssh_key) {
-                r = ssh_key_resolve(c->ssh_key, c->paths.home, c->paths.data_dir, false, &key, &key_public);
-                if (r < 0) {
-                        r = ctl_error(r, "SSH key %s: %s", c->ssh_key,
-                                      r == -ENOENT ? "no such key (its .pub is needed)" :
-                                      r == -EBADMSG ? "the .pub file is not an OpenSSH public key" : strerror(-r));
-                        goto finish;
-                }
-        }
-
-        r = ssh_known_hosts_path(c->paths.state_dir, l.provider_id, l.name, &known_hosts);
-        if (r < 0) {
-                r = ctl_error(r, "Cannot name the known-hosts file of VM %s: %m", l.name);
-                goto finish;
-        }
-        if (asprintf(&dir, "%s/known_hosts", c->paths.state_dir) < 0) {
-                r = ctl_error(-ENOMEM, "Out of memory.");
-                goto finish;
-        }
-        r = mkdir_parents(dir, 0700);
-        if (r < 0) {
-                r = ctl_error(r, "Cannot create %s: %m", dir);
-                goto finish;
-        }
-
-        r = ssh_argv_build(&(SshTarget) {
-                        .user = user,
-                        .host = access.ssh_host,
-                        .port = access.ssh_port,
-                        .identity = key ?: l.ssh_key_path,
-                        .known_hosts = known_hosts,
-                        .command = argc > 2 ? argv + 2 : NULL,
-                }, &ssh_argv);
-        if (r < 0) {
-                r = ctl_error(r, "Cannot build the ssh command line: %m");
-                goto finish;
-        }
-
-        http_call_done(calls + 0);
-        http_call_done(calls + 1);
-        local_vm_done(&l);
-        fflush(stdout);
-        fflush(stderr);
-        execvp(ssh_argv[0], ssh_argv);
-        return ctl_error(-errno, "Cannot run ssh: %m");
-
-finish:
-        http_call_done(calls + 0);
-        http_call_done(calls + 1);
-        local_vm_done(&l);
-        return r;
 }

@@ -26,6 +26,8 @@ int ssh_keygen(const char *path);
 
 /* STATE_DIR/known_hosts/PROVIDER-VM: a known-hosts file of the VM's own. */
 int ssh_known_hosts_path(const char *state_dir, const char *provider_id, const char *vm, char **ret);
+/* Removes it: a new VM of the same name has a new host key, which an old pin would refuse. */
+void ssh_known_hosts_forget(const char *state_dir, const char *provider_id, const char *vm);
 
 /* A login name: 1-32 of [A-Za-z0-9._-], not starting with '-'. */
 bool ssh_user_valid(const char *s);

@@ -3,31 +3,24 @@
 
 #include <json-c/json.h>
 
-#include "golemctl-http.h"
 #include "golemctl-state.h"
 #include "golemctl-util.h"
 #include "golemctl-wire.h"
 
-/* The 'vm' verbs: a VM is a local record (golemctl-state.h) plus what its provider says. */
-
-int verb_vm_create(int argc, char *argv[], void *userdata);
-int verb_vm_list(int argc, char *argv[], void *userdata);
-int verb_vm_status(int argc, char *argv[], void *userdata);
-int verb_vm_start(int argc, char *argv[], void *userdata);
-int verb_vm_stop(int argc, char *argv[], void *userdata);
-int verb_vm_destroy(int argc, char *argv[], void *userdata);
-int verb_vm_ssh(int argc, char *argv[], void *userdata);       /* golemctl-ssh.c */
+/* What the 'vm' verbs share: a VM is a local record (golemctl-state.h) plus what its provider
+ * says (golemctl-provider-api.h). The verbs are in golemctl-vm-create.c, golemctl-vm-list.c
+ * (list, status), golemctl-vm-action.c (start, stop, destroy) and golemctl-vm-ssh.c. */
 
 /* Checks a VM name from the command line (-EUSAGE with a message when invalid) and finds its
  * record (-ENOENT with a message when there is none). */
 int vm_lookup(Context *c, const char *name, LocalVM *ret);
 
-/* The one-line error for a provider call that did not give the answer wanted:
- * "Cannot reach provider P at URL: ..." or "Provider P refused: MESSAGE". */
-int provider_call_failed(const HttpCall *call, const char *provider_id, const char *url);
+/* Keeps the record in step with what the provider says (created, its SSH port); a failure
+ * here only costs a later lookup, so it is ignored. */
+void vm_record_refresh(Context *c, LocalVM *l, const RemoteVM *r);
 
-/* Whether a failed call certainly never reached the provider (refused, unresolvable, ...). */
-bool http_call_not_sent(const HttpCall *call);
+/* "Provider P does not know VM N (...); 'golemctl vm destroy N' forgets it.": -ENOENT. */
+int vm_gone_error(const LocalVM *l);
 
 /* A VM as golemctl shows it: the local record, the provider's view (NULL when unknown),
  * what went wrong asking it ("unreachable", "missing", "unknown"; NULL for nothing), and

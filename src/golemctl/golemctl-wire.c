@@ -6,16 +6,6 @@
 #include "json-util.h"
 #include "parse-util.h"
 
-#define RESOURCE_MAX INT64_C(2147483647)
-
-static const char *const job_status_table[_JOB_STATUS_MAX] = {
-        [JOB_STATUS_CREATING] = "creating",
-        [JOB_STATUS_READY] = "ready",
-        [JOB_STATUS_FAILED] = "failed",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(job_status, JobStatus);
-
 static int bad(const char **ret_field, const char *field) {
         if (ret_field)
                 *ret_field = field;
@@ -80,62 +70,13 @@ static int get_timestamp(json_object *o, const char *key, usec_t *ret, const cha
 }
 
 static int get_resources(json_object *o, const char *key, int64_t min, Resources *ret, const char **ret_field) {
-        static const char *const names[] = { "cpu", "memory", "storage" };
-        int64_t values[3];
-        json_object *r, *v;
+        json_object *r;
+        WireError e;
 
         if (!json_object_object_get_ex(o, key, &r) || !json_object_is_type(r, json_type_object))
                 return bad(ret_field, key);
-        for (size_t i = 0; i < 3; i++)
-                if (!json_object_object_get_ex(r, names[i], &v) ||
-                    json_get_int(v, min, RESOURCE_MAX, values + i) < 0)
-                        return bad(ret_field, names[i]);
-
-        *ret = (Resources) { values[0], values[1], values[2] };
-        return 0;
-}
-
-int advertisement_from_json(json_object *o, Advertisement *ret, const char **ret_field) {
-        Advertisement a = {};
-        char buf[WIRE_MESSAGE_MAX + 1];
-        int r;
-
-        if (!json_object_is_type(o, json_type_object))
-                return bad(ret_field, "advertisement");
-
-        r = get_string(o, "provider_id", true, PROVIDER_ID_MAX, a.provider_id, ret_field);
-        if (r < 0)
-                return r;
-        if (!provider_id_valid(a.provider_id))
-                return bad(ret_field, "provider_id");
-
-        r = get_string(o, "ip_address", true, IP_ADDRESS_MAX - 1, buf, ret_field);
-        if (r < 0)
-                return r;
-        if (ip_address_canonicalize(buf, a.ip_address) < 0)
-                return bad(ret_field, "ip_address");
-
-        r = get_string(o, "country", true, 2, buf, ret_field);
-        if (r < 0)
-                return r;
-        if (country_code_canonicalize(buf, a.country) < 0)
-                return bad(ret_field, "country");
-
-        r = get_string(o, "platform", false, PLATFORM_MAX, a.platform, ret_field);
-        if (r < 0)
-                return r;
-        if (a.platform[0] && !platform_valid(a.platform))
-                return bad(ret_field, "platform");
-
-        r = get_resources(o, "resources", 0, &a.resources, ret_field);
-        if (r < 0)
-                return r;
-
-        r = get_timestamp(o, "updated_at", &a.updated_at, ret_field);
-        if (r < 0)
-                return r;
-
-        *ret = a;
+        if (resources_from_json(r, "resources.", min, NULL, ret, &e) < 0)
+                return bad(ret_field, e.field);
         return 0;
 }
 
@@ -157,7 +98,7 @@ void advertisement_write_json(JsonWriter *w, const Advertisement *a, const char 
         json_writer_close(w, '}');
 }
 
-json_object *advertisement_to_json(const Advertisement *a, const char *url) {
+json_object *advertisement_to_output_json(const Advertisement *a, const char *url) {
         _cleanup_free_ char *text = NULL;
         json_object *o = NULL;
         size_t size = 0;

@@ -9,14 +9,14 @@
 #include "time-util.h"
 #include "validate.h"
 #include "vm-spec.h"
+#include "wire-advertisement.h"
 
 /* What golemctl reads from the network, checked before use: advertisements from the
- * discovery service, and VMs, jobs and access data from providers. Each parser takes the
- * JSON value as it came and fills a struct of fixed-size, printable fields, or returns
- * -EBADMSG with *ret_field naming the field that was wrong. */
+ * discovery service (advertisement_from_json() with ADVERTISEMENT_SERVED, wire-advertisement.h),
+ * and VMs, jobs and access data from providers. Each parser takes the JSON value as it came
+ * and fills a struct of fixed-size, printable fields, or returns -EBADMSG with *ret_field
+ * naming the field that was wrong. */
 
-#define PROVIDER_ID_MAX 128
-#define PLATFORM_MAX 32
 #define VM_NAME_MAX 63
 #define VM_STATUS_MAX 32
 #define JOB_ID_MAX 64
@@ -24,22 +24,12 @@
 #define SSH_HOST_MAX 253
 #define WIRE_MESSAGE_MAX 1024
 
-typedef struct Advertisement {
-        char provider_id[PROVIDER_ID_MAX + 1];
-        char ip_address[IP_ADDRESS_MAX];        /* canonical */
-        char country[3];                        /* upper case */
-        char platform[PLATFORM_MAX + 1];        /* "" when absent */
-        Resources resources;                    /* free resources; each >= 0 */
-        usec_t updated_at;                      /* 0 when absent */
-} Advertisement;
-
-int advertisement_from_json(json_object *o, Advertisement *ret, const char **ret_field);
 /* How golemctl shows an advertisement: {"provider_id","ip_address","url","country","platform",
  * "resources":{"cpu","memory","storage"},"updated_at"}, url, platform and updated_at null when
  * unknown. advertisement_write_json() writes that object as the next value of w;
- * advertisement_to_json() is the same as a json-c object (NULL on OOM). */
+ * advertisement_to_output_json() is the same as a json-c object (NULL on OOM). */
 void advertisement_write_json(JsonWriter *w, const Advertisement *a, const char *url);
-json_object *advertisement_to_json(const Advertisement *a, const char *url);
+json_object *advertisement_to_output_json(const Advertisement *a, const char *url);
 
 /* Takes a JSON array apart one element at a time, for answers too long to hold as one tree:
  * each element is parsed with json-c (strict syntax, UTF-8 checked, the nesting limit of
@@ -65,16 +55,6 @@ typedef struct RemoteVM {
 } RemoteVM;
 
 int remote_vm_from_json(json_object *o, RemoteVM *ret, const char **ret_field);
-
-typedef enum JobStatus {
-        JOB_STATUS_CREATING,
-        JOB_STATUS_READY,
-        JOB_STATUS_FAILED,
-        _JOB_STATUS_MAX,
-        _JOB_STATUS_INVALID = -EINVAL,
-} JobStatus;
-
-DECLARE_STRING_TABLE_LOOKUP(job_status, JobStatus);
 
 typedef struct Job {
         char job_id[JOB_ID_MAX + 1];

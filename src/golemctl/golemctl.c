@@ -6,13 +6,16 @@
 #include <locale.h>
 #include <stdio.h>
 
+#include "golemctl-admin.h"
 #include "golemctl-http.h"
-#include "golemctl-provider.h"
 #include "golemctl-providers.h"
 #include "golemctl-ssh.h"
 #include "golemctl-util.h"
 #include "golemctl-verbs.h"
-#include "golemctl-vm.h"
+#include "golemctl-vm-action.h"
+#include "golemctl-vm-create.h"
+#include "golemctl-vm-list.h"
+#include "golemctl-vm-ssh.h"
 #include "parse-util.h"
 #include "validate.h"
 

@@ -6,6 +6,7 @@
 #include "provider-advertiser.h"
 #include "time-util.h"
 #include "validate.h"
+#include "wire.h"
 
 #define ADVERTISEMENTS_PATH "/api/v1/advertisements"
 
@@ -84,7 +85,7 @@ static int advertiser_build_body(Advertiser *a, int64_t cpu, int64_t memory_gb, 
         char *s;
 
         o = json_object_new_object();
-        resources = json_object_new_object();
+        resources = resources_to_json(&(Resources) { cpu, memory_gb, storage_gb });
         if (!o || !resources ||
             json_object_object_add(o, "ip_address", json_object_new_string(a->public_ip)) < 0 ||
             json_object_object_add(o, "country", json_object_new_string(a->country)) < 0 ||
@@ -93,11 +94,6 @@ static int advertiser_build_body(Advertiser *a, int64_t cpu, int64_t memory_gb, 
                 json_object_put(resources);
                 return -ENOMEM;
         }
-
-        if (json_object_object_add(resources, "cpu", json_object_new_int64(cpu)) < 0 ||
-            json_object_object_add(resources, "memory", json_object_new_int64(memory_gb)) < 0 ||
-            json_object_object_add(resources, "storage", json_object_new_int64(storage_gb)) < 0)
-                return -ENOMEM;
 
         s = strdup(json_to_string(o, false));
         if (!s)

@@ -7,12 +7,7 @@
 #include "provider-advertiser.h"
 #include "provider-config.h"
 #include "provider-manager.h"
-
-#define GOLEM_BUS_NAME "org.golem.Provider1"
-#define GOLEM_BUS_PATH "/org/golem/Provider1"
-#define GOLEM_BUS_VM_PREFIX "/org/golem/Provider1/vm"
-#define GOLEM_BUS_MANAGER_INTERFACE "org.golem.Provider1.Manager"
-#define GOLEM_BUS_VM_INTERFACE "org.golem.Provider1.VM"
+#include "wire.h" /* GOLEM_BUS_* */
 
 #define GOLEM_POLKIT_MANAGE_VMS "org.golem.provider1.manage-vms"
 #define GOLEM_POLKIT_CONFIGURE "org.golem.provider1.configure"

@@ -464,18 +464,6 @@ static int get_job(HttpRequest *req, void *userdata) {
         return reply_job(req, rest->manager, &j);
 }
 
-static json_object *resources_json(const Resources *r) {
-        json_object *o = json_object_new_object();
-
-        if (o && (json_object_object_add(o, "cpu", json_object_new_int64(r->cpu)) < 0 ||
-                  json_object_object_add(o, "memory", json_object_new_int64(r->memory)) < 0 ||
-                  json_object_object_add(o, "storage", json_object_new_int64(r->storage)) < 0)) {
-                json_object_put(o);
-                return NULL;
-        }
-        return o;
-}
-
 static int get_provider_info(HttpRequest *req, void *userdata) {
         ProviderRest *rest = userdata;
         Manager *m = rest->manager;
@@ -489,8 +477,8 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
             json_object_object_add(o, "ip_address", json_string_or_null(rest->settings->public_ip)) < 0 ||
             json_object_object_add(o, "platform", json_string_or_null(manager_platform(m))) < 0 ||
             json_object_object_add(o, "driver", json_string_or_null(manager_driver_name(m))) < 0 ||
-            json_object_object_add(o, "total_resources", resources_json(&total)) < 0 ||
-            json_object_object_add(o, "available_resources", resources_json(&free)) < 0 ||
+            json_object_object_add(o, "total_resources", resources_to_json(&total)) < 0 ||
+            json_object_object_add(o, "available_resources", resources_to_json(&free)) < 0 ||
             json_object_object_add(o, "vm_count", json_object_new_int64((int64_t) manager_n_vms(m))) < 0 ||
             json_object_object_add(o, "max_vms", json_object_new_int64(rest->settings->max_vms)) < 0)
                 return -ENOMEM;

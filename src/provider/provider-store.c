@@ -6,14 +6,6 @@
 
 #define SCHEMA_VERSION 1
 
-static const char *const job_status_table[_JOB_STATUS_MAX] = {
-        [JOB_CREATING] = "creating",
-        [JOB_READY] = "ready",
-        [JOB_FAILED] = "failed",
-};
-
-DEFINE_STRING_TABLE_LOOKUP(job_status, JobStatus);
-
 void job_done(Job *j) {
         free(j->error);
         j->error = NULL;

@@ -4,22 +4,13 @@
 #include <stddef.h>
 
 #include "provider-vm.h"
+#include "wire.h"
 
 /* The provider's durable state: VM records (their reservations and ports included), create
  * jobs and a few facts about the provider, in SQLite under the state directory. Every
  * transition is written here before it is acted on. */
 
 typedef struct ProviderStore ProviderStore;
-
-typedef enum JobStatus {
-        JOB_CREATING,
-        JOB_READY,
-        JOB_FAILED,
-        _JOB_STATUS_MAX,
-        _JOB_STATUS_INVALID = -EINVAL,
-} JobStatus;
-
-DECLARE_STRING_TABLE_LOOKUP(job_status, JobStatus);
 
 typedef struct Job {
         char job_id[JOB_ID_LEN + 1];

@@ -35,31 +35,13 @@ static int field_error(char buf[static FIELD_ERROR_MAX], const char *format, ...
         return -EINVAL;
 }
 
-static int get_resource(json_object *o, const char *prefix, const char *key, int64_t max, int64_t *ret,
-                        char buf[static FIELD_ERROR_MAX]) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v))
-                return field_error(buf, "%s%s: field required", prefix, key);
-        if (json_get_int(v, 1, max, ret) < 0)
-                return field_error(buf, "%s%s: must be an integer from 1 to %" PRIi64, prefix, key, max);
-        return 0;
-}
-
+/* Each within what a VM may have: VM_CPU_MAX, VM_MEMORY_MAX, VM_STORAGE_MAX. */
 static int parse_resources(json_object *o, const char *prefix, Resources *ret, char buf[static FIELD_ERROR_MAX]) {
-        Resources r;
-        int k;
+        static const Resources max = { VM_CPU_MAX, VM_MEMORY_MAX, VM_STORAGE_MAX };
+        WireError e;
 
-        k = get_resource(o, prefix, "cpu", VM_CPU_MAX, &r.cpu, buf);
-        if (k < 0)
-                return k;
-        k = get_resource(o, prefix, "memory", VM_MEMORY_MAX, &r.memory, buf);
-        if (k < 0)
-                return k;
-        k = get_resource(o, prefix, "storage", VM_STORAGE_MAX, &r.storage, buf);
-        if (k < 0)
-                return k;
-        *ret = r;
+        if (resources_from_json(o, prefix, 1, &max, ret, &e) < 0)
+                return field_error(buf, "%s", e.message);
         return 0;
 }
 
@@ -121,13 +103,8 @@ int vm_record_to_json(const VMRecord *r, json_object **ret) {
         char created[RFC3339_MAX], updated[RFC3339_MAX];
 
         o = json_object_new_object();
-        res = json_object_new_object();
+        res = resources_to_json(&r->resources);
         if (!o || !res)
-                return -ENOMEM;
-
-        if (json_object_object_add(res, "cpu", json_object_new_int64(r->resources.cpu)) < 0 ||
-            json_object_object_add(res, "memory", json_object_new_int64(r->resources.memory)) < 0 ||
-            json_object_object_add(res, "storage", json_object_new_int64(r->resources.storage)) < 0)
                 return -ENOMEM;
 
         if (json_object_object_add(o, "id", json_object_new_string(r->name)) < 0 ||

@@ -12,6 +12,7 @@
 #include "time-util.h"
 #include "validate.h"
 #include "vm-spec.h"
+#include "wire.h"
 
 typedef enum VMState {
         VM_CREATING,
@@ -61,8 +62,6 @@ typedef struct VMCreateRequest {
         char image[VM_IMAGE_MAX + 1];   /* "" for the default */
         char ssh_key[SSH_KEY_MAX + 1];
 } VMCreateRequest;
-
-#define FIELD_ERROR_MAX 256
 
 /* Parses the POST /api/v1/vms body: name, resources (or flat cpu/memory/storage, or size),
  * image, ssh_key. -EINVAL with field_error naming the field. */

@@ -78,11 +78,11 @@ int country_code_canonicalize(const char *s, char ret[static 3]) {
 }
 
 bool provider_id_valid(const char *s) {
-        return token_valid(s, 128, "._:-");
+        return token_valid(s, PROVIDER_ID_MAX, "._:-");
 }
 
 bool platform_valid(const char *s) {
-        return token_valid(s, 32, "._-");
+        return token_valid(s, PLATFORM_MAX, "._-");
 }
 
 bool resource_key_valid(const char *s) {

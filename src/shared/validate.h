@@ -17,9 +17,11 @@ int ip_address_canonicalize(const char *s, char ret[static IP_ADDRESS_MAX]);
 int country_code_canonicalize(const char *s, char ret[static 3]);
 
 /* The provider id of an advertisement: 1-128 of [A-Za-z0-9._:-]. */
+#define PROVIDER_ID_MAX 128
 bool provider_id_valid(const char *s);
 
 /* A platform token: 1-32 of [A-Za-z0-9._-]. */
+#define PLATFORM_MAX 32
 bool platform_valid(const char *s);
 
 /* A key of a resources or pricing object: 1-32 of [a-z0-9_]. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end tests of golemctl's admin verbs (``golemctl provider ...``,
-src/golemctl/golemctl-provider.c) against golem-providerd on a private
+src/golemctl/golemctl-admin.c) against golem-providerd on a private
 system bus with the real polkitd.
 
     test-golemctl-admin.py --binary golemctl --providerd golem-providerd \\

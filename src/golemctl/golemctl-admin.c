@@ -8,18 +8,15 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
-#include "golemctl-provider.h"
+#include "golemctl-admin.h"
 #include "golemctl-util.h"
 #include "json-util.h"
 #include "log.h"
 #include "parse-util.h"
 #include "time-util.h"
 #include "validate.h"
+#include "wire.h"
 
-#define BUS_NAME "org.golem.Provider1"
-#define BUS_PATH "/org/golem/Provider1"
-#define MANAGER_INTERFACE "org.golem.Provider1.Manager"
-#define VM_INTERFACE "org.golem.Provider1.VM"
 /* Start and stop answer once the VM settled; a boot may take minutes. */
 #define VM_CALL_TIMEOUT_USEC (15 * 60 * USEC_PER_SEC)
 
@@ -91,7 +88,7 @@ static int bus_open(Context *c, sd_bus **ret) {
 
 static int bus_call_error(sd_bus_error *e, int r, const char *what) {
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) || sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                return ctl_error(r, "No provider on this machine: %s is not on the system bus.", BUS_NAME);
+                return ctl_error(r, "No provider on this machine: %s is not on the system bus.", GOLEM_BUS_NAME);
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED) ||
             sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 return ctl_error(-EACCES, "%s: not authorized (%.*s).", what,
@@ -182,8 +179,8 @@ static int get_provider(sd_bus *bus, ProviderProperties *p) {
         };
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
-                               &e, &reply, "s", MANAGER_INTERFACE);
+        r = sd_bus_call_method(bus, GOLEM_BUS_NAME, GOLEM_BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+                               &e, &reply, "s", GOLEM_BUS_MANAGER_INTERFACE);
         if (r < 0) {
                 r = bus_call_error(&e, r, "Cannot read the provider's state");
                 sd_bus_error_free(&e);
@@ -288,7 +285,7 @@ int verb_provider_vms(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+        r = sd_bus_call_method(bus, GOLEM_BUS_NAME, GOLEM_BUS_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
                                &e, &reply, NULL);
         if (r < 0) {
                 r = bus_call_error(&e, r, "Cannot list the provider's VMs");
@@ -325,7 +322,7 @@ int verb_provider_vms(int argc, char *argv[], void *userdata) {
                         r = sd_bus_message_read(reply, "s", &interface);
                         if (r < 0)
                                 break;
-                        if (!streq(interface, VM_INTERFACE))
+                        if (!streq(interface, GOLEM_BUS_VM_INTERFACE))
                                 r = sd_bus_message_skip(reply, "a{sv}");
                         else {
                                 r = read_properties(reply, map);
@@ -389,7 +386,7 @@ int verb_provider_advertise(int argc, char *argv[], void *userdata) {
         r = bus_open(c, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_set_property(bus, BUS_NAME, BUS_PATH, MANAGER_INTERFACE, "Advertising", &e, "b", enable);
+        r = sd_bus_set_property(bus, GOLEM_BUS_NAME, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, "Advertising", &e, "b", enable);
         if (r < 0) {
                 r = bus_call_error(&e, r, enable ? "Cannot turn advertising on" : "Cannot turn advertising off");
                 sd_bus_error_free(&e);
@@ -419,7 +416,7 @@ int verb_provider_vm_operation(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, MANAGER_INTERFACE, "GetVM", &e, &reply, "s", name);
+        r = sd_bus_call_method(bus, GOLEM_BUS_NAME, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE, "GetVM", &e, &reply, "s", name);
         if (r < 0) {
                 r = bus_call_error(&e, r, what);
                 sd_bus_error_free(&e);
@@ -427,7 +424,7 @@ int verb_provider_vm_operation(int argc, char *argv[], void *userdata) {
         }
         r = sd_bus_message_read(reply, "o", &path);
         if (r >= 0)
-                r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, path, VM_INTERFACE, method);
+                r = sd_bus_message_new_method_call(bus, &call, GOLEM_BUS_NAME, path, GOLEM_BUS_VM_INTERFACE, method);
         sd_bus_message_unref(reply);
         reply = NULL;
         if (r >= 0)
