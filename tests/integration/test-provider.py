@@ -1370,6 +1370,36 @@ def ssh_forwarding(binary):
     expect_refused("127.0.0.1", port, "ssh port of a deleted VM")
 
 
+@case
+def ssh_forwarding_after_restart(binary):
+    """Without systemd the forwarder runs in the provider: after SIGTERM and
+    a start with the VM still running, its SSH port forwards again (a real
+    sshd behind it), not just named by /access."""
+    directory = make_tempdir("golemtest-ssh-")
+    key, pub = ssh_keygen(directory)
+    addr, _ = start_sshd(directory, pub)
+    mp = Standin(ip=addr)
+    p = provider(binary, mp).start().wait_ready()
+    vm = create(p, "sshkept", pub)
+    check_running(p, vm, "create sshkept")
+    port = vm["ssh_port"]
+
+    def ssh_echo(word):
+        r = subprocess.run(ssh_argv(key, port, directory, f"echo {word}"),
+                           capture_output=True, timeout=60)
+        return r.stdout if r.returncode == 0 else None
+
+    expect_eq(ssh_echo("before"), b"before\n", "ssh before the restart")
+    p.stop()
+    expect_refused("127.0.0.1", port, "ssh port while the provider is down")
+    q = respawn(p, "providerd-restarted").start().wait_ready()
+    check_running(q, get_vm(q, "sshkept"), "sshkept after the restart")
+    out = wait_for(lambda: ssh_echo("after"), 10, "ssh after the restart")
+    expect_eq(out, b"after\n", "ssh through the port after the restart")
+    delete(q, "sshkept")
+    expect_refused("127.0.0.1", port, "ssh port of a deleted VM")
+
+
 # --------------------------------------------------------------------------
 # cases: hostile requests
 
