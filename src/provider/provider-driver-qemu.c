@@ -14,6 +14,7 @@
 
 #include "json-util.h"
 #include "fs-util.h"
+#include "list.h"
 #include "log.h"
 #include "provider-driver.h"
 #include "provider-qmp.h"
@@ -41,13 +42,14 @@
 
 /* A running qemu watched through a pidfd: its exit is noticed at once, whoever's child it is
  * (a unit's main process, or daemonized from ours). */
-typedef struct Watch {
-        struct Watch *next;
+typedef struct Watch Watch;
+struct Watch {
+        LIST_FIELDS(Watch, watches);
         struct QemuDriver *driver;
         char name[VM_NAME_MAX + 1];
         int pidfd;
         sd_event_source *source;
-} Watch;
+};
 
 typedef struct QemuDriver {
         Driver base;
@@ -155,11 +157,7 @@ static pid_t vm_pid(const QemuDriver *d, const char *name) {
 }
 
 static void watch_free(QemuDriver *d, Watch *w) {
-        for (Watch **p = &d->watches; *p; p = &(*p)->next)
-                if (*p == w) {
-                        *p = w->next;
-                        break;
-                }
+        LIST_REMOVE(watches, d->watches, w);
         sd_event_source_disable_unref(w->source);
         closep(&w->pidfd);
         free(w);
@@ -180,8 +178,8 @@ static int on_qemu_exit(sd_event_source *s, int fd, uint32_t revents, void *user
 static void vm_watch(QemuDriver *d, const char *name, pid_t pid) {
         Watch *w;
 
-        for (w = d->watches; w; w = w->next)
-                if (streq(w->name, name))
+        LIST_FOREACH(watches, i, d->watches)
+                if (streq(i->name, name))
                         return;
         w = calloc(1, sizeof(*w));
         if (!w)
@@ -195,8 +193,7 @@ static void vm_watch(QemuDriver *d, const char *name, pid_t pid) {
                 free(w);
                 return;
         }
-        w->next = d->watches;
-        d->watches = w;
+        LIST_PREPEND(watches, d->watches, w);
 }
 
 static bool vm_exists(const QemuDriver *d, const char *name) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "listen.h"
+#include "list.h"
 #include "log.h"
 #include "provider-forward.h"
 
@@ -32,7 +33,7 @@ typedef struct ForwardConnection ForwardConnection;
 
 struct ForwardConnection {
         Forwarder *forwarder;
-        ForwardConnection *prev, *next;
+        LIST_FIELDS(ForwardConnection, connections);
         uint64_t id;
 
         int fd[_SIDE_MAX];
@@ -101,12 +102,7 @@ static void connection_free(ForwardConnection *c) {
                 return;
 
         f = c->forwarder;
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                f->connections = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(connections, f->connections, c);
         f->n_connections--;
 
         /* Safe from within the connection's own callbacks: sd-event defers freeing a source
@@ -316,11 +312,8 @@ static int connection_new(Forwarder *f, int client_fd) {
                 .id = ++f->n_accepted,
                 .fd = { TAKE_FD(cfd), TAKE_FD(tfd) },
                 .connected = connected,
-                .next = f->connections,
         };
-        if (f->connections)
-                f->connections->prev = c;
-        f->connections = c;
+        LIST_PREPEND(connections, f->connections, c);
         f->n_connections++;
 
         /* From here on connection_free() cleans up. */

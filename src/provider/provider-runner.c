@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 
+#include "list.h"
 #include "log.h"
 #include "provider-runner.h"
 
@@ -20,7 +21,7 @@ typedef struct Buffer {
 
 struct RunnerJob {
         Runner *runner;
-        RunnerJob *prev, *next;
+        LIST_FIELDS(RunnerJob, jobs);
         char *description;
         pid_t pid;
         sd_event_source *child_source, *out_source, *err_source, *timer_source;
@@ -72,12 +73,7 @@ int runner_new(sd_event *event, Runner **ret) {
 static void job_free(RunnerJob *j) {
         Runner *r = j->runner;
 
-        if (j->prev)
-                j->prev->next = j->next;
-        else
-                r->jobs = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
+        LIST_REMOVE(jobs, r->jobs, j);
         r->n_jobs--;
 
         sd_event_source_disable_unref(j->child_source);
@@ -435,7 +431,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 
         if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
                 return 0;
-        for (RunnerJob *j = r->jobs; j; j = j->next) {
+        LIST_FOREACH(jobs, j, r->jobs) {
                 if (!j->unit || !streq(j->unit, unit) || (j->job_path && !streq(j->job_path, path)) || j->unit_done)
                         continue;
 
@@ -664,10 +660,7 @@ int runner_spawn(Runner *r, const RunnerSpawnParams *p, RunnerJob **ret) {
         j->userdata = p->userdata;
         j->log_output = p->log_output;
         j->description = strdup(p->description ?: p->argv[0]);
-        j->next = r->jobs;
-        if (r->jobs)
-                r->jobs->prev = j;
-        r->jobs = j;
+        LIST_PREPEND(jobs, r->jobs, j);
         r->n_jobs++;
         if (!j->description) {
                 k = -ENOMEM;

@@ -2,10 +2,13 @@
 #include <unistd.h>
 
 #include "bus-polkit.h"
+#include "list.h"
 #include "macro.h"
 
-typedef struct PolkitQuery {
-        struct PolkitQuery *next, *prev;
+typedef struct PolkitQuery PolkitQuery;
+
+struct PolkitQuery {
+        LIST_FIELDS(PolkitQuery, queries);
         PolkitRegistry *registry;
         sd_bus_message *request;   /* the call being authorized (a reference) */
         sd_bus_slot *slot;         /* the CheckAuthorization call in flight */
@@ -13,7 +16,7 @@ typedef struct PolkitQuery {
         bool done;
         int result;                /* 1 authorized, -EACCES denied, other negative: failed */
         bool challenge;            /* polkit would ask for a password if allowed to */
-} PolkitQuery;
+};
 
 struct PolkitRegistry {
         PolkitQuery *queries;
@@ -22,12 +25,7 @@ struct PolkitRegistry {
 static void query_free(PolkitQuery *q) {
         PolkitRegistry *r = q->registry;
 
-        if (q->prev)
-                q->prev->next = q->next;
-        else
-                r->queries = q->next;
-        if (q->next)
-                q->next->prev = q->prev;
+        LIST_REMOVE(queries, r->queries, q);
 
         sd_bus_slot_unref(q->slot);
         sd_bus_message_unref(q->request);
@@ -88,7 +86,7 @@ static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_
 static PolkitQuery *find_query(PolkitRegistry *r, sd_bus_message *m, const char *action) {
         if (!r)
                 return NULL;
-        for (PolkitQuery *q = r->queries; q; q = q->next)
+        LIST_FOREACH(queries, q, r->queries)
                 if (q->request == m && streq(q->action, action))
                         return q;
         return NULL;
@@ -169,10 +167,7 @@ int bus_verify_polkit_async(sd_bus_message *m, const char *action, const char *c
         q->registry = *registry;
         q->request = sd_bus_message_ref(m);
         q->action = strdup(action);
-        q->next = (*registry)->queries;
-        if (q->next)
-                q->next->prev = q;
-        (*registry)->queries = q;
+        LIST_PREPEND(queries, (*registry)->queries, q);
         if (!q->action) {
                 query_free(q);
                 sd_bus_message_unref(c);

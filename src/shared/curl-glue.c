@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 
 #include "curl-glue.h"
+#include "list.h"
 #include "http-client.h"
 #include "log.h"
 
@@ -94,7 +95,7 @@ struct CurlSocket {
         CurlGlue *glue;
         curl_socket_t fd;
         sd_event_source *source;
-        CurlSocket *prev, *next;
+        LIST_FIELDS(CurlSocket, sockets);
 };
 
 struct CurlRequest {
@@ -116,7 +117,7 @@ struct CurlRequest {
         bool dispatching;
 
         char error[CURL_ERROR_SIZE];
-        CurlRequest *prev, *next;
+        LIST_FIELDS(CurlRequest, requests);
 };
 
 struct CurlGlue {
@@ -133,30 +134,10 @@ struct CurlGlue {
         bool free_pending;
 };
 
-#define LIST_PREPEND(head, item)                        \
-        do {                                            \
-                (item)->prev = NULL;                    \
-                (item)->next = (head);                  \
-                if (head)                               \
-                        (head)->prev = (item);          \
-                (head) = (item);                        \
-        } while (0)
-
-#define LIST_REMOVE(head, item)                                 \
-        do {                                                    \
-                if ((item)->next)                               \
-                        (item)->next->prev = (item)->prev;      \
-                if ((item)->prev)                               \
-                        (item)->prev->next = (item)->next;      \
-                else                                            \
-                        (head) = (item)->next;                  \
-                (item)->prev = (item)->next = NULL;             \
-        } while (0)
-
 static void curl_socket_free(CurlSocket *s) {
         if (!s)
                 return;
-        LIST_REMOVE(s->glue->sockets, s);
+        LIST_REMOVE(sockets, s->glue->sockets, s);
         /* curl owns the fd; the source only stops watching it. */
         sd_event_source_disable_unref(s->source);
         free(s);
@@ -198,7 +179,7 @@ static int socket_function(CURL *easy, curl_socket_t fd, int what, void *userp, 
                         return -1;
                 }
                 (void) sd_event_source_set_description(s->source, "curl-io");
-                LIST_PREPEND(g->sockets, s);
+                LIST_PREPEND(sockets, g->sockets, s);
 
                 if (sym_curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
                         curl_socket_free(s);
@@ -287,7 +268,7 @@ static void request_abort(CurlRequest *req) {
 
         if (req->easy)
                 (void) sym_curl_multi_remove_handle(g->multi, req->easy);
-        LIST_REMOVE(g->requests, req);
+        LIST_REMOVE(requests, g->requests, req);
         curl_request_free(req);
 }
 
@@ -398,7 +379,7 @@ void curl_request_cancel(CurlRequest *req) {
 static void request_finish(CurlRequest *req, int result, long status, const char *body, size_t body_size) {
         CurlGlue *g = req->glue;
 
-        LIST_REMOVE(g->requests, req);
+        LIST_REMOVE(requests, g->requests, req);
 
         g->dispatching++;
         req->dispatching = true;
@@ -707,7 +688,7 @@ int curl_glue_request(CurlGlue *g, const char *method, const char *url,
                 curl_request_free(req);
                 return r;
         }
-        LIST_PREPEND(g->requests, req);
+        LIST_PREPEND(requests, g->requests, req);
 
         if (ret)
                 *ret = req;
