@@ -43,6 +43,8 @@ void vm_log_event(VM *vm, int level, const char *message_id, const char *format,
 /* A create that settled while the provider was down, or an internal one: the VM runs now. */
 void vm_came_up(VM *vm, VMOperation op, const DriverVM *info);
 void vm_create_failed(VM *vm, int error, const char *message);
+/* Whether the VM's create job still says "creating" in the store. */
+bool vm_job_creating(VM *vm);
 /* The operation the VM's recovery stands for (a create interrupted by a restart), so that a
  * GET of its job can wait for it as for any other. */
 int vm_begin_operation(VM *vm, VMOperation kind);

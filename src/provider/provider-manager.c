@@ -155,6 +155,13 @@ static void job_update(VM *vm, JobStatus status, const char *error) {
                 log_warning_errno(r, "Failed to save job %s, ignoring: %m", j.job_id);
 }
 
+bool vm_job_creating(VM *vm) {
+        _cleanup_(job_done) Job j = {};
+
+        return vm->record.job_id[0] && provider_store_load_job(vm->manager->store, vm->record.job_id, &j) >= 0 &&
+               j.status == JOB_CREATING;
+}
+
 void vm_forwarder_update(VM *vm) {
         ssh_access_update(vm->manager->ssh, vm->record.name, vm->record.state == VM_RUNNING,
                           vm->record.ip_address, vm->record.ssh_port, &vm->forwarder);

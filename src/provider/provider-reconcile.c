@@ -63,6 +63,13 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
                 return;
 
         case VM_DELETING:
+                if (vm_job_creating(vm)) {
+                        /* The clean-up of a create that failed or was deleted while it was
+                         * created: it goes on as such, so the job fails (for the reason the
+                         * record keeps) once the name is free, rather than say "creating". */
+                        vm_create_failed(vm, -EIO, vm->record.error_message);
+                        return;
+                }
                 (void) vm_set_state(vm, VM_RUNNING, NULL); /* any state delete accepts */
                 (void) manager_delete_vm(m, NULL, vm, NULL);
                 return;
