@@ -217,54 +217,6 @@ void erase_and_free(void *p, size_t n) {
         free(p);
 }
 
-static const char base64_standard[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char base64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* The i-th character of the encoding of s (n bytes): bits 6i to 6i+5, or '=' past the end. */
-static char base64_char(const uint8_t *s, size_t n, size_t i, const char *alphabet) {
-        size_t bit = i * 6, byte = bit / 8;
-        unsigned v;
-
-        if (byte >= n)
-                return '=';
-        v = (unsigned) s[byte] << 8 | (byte + 1 < n ? s[byte + 1] : 0);
-        return alphabet[(v >> (10 - bit % 8)) & 0x3f];
-}
-
-void base64url_encode_into(const void *p, size_t n, char *ret) {
-        size_t chars = (n * 4 + 2) / 3;
-
-        for (size_t i = 0; i < chars; i++)
-                ret[i] = base64_char(p, n, i, base64_url);
-        ret[chars] = 0;
-}
-
-int base64_encode(const void *p, size_t n, bool url, size_t wrap, char **ret) {
-        size_t chars, size, k = 0, col = 0;
-        char *out;
-
-        if (n > SIZE_MAX / 2)
-                return -ENOMEM;
-        chars = url ? (n * 4 + 2) / 3 : (n + 2) / 3 * 4;
-        size = chars + (wrap > 0 ? chars / wrap + 1 : 0) + 1;
-        out = malloc(size);
-        if (!out)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < chars; i++) {
-                out[k++] = base64_char(p, n, i, url ? base64_url : base64_standard);
-                if (wrap > 0 && ++col == wrap) {
-                        out[k++] = '\n';
-                        col = 0;
-                }
-        }
-        if (wrap > 0 && col > 0)
-                out[k++] = '\n';
-        out[k] = 0;
-        *ret = out;
-        return 0;
-}
-
 static const char *skip_space(const char *p, const char *end) {
         while (p < end && IN_SET(*p, ' ', '\t', '\r', '\n'))
                 p++;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base64.h"
+
 typedef struct SshReader {
         const uint8_t *p;
         size_t n; /* bytes left */
@@ -66,12 +68,6 @@ void ssh_writer_done(SshWriter *w);
 /* Overwrites and frees a buffer that held a secret. NULL is fine. */
 void erase_and_free(void *p, size_t n);
 
-/* Base64 of RFC 4648: with url, the URL-safe alphabet and no padding; otherwise the
- * standard alphabet with padding. wrap > 0 puts a newline after every wrap characters and
- * after the last line. */
-int base64_encode(const void *p, size_t n, bool url, size_t wrap, char **ret);
-/* The URL-safe, unpadded encoding into a buffer of (n * 4 + 2) / 3 + 1 bytes. */
-void base64url_encode_into(const void *p, size_t n, char *ret);
 
 /* The text between "-----BEGIN <label>-----" and "-----END <label>-----" lines, base64
  * wrapped in lines of any length, decoded. Whitespace around the armor is allowed, nothing

@@ -6,6 +6,7 @@
 
 #include "macro.h"
 #include "parse-util.h"
+#include "ssh-wire.h"
 #include "validate.h"
 
 int ip_address_canonicalize(const char *s, char ret[static IP_ADDRESS_MAX]) {
@@ -109,63 +110,6 @@ bool vm_name_valid(const char *s) {
         return true;
 }
 
-static int base64_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size) {
-        uint8_t *out, *w;
-
-        if (n == 0 || n % 4 != 0)
-                return -EINVAL;
-        out = malloc(n / 4 * 3);
-        if (!out)
-                return -ENOMEM;
-        w = out;
-
-        for (size_t i = 0; i < n; i += 4) {
-                int v[4];
-                size_t pad = 0;
-
-                for (size_t k = 0; k < 4; k++) {
-                        if (s[i + k] == '=' && i + 4 == n && k >= 2) {
-                                v[k] = 0;
-                                pad++;
-                                continue;
-                        }
-                        v[k] = pad ? -1 : base64_value(s[i + k]);
-                        if (v[k] < 0) {
-                                free(out);
-                                return -EINVAL;
-                        }
-                }
-                /* The bits below the last full byte must be zero: one encoding per value. */
-                if ((pad == 2 && (v[1] & 0xf)) || (pad == 1 && (v[2] & 0x3))) {
-                        free(out);
-                        return -EINVAL;
-                }
-                *w++ = (uint8_t) (v[0] << 2 | v[1] >> 4);
-                if (pad < 2)
-                        *w++ = (uint8_t) ((v[1] & 0xf) << 4 | v[2] >> 2);
-                if (pad < 1)
-                        *w++ = (uint8_t) ((v[2] & 0x3) << 6 | v[3]);
-        }
-
-        *ret = out;
-        *ret_size = (size_t) (w - out);
-        return (int) *ret_size;
-}
-
 static const char *const ssh_key_types[] = {
         "ssh-ed25519",
         "ssh-rsa",
@@ -175,21 +119,6 @@ static const char *const ssh_key_types[] = {
         "sk-ssh-ed25519@openssh.com",
         "sk-ecdsa-sha2-nistp256@openssh.com",
 };
-
-/* Reads an SSH wire-format string (uint32 length, bytes) at *p, advancing it. */
-static bool ssh_read_string(const uint8_t **p, const uint8_t *end, const uint8_t **ret, size_t *ret_len) {
-        uint32_t l;
-
-        if (end - *p < 4)
-                return false;
-        l = (uint32_t) (*p)[0] << 24 | (uint32_t) (*p)[1] << 16 | (uint32_t) (*p)[2] << 8 | (*p)[3];
-        if ((size_t) (end - *p - 4) < l)
-                return false;
-        *ret = *p + 4;
-        *ret_len = l;
-        *p += 4 + l;
-        return true;
-}
 
 static bool ssh_string_is(const uint8_t *b, size_t n, const char *s) {
         return n == strlen(s) && memcmp(b, s, n) == 0;
@@ -203,21 +132,22 @@ static bool ecdsa_point_valid(const uint8_t *q, size_t n, const char *curve) {
 
 /* Checks the decoded key blob has exactly the structure of its type, nothing more. */
 static bool ssh_key_blob_valid(const char *type, const uint8_t *blob, size_t size) {
-        const uint8_t *p = blob, *end = blob + size, *b;
+        SshReader r = SSH_READER(blob, size);
+        const uint8_t *b;
         size_t n;
 
-        if (!ssh_read_string(&p, end, &b, &n) || !ssh_string_is(b, n, type))
+        if (ssh_read_string(&r, &b, &n) < 0 || !ssh_string_is(b, n, type))
                 return false;
 
         if (streq(type, "ssh-ed25519") || streq(type, "sk-ssh-ed25519@openssh.com")) {
-                if (!ssh_read_string(&p, end, &b, &n) || n != 32)
+                if (ssh_read_string(&r, &b, &n) < 0 || n != 32)
                         return false;
         } else if (streq(type, "ssh-rsa")) {
                 const uint8_t *e, *mod;
                 size_t en, modn;
 
-                if (!ssh_read_string(&p, end, &e, &en) || en == 0 || en > 8 || (e[0] & 0x80) ||
-                    !ssh_read_string(&p, end, &mod, &modn))
+                if (ssh_read_string(&r, &e, &en) < 0 || en == 0 || en > 8 || (e[0] & 0x80) ||
+                    ssh_read_string(&r, &mod, &modn) < 0)
                         return false;
                 /* mpints: not negative (the top bit set with no zero byte before it, which
                  * OpenSSH refuses too); strip that one leading zero byte; n at least 1024 bits
@@ -235,19 +165,19 @@ static bool ssh_key_blob_valid(const char *type, const uint8_t *blob, size_t siz
                 const char *curve = strstr(type, "nistp");
                 char c[16];
 
-                if (!curve || !ssh_read_string(&p, end, &b, &n))
+                if (!curve || ssh_read_string(&r, &b, &n) < 0)
                         return false;
                 snprintf(c, sizeof(c), "%.8s", curve);
                 if (!ssh_string_is(b, n, c))
                         return false;
-                if (!ssh_read_string(&p, end, &b, &n) || !ecdsa_point_valid(b, n, c))
+                if (ssh_read_string(&r, &b, &n) < 0 || !ecdsa_point_valid(b, n, c))
                         return false;
         }
 
         /* Security keys also carry the application they belong to. */
-        if (startswith(type, "sk-") && (!ssh_read_string(&p, end, &b, &n) || n == 0))
+        if (startswith(type, "sk-") && (ssh_read_string(&r, &b, &n) < 0 || n == 0))
                 return false;
-        return p == end;
+        return ssh_reader_empty(&r);
 }
 
 /* Strict UTF-8 holding only characters YAML 1.1 takes as printable (cloud-init parses what we

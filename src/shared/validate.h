@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "base64.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +39,3 @@ bool vm_name_valid(const char *s);
  * comment of printable characters, no control characters, one line. */
 bool ssh_public_key_valid(const char *s);
 
-/* Strict base64 (RFC 4648, padding required, no whitespace). Returns the decoded length or
- * -EINVAL; *ret is malloc'd. */
-int base64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_size);
