@@ -192,11 +192,14 @@ static int wait_new(ProviderRest *rest, HttpRequest *req, Operation *o, const Op
                 .kind = operation_kind(o),
         };
         snprintf(w->name, sizeof(w->name), "%s", operation_vm_name(o));
-        r = http_request_suspend(req);
-        if (r >= 0)
-                r = operation_watch(o, ops, w, &w->watcher);
+        r = operation_watch(o, ops, w, &w->watcher);
         if (r < 0) {
                 free(w);
+                return r;
+        }
+        r = http_request_suspend(req);
+        if (r < 0) {
+                operation_unwatch(o, w->watcher); /* frees w */
                 return r;
         }
         w->req = req;
