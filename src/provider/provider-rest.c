@@ -289,10 +289,16 @@ static int get_health(HttpRequest *req, void *userdata) {
         return http_reply_json(req, 200, o);
 }
 
-static bool query_flag(HttpRequest *req, const char *name) {
+/* A boolean query parameter (?async=true): absent is false, anything but a boolean -EINVAL. */
+static int query_flag(HttpRequest *req, const char *name, bool *ret) {
         const char *v = http_request_query(req, name);
+        int r;
 
-        return v && (streq(v, "true") || streq(v, "1") || streq(v, "yes"));
+        r = v ? parse_boolean(v) : 0;
+        if (r < 0)
+                return r;
+        *ret = r;
+        return 0;
 }
 
 static int post_vm(HttpRequest *req, void *userdata) {
@@ -301,6 +307,7 @@ static int post_vm(HttpRequest *req, void *userdata) {
         char field_error[FIELD_ERROR_MAX], reason[256] = "";
         VMCreateRequest *create;
         const char *data;
+        bool async;
         Caller c;
         size_t size;
         VM *vm;
@@ -318,6 +325,10 @@ static int post_vm(HttpRequest *req, void *userdata) {
                 free(create);
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
         }
+        if (query_flag(req, "async", &async) < 0) {
+                free(create);
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "async: true or false");
+        }
 
         caller_from_request(req, &c);
         r = manager_create_vm(m, &c, create, &vm, reason, sizeof(reason));
@@ -333,7 +344,7 @@ static int post_vm(HttpRequest *req, void *userdata) {
         if (r < 0)
                 return http_reply_error(req, 500, "VM_CREATE_ERROR", "%s", reason[0] ? reason : strerror(ERRNO_VALUE(r)));
 
-        if (query_flag(req, "async")) {
+        if (async) {
                 _cleanup_json_ json_object *o = json_object_new_object();
 
                 if (!o ||

@@ -44,6 +44,9 @@
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_USEC (50 * USEC_PER_MSEC)
 #define DEADLINE_ACCURACY_USEC (100 * USEC_PER_MSEC)
+/* An idle connection kept alive closes unless another request head is in within this many
+ * head timeouts. */
+#define KEEPALIVE_HEADER_TIMEOUTS 3
 #define REFUSAL_LOG_INTERVAL_USEC (60 * USEC_PER_SEC)
 #define REFUSAL_LOG_LINES_MAX 16
 
@@ -204,10 +207,10 @@ static int on_mhd_defer(sd_event_source *es, void *userdata) {
 static void on_refusal_line(const char *who, unsigned n_sources, const unsigned refused[static _HTTP_REFUSAL_MAX],
                             usec_t interval, void *userdata) {
         static const char *const what[_HTTP_REFUSAL_MAX] = {
-                [HTTP_REFUSAL_OVER_SHARE] = "connections closed over the address's share",
-                [HTTP_REFUSAL_TOO_SLOW] = "connections too slow to send a request",
-                [HTTP_REFUSAL_MALFORMED] = "malformed requests",
-                [HTTP_REFUSAL_RATE_LIMITED] = "requests over the rate limit",
+                [HTTP_REFUSAL_OVER_SHARE] = "connection(s) closed over the address's share",
+                [HTTP_REFUSAL_TOO_SLOW] = "connection(s) without a complete request in time",
+                [HTTP_REFUSAL_MALFORMED] = "malformed request(s)",
+                [HTTP_REFUSAL_RATE_LIMITED] = "request(s) over the rate limit",
         };
         char text[256] = "", addresses[32] = "";
 
@@ -262,6 +265,17 @@ static void conn_set_deadline(HttpConn *c, usec_t usec) {
         }
         (void) sd_event_source_set_time(c->timer_source, now_monotonic() + usec);
         (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
+}
+
+/* The same, unless the deadline set is sooner. */
+static void conn_tighten_deadline(HttpConn *c, usec_t usec) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t t;
+
+        if (sd_event_source_get_enabled(c->timer_source, &enabled) >= 0 && enabled != SD_EVENT_OFF &&
+            sd_event_source_get_time(c->timer_source, &t) >= 0 && t <= now_monotonic() + usec)
+                return;
+        conn_set_deadline(c, usec);
 }
 
 static void conn_link(HttpConn *c) {
@@ -1024,18 +1038,23 @@ typedef struct QueryCheck {
         const char *keys[QUERY_ARGS_MAX];
         size_t n;
         const char *repeated;
+        bool too_many;
 } QueryCheck;
 
+/* Each name once: a handler reads the first, and another reader might take the last. (An
+ * empty name means nothing to anyone.) */
 static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
         QueryCheck *q = cls;
 
+        if (isempty(key))
+                return MHD_YES;
         for (size_t i = 0; i < q->n; i++)
                 if (streq(q->keys[i], key)) {
                         q->repeated = key;
                         return MHD_NO;
                 }
         if (q->n >= QUERY_ARGS_MAX) {
-                q->repeated = "";
+                q->too_many = true;
                 return MHD_NO;
         }
         q->keys[q->n++] = key;
@@ -1063,10 +1082,10 @@ static bool request_check_head(HttpRequest *req, const char *version, uint64_t *
         *ret_content_length = h.has_content_length ? h.content_length : 0;
 
         (void) MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, on_query_arg, &q);
-        if (q.repeated) {
+        if (q.repeated || q.too_many) {
                 if (req->conn)
                         server_refused(s, req->conn->source, HTTP_REFUSAL_MALFORMED);
-                if (isempty(q.repeated))
+                if (q.too_many)
                         (void) http_reply_error(req, 400, "BAD_REQUEST", "More than %d query parameters", QUERY_ARGS_MAX);
                 else
                         (void) http_reply_error(req, 400, "BAD_REQUEST", "Query parameter %s is repeated", q.repeated);
@@ -1186,8 +1205,10 @@ static void *on_uri_log(void *cls, const char *uri, struct MHD_Connection *conne
         info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         req->conn = info ? info->socket_context : NULL;
         if (req->conn) {
+                /* A later request's head: in time for both its own deadline and the end of
+                 * the connection's idle time. */
                 req->conn->idle = false;
-                conn_set_deadline(req->conn, s->config.header_timeout_sec * USEC_PER_SEC);
+                conn_tighten_deadline(req->conn, s->config.header_timeout_sec * USEC_PER_SEC);
         }
         return req;
 }
@@ -1261,11 +1282,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         request_free(req);
         *con_cls = NULL;
 
-        /* Kept alive: the next request has this long to begin. */
+        /* Kept alive: the next request's head is in within this long. */
         if (c) {
                 c->idle = true;
                 c->suspended = false;
-                conn_set_deadline(c, s->config.connection_timeout_sec * USEC_PER_SEC);
+                conn_set_deadline(c, KEEPALIVE_HEADER_TIMEOUTS * s->config.header_timeout_sec * USEC_PER_SEC);
         }
 }
 
