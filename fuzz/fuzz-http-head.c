@@ -18,6 +18,7 @@
 
 #include "fuzz.h"
 #include "http-head.h"
+#include "macro.h"
 
 static const HttpHeadLimits limits = { .head_max = 2048, .fields_max = 32, .body_max = 65536 };
 
@@ -118,7 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size > 3 * limits.head_max)
                 return 0;
 
-        for (size_t n = 0; n <= size; n++) {
+        /* Every prefix of the first KiB, then a sample, and the whole input last. */
+        for (size_t n = 0;; n = MIN(size, n + (n < 1024 ? 1 : 1 + size / 256))) {
                 HttpHead h;
                 int r;
 
@@ -140,6 +142,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         fprintf(stderr, "%s %u %s\n", r > 0 ? "accepted" : r < 0 ? "refused" : "incomplete",
                                 h.status, h.message);
                 last = r;
+                if (n == size)
+                        break;
         }
         return 0;
 }
