@@ -16,6 +16,7 @@
 #include "http-server.h"
 #include "http-source.h"
 #include "json-util.h"
+#include "list.h"
 #include "listen.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -98,13 +99,13 @@ struct HttpServer {
         sd_event_source *accept_retry_source;
         sd_event_source *refusal_log_source;
 
-        HttpConn *heads;                /* CONN_HEAD and CONN_LINGER connections */
+        HttpConn *heads, *heads_last;   /* CONN_HEAD and CONN_LINGER connections */
         HttpConn *adopting;             /* inside MHD_add_connection() */
         size_t n_connections;
         size_t connections_max;
         char *scratch;                  /* head_max bytes, for peeking and dropping */
 
-        HttpRequest *suspended;         /* doubly linked list */
+        HttpRequest *suspended, *suspended_last;
         uint64_t request_seed;
         uint64_t n_requests;
         bool shutting_down;
@@ -282,33 +283,17 @@ static void conn_link(HttpConn *c) {
         HttpServer *s = c->server;
         HttpSource *src = c->source;
 
-        c->source_prev = src->newest;
-        if (src->newest)
-                src->newest->source_next = c;
-        else
-                src->oldest = c;
-        src->newest = c;
+        LIST_APPEND(source, src->oldest, src->newest, c);
         src->n_connections++;
-
-        c->head_next = s->heads;
-        if (s->heads)
-                s->heads->head_prev = c;
-        s->heads = c;
+        LIST_APPEND(head, s->heads, s->heads_last, c);
         s->n_connections++;
 }
 
 static void conn_unlink_head(HttpConn *c) {
         HttpServer *s = c->server;
 
-        if (c->phase == CONN_MHD)
-                return;
-        if (c->head_prev)
-                c->head_prev->head_next = c->head_next;
-        else
-                s->heads = c->head_next;
-        if (c->head_next)
-                c->head_next->head_prev = c->head_prev;
-        c->head_prev = c->head_next = NULL;
+        if (c->phase != CONN_MHD)
+                LIST_REMOVE(head, s->heads, s->heads_last, c);
 }
 
 /* Forgets a connection whose descriptor is closed (by us, or by libmicrohttpd). */
@@ -317,14 +302,7 @@ static void conn_free(HttpConn *c) {
         HttpSource *src = c->source;
 
         conn_unlink_head(c);
-        if (c->source_prev)
-                c->source_prev->source_next = c->source_next;
-        else
-                src->oldest = c->source_next;
-        if (c->source_next)
-                c->source_next->source_prev = c->source_prev;
-        else
-                src->newest = c->source_prev;
+        LIST_REMOVE(source, src->oldest, src->newest, c);
         src->n_connections--;
         s->n_connections--;
         http_sources_release(s->sources, src, now_monotonic());
@@ -633,35 +611,13 @@ static int on_listener_io(sd_event_source *es, int fd, uint32_t revents, void *u
 
 /* ---- requests ---- */
 
-static void request_add_suspended(HttpRequest *req) {
-        HttpServer *s = req->server;
-
-        req->suspended_prev = NULL;
-        req->suspended_next = s->suspended;
-        if (s->suspended)
-                s->suspended->suspended_prev = req;
-        s->suspended = req;
-}
-
-static void request_remove_suspended(HttpRequest *req) {
-        HttpServer *s = req->server;
-
-        if (req->suspended_prev)
-                req->suspended_prev->suspended_next = req->suspended_next;
-        else if (s->suspended == req)
-                s->suspended = req->suspended_next;
-        if (req->suspended_next)
-                req->suspended_next->suspended_prev = req->suspended_prev;
-        req->suspended_prev = req->suspended_next = NULL;
-}
-
 static void request_free(HttpRequest *req) {
         if (!req)
                 return;
         if (req->destroy_cb)
                 req->destroy_cb(req, req->destroy_data);
         if (req->suspended)
-                request_remove_suspended(req);
+                LIST_REMOVE(suspended, req->server->suspended, req->server->suspended_last, req);
         if (req->pending)
                 MHD_destroy_response(req->pending);
         for (size_t i = 0; i < req->n_args; i++)
@@ -833,7 +789,7 @@ static int request_send(HttpRequest *req, unsigned status, const char *body, siz
         } else if (req->suspended) {
                 /* MHD calls the access handler again after the resume; it queues this there. */
                 req->pending = resp;
-                request_remove_suspended(req);
+                LIST_REMOVE(suspended, req->server->suspended, req->server->suspended_last, req);
                 req->suspended = false;
                 if (req->conn)
                         req->conn->suspended = false;
@@ -1181,7 +1137,7 @@ static void request_dispatch(HttpRequest *req) {
                 req->suspended = true;
                 if (req->conn)
                         req->conn->suspended = true;
-                request_add_suspended(req);
+                LIST_APPEND(suspended, req->server->suspended, req->server->suspended_last, req);
                 MHD_suspend_connection(req->connection);
                 return;
         }

@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import resource
-import shlex
 import signal
 import socket
 import struct
@@ -43,18 +42,6 @@ HEADER_TIMEOUT = 5  # the daemons' default: a head is complete within 5 s
 # the daemons
 
 
-def _executable_standin(workdir):
-    path = golemtest.PATHS["multipass"]
-    if os.access(path, os.X_OK):
-        return path
-    wrapper = os.path.join(workdir, "multipass")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec %s %s \"$@\"\n"
-                % (shlex.quote(sys.executable), shlex.quote(path)))
-    os.chmod(wrapper, 0o755)
-    return wrapper
-
-
 def _kill_standins(state):
     """SIGKILL stand-in processes of this state dir that outlived the daemon."""
     marker = f"MULTIPASS_STANDIN_STATE={state}".encode()
@@ -67,19 +54,6 @@ def _kill_standins(state):
                     os.kill(int(entry), signal.SIGKILL)
         except (OSError, ProcessLookupError):
             pass
-
-
-def _free_block(n=10):
-    """n consecutive free ports for the provider's SSH range."""
-    for start in range(21000 + os.getpid() % 5000 * 2, 32000, 97):
-        try:
-            for port in range(start, start + n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return start, start + n - 1
-    raise AssertionError("no free block of ports for the SSH range")
 
 
 # Starts the daemon with RLIMIT_NOFILE fixed (soft and hard, so it cannot raise it).
@@ -101,12 +75,11 @@ def daemon(kind, nofile=None, **settings):
         state = make_tempdir("golemtest-multipass-")
         data = d.path("data")
         os.makedirs(data)
-        start, end = _free_block()
         d.env.update({
             "GOLEM_PROVIDER_HOST": "127.0.0.1",
             "GOLEM_PROVIDER_PORT": str(d.port),
             "GOLEM_PROVIDER_VM_DATA_DIR": data,
-            "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": _executable_standin(state),
+            "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": golemtest.PATHS["multipass"],
             "GOLEM_PROVIDER_DRIVER": "multipass",
             "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
             "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
@@ -114,8 +87,6 @@ def daemon(kind, nofile=None, **settings):
             "GOLEM_PROVIDER_CAPACITY_CPU": "4",
             "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": "8",
             "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": "100",
-            "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
-            "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
             "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
             "MULTIPASS_STANDIN_STATE": state,
             # No system bus: the D-Bus API is off.
