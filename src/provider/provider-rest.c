@@ -274,10 +274,16 @@ static int get_health(HttpRequest *req, void *userdata) {
         return http_reply_json(req, 200, o);
 }
 
-static bool query_flag(HttpRequest *req, const char *name) {
+/* A boolean query parameter (?async=true): absent is false, anything but a boolean -EINVAL. */
+static int query_flag(HttpRequest *req, const char *name, bool *ret) {
         const char *v = http_request_query(req, name);
+        int r;
 
-        return v && (streq(v, "true") || streq(v, "1") || streq(v, "yes"));
+        r = v ? parse_boolean(v) : 0;
+        if (r < 0)
+                return r;
+        *ret = r;
+        return 0;
 }
 
 static int reply_job_created(HttpRequest *req, const VM *vm) {
@@ -298,6 +304,7 @@ static int post_vm(HttpRequest *req, void *userdata) {
         char field_error[FIELD_ERROR_MAX], reason[256] = "";
         const char *data;
         Operation *op;
+        bool async;
         Caller c;
         size_t size;
         VM *vm;
@@ -313,13 +320,15 @@ static int post_vm(HttpRequest *req, void *userdata) {
         r = vm_create_request_from_json(body, create, field_error);
         if (r < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
+        if (query_flag(req, "async", &async) < 0)
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "async: true or false");
 
         caller_from_request(req, &c);
         r = manager_create_vm(rest->manager, &c, create, &vm, &op, reason, sizeof(reason));
         if (r < 0)
                 return reply_operation_error(req, VM_OP_CREATE, r, reason[0] ? reason : NULL);
 
-        if (query_flag(req, "async"))
+        if (async)
                 return reply_job_created(req, vm);
         return wait_for(rest, req, op);
 }

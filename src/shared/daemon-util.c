@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "daemon-util.h"
@@ -25,10 +26,24 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return sd_event_exit(e, 0);
 }
 
+/* The soft limit on descriptors up to the hard one: the daemons poll with epoll only, and
+ * the HTTP server sizes how many clients it holds from it. */
+static void rlimit_nofile_raise(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(errno, "Cannot raise the limit on open files, ignoring: %m");
+}
+
 int daemon_setup_event(sd_event **ret, DaemonStopFn on_stop, void *userdata) {
         sd_event *e = NULL;
         sigset_t mask;
         int r;
+
+        rlimit_nofile_raise();
 
         r = sd_event_default(&e);
         if (r < 0)

@@ -1,40 +1,112 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
 
+#include "http-head.h"
+#include "error-table.h"
 #include "http-server.h"
+#include "http-source.h"
 #include "json-util.h"
+#include "list.h"
 #include "listen.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "time-util.h"
+#include "utf8.h"
 
 #define PATH_ARGS_MAX 4
 #define EXTRA_HEADERS_MAX 4
 #define REQUEST_ID_MAX 64
 #define RATE_LIMIT_CLIENTS_MAX 65536
+#define QUERY_ARGS_MAX 64
+#define ERROR_MESSAGE_MAX 512
+
+/* Connections: never more than this many, whatever RLIMIT_NOFILE allows; and descriptors
+ * kept back for everything else the daemon opens (its store, the bus, children, forwarded
+ * SSH connections). */
+#define CONNECTIONS_CEILING 16384U
+#define FDS_RESERVED_MIN 64U
+/* A body comes at least this fast (after the head's grace period), or the connection goes. */
+#define BODY_RATE_MIN 2048U
+/* After a refusal, what the client still sends is read and dropped for this long (or up to
+ * this much), so that closing does not reset the connection before the answer is read. */
+#define LINGER_USEC (2 * USEC_PER_SEC)
+#define LINGER_BYTES_MAX (256U * 1024U)
+/* accept() at most this many in one go, and retry this soon when out of descriptors. */
+#define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_USEC (50 * USEC_PER_MSEC)
+#define DEADLINE_ACCURACY_USEC (100 * USEC_PER_MSEC)
+/* An idle connection kept alive closes unless another request head is in within this many
+ * head timeouts. */
+#define KEEPALIVE_HEADER_TIMEOUTS 3
+#define REFUSAL_LOG_INTERVAL_USEC (60 * USEC_PER_SEC)
+#define REFUSAL_LOG_LINES_MAX 16
 
 typedef struct HttpListener {
         HttpServer *server;
-        struct MHD_Daemon *daemon;
+        int fd;
+        sd_event_source *io_source;
+} HttpListener;
+
+typedef enum ConnPhase {
+        CONN_HEAD,      /* ours: the first request head is not complete yet */
+        CONN_LINGER,    /* ours: refused and answered, closing */
+        CONN_MHD,       /* libmicrohttpd's */
+} ConnPhase;
+
+/* One client connection, from accept() to close(), whoever serves it. */
+typedef struct HttpConn {
+        HttpServer *server;
+        HttpSource *source;
+        struct HttpConn *source_prev, *source_next; /* the source's connections, oldest first */
+        struct HttpConn *head_prev, *head_next;     /* the server's CONN_HEAD/LINGER ones */
+        int fd;                 /* owned by libmicrohttpd once phase is CONN_MHD */
+        struct sockaddr_storage address;
+        socklen_t address_len;
+        ConnPhase phase;
+        bool suspended;         /* its request waits for the daemon: never evicted */
+        bool shut_down;         /* by us; libmicrohttpd has yet to notice */
+        bool idle;              /* between requests */
+        size_t lingered;
         sd_event_source *io_source;
         sd_event_source *timer_source;
-        int quiesced_fd; /* the listening socket once MHD stopped accepting on it */
-} HttpListener;
+        struct MHD_Connection *connection;
+} HttpConn;
 
 struct HttpServer {
         sd_event *event;
         HttpServerConfig config;
+        HttpHeadLimits head_limits;
         RateLimiter *rate_limiter;
+        HttpSources *sources;
+
+        struct MHD_Daemon *daemon;
+        sd_event_source *mhd_io_source;
+        sd_event_source *mhd_timer_source;
+        sd_event_source *mhd_defer_source;
+
         HttpListener **listeners;
         size_t n_listeners;
-        HttpRequest *suspended; /* doubly linked list */
+        sd_event_source *accept_retry_source;
+        sd_event_source *refusal_log_source;
+
+        HttpConn *heads, *heads_last;   /* CONN_HEAD and CONN_LINGER connections */
+        HttpConn *adopting;             /* inside MHD_add_connection() */
+        size_t n_connections;
+        size_t connections_max;
+        char *scratch;                  /* head_max bytes, for peeking and dropping */
+
+        HttpRequest *suspended, *suspended_last;
         uint64_t request_seed;
         uint64_t n_requests;
         bool shutting_down;
@@ -42,8 +114,9 @@ struct HttpServer {
 
 struct HttpRequest {
         HttpServer *server;
-        HttpListener *listener;
+        HttpConn *conn;
         struct MHD_Connection *connection;
+        bool begun;             /* the access handler saw it: libmicrohttpd did not refuse it */
         HttpMethod method;
         char *target;            /* the request target as sent: path and query, still escaped */
         char *path;
@@ -65,6 +138,7 @@ struct HttpRequest {
         usec_t started;
         unsigned status;
         bool in_handler;
+        bool hold_reply;        /* an answer given before the request is complete waits for it */
         bool wants_suspend;
         bool suspended;
         bool replied;
@@ -88,67 +162,456 @@ static const char *const http_method_table[_HTTP_METHOD_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(http_method, HttpMethod);
 
-/* ---- the event loop glue ---- */
+/* ---- running libmicrohttpd ---- */
 
-static void listener_schedule(HttpListener *l);
-
-static int listener_run(HttpListener *l) {
-        (void) MHD_run(l->daemon);
-        listener_schedule(l);
-        return 0;
-}
-
-static int on_listener_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        return listener_run(userdata);
-}
-
-static int on_listener_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        return listener_run(userdata);
-}
-
-/* Arms the timer from MHD's own idea of when it next needs to run (connection timeouts,
- * data already buffered, resumed connections). */
-static void listener_schedule(HttpListener *l) {
+/* Runs MHD, then has it run again: at once (a defer source, so the rest of the loop gets its
+ * turn first) while it holds work it can do without new bytes, such as pipelined requests
+ * or a resumed connection; else when its next connection timeout is due. */
+static void mhd_run(HttpServer *s) {
         MHD_UNSIGNED_LONG_LONG ms;
         uint64_t now;
 
-        if (MHD_get_timeout(l->daemon, &ms) != MHD_YES) {
-                (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_OFF);
+        (void) MHD_run(s->daemon);
+
+        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES) {
+                (void) sd_event_source_set_enabled(s->mhd_timer_source, SD_EVENT_OFF);
                 return;
         }
-        (void) sd_event_now(l->server->event, CLOCK_MONOTONIC, &now);
-        (void) sd_event_source_set_time(l->timer_source, now + MIN(ms, (MHD_UNSIGNED_LONG_LONG) 3600000) * USEC_PER_MSEC);
-        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_ONESHOT);
+        if (ms == 0) {
+                (void) sd_event_source_set_enabled(s->mhd_defer_source, SD_EVENT_ONESHOT);
+                return;
+        }
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_source_set_time(s->mhd_timer_source, now + MIN(ms, (MHD_UNSIGNED_LONG_LONG) 3600000) * USEC_PER_MSEC);
+        (void) sd_event_source_set_enabled(s->mhd_timer_source, SD_EVENT_ONESHOT);
 }
 
-static void listener_kick(HttpListener *l) {
-        (void) sd_event_source_set_time(l->timer_source, 1); /* in the past: run at once */
-        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_ONESHOT);
+static void mhd_kick(HttpServer *s) {
+        (void) sd_event_source_set_enabled(s->mhd_defer_source, SD_EVENT_ONESHOT);
+}
+
+static int on_mhd_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        mhd_run(userdata);
+        return 0;
+}
+
+static int on_mhd_timer(sd_event_source *es, uint64_t usec, void *userdata) {
+        mhd_run(userdata);
+        return 0;
+}
+
+static int on_mhd_defer(sd_event_source *es, void *userdata) {
+        mhd_run(userdata);
+        return 0;
+}
+
+/* ---- the refusal log ---- */
+
+static void on_refusal_line(const char *who, unsigned n_sources, const unsigned refused[static _HTTP_REFUSAL_MAX],
+                            usec_t interval, void *userdata) {
+        static const char *const what[_HTTP_REFUSAL_MAX] = {
+                [HTTP_REFUSAL_OVER_SHARE] = "connection(s) closed over the address's share",
+                [HTTP_REFUSAL_TOO_SLOW] = "connection(s) without a complete request in time",
+                [HTTP_REFUSAL_MALFORMED] = "malformed request(s)",
+                [HTTP_REFUSAL_RATE_LIMITED] = "request(s) over the rate limit",
+        };
+        char text[256] = "", addresses[32] = "";
+
+        for (HttpRefusal i = 0; i < _HTTP_REFUSAL_MAX; i++)
+                if (refused[i] > 0)
+                        snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%u %s",
+                                 text[0] ? ", " : "", refused[i], what[i]);
+        if (n_sources > 1)
+                snprintf(addresses, sizeof(addresses), " (%u addresses)", n_sources);
+
+        log_struct(LOG_NOTICE,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_HTTP_REFUSED,
+                   "GOLEM_REMOTE_ADDR=%s", who,
+                   "GOLEM_REFUSED_OVER_SHARE=%u", refused[HTTP_REFUSAL_OVER_SHARE],
+                   "GOLEM_REFUSED_TOO_SLOW=%u", refused[HTTP_REFUSAL_TOO_SLOW],
+                   "GOLEM_REFUSED_MALFORMED=%u", refused[HTTP_REFUSAL_MALFORMED],
+                   "GOLEM_REFUSED_RATE_LIMITED=%u", refused[HTTP_REFUSAL_RATE_LIMITED],
+                   "MESSAGE=Refused %s%s: %s (further refusals summed up for %" PRIu64 " s).",
+                   who, addresses, text, interval / USEC_PER_SEC);
+}
+
+static int on_refusal_log_timer(sd_event_source *es, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+        usec_t next = http_sources_flush(s->sources, now_monotonic());
+
+        if (next != USEC_INFINITY) {
+                (void) sd_event_source_set_time(es, next);
+                (void) sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+static void server_refused(HttpServer *s, HttpSource *source, HttpRefusal what) {
+        usec_t due = http_source_refused(s->sources, source, what, now_monotonic()), armed;
+        int enabled = SD_EVENT_OFF;
+
+        if (due == USEC_INFINITY)
+                return;
+        (void) sd_event_source_get_enabled(s->refusal_log_source, &enabled);
+        if (enabled != SD_EVENT_OFF && sd_event_source_get_time(s->refusal_log_source, &armed) >= 0 && armed <= due)
+                return;
+        (void) sd_event_source_set_time(s->refusal_log_source, due);
+        (void) sd_event_source_set_enabled(s->refusal_log_source, SD_EVENT_ONESHOT);
+}
+
+/* ---- connections ---- */
+
+static void conn_set_deadline(HttpConn *c, usec_t usec) {
+        if (usec == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(c->timer_source, now_monotonic() + usec);
+        (void) sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
+}
+
+/* The same, unless the deadline set is sooner. */
+static void conn_tighten_deadline(HttpConn *c, usec_t usec) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t t;
+
+        if (sd_event_source_get_enabled(c->timer_source, &enabled) >= 0 && enabled != SD_EVENT_OFF &&
+            sd_event_source_get_time(c->timer_source, &t) >= 0 && t <= now_monotonic() + usec)
+                return;
+        conn_set_deadline(c, usec);
+}
+
+static void conn_link(HttpConn *c) {
+        HttpServer *s = c->server;
+        HttpSource *src = c->source;
+
+        LIST_APPEND_TAIL(source, src->oldest, src->newest, c);
+        src->n_connections++;
+        LIST_APPEND_TAIL(head, s->heads, s->heads_last, c);
+        s->n_connections++;
+}
+
+static void conn_unlink_head(HttpConn *c) {
+        HttpServer *s = c->server;
+
+        if (c->phase != CONN_MHD)
+                LIST_REMOVE_TAIL(head, s->heads, s->heads_last, c);
+}
+
+/* Forgets a connection whose descriptor is closed (by us, or by libmicrohttpd). */
+static void conn_free(HttpConn *c) {
+        HttpServer *s = c->server;
+        HttpSource *src = c->source;
+
+        conn_unlink_head(c);
+        LIST_REMOVE_TAIL(source, src->oldest, src->newest, c);
+        src->n_connections--;
+        s->n_connections--;
+        http_sources_release(s->sources, src, now_monotonic());
+
+        sd_event_source_disable_unref(c->io_source);
+        sd_event_source_disable_unref(c->timer_source);
+        free(c);
+}
+
+/* Ends a connection: ours are closed at once, libmicrohttpd's are shut down (it then
+ * closes them and says so). */
+static void conn_close(HttpConn *c) {
+        if (c->phase == CONN_MHD) {
+                if (!c->shut_down) {
+                        c->shut_down = true;
+                        (void) shutdown(c->fd, SHUT_RDWR);
+                        mhd_kick(c->server);
+                }
+                return;
+        }
+        (void) close(c->fd);
+        conn_free(c);
+}
+
+/* The oldest connection of the source that may be closed to make room: not one whose
+ * request the daemon is working on. */
+static bool source_evict(HttpServer *s, HttpSource *src) {
+        for (HttpConn *c = src->oldest; c; c = c->source_next) {
+                bool mhd = c->phase == CONN_MHD;
+
+                if (c->suspended || c->shut_down)
+                        continue;
+                server_refused(s, src, HTTP_REFUSAL_OVER_SHARE);
+                conn_close(c);
+                if (mhd)
+                        mhd_run(s); /* so that it closes the connection now */
+                return true;
+        }
+        return false;
+}
+
+/* ---- the first request head, before libmicrohttpd ---- */
+
+static void request_id_new(HttpServer *s, char ret[static REQUEST_ID_MAX + 1]) {
+        /* A counter scrambled with a per-process seed: unique in this process, not guessable
+         * in sequence, and cheap. */
+        uint64_t x = ++s->n_requests * 0x9E3779B97F4A7C15ULL ^ s->request_seed;
+
+        x ^= x >> 31;
+        snprintf(ret, REQUEST_ID_MAX + 1, "%016" PRIx64, x);
+}
+
+static json_object *error_envelope(const char *code, const char *message) {
+        _cleanup_json_ json_object *o = json_object_new_object(), *detail = json_object_new_object();
+
+        if (!o || !detail ||
+            json_object_object_add(detail, "code", json_object_new_string(code)) < 0 ||
+            json_object_object_add(detail, "message", json_object_new_string(message)) < 0 ||
+            json_object_object_add(o, "detail", TAKE_PTR(detail)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+/* Drops what comes until the client closes, or enough came. */
+static void conn_linger(HttpConn *c) {
+        HttpServer *s = c->server;
+
+        for (;;) {
+                ssize_t n = recv(c->fd, s->scratch, s->head_limits.head_max, MSG_DONTWAIT);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0 || (c->lingered += (size_t) n) > LINGER_BYTES_MAX)
+                        break;
+        }
+        conn_close(c);
+}
+
+/* Answers a head that is refused (or too slow) and closes the connection: the answer is
+ * sent, our side shut down, and what the client still sends dropped for a moment, so that
+ * the close does not reset the connection before the client has read the answer. */
+static void conn_refuse(HttpConn *c, unsigned status, const char *code, const char *message) {
+        HttpServer *s = c->server;
+        _cleanup_json_ json_object *o = error_envelope(code, message);
+        char id[REQUEST_ID_MAX + 1], date[64] = "", *text = NULL;
+        const char *body = o ? json_to_string(o, false) : NULL;
+        time_t now = time(NULL);
+        struct tm tm;
+        int n;
+
+        request_id_new(s, id);
+        if (gmtime_r(&now, &tm))
+                (void) strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        n = asprintf(&text,
+                     "HTTP/1.1 %u %s\r\n"
+                     "Date: %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Connection: close\r\n"
+                     "X-Request-ID: %s\r\n"
+                     "\r\n"
+                     "%s",
+                     status, MHD_get_reason_phrase_for(status), date, strlen(strempty(body)), id, strempty(body));
+        /* A new connection's send buffer is empty: the little answer fits. */
+        if (n > 0)
+                (void) send(c->fd, text, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        free(text);
+        log_debug("%s: refused %u %s: %s (request %s)", c->source->name, status, code, message, id);
+
+        (void) shutdown(c->fd, SHUT_WR);
+        c->phase = CONN_LINGER;
+        conn_set_deadline(c, LINGER_USEC);
+        conn_linger(c);
+}
+
+static void conn_hand_over(HttpConn *c) {
+        HttpServer *s = c->server;
+        enum MHD_Result r;
+
+        /* From here on the descriptor is libmicrohttpd's; it reads the head again. */
+        c->io_source = sd_event_source_disable_unref(c->io_source);
+        conn_set_deadline(c, USEC_INFINITY);
+        conn_unlink_head(c);
+        c->phase = CONN_MHD;
+
+        s->adopting = c;
+        r = MHD_add_connection(s->daemon, c->fd, (const struct sockaddr *) &c->address, c->address_len);
+        if (r != MHD_YES && s->adopting)
+                /* Refused before it announced the connection; the descriptor is closed. */
+                conn_free(c);
+        s->adopting = NULL;
+        mhd_kick(s);
+}
+
+/* The bytes of a new connection, peeked at (libmicrohttpd reads them later): handed over
+ * once they hold a complete and acceptable head, refused as soon as they show a fault. */
+static void conn_scan(HttpConn *c, uint32_t revents) {
+        HttpServer *s = c->server;
+        HttpHead h;
+        ssize_t n;
+        int r;
+
+        do
+                n = recv(c->fd, s->scratch, s->head_limits.head_max, MSG_PEEK | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+                return;
+        if (n <= 0) {
+                conn_close(c);
+                return;
+        }
+
+        http_head_init(&h, &s->head_limits);
+        r = http_head_scan(&h, s->scratch, (size_t) n);
+        if (r > 0) {
+                conn_hand_over(c);
+                return;
+        }
+        if (r < 0) {
+                server_refused(s, c->source, HTTP_REFUSAL_MALFORMED);
+                conn_refuse(c, h.status, h.code, h.message);
+                return;
+        }
+        /* Incomplete: wait for more, unless the client has stopped sending. */
+        if (revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                conn_close(c);
+}
+
+static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        HttpConn *c = userdata;
+
+        if (c->phase == CONN_HEAD)
+                conn_scan(c, revents);
+        else
+                conn_linger(c);
+        return 0;
+}
+
+static int on_conn_deadline(sd_event_source *es, uint64_t usec, void *userdata) {
+        HttpConn *c = userdata;
+        HttpServer *s = c->server;
+        int n;
+
+        switch (c->phase) {
+        case CONN_HEAD:
+                server_refused(s, c->source, HTTP_REFUSAL_TOO_SLOW);
+                /* A connection that sent nothing is closed quietly (a client that opened it
+                 * ahead of time would take a 408 for the answer to its next request). */
+                if (ioctl(c->fd, FIONREAD, &n) >= 0 && n == 0) {
+                        conn_close(c);
+                        return 0;
+                }
+                conn_refuse(c, 408, "REQUEST_TIMEOUT", "The request head did not come in time");
+                break;
+        case CONN_LINGER:
+                conn_close(c);
+                break;
+        case CONN_MHD:
+                if (!c->idle)
+                        server_refused(s, c->source, HTTP_REFUSAL_TOO_SLOW);
+                conn_close(c);
+                break;
+        }
+        return 0;
+}
+
+/* A new connection from address sa: kept when its address may have one more (or once an
+ * address holding more gave one up), else closed at once. */
+static void server_admit(HttpServer *s, int fd, const struct sockaddr_storage *sa, socklen_t sa_len) {
+        HttpSource *src = http_sources_get(s->sources, (const struct sockaddr *) sa), *victim = NULL;
+        HttpConn *c;
+        int r;
+
+        r = http_sources_admit(s->sources, src, s->n_connections, s->connections_max,
+                               s->config.per_ip_connection_limit, &victim);
+        if (r == 0 && !source_evict(s, victim))
+                r = -EBUSY;
+        if (r < 0 || s->n_connections >= s->connections_max + ACCEPT_BATCH)
+                goto refuse;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                goto refuse;
+        *c = (HttpConn) {
+                .server = s,
+                .source = src,
+                .fd = fd,
+                .address = *sa,
+                .address_len = sa_len,
+                .phase = CONN_HEAD,
+        };
+        if (sd_event_add_io(s->event, &c->io_source, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, on_conn_io, c) < 0 ||
+            sd_event_add_time(s->event, &c->timer_source, CLOCK_MONOTONIC, USEC_INFINITY, DEADLINE_ACCURACY_USEC,
+                              on_conn_deadline, c) < 0) {
+                sd_event_source_disable_unref(c->io_source);
+                free(c);
+                goto refuse;
+        }
+        conn_link(c);
+        conn_set_deadline(c, s->config.header_timeout_sec * USEC_PER_SEC);
+        return;
+
+refuse:
+        server_refused(s, src, HTTP_REFUSAL_OVER_SHARE);
+        (void) close(fd);
+        http_sources_release(s->sources, src, now_monotonic());
+}
+
+static void listeners_pause(HttpServer *s, bool pause) {
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i]->io_source, pause ? SD_EVENT_OFF : SD_EVENT_ON);
+        if (pause)
+                (void) sd_event_source_set_time_relative(s->accept_retry_source, ACCEPT_RETRY_USEC);
+        (void) sd_event_source_set_enabled(s->accept_retry_source, pause ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+}
+
+static int on_accept_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+
+        if (!s->shutting_down)
+                listeners_pause(s, false);
+        return 0;
+}
+
+/* The address that holds the most connections gives one up. */
+static bool server_evict_biggest(HttpServer *s) {
+        HttpSource *victim = http_sources_biggest(s->sources);
+
+        return victim && source_evict(s, victim);
+}
+
+static int on_listener_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        HttpListener *l = userdata;
+        HttpServer *s = l->server;
+
+        for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
+                struct sockaddr_storage sa;
+                socklen_t sa_len = sizeof(sa);
+                int cfd;
+
+                cfd = accept4(fd, (struct sockaddr *) &sa, &sa_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd >= 0) {
+                        server_admit(s, cfd, &sa, sa_len);
+                        continue;
+                }
+                if (errno == EAGAIN)
+                        break;
+                if (IN_SET(errno, EMFILE, ENFILE, ENOBUFS, ENOMEM)) {
+                        /* Out of descriptors although under the cap (the daemon's other
+                         * work holds them): make room, or wait a moment without spinning. */
+                        if (server_evict_biggest(s))
+                                continue;
+                        log_debug_errno(errno, "Cannot accept a connection, pausing: %m");
+                        listeners_pause(s, true);
+                        break;
+                }
+                if (!IN_SET(errno, EINTR, ECONNABORTED, EPROTO, EPERM, ENETDOWN, ENONET, EHOSTUNREACH, ENETUNREACH)) {
+                        log_debug_errno(errno, "Cannot accept a connection: %m");
+                        break;
+                }
+        }
+        return 0;
 }
 
 /* ---- requests ---- */
-
-static void request_add_suspended(HttpRequest *req) {
-        HttpServer *s = req->server;
-
-        req->suspended_prev = NULL;
-        req->suspended_next = s->suspended;
-        if (s->suspended)
-                s->suspended->suspended_prev = req;
-        s->suspended = req;
-}
-
-static void request_remove_suspended(HttpRequest *req) {
-        HttpServer *s = req->server;
-
-        if (req->suspended_prev)
-                req->suspended_prev->suspended_next = req->suspended_next;
-        else if (s->suspended == req)
-                s->suspended = req->suspended_next;
-        if (req->suspended_next)
-                req->suspended_next->suspended_prev = req->suspended_prev;
-        req->suspended_prev = req->suspended_next = NULL;
-}
 
 static void request_free(HttpRequest *req) {
         if (!req)
@@ -156,7 +619,7 @@ static void request_free(HttpRequest *req) {
         if (req->destroy_cb)
                 req->destroy_cb(req, req->destroy_data);
         if (req->suspended)
-                request_remove_suspended(req);
+                LIST_REMOVE_TAIL(suspended, req->server->suspended, req->server->suspended_last, req);
         if (req->pending)
                 MHD_destroy_response(req->pending);
         for (size_t i = 0; i < req->n_args; i++)
@@ -188,18 +651,12 @@ static bool request_id_valid(const char *s) {
 
 static void request_set_id(HttpRequest *req) {
         const char *given;
-        uint64_t x;
 
         given = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "X-Request-ID");
-        if (request_id_valid(given)) {
+        if (request_id_valid(given))
                 strcpy(req->request_id, given);
-                return;
-        }
-        /* A counter scrambled with a per-process seed: unique in this process, not guessable
-         * in sequence, and cheap. */
-        x = ++req->server->n_requests * 0x9E3779B97F4A7C15ULL ^ req->server->request_seed;
-        x ^= x >> 31;
-        snprintf(req->request_id, sizeof(req->request_id), "%016" PRIx64, x);
+        else
+                request_id_new(req->server, req->request_id);
 }
 
 HttpMethod http_request_method(const HttpRequest *req) {
@@ -330,16 +787,21 @@ static int request_send(HttpRequest *req, unsigned status, const char *body, siz
         for (size_t i = 0; i < req->n_extra_headers; i++)
                 (void) MHD_add_response_header(resp, req->extra_headers[i].name, req->extra_headers[i].value);
 
-        if (req->in_handler) {
+        if (req->in_handler && req->hold_reply)
+                /* Queued once the request is complete, so the connection can stay open. */
+                req->pending = resp;
+        else if (req->in_handler) {
                 (void) MHD_queue_response(req->connection, status, resp);
                 MHD_destroy_response(resp);
         } else if (req->suspended) {
                 /* MHD calls the access handler again after the resume; it queues this there. */
                 req->pending = resp;
-                request_remove_suspended(req);
+                LIST_REMOVE_TAIL(suspended, req->server->suspended, req->server->suspended_last, req);
                 req->suspended = false;
+                if (req->conn)
+                        req->conn->suspended = false;
                 MHD_resume_connection(req->connection);
-                listener_kick(req->listener);
+                mhd_kick(req->server);
         } else
                 MHD_destroy_response(resp); /* cannot happen: a request outside the handler is suspended */
 
@@ -363,19 +825,17 @@ int http_reply_json(HttpRequest *req, unsigned status, json_object *body) {
 }
 
 static int reply_error_va(HttpRequest *req, unsigned status, const char *code, const char *format, va_list ap) {
-        _cleanup_json_ json_object *o = NULL, *detail = NULL;
-        char message[512];
+        _cleanup_json_ json_object *o = NULL;
+        char text[4 * ERROR_MESSAGE_MAX], message[ERROR_MESSAGE_MAX];
 
-        vsnprintf(message, sizeof(message), format, ap);
+        /* What a handler puts in a message may come from the request (a name from the
+         * path, say): valid UTF-8 it must be, and cut between characters. */
+        vsnprintf(text, sizeof(text), format, ap);
+        (void) utf8_sanitize(text, strlen(text), message, sizeof(message));
 
-        detail = json_object_new_object();
-        o = json_object_new_object();
-        if (!detail || !o ||
-            json_object_object_add(detail, "code", json_object_new_string(code)) < 0 ||
-            json_object_object_add(detail, "message", json_object_new_string(message)) < 0 ||
-            json_object_object_add(o, "detail", TAKE_PTR(detail)) < 0)
+        o = error_envelope(code, message);
+        if (!o)
                 return http_reply_json(req, 500, NULL);
-
         return http_reply_json(req, status, o);
 }
 
@@ -390,52 +850,16 @@ int http_reply_error(HttpRequest *req, unsigned status, const char *code, const 
 }
 
 unsigned http_status_from_errno(int error) {
-        switch (ERRNO_VALUE(error)) {
-        case ENOENT:
-        case ENXIO:
-                return 404;
-        case EEXIST:
-        case EBUSY:
-                return 409;
-        case EINVAL:
-        case EBADMSG:
-                return 422;
-        case ERANGE:
-                return 400;
-        case EACCES:
-        case EPERM:
-                return 401;
-        case E2BIG:
-                return 413;
-        case EAGAIN:
-        case ENOSPC:
-        case ENOMEM:
-        case ECONNREFUSED:
-        case EHOSTUNREACH:
-                return 503;
-        case EOPNOTSUPP:
-                return 405;
-        case ETIMEDOUT:
-                return 504;
-        default:
-                return 500;
-        }
+        return error_info(error)->http_status;
 }
 
 int http_reply_errno(HttpRequest *req, int error, const char *code, const char *format, ...) {
-        unsigned status = http_status_from_errno(error);
+        const ErrorInfo *e = error_info(error);
         va_list ap;
         int r;
 
-        if (!code)
-                code = status == 404 ? "NOT_FOUND" :
-                       status == 409 ? "CONFLICT" :
-                       status == 422 ? "VALIDATION_ERROR" :
-                       status == 503 ? "SERVICE_UNAVAILABLE" :
-                       status < 500 ? "BAD_REQUEST" : "INTERNAL_ERROR";
-
         va_start(ap, format);
-        r = reply_error_va(req, status, code, format, ap);
+        r = reply_error_va(req, e->http_status, code ?: e->code, format, ap);
         va_end(ap);
         return r;
 }
@@ -532,12 +956,90 @@ static int request_route(HttpRequest *req, char *allow, size_t allow_size) {
 
 /* Runs on the first call for a request: route, rate limit and announced body size, so an
  * answer that needs no body goes out before the body is read. */
-static void request_begin(HttpRequest *req) {
+static enum MHD_Result on_head_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                     const char *value, size_t value_size) {
+        return http_head_field(cls, key, key_size, strempty(value), value_size) < 0 ? MHD_NO : MHD_YES;
+}
+
+typedef struct QueryCheck {
+        const char *keys[QUERY_ARGS_MAX];
+        size_t n;
+        const char *repeated;
+        bool too_many;
+} QueryCheck;
+
+/* Each name once: a handler reads the first, and another reader might take the last. (An
+ * empty name means nothing to anyone.) */
+static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        QueryCheck *q = cls;
+
+        if (isempty(key))
+                return MHD_YES;
+        for (size_t i = 0; i < q->n; i++)
+                if (streq(q->keys[i], key)) {
+                        q->repeated = key;
+                        return MHD_NO;
+                }
+        if (q->n >= QUERY_ARGS_MAX) {
+                q->too_many = true;
+                return MHD_NO;
+        }
+        q->keys[q->n++] = key;
+        return MHD_YES;
+}
+
+/* The checks of http_head_scan() on what libmicrohttpd parsed, for the requests after the
+ * first on a connection (which libmicrohttpd read alone), and one query parameter of each
+ * name. A refusal closes the connection. */
+static bool request_check_head(HttpRequest *req, const char *version, uint64_t *ret_content_length) {
         HttpServer *s = req->server;
+        QueryCheck q = {};
+        HttpHead h;
+
+        http_head_init(&h, &s->head_limits);
+        if (http_head_version(&h, version, strlen(version)) < 0 ||
+            MHD_get_connection_values_n(req->connection, MHD_HEADER_KIND, on_head_field, &h) < 0 ||
+            h.status != 0 ||
+            http_head_end(&h) < 0) {
+                if (req->conn)
+                        server_refused(s, req->conn->source, HTTP_REFUSAL_MALFORMED);
+                (void) http_reply_error(req, h.status, h.code, "%s", h.message);
+                return false;
+        }
+        *ret_content_length = h.has_content_length ? h.content_length : 0;
+
+        (void) MHD_get_connection_values(req->connection, MHD_GET_ARGUMENT_KIND, on_query_arg, &q);
+        if (q.repeated || q.too_many) {
+                if (req->conn)
+                        server_refused(s, req->conn->source, HTTP_REFUSAL_MALFORMED);
+                if (q.too_many)
+                        (void) http_reply_error(req, 400, "BAD_REQUEST", "More than %d query parameters", QUERY_ARGS_MAX);
+                else
+                        (void) http_reply_error(req, 400, "BAD_REQUEST", "Query parameter %s is repeated", q.repeated);
+                return false;
+        }
+        return true;
+}
+
+/* Runs once the head of a request is complete: its checks, the route, the rate limit. An
+ * answer that needs no body goes out before the body is read (and the connection closes);
+ * for a request without a body it waits until the request is complete, so the connection
+ * stays open for the next one. */
+static void request_begin(HttpRequest *req, const char *version) {
+        HttpServer *s = req->server;
+        uint64_t content_length;
         char allow[64];
-        const char *cl;
         unsigned retry;
         int r;
+
+        if (!request_check_head(req, version, &content_length))
+                return;
+
+        if (req->conn)
+                conn_set_deadline(req->conn, content_length == 0 ? USEC_INFINITY :
+                                  s->config.header_timeout_sec * USEC_PER_SEC +
+                                  content_length * USEC_PER_SEC / BODY_RATE_MIN);
+        req->hold_reply = content_length == 0;
 
         r = request_route(req, allow, sizeof(allow));
         if (r == -EOPNOTSUPP) {
@@ -557,27 +1059,11 @@ static void request_begin(HttpRequest *req) {
 
                 snprintf(v, sizeof(v), "%u", retry);
                 (void) http_request_add_header(req, "Retry-After", v);
-                log_struct(LOG_NOTICE,
-                           "MESSAGE_ID=" GOLEM_MESSAGE_RATE_LIMITED,
-                           "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
-                           "GOLEM_REQUEST_ID=%s", req->request_id,
-                           "MESSAGE=Rate limit exceeded for %s, retry in %us.", http_request_client_string(req), retry);
+                if (req->conn)
+                        server_refused(s, req->conn->source, HTTP_REFUSAL_RATE_LIMITED);
                 (void) http_reply_error(req, 429, s->config.rate_limit_code ?: "RATE_LIMITED",
                                         "Rate limit exceeded, retry in %u s", retry);
                 return;
-        }
-
-        cl = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-                char *end;
-                unsigned long long v;
-
-                errno = 0;
-                v = strtoull(cl, &end, 10);
-                if (errno != 0 || *end || v > s->config.body_max) {
-                        req->body_too_large = true;
-                        (void) http_reply_error(req, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds %zu bytes", s->config.body_max);
-                }
         }
 }
 
@@ -608,6 +1094,8 @@ static void request_dispatch(HttpRequest *req) {
                 return;
         }
 
+        if (req->conn)
+                conn_set_deadline(req->conn, USEC_INFINITY);
         r = req->route->handler(req, req->server->config.userdata);
         if (req->replied)
                 return;
@@ -618,7 +1106,9 @@ static void request_dispatch(HttpRequest *req) {
         if (req->wants_suspend) {
                 req->wants_suspend = false;
                 req->suspended = true;
-                request_add_suspended(req);
+                if (req->conn)
+                        req->conn->suspended = true;
+                LIST_APPEND_TAIL(suspended, req->server->suspended, req->server->suspended_last, req);
                 MHD_suspend_connection(req->connection);
                 return;
         }
@@ -626,53 +1116,70 @@ static void request_dispatch(HttpRequest *req) {
         (void) http_reply_error(req, 500, "INTERNAL_ERROR", "The request was not answered");
 }
 
-/* The request line was read: the target as sent is kept (for signatures over it); the rest
- * of the request is set up in on_access(). */
+/* A request line was read: the head, and then the body, have their deadlines. The request
+ * starts here, so that one libmicrohttpd answers by itself is seen ending too; the target as
+ * sent is kept (for signatures over it). */
 static void *on_uri_log(void *cls, const char *uri, struct MHD_Connection *connection) {
-        HttpRequest *req = calloc(1, sizeof(*req));
+        HttpServer *s = cls;
+        const union MHD_ConnectionInfo *info;
+        HttpRequest *req;
 
-        if (req)
-                req->target = strdup(uri ?: "");
+        req = calloc(1, sizeof(*req));
+        if (!req)
+                return NULL;
+        req->target = strdup(uri ?: "");
+        if (!req->target) {
+                free(req);
+                return NULL;
+        }
+        req->server = s;
+        req->connection = connection;
+        req->started = now_monotonic();
+        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        req->conn = info ? info->socket_context : NULL;
+        if (req->conn) {
+                /* A later request's head: in time for both its own deadline and the end of
+                 * the connection's idle time. */
+                req->conn->idle = false;
+                conn_tighten_deadline(req->conn, s->config.header_timeout_sec * USEC_PER_SEC);
+        }
         return req;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
-        HttpListener *l = cls;
+        HttpServer *s = cls;
         HttpRequest *req = *con_cls;
 
-        if (!req || !req->server) {
+        if (!req) {
+                req = *con_cls = on_uri_log(s, url, connection);
+                if (!req)
+                        return MHD_NO;
+        }
+
+        if (!req->begun) {
                 size_t n;
 
-                if (!req)
-                        req = calloc(1, sizeof(*req));
-                if (!req)
-                        return MHD_NO;
-                req->server = l->server;
-                req->listener = l;
-                req->connection = connection;
-                req->started = now_monotonic();
+                req->begun = true;
                 req->method = http_method_from_string(method);
                 req->path = strdup(url && url[0] == '/' ? url : "/");
-                if (!req->path) {
-                        free(req);
+                if (!req->path)
                         return MHD_NO;
-                }
                 /* One trailing slash is forgiven: "/api/v1/vms/" is "/api/v1/vms". */
                 n = strlen(req->path);
                 if (n > 1 && req->path[n - 1] == '/')
                         req->path[n - 1] = 0;
-                *con_cls = req;
 
                 req->in_handler = true;
                 request_set_id(req);
-                request_begin(req);
+                request_begin(req, strempty(version));
                 req->in_handler = false;
                 return MHD_YES;
         }
 
         req->in_handler = true;
+        req->hold_reply = false;
         if (*upload_data_size > 0) {
                 if (!req->replied)
                         (void) request_append_body(req, upload_data, *upload_data_size);
@@ -690,22 +1197,54 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
+        HttpServer *s = cls;
         HttpRequest *req = *con_cls;
+        HttpConn *c;
 
         if (!req)
                 return;
-        if (!req->server) {
-                /* Answered by libmicrohttpd itself before our handler saw it. */
-                request_free(req);
-                *con_cls = NULL;
-                return;
-        }
+        c = req->conn;
+        if (!req->begun && c)
+                /* libmicrohttpd refused the request by itself (a later one on the connection,
+                 * which we did not scan): its HTML answer, and the connection closes. */
+                server_refused(s, c->source, HTTP_REFUSAL_MALFORMED);
         log_debug("%s %s %s -> %u (%" PRIu64 " us, request %s%s)",
                   http_request_client_string(req), http_method_to_string(req->method) ?: "?",
-                  req->path, req->status, now_monotonic() - req->started, req->request_id,
+                  req->path ?: "?", req->status, now_monotonic() - req->started, req->request_id,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", aborted");
         request_free(req);
         *con_cls = NULL;
+
+        /* Kept alive: the next request's head is in within this long. */
+        if (c) {
+                c->idle = true;
+                c->suspended = false;
+                conn_set_deadline(c, KEEPALIVE_HEADER_TIMEOUTS * s->config.header_timeout_sec * USEC_PER_SEC);
+        }
+}
+
+static void on_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode code) {
+        HttpServer *s = cls;
+        HttpConn *c;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                c = s->adopting;
+                *socket_context = c;
+                if (c) {
+                        c->connection = connection;
+                        c->idle = true;
+                }
+                return;
+        }
+
+        c = *socket_context;
+        *socket_context = NULL;
+        if (!c)
+                return;
+        if (c == s->adopting)
+                s->adopting = NULL;
+        conn_free(c);
 }
 
 /* Decodes %XX, except bytes that would end or corrupt a C string (NUL and control
@@ -738,10 +1277,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         log_debug("microhttpd: %s", buf);
 }
 
+
 /* ---- the server ---- */
+
+/* As many connections as descriptors allow, leaving some for everything else. */
+static size_t connections_max_from_rlimit(void) {
+        struct rlimit rl;
+        size_t reserved;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return CONNECTIONS_CEILING;
+        reserved = MAX((size_t) FDS_RESERVED_MIN, (size_t) rl.rlim_cur / 8);
+        if (rl.rlim_cur < reserved + 16)
+                return 16;
+        return MIN((size_t) rl.rlim_cur - reserved, (size_t) CONNECTIONS_CEILING);
+}
 
 int http_server_new(sd_event *event, const HttpServerConfig *config, HttpServer **ret) {
         _cleanup_(http_server_freep) HttpServer *s = NULL;
+        const union MHD_DaemonInfo *info;
         int r;
 
         s = calloc(1, sizeof(*s));
@@ -755,14 +1309,74 @@ int http_server_new(sd_event *event, const HttpServerConfig *config, HttpServer 
                 s->config.connection_timeout_sec = 30;
         if (s->config.per_ip_connection_limit == 0)
                 s->config.per_ip_connection_limit = 128;
+        if (s->config.header_timeout_sec == 0)
+                s->config.header_timeout_sec = 5;
+        s->connections_max = s->config.connections_max ?: connections_max_from_rlimit();
+        s->head_limits = (HttpHeadLimits) {
+                .head_max = HTTP_HEAD_MAX_DEFAULT,
+                .fields_max = HTTP_HEAD_FIELDS_MAX_DEFAULT,
+                .body_max = s->config.body_max,
+        };
 
         if (config->rate_per_minute > 0) {
                 r = rate_limiter_new(config->rate_per_minute, RATE_LIMIT_CLIENTS_MAX, &s->rate_limiter);
                 if (r < 0)
                         return r;
         }
+        r = http_sources_new(2 * s->connections_max, &s->sources);
+        if (r < 0)
+                return r;
+        http_sources_set_log(s->sources, REFUSAL_LOG_INTERVAL_USEC, REFUSAL_LOG_LINES_MAX, on_refusal_line, s);
+        s->scratch = malloc(s->head_limits.head_max);
+        if (!s->scratch)
+                return -ENOMEM;
         if (getrandom(&s->request_seed, sizeof(s->request_seed), GRND_NONBLOCK) != sizeof(s->request_seed))
                 s->request_seed = now_realtime();
+
+        /* One daemon for every listener: the connections are accepted here, and handed to
+         * it once their first head is in. The head is checked before libmicrohttpd reads
+         * it, so its memory only needs to hold one that passed (and the body's pieces). */
+        s->daemon = MHD_start_daemon(
+                MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET,
+                0, NULL, NULL, on_access, s,
+                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD logs to stderr until it */
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) s->config.connection_timeout_sec,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned) (s->connections_max + ACCEPT_BATCH),
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (4 * s->head_limits.head_max),
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, s,
+                MHD_OPTION_URI_LOG_CALLBACK, on_uri_log, s,
+                MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
+                MHD_OPTION_END);
+        if (!s->daemon)
+                return -EINVAL;
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info)
+                return -EIO;
+
+        r = sd_event_add_io(event, &s->mhd_io_source, info->epoll_fd, EPOLLIN, on_mhd_io, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(event, &s->mhd_timer_source, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC, on_mhd_timer, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_defer(event, &s->mhd_defer_source, on_mhd_defer, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(event, &s->accept_retry_source, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC, on_accept_retry, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(event, &s->refusal_log_source, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_SEC,
+                              on_refusal_log_timer, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(s->mhd_timer_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(s->mhd_defer_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(s->refusal_log_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->mhd_io_source, "http-io");
+        (void) sd_event_source_set_description(s->mhd_timer_source, "http-timer");
+        (void) sd_event_source_set_description(s->mhd_defer_source, "http-run");
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -772,11 +1386,7 @@ static HttpListener *listener_free(HttpListener *l) {
         if (!l)
                 return NULL;
         sd_event_source_disable_unref(l->io_source);
-        sd_event_source_disable_unref(l->timer_source);
-        if (l->daemon)
-                MHD_stop_daemon(l->daemon);
-        /* After MHD_quiesce_daemon() the socket is ours to close. */
-        closep(&l->quiesced_fd);
+        closep(&l->fd);
         free(l);
         return NULL;
 }
@@ -787,24 +1397,35 @@ void http_server_shutdown(HttpServer *s) {
         s->shutting_down = true;
         while (s->suspended)
                 (void) http_reply_error(s->suspended, 503, "SHUTTING_DOWN", "The service is shutting down");
-        for (size_t i = 0; i < s->n_listeners; i++) {
-                /* Answer what the resumed connections have pending, then stop accepting. */
-                HttpListener *l = s->listeners[i];
-
-                (void) MHD_run(l->daemon);
-                if (l->quiesced_fd < 0)
-                        l->quiesced_fd = MHD_quiesce_daemon(l->daemon);
-        }
+        /* Stop accepting (a socket systemd passed keeps what is queued for the next start),
+         * drop connections that have not sent a request, and answer what was resumed. */
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i]->io_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
+        while (s->heads)
+                conn_close(s->heads);
+        if (s->daemon)
+                mhd_run(s);
 }
 
 HttpServer *http_server_free(HttpServer *s) {
         if (!s)
                 return NULL;
         http_server_shutdown(s);
+        sd_event_source_disable_unref(s->mhd_io_source);
+        sd_event_source_disable_unref(s->mhd_timer_source);
+        sd_event_source_disable_unref(s->mhd_defer_source);
+        sd_event_source_disable_unref(s->accept_retry_source);
+        sd_event_source_disable_unref(s->refusal_log_source);
+        /* Closes its connections, and says so for each. */
+        if (s->daemon)
+                MHD_stop_daemon(s->daemon);
         for (size_t i = 0; i < s->n_listeners; i++)
                 listener_free(s->listeners[i]);
         free(s->listeners);
+        http_sources_free(s->sources);
         rate_limiter_free(s->rate_limiter);
+        free(s->scratch);
         sd_event_unref(s->event);
         free(s);
         return NULL;
@@ -813,7 +1434,6 @@ HttpServer *http_server_free(HttpServer *s) {
 int http_server_add_listener(HttpServer *s, int fd) {
         _cleanup_close_ int owned = fd;
         HttpListener *l, **a;
-        const union MHD_DaemonInfo *info;
         int r;
 
         a = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*a));
@@ -825,53 +1445,34 @@ int http_server_add_listener(HttpServer *s, int fd) {
         if (!l)
                 return -ENOMEM;
         l->server = s;
-        l->quiesced_fd = -EBADF;
-
-        l->daemon = MHD_start_daemon(
-                MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-                0, NULL, NULL, on_access, l,
-                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD logs to stderr until it */
-                MHD_OPTION_LISTEN_SOCKET, (MHD_socket) owned,
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) s->config.connection_timeout_sec,
-                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) s->config.per_ip_connection_limit,
-                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                MHD_OPTION_URI_LOG_CALLBACK, on_uri_log, NULL,
-                MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL,
-                MHD_OPTION_END);
-        if (!l->daemon) {
-                free(l);
-                return -EINVAL;
-        }
-        TAKE_FD(owned); /* MHD closes it when the daemon stops */
-
-        info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (!info) {
+        l->fd = TAKE_FD(owned);
+        /* accept4() must not block when another process took the connection first. */
+        r = fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = sd_event_add_io(s->event, &l->io_source, l->fd, EPOLLIN, on_listener_io, l);
+        if (r < 0) {
                 listener_free(l);
-                return -EIO;
+                return r;
         }
-
-        r = sd_event_add_io(s->event, &l->io_source, info->epoll_fd, EPOLLIN, on_listener_io, l);
-        if (r < 0)
-                goto fail;
-        r = sd_event_add_time(s->event, &l->timer_source, CLOCK_MONOTONIC, 0, 0, on_listener_timer, l);
-        if (r < 0)
-                goto fail;
-        (void) sd_event_source_set_description(l->io_source, "http-io");
-        (void) sd_event_source_set_description(l->timer_source, "http-timer");
-        listener_schedule(l);
+        (void) sd_event_source_set_description(l->io_source, "http-accept");
+        if (s->shutting_down)
+                (void) sd_event_source_set_enabled(l->io_source, SD_EVENT_OFF);
 
         s->listeners[s->n_listeners++] = l;
         return 0;
-
-fail:
-        listener_free(l);
-        return r;
 }
 
 size_t http_server_n_listeners(const HttpServer *s) {
         return s->n_listeners;
 }
 
+size_t http_server_n_connections(const HttpServer *s) {
+        return s->n_connections;
+}
+
+size_t http_server_connections_max(const HttpServer *s) {
+        return s->connections_max;
+}
 int http_server_listen(HttpServer *s, const char *const *fd_names, const char *host, uint16_t port) {
         _cleanup_free_ int *fds = NULL;
         int n, fd, r;

@@ -10,10 +10,20 @@
 #include "macro.h"
 
 /* An HTTP/1.1 server on libmicrohttpd, driven from an sd-event loop: MHD's epoll fd is an
- * io source and its timeout a timer. Routes come from a static table; bodies are capped;
- * every answer carries an X-Request-ID; errors use the JSON envelope
- * {"detail": {"code": "...", "message": "..."}}. A handler may suspend its request and
- * reply later (the loop goes on meanwhile). */
+ * io source, and MHD runs again at once while it has buffered work, else at its timeout.
+ * Routes come from a static table; bodies are capped; every answer carries an X-Request-ID;
+ * errors use the JSON envelope {"detail": {"code": "...", "message": "..."}} in valid UTF-8.
+ * A handler may suspend its request and reply later (the loop goes on meanwhile).
+ *
+ * Hostile clients: the server accepts connections itself and holds each until its first
+ * request head is complete and passes http_head_scan() (refusals are JSON, and close the
+ * connection); only then does MHD get it. Heads must be complete within
+ * header_timeout_sec, bodies arrive at a minimum rate, idle connections close after
+ * connection_timeout_sec. Connections are counted per source address (IPv6 by /64): at
+ * most per_ip_connection_limit each, and at most connections_max in all, sized from
+ * RLIMIT_NOFILE; when full, the address holding the most gives its oldest idle connection
+ * up to a newcomer that holds fewer, so a new address is always served. Refusals are
+ * logged as one summary line per address and minute. */
 
 typedef struct HttpServer HttpServer;
 typedef struct HttpRequest HttpRequest;
@@ -57,6 +67,8 @@ typedef struct HttpServerConfig {
         unsigned connection_timeout_sec;
         unsigned per_ip_connection_limit;
         const char *rate_limit_code; /* detail.code of a 429 */
+        unsigned header_timeout_sec; /* a request head is complete within (0: 5 s) */
+        size_t connections_max;     /* 0: from RLIMIT_NOFILE */
 } HttpServerConfig;
 
 int http_server_new(sd_event *event, const HttpServerConfig *config, HttpServer **ret);
@@ -66,10 +78,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HttpServer *, http_server_free);
 /* Serves an already bound and listening socket; takes ownership of fd. */
 int http_server_add_listener(HttpServer *s, int fd);
 size_t http_server_n_listeners(const HttpServer *s);
+/* Connections open now, and the most there may be. */
+size_t http_server_n_connections(const HttpServer *s);
+size_t http_server_connections_max(const HttpServer *s);
 /* Serves the sockets systemd passed whose FileDescriptorName= is one of fd_names, or, when
  * there are none, binds host:port itself. Returns how many sockets were passed (0: bound). */
 int http_server_listen(HttpServer *s, const char *const *fd_names, const char *host, uint16_t port);
-/* Answers every suspended request with 503 and stops accepting; used on shutdown. */
+/* Answers every suspended request with 503, closes connections that have not sent a
+ * request and stops accepting; used on shutdown. */
 void http_server_shutdown(HttpServer *s);
 
 /* Request accessors. Strings live as long as the request. */
@@ -96,8 +112,9 @@ int http_reply_json(HttpRequest *req, unsigned status, json_object *body);
 int http_reply_json_text(HttpRequest *req, unsigned status, const char *body, size_t size);
 int http_reply_error(HttpRequest *req, unsigned status, const char *code, const char *format, ...)
         _printf_(4, 5);
-/* The status follows the errno: ENOENT 404, EEXIST/EBUSY 409, EINVAL/EBADMSG 422,
- * ERANGE 400, EACCES/EPERM 401, E2BIG 413, EAGAIN/ENOSPC 503, EOPNOTSUPP 405, others 500. */
+/* Status and code (unless given) follow the errno, as src/shared/error-table.c says:
+ * ENOENT 404, EEXIST/EBUSY 409, EINVAL/EBADMSG 422, ERANGE 400, EACCES/EPERM 401, E2BIG 413,
+ * EAGAIN/ENOSPC/EHOSTDOWN 503, EOPNOTSUPP 405, ETIMEDOUT 504, others 500. */
 int http_reply_errno(HttpRequest *req, int error, const char *code, const char *format, ...)
         _printf_(4, 5);
 unsigned http_status_from_errno(int error);

@@ -3,44 +3,16 @@
 #include <string.h>
 
 #include "json-util.h"
+#include "utf8.h"
 
 /* Strict UTF-8 (RFC 3629) without NUL bytes. json-c's own check only looks at the shape of
  * each sequence, so overlong forms ("\xc0\xaf" for '/'), UTF-16 surrogates and code points
  * above U+10FFFF get through it; and a NUL byte is never part of a JSON text. */
 static bool utf8_valid_no_nul(const char *buf, size_t size) {
-        const unsigned char *p = (const unsigned char *) buf, *e = p + size;
-
-        while (p < e) {
-                unsigned char c = *p++;
-                unsigned char lo = 0x80, hi = 0xbf;
-                size_t n;
-
-                if (c == 0)
+        for (size_t i = 0, len; i < size; i += len) {
+                len = utf8_char_len(buf + i, size - i);
+                if (len == 0 || buf[i] == 0)
                         return false;
-                if (c < 0x80)
-                        continue;
-                if (c >= 0xc2 && c <= 0xdf)
-                        n = 1;
-                else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2;
-                        if (c == 0xe0)
-                                lo = 0xa0; /* overlong */
-                        else if (c == 0xed)
-                                hi = 0x9f; /* surrogates */
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3;
-                        if (c == 0xf0)
-                                lo = 0x90; /* overlong */
-                        else if (c == 0xf4)
-                                hi = 0x8f; /* above U+10FFFF */
-                } else
-                        return false;
-
-                if ((size_t) (e - p) < n || *p < lo || *p > hi)
-                        return false;
-                for (p++, n--; n > 0; p++, n--)
-                        if (*p < 0x80 || *p > 0xbf)
-                                return false;
         }
         return true;
 }

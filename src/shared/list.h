@@ -49,3 +49,31 @@
 /* Safe when the body removes i. */
 #define LIST_FOREACH_SAFE(name, i, n, head) \
         for (typeof(head) i = (head), n = i ? i->name##_next : NULL; i; i = n, n = i ? i->name##_next : NULL)
+
+/* The same with a tail pointer as well, for lists that are appended to often and read from the
+ * head (oldest first): O(1) both ways. */
+#define LIST_APPEND_TAIL(name, head, tail, item)                        \
+        do {                                                            \
+                typeof(item) _item = (item);                            \
+                _item->name##_next = NULL;                              \
+                _item->name##_prev = (tail);                            \
+                if (_item->name##_prev)                                 \
+                        _item->name##_prev->name##_next = _item;        \
+                else                                                    \
+                        (head) = _item;                                 \
+                (tail) = _item;                                         \
+        } while (0)
+
+#define LIST_REMOVE_TAIL(name, head, tail, item)                        \
+        do {                                                            \
+                typeof(item) _item = (item);                            \
+                if (_item->name##_prev)                                 \
+                        _item->name##_prev->name##_next = _item->name##_next; \
+                else                                                    \
+                        (head) = _item->name##_next;                    \
+                if (_item->name##_next)                                 \
+                        _item->name##_next->name##_prev = _item->name##_prev; \
+                else                                                    \
+                        (tail) = _item->name##_prev;                    \
+                _item->name##_prev = _item->name##_next = NULL;         \
+        } while (0)

@@ -67,7 +67,7 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 #define GOLEM_MESSAGE_ADVERTISEMENT_STORED   "a3c1b6a0e0f44a7a9c1e1b7d2f0c4e11"
 #define GOLEM_MESSAGE_ADVERTISEMENT_DELETED  "5d8e2f7c3b9a4c6e8f1a2b3c4d5e6f12"
 #define GOLEM_MESSAGE_ADVERTISEMENT_EXPIRED  "9b7a6c5d4e3f4a2b8c1d0e9f8a7b6c13"
-#define GOLEM_MESSAGE_RATE_LIMITED           "2f4e6a8c0b1d4e3f9a5c7e9b1d3f5a14"
+#define GOLEM_MESSAGE_HTTP_REFUSED           "2f4e6a8c0b1d4e3f9a5c7e9b1d3f5a14"
 #define GOLEM_MESSAGE_AUTH_REFUSED           "7e1c3a5b9d2f4c6e8a0b2d4f6a8c0e15"
 #define GOLEM_MESSAGE_VM_CREATED             "0c6e1d3a8b5f4e2c9d7a1b3c5e7f9a21"
 #define GOLEM_MESSAGE_VM_STARTED             "1d7f2e4b9c6a4f3d8e2b4c6d8f0a1b22"

@@ -9,10 +9,9 @@
 /* One request, in units of which a bucket gains exactly per_minute every microsecond, so
  * that refilling never rounds (a token takes 60 s / per_minute to come back). */
 #define TOKEN ((uint64_t) 60 * USEC_PER_SEC)
-#define KEY_MAX 16
 
 typedef struct Bucket {
-        uint8_t key[KEY_MAX];
+        uint8_t key[CLIENT_KEY_MAX];
         uint8_t key_len; /* 0: free slot */
         uint64_t tokens; /* in TOKEN units */
         usec_t last;
@@ -68,8 +67,8 @@ size_t rate_limiter_size(const RateLimiter *rl) {
         return rl->n_used;
 }
 
-static uint64_t hash_key(const RateLimiter *rl, const uint8_t *key, size_t len) {
-        uint64_t h = 0xcbf29ce484222325ULL ^ rl->seed;
+uint64_t client_key_hash(uint64_t seed, const uint8_t *key, size_t len) {
+        uint64_t h = 0xcbf29ce484222325ULL ^ seed;
 
         for (size_t i = 0; i < len; i++) {
                 h ^= key[i];
@@ -82,7 +81,7 @@ static uint64_t hash_key(const RateLimiter *rl, const uint8_t *key, size_t len) 
         return h;
 }
 
-static size_t key_from_sockaddr(const struct sockaddr *sa, uint8_t key[static KEY_MAX]) {
+size_t client_key_from_sockaddr(const struct sockaddr *sa, uint8_t key[static CLIENT_KEY_MAX]) {
         if (sa && sa->sa_family == AF_INET) {
                 memcpy(key, &((const struct sockaddr_in *) sa)->sin_addr, 4);
                 return 4;
@@ -97,7 +96,7 @@ static size_t key_from_sockaddr(const struct sockaddr *sa, uint8_t key[static KE
                 memcpy(key, a->s6_addr, 8); /* the /64 */
                 return 8;
         }
-        /* AF_UNIX and anything else: all local callers share one bucket. */
+        /* AF_UNIX and anything else: all local callers count as one. */
         key[0] = 0;
         return 1;
 }
@@ -114,7 +113,7 @@ static void refill(const RateLimiter *rl, Bucket *b, usec_t now) {
 }
 
 static Bucket *lookup(RateLimiter *rl, const uint8_t *key, size_t len, bool *ret_found) {
-        size_t mask = rl->n_buckets - 1, i = hash_key(rl, key, len) & mask;
+        size_t mask = rl->n_buckets - 1, i = client_key_hash(rl->seed, key, len) & mask;
 
         for (;; i = (i + 1) & mask) {
                 Bucket *b = rl->buckets + i;
@@ -156,8 +155,8 @@ static void prune(RateLimiter *rl, usec_t now) {
 }
 
 int rate_limiter_take(RateLimiter *rl, const struct sockaddr *sa, usec_t now, unsigned *ret_retry_after_sec) {
-        uint8_t key[KEY_MAX];
-        size_t len = key_from_sockaddr(sa, key);
+        uint8_t key[CLIENT_KEY_MAX];
+        size_t len = client_key_from_sockaddr(sa, key);
         bool found;
         Bucket *b;
 

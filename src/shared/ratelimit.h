@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "time-util.h"
@@ -20,3 +21,10 @@ RateLimiter *rate_limiter_free(RateLimiter *rl);
 int rate_limiter_take(RateLimiter *rl, const struct sockaddr *sa, usec_t now, unsigned *ret_retry_after_sec);
 
 size_t rate_limiter_size(const RateLimiter *rl);
+
+/* The address a client is counted under: an IPv4 address (IPv4-mapped ones too) as it is, an
+ * IPv6 address by its /64, anything else (AF_UNIX) as one local client. Returns its length. */
+#define CLIENT_KEY_MAX 16
+size_t client_key_from_sockaddr(const struct sockaddr *sa, uint8_t key[static CLIENT_KEY_MAX]);
+/* A hash of such a key, keyed with seed (a random one keeps the buckets unpredictable). */
+uint64_t client_key_hash(uint64_t seed, const uint8_t *key, size_t len);
