@@ -30,9 +30,9 @@ import threading
 import time
 
 try:
-    import golemtest
+    import golemworld
 except ImportError:  # as the child of call_as(): only the client is needed
-    golemtest = None
+    golemworld = None
 
 DBUS_NAME = "org.freedesktop.DBus"
 DBUS_PATH = "/org/freedesktop/DBus"
@@ -501,8 +501,8 @@ class Pending:
             argv, user=user, group=user, extra_groups=[], cwd="/", env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE)
-        if golemtest:
-            golemtest.on_cleanup(self.kill)
+        if golemworld:
+            golemworld.on_cleanup(self.kill)
 
     def kill(self):
         """Kill the child if it still waits (when the case ends)."""
@@ -600,7 +600,7 @@ def _find(candidates, what, package):
     raise AssertionError(f"{what} not found (apt-get install {package})")
 
 
-class _LoggedDaemon(golemtest.Daemon if golemtest else object):
+class _LoggedDaemon(golemworld.Daemon if golemworld else object):
     """A Daemon whose report on failure shows stdout as well (polkitd logs
     there)."""
 
@@ -643,11 +643,11 @@ class SystemBus:
                 self.conn = Connection(self.address)
                 break
             except (OSError, ConnectionError):
-                golemtest.expect(time.monotonic() < deadline,
+                golemworld.expect(time.monotonic() < deadline,
                                  f"dbus-daemon: no connection within "
                                  f"{timeout}s{self.daemon.tail()}")
                 time.sleep(0.05)
-        golemtest.on_cleanup(self.conn.close)
+        golemworld.on_cleanup(self.conn.close)
         return self
 
     def env(self):
@@ -668,7 +668,7 @@ class SystemBus:
         deadline = time.monotonic() + timeout
         while not self.conn.name_has_owner(name):
             daemon._fail_if_exited(f"before taking {name}")
-            golemtest.expect(time.monotonic() < deadline,
+            golemworld.expect(time.monotonic() < deadline,
                              f"{daemon.name}: {name} not owned within "
                              f"{timeout}s{daemon.tail()}")
             time.sleep(0.05)
@@ -676,7 +676,7 @@ class SystemBus:
     def connect(self):
         """Another connection as this process' user (root)."""
         conn = Connection(self.address)
-        golemtest.on_cleanup(conn.close)
+        golemworld.on_cleanup(conn.close)
         return conn
 
     def call_as(self, user, *args, **kwargs):
@@ -713,7 +713,7 @@ def ensure_users(names):
                  "--shell", "/usr/sbin/nologin", name],
                 capture_output=True, stdin=subprocess.DEVNULL)
             if proc.returncode not in (0, 9):  # 9: exists (raced)
-                golemtest.expect(attempt < 49, f"useradd {name}: "
+                golemworld.expect(attempt < 49, f"useradd {name}: "
                                  f"{proc.stderr.decode(errors='replace')}")
                 time.sleep(0.1)
         else:

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-from golemtest import (Daemon, case, expect, expect_eq, free_port, http,
+from golemworld import (Daemon, case, expect, expect_eq, free_port, http,
                        main)
 
 BASE = "/api/v1/advertisements"

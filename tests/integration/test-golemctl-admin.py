@@ -34,25 +34,25 @@ import termios
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (expect, expect_eq, http, main,  # noqa: E402
+import golemworld  # noqa: E402
+from golemworld import (expect, expect_eq, http, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 
 def _import_provider_bus():
     """test-provider-bus.py as a module, without registering its cases as
-    ours (its @case adds them to golemtest.CASES on import).  Used from it:
+    ours (its @case adds them to golemworld.CASES on import).  Used from it:
     World (its constructor's polkit/discovery/timings/settings, and .bus,
     .mp, .p, .disc, .rest), system_bus, make_key, expect_denied_logged,
     rfc3339 and the constants of the users and REST paths."""
-    before = dict(golemtest.CASES)
+    before = dict(golemworld.CASES)
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         "test-provider-bus.py")
     spec = importlib.util.spec_from_file_location("provider_bus", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    golemtest.CASES.clear()
-    golemtest.CASES.update(before)
+    golemworld.CASES.clear()
+    golemworld.CASES.update(before)
     return module
 
 
@@ -102,7 +102,7 @@ def run(address, user, *args, env=None, timeout=60):
     kw = {} if user is ROOT else {"user": user, "group": user,
                                   "extra_groups": []}
     try:
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+        proc = subprocess.run([golemworld.PATHS["golemctl"]] + list(args),
                               env=e, cwd="/", stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired:
@@ -186,7 +186,7 @@ class World(pb.World):
     as the client."""
 
     def __init__(self, **kw):
-        super().__init__(golemtest.PATHS["providerd"], **kw)
+        super().__init__(golemworld.PATHS["providerd"], **kw)
 
     def ctl(self, user, *args, **kw):
         return run(self.bus.address, user, *args, **kw)
@@ -276,13 +276,13 @@ def vm_json_from_rest(vm):
 
 
 def case(fn):
-    """A golemtest case; the binary it gets is golemctl."""
+    """A golemworld case; the binary it gets is golemctl."""
     def run_case(binary):
-        golemtest.PATHS["golemctl"] = binary
+        golemworld.PATHS["golemctl"] = binary
         fn(binary)
     run_case.__name__ = fn.__name__
     run_case.__doc__ = fn.__doc__
-    return golemtest.case(run_case)
+    return golemworld.case(run_case)
 
 
 # --------------------------------------------------------------------------
@@ -763,7 +763,7 @@ def run_on_terminal(address, user, *args, timeout=30):
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     proc = subprocess.Popen(
-        [golemtest.PATHS["golemctl"]] + list(args), env=env, cwd="/",
+        [golemworld.PATHS["golemctl"]] + list(args), env=env, cwd="/",
         stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         preexec_fn=controlling_terminal, user=user, group=user,
         extra_groups=[])

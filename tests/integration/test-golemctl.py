@@ -35,8 +35,8 @@ import fcntl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, expect, expect_eq, http, main,  # noqa: E402
+import golemworld  # noqa: E402
+from golemworld import (Daemon, expect, expect_eq, http, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 PROVIDER_PORT = 7466
@@ -114,7 +114,7 @@ class Standin:
         self.workdir = make_tempdir("golemtest-multipass-")
         self.state = os.path.join(self.workdir, "state")
         os.makedirs(self.state)
-        self.binary = _standin_executable(golemtest.PATHS["multipass"],
+        self.binary = _standin_executable(golemworld.PATHS["multipass"],
                                           self.workdir)
         self.env = {"MULTIPASS_STANDIN_STATE": self.state,
                     "MULTIPASS_STANDIN_PLAIN": "1"}
@@ -158,7 +158,7 @@ class Standin:
 
 
 def start_discovery():
-    d = Daemon(golemtest.PATHS["discoveryd"], name="discoveryd")
+    d = Daemon(golemworld.PATHS["discoveryd"], name="discoveryd")
     os.makedirs(d.path("db"))
     d.env.update({
         "GOLEM_DISCOVERY_HOST": "127.0.0.1",
@@ -199,7 +199,7 @@ class Provider:
         self.mp = Standin(ip=vm_ip, **(timings or {}))
         for attempt in range(3):
             self.ip = loopback_ip(PROVIDER_PORT)
-            d = Daemon(golemtest.PATHS["providerd"], host=self.ip,
+            d = Daemon(golemworld.PATHS["providerd"], host=self.ip,
                        name=f"providerd-{provider_id}")
             d.port = PROVIDER_PORT
             data = d.path("data")
@@ -305,7 +305,7 @@ class Sshd:
         self.proc = subprocess.Popen(
             [self.binary, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
             stdout=self.log, stderr=self.log,
-            preexec_fn=golemtest._set_pdeathsig)
+            preexec_fn=golemworld._set_pdeathsig)
 
         def listening():
             expect(self.proc.poll() is None,
@@ -372,7 +372,7 @@ class Requestor:
         """Runs golemctl; returns (exit code, stdout, stderr)."""
         e = dict(self.env)
         e.update(env or {})
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+        proc = subprocess.run([golemworld.PATHS["golemctl"]] + list(args),
                               env=e, stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=timeout)
         return (proc.returncode, proc.stdout.decode(errors="replace"),
@@ -436,12 +436,12 @@ def table_rows(out):
 
 
 def case(fn):
-    """A golemtest case; the binary it gets is golemctl."""
+    """A golemworld case; the binary it gets is golemctl."""
     def run(binary):
-        golemtest.PATHS["golemctl"] = binary
+        golemworld.PATHS["golemctl"] = binary
         fn(binary)
     run.__name__ = fn.__name__
-    return golemtest.case(run)
+    return golemworld.case(run)
 
 
 
@@ -1005,7 +1005,7 @@ def record_written_before_request(binary):
     url = f"http://127.0.0.1:{server.server_address[1]}"
 
     req = Requestor(None)
-    proc = subprocess.Popen([golemtest.PATHS["golemctl"], "vm", "create",
+    proc = subprocess.Popen([golemworld.PATHS["golemctl"], "vm", "create",
                              "crashy", "--provider-url", url],
                             env=req.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -1049,8 +1049,8 @@ def terminal_manners(binary):
         pid, fd = pty.fork()
         if pid == 0:
             try:
-                os.execve(golemtest.PATHS["golemctl"],
-                          [golemtest.PATHS["golemctl"]] + list(args), e)
+                os.execve(golemworld.PATHS["golemctl"],
+                          [golemworld.PATHS["golemctl"]] + list(args), e)
             finally:
                 os._exit(127)
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 120, 0, 0))

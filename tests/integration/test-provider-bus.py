@@ -43,9 +43,9 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golembus  # noqa: E402
-import golemtest  # noqa: E402
+import golemworld  # noqa: E402
 from golembus import BusError  # noqa: E402
-from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
+from golemworld import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 BUS_NAME = "org.golem.Provider1"
@@ -146,13 +146,13 @@ class Standin:
         self.workdir = make_tempdir("golemtest-multipass-")
         self.state = os.path.join(self.workdir, "state")
         os.makedirs(self.state)
-        self.binary = golemtest.PATHS["multipass"]
+        self.binary = golemworld.PATHS["multipass"]
         if not os.access(self.binary, os.X_OK):  # a checkout without modes
             self.binary = os.path.join(self.workdir, "multipass")
             with open(self.binary, "w") as f:
                 f.write("#!/bin/sh\nexec %s %s \"$@\"\n" % (
                     shlex.quote(sys.executable),
-                    shlex.quote(golemtest.PATHS["multipass"])))
+                    shlex.quote(golemworld.PATHS["multipass"])))
             os.chmod(self.binary, 0o755)
         self.env = {"MULTIPASS_STANDIN_STATE": self.state}
         for key, value in timings.items():
@@ -235,7 +235,7 @@ def ensure_polkit_setup():
     expect(os.geteuid() == 0, "these tests need root: they create users, "
            "install a polkit rules file and run clients as other users")
     golembus.ensure_users(USERS)
-    with open(golemtest.PATHS["polkit-policy"]) as f:
+    with open(golemworld.PATHS["polkit-policy"]) as f:
         golembus.install_file(POLKIT_ACTIONS, f.read())
     golembus.install_file(POLKIT_RULES, RULES)
 
@@ -243,7 +243,7 @@ def ensure_polkit_setup():
 def system_bus(polkit=True):
     """A started private system bus with our policy, and polkitd on it."""
     ensure_polkit_setup()
-    bus = golembus.SystemBus(includes=[golemtest.PATHS["dbus-config"]])
+    bus = golembus.SystemBus(includes=[golemworld.PATHS["dbus-config"]])
     bus.start()
     if polkit:
         bus.start_polkit()
@@ -251,7 +251,7 @@ def system_bus(polkit=True):
 
 
 def discovery_daemon():
-    d = Daemon(golemtest.PATHS["discovery"], name="discoveryd")
+    d = Daemon(golemworld.PATHS["discovery"], name="discoveryd")
     os.makedirs(d.path("db"))
     d.env.update({
         "GOLEM_DISCOVERY_HOST": "127.0.0.1",
@@ -511,7 +511,7 @@ def collapse(seq):
 def introspect_matches_committed(binary):
     """--bus-introspect prints dbus/org.golem.Provider1.xml byte for byte,
     and the live daemon serves the same interfaces, its VMs as children."""
-    with open(golemtest.PATHS["xml"], "rb") as f:
+    with open(golemworld.PATHS["xml"], "rb") as f:
         committed = f.read()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GOLEM_", "DBUS_"))}
@@ -1331,7 +1331,7 @@ def driver_failures(binary):
     w = World(binary)
     mon = w.monitor()
     with open(os.path.join(w.mp.state, "fail-next-launch"), "w") as f:
-        f.write("launch failed: golemtest says no\n")
+        f.write("launch failed: golemworld says no\n")
     path = w.create(ALLOW, "doomed")
     removed = mon.wait_signal(lambda m: m.member == "VMRemoved", 30,
                               "VMRemoved after a failed launch")
@@ -1339,7 +1339,7 @@ def driver_failures(binary):
     errors = [m.body[1]["Error"] for m in mon.signals_since()
               if m.path == path and m.member == "PropertiesChanged"
               and m.index < removed.index and m.body[1].get("Error")]
-    expect(errors and "golemtest says no" in errors[-1],
+    expect(errors and "golemworld says no" in errors[-1],
            "before VMRemoved no PropertiesChanged told the D-Bus client why "
            f"the launch failed (Error): {mon.signals_since()!r}")
     expect_eq(w.rest_vm("doomed"), None, "REST after the failed launch")
@@ -1354,12 +1354,12 @@ def driver_failures(binary):
         if verb == "Start":
             w.vm_call(ALLOW, "doomed", "Stop")
         with open(os.path.join(w.mp.state, f"fail-next-{fault}"), "w") as f:
-            f.write(f"{fault} failed: golemtest injected\n")
+            f.write(f"{fault} failed: golemworld injected\n")
         e = expect_bus_error(lambda: w.vm_call(ALLOW, "doomed", verb),
                              tuple(ERROR + n for n in ("Failed", "Timeout",
                                                        "DriverUnavailable")),
                              f"{verb} when multipass fails")
-        expect("golemtest injected" in e.message,
+        expect("golemworld injected" in e.message,
                f"{verb}: the error does not carry multipass' message: "
                f"{e.message!r}")
         expect_eq(w.state("doomed"), back, f"State after the failed {verb}")

@@ -33,8 +33,8 @@ import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
+import golemworld  # noqa: E402
+from golemworld import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 VMS = "/api/v1/vms"
@@ -102,7 +102,7 @@ class Standin:
         self.workdir = make_tempdir("golemtest-multipass-")
         self.state = os.path.join(self.workdir, "state")
         os.makedirs(self.state)
-        self.binary = _standin_executable(golemtest.PATHS["multipass"],
+        self.binary = _standin_executable(golemworld.PATHS["multipass"],
                                           self.workdir)
         self.env = {"MULTIPASS_STANDIN_STATE": self.state}
         if ip:
@@ -307,7 +307,7 @@ def data_dir(p):
 
 def discovery_daemon(name="discoveryd"):
     """A started golem-discoveryd (rate limit off)."""
-    d = Daemon(golemtest.PATHS["discovery"], name=name)
+    d = Daemon(golemworld.PATHS["discovery"], name=name)
     os.makedirs(d.path("db"))
     d.env.update({
         "GOLEM_DISCOVERY_HOST": "127.0.0.1",
@@ -1127,7 +1127,7 @@ def reload_minimums(binary):
     withdraw the advertisement, lowered again it comes back."""
     disc = discovery_daemon()
     mp = Standin()
-    conf = os.path.join(golemtest.make_tempdir("golemtest-conf-"), "provider.conf")
+    conf = os.path.join(golemworld.make_tempdir("golemtest-conf-"), "provider.conf")
     with open(conf, "w") as f:
         f.write("[Provider]\nMinCPUCores=1\n")
     p = provider(binary, mp, discovery=disc)
@@ -1206,7 +1206,7 @@ def socket_activation(binary):
     mp = Standin()
     p = provider(binary, mp)
     p.socket_activate = True
-    decoy = golemtest.free_port()
+    decoy = golemworld.free_port()
     p.env["GOLEM_PROVIDER_PORT"] = str(decoy)
     p.start().wait_ready()
     first = p.activation_response or b""

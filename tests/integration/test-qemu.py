@@ -59,8 +59,8 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
+import golemworld  # noqa: E402
+from golemworld import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 IMAGE = "golem-mini"
@@ -162,9 +162,9 @@ def build_image():
     """tools/mkimage IMAGES (idempotent: ~1 s when the image is up to
     date).  Returns the image dir."""
     need_programs()
-    images = golemtest.PATHS["images"]
+    images = golemworld.PATHS["images"]
     # (tools/mkimage locks IMAGES itself: parallel cases take turns.)
-    proc = subprocess.run([golemtest.PATHS["mkimage"], images],
+    proc = subprocess.run([golemworld.PATHS["mkimage"], images],
                           stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=900)
     expect_eq(proc.returncode, 0, "tools/mkimage exit code (stdout "
@@ -252,7 +252,7 @@ def kill_own(data_dir):
 
 
 def start_discovery():
-    d = Daemon(golemtest.PATHS["discovery"], name="discoveryd")
+    d = Daemon(golemworld.PATHS["discovery"], name="discoveryd")
     os.makedirs(d.path("db"))
     d.env.update({
         "GOLEM_DISCOVERY_HOST": "127.0.0.1",
@@ -442,14 +442,14 @@ class Requestor:
 
     def run(self, *args, timeout=CREATE_TIMEOUT):
         """golemctl ARGS; returns (exit code, stdout, stderr)."""
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+        proc = subprocess.run([golemworld.PATHS["golemctl"]] + list(args),
                               env=self.env, stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=timeout)
         return (proc.returncode, proc.stdout.decode(errors="replace"),
                 proc.stderr.decode(errors="replace"))
 
     def popen(self, *args):
-        return subprocess.Popen([golemtest.PATHS["golemctl"]] + list(args),
+        return subprocess.Popen([golemworld.PATHS["golemctl"]] + list(args),
                                 env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
