@@ -273,6 +273,17 @@ def call(d, method, path, body=None, headers=None, timeout=60, **kwargs):
     return status, hdrs, data
 
 
+def get_list(d, path, check):
+    """GET ``path`` of ``d`` with call(): 200 and a JSON array, each element
+    of which passes ``check(element, what)``; returns the array."""
+    status, _, data = call(d, "GET", path)
+    expect_eq(status, 200, f"GET {path}: status (body {data!r})")
+    expect(isinstance(data, list), f"GET {path}: not a JSON array: {data!r}")
+    for element in data:
+        check(element, f"GET {path}")
+    return data
+
+
 def expect_error(result, status, code, what, fields=None):
     """An error answer of ``call()``: the status, the envelope, the code
     (one of, if a tuple) and a message naming one of ``fields`` (a name or
@@ -294,6 +305,24 @@ def expect_error(result, status, code, what, fields=None):
         expect(any(f in message for f in fields),
                f"{what}: message {message!r} names none of {fields}")
     return hdrs
+
+
+def start_activated(d, port_variable):
+    """Start the golem daemon ``d`` under systemd-socket-activate, its own
+    port setting (the environment variable ``port_variable``) naming a decoy
+    port, and check that it answered the connection that activated it and
+    then /health: 200 healthy.  Returns the decoy port (where nothing may
+    listen)."""
+    d.socket_activate = True
+    decoy = free_port()
+    d.env[port_variable] = str(decoy)
+    d.start().wait_ready()
+    first = d.activation_response or b""
+    expect(re.match(rb"HTTP/1\.[01] 200 ", first) and b"healthy" in first,
+           f"activating request not answered 200 healthy: {first[:300]!r}")
+    status, _, data = call(d, "GET", "/health")
+    expect_eq((status, data), (200, {"status": "healthy"}), "/health")
+    return decoy
 
 
 def serve_http(handler):

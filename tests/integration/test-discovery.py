@@ -17,8 +17,8 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 from golemworld import (ADS, Daemon, call, case,  # noqa: E402
                         discovery_daemon, expect, expect_eq, expect_error,
-                        expect_refused, free_port, main, start_discovery,
-                        wait_for)
+                        expect_refused, free_port, get_list, main,
+                        start_activated, start_discovery, wait_for)
 
 BASE = ADS
 AD_KEYS = {"provider_id", "ip_address", "country", "platform", "resources",
@@ -75,13 +75,7 @@ def get_ad(d, provider_id):
 
 def list_ads(d, query=""):
     """GET the list with ``query``; returns it (expects 200)."""
-    path = BASE + (f"?{query}" if query else "")
-    status, _, data = call(d, "GET", path)
-    expect_eq(status, 200, f"GET {path}: status (body {data!r})")
-    expect(isinstance(data, list), f"GET {path}: not a JSON array: {data!r}")
-    for ad in data:
-        check_ad(ad, f"GET {path}")
-    return data
+    return get_list(d, BASE + (f"?{query}" if query else ""), check_ad)
 
 
 def list_ids(d, query=""):
@@ -613,15 +607,8 @@ def socket_activation(binary):
     """Under systemd-socket-activate the daemon serves the passed socket
     (answering the connection that activated it), binds nothing itself,
     sends READY=1, and stops cleanly."""
-    d = discovery_daemon(binary, socket_activate=True)
-    decoy = free_port()
-    d.env["GOLEM_DISCOVERY_PORT"] = str(decoy)
-    d.start().wait_ready()
-    first = d.activation_response or b""
-    expect(re.match(rb"HTTP/1\.[01] 200 ", first) and b"healthy" in first,
-           f"activating request not answered 200 healthy: {first[:300]!r}")
-    status, _, data = call(d, "GET", "/health")
-    expect_eq((status, data), (200, {"status": "healthy"}), "/health")
+    d = discovery_daemon(binary)
+    decoy = start_activated(d, "GOLEM_DISCOVERY_PORT")
     ad = post_ad(d, "activated", ad_body(ip="2001:db8::7", country="se"))
     expect_eq(get_ad(d, "activated"), ad, "GET after POST")
     expect_refused("127.0.0.1", decoy, "GOLEM_DISCOVERY_PORT when activated")

@@ -28,10 +28,10 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 from golemworld import (  # noqa: E402
-    ADS, CAPACITY, INFO, VMS, Sshd, Standin, call, case, expect, expect_eq,
-    expect_error, expect_refused, free_port, http, main, make_key,
-    make_tempdir, provider, random_public_key, run_ssh, start_discovery,
-    wait_for)
+    ADS, CAPACITY, INFO, VMS, Sshd, Standin, advertisement, call, case,
+    expect, expect_eq, expect_error, expect_refused, get_list, http, main,
+    make_key, make_tempdir, provider, random_public_key, run_ssh,
+    start_activated, start_discovery, wait_for)
 
 JOBS = "/api/v1/vms/jobs"
 VM_KEYS = {"id", "name", "status", "resources", "image", "ip_address",
@@ -88,12 +88,7 @@ def vm_or_none(p, name):
 
 
 def list_vms(p):
-    status, _, data = call(p, "GET", VMS)
-    expect_eq(status, 200, f"GET {VMS}: status (body {data!r})")
-    expect(isinstance(data, list), f"GET {VMS}: not an array: {data!r}")
-    for vm in data:
-        check_vm(vm, f"GET {VMS}")
-    return data
+    return get_list(p, VMS, check_vm)
 
 
 def vm_names(p):
@@ -250,19 +245,14 @@ def wait_job(p, job_id, timeout=60):
 def expect_advertised(p, disc, provider_id, what, timeout=2.0):
     """Within ``timeout`` the advertisement at discovery carries the
     provider's free resources."""
-    deadline = time.monotonic() + timeout
-    while True:
-        free = available(p)
-        status, _, ad = http("GET", f"{disc.url}{ADS}/{provider_id}")
-        got = ad.get("resources") if isinstance(ad, dict) else None
-        if status == 200 and isinstance(got, dict) and \
-                {k: got.get(k) for k in free} == free:
-            return ad
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{what}: the advertisement does not show the free resources "
-                f"{free} within {timeout}s: discovery says {status} {ad!r}")
-        time.sleep(0.1)
+    def shows_free():
+        ad, free = advertisement(disc, provider_id), available(p)
+        return ad if ad and {k: ad["resources"].get(k)
+                             for k in free} == free else None
+    return wait_for(f"{what}: the advertisement showing the free resources",
+                    shows_free, timeout,
+                    detail=lambda: f" ({available(p)}; discovery says "
+                    f"{advertisement(disc, provider_id)!r})")
 
 
 def expect_consistent(p, mp, what):
@@ -885,15 +875,7 @@ def socket_activation(binary):
     binds nothing itself, sends READY=1 and stops cleanly."""
     mp = Standin()
     p = provider(binary, mp)
-    p.socket_activate = True
-    decoy = free_port()
-    p.env["GOLEM_PROVIDER_PORT"] = str(decoy)
-    p.start().wait_ready()
-    first = p.activation_response or b""
-    expect(re.match(rb"HTTP/1\.[01] 200 ", first) and b"healthy" in first,
-           f"activating request not answered 200 healthy: {first[:300]!r}")
-    status, _, data = call(p, "GET", "/health")
-    expect_eq((status, data), (200, {"status": "healthy"}), "/health")
+    decoy = start_activated(p, "GOLEM_PROVIDER_PORT")
     check_running(p, create(p, "activated"), "create over the passed socket")
     expect_refused("127.0.0.1", decoy, "GOLEM_PROVIDER_PORT when activated")
     p.stop()

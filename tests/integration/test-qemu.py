@@ -322,7 +322,24 @@ def expect_banner(port, what, host="127.0.0.1"):
 
 
 # --------------------------------------------------------------------------
-# checks shared by the cases
+# the start of a case, and checks shared by the cases
+
+
+def begin(case_name):
+    """What a case that boots guests starts with: its Timings, the image
+    (built, or found up to date) and a golem-discoveryd; returns (timings,
+    image dir, discovery)."""
+    timings = Timings(case_name)
+    images = timings.measure("mkimage", build_image)
+    return timings, images, start_discovery()
+
+
+def one_provider(case_name, binary):
+    """begin(), then a provider and a requestor of it; returns (timings,
+    image dir, provider, requestor)."""
+    timings, images, disc = begin(case_name)
+    prov = Provider(binary, disc, images)
+    return timings, images, prov, Requestor(disc, prov)
 
 
 def create(req, prov, name, timings, *extra):
@@ -380,6 +397,14 @@ def expect_stopped(prov, name, pid, port, t0, what):
                    f"{what}: {name}'s SSH port while stopped")
 
 
+def start_keeps_file(req, prov, name, token, timings, label, what):
+    """golemctl vm start NAME (timed as ``label``); /root/persist.txt, which
+    the case wrote before, still holds ``token``."""
+    timings.measure(label, req.ok, "vm", "start", name)
+    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
+    expect_eq(out.strip(), token, what)
+
+
 def destroy(req, prov, name, port, timings):
     timings.measure(f"destroy {name}", req.ok, "vm", "destroy", name)
     expect_gone(prov, name, port, f"after destroying {name}")
@@ -396,11 +421,7 @@ def hostname_and_persistence(binary):
     a file written survives a stop (ACPI: the guest powers off, qemu exits by
     itself) and a start on the same disk, with the same host key; destroy
     leaves no qemu, no open port and no state dir."""
-    timings = Timings("hostname_and_persistence")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    req = Requestor(disc, prov)
+    timings, images, prov, req = one_provider("hostname_and_persistence", binary)
     name = f"t-{rand()}"
 
     vm = create(req, prov, name, timings)
@@ -472,11 +493,7 @@ def adopt_after_kill9(binary):
     forwards it) and the next provider on the same VM_DATA_DIR adopts them:
     listed running, the same qemu and no second one.  Adopted VMs can be
     deleted and stopped; a stopped VM stays stopped across another crash."""
-    timings = Timings("adopt_after_kill9")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("adopt_after_kill9", binary)
     a, b = f"t-{rand()}", f"t-{rand()}"
     port_a = create(req, prov, a, timings)["ssh_port"]
     port_b = create(req, prov, b, timings)["ssh_port"]
@@ -542,9 +559,7 @@ def adopt_after_kill9(binary):
 def two_keys(binary):
     """Two requestors create VMs at once: each one's key opens its own VM
     (root and ubuntu) and not the other's."""
-    timings = Timings("two_keys")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("two_keys")
     prov = Provider(binary, disc, images)
     alice = Requestor(disc, prov, name="alice")
     bob = Requestor(disc, prov, name="bob")
@@ -662,11 +677,7 @@ def missing_image(binary):
 def destroy_stopped(binary):
     """A stopped VM is destroyed as completely as a running one: its disk
     goes, and the name makes a new VM with a new disk."""
-    timings = Timings("destroy_stopped")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("destroy_stopped", binary)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     req.ssh_ok(name, "echo old >/root/persist.txt && sync", provider=prov)
@@ -692,9 +703,7 @@ def listen_address(binary):
     """A provider on an address of its own (not 127.0.0.1, not 0.0.0.0):
     the VMs' SSH ports listen there, the create sees the guest answer
     there, and golemctl logs in there."""
-    timings = Timings("listen_address")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("listen_address")
     for attempt in range(3):
         ip = loopback_ip()
         try:
@@ -719,11 +728,7 @@ def listen_address(binary):
 @case
 def long_name(binary):
     """A name of the maximum length (63 characters) works like any other."""
-    timings = Timings("long_name")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("long_name", binary)
     name = "t-" + rand(61)
     port = create(req, prov, name, timings)["ssh_port"]
     out = req.ssh_ok(name, "hostname", provider=prov)
@@ -811,11 +816,7 @@ def launch_failure(binary):
 def stop_ignored(binary):
     """A guest that ignores the power button (no acpid) is stopped hard
     after the grace period; its disk survives for the next start."""
-    timings = Timings("stop_ignored")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("stop_ignored", binary)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     token = rand(24)
@@ -830,9 +831,8 @@ def stop_ignored(binary):
     expect(took <= STOP_DEADLINE, f"the stop took {took:.0f}s")
     expect_eq(prov.vm(name)["status"], "stopped", "status after the stop")
     expect_refused("127.0.0.1", port, "SSH port after the hard stop")
-    timings.measure("start", req.ok, "vm", "start", name)
-    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
-    expect_eq(out.strip(), token, "the file after a hard stop")
+    start_keeps_file(req, prov, name, token, timings, "start",
+                     "the file after a hard stop")
     destroy(req, prov, name, port, timings)
 
 
@@ -841,9 +841,7 @@ def delete_while_creating(binary):
     """DELETE of a VM whose guest is still booting: answered once the launch
     is given up and its qemu, disk and seed are gone; the job says failed;
     the resources, the port and the name are free again."""
-    timings = Timings("delete_while_creating")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("delete_while_creating")
     prov = Provider(binary, disc, images)
     key, pub = make_key()
     name = f"t-{rand()}"
@@ -882,11 +880,7 @@ def qemu_dies(binary):
     boot it by itself), or powered off from inside the guest (the provider
     notices: the VM is no longer "running"); either way it starts again
     with its disk."""
-    timings = Timings("qemu_dies")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("qemu_dies", binary)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     token = rand(24)
@@ -903,9 +897,8 @@ def qemu_dies(binary):
              timeout=30)
     time.sleep(2)
     expect_eq(qemu_pids(prov.state_dir(name)), [], f"qemu of {name}")
-    timings.measure("start after SIGKILL", req.ok, "vm", "start", name)
-    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
-    expect_eq(out.strip(), token, "the file after qemu was killed")
+    start_keeps_file(req, prov, name, token, timings, "start after SIGKILL",
+                     "the file after qemu was killed")
 
     # poweroff in the guest: qemu exits, and the provider must notice.
     pid = prov.qemu_pid(name)
@@ -922,9 +915,8 @@ def qemu_dies(binary):
                "(a poweroff in the guest); 'vm start' is refused meanwhile")
         time.sleep(0.5)
     timings.items.append((f"provider sees {seen}", time.monotonic() - t0))
-    timings.measure("start after poweroff", req.ok, "vm", "start", name)
-    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
-    expect_eq(out.strip(), token, "the file after a poweroff and a start")
+    start_keeps_file(req, prov, name, token, timings, "start after poweroff",
+                     "the file after a poweroff and a start")
     destroy(req, prov, name, port, timings)
 
 
@@ -933,9 +925,7 @@ def same_name_two_providers(binary):
     """Two providers on one host, each with a VM of the same name (each has
     its own VM_DATA_DIR): stopping and deleting one never touches the
     other."""
-    timings = Timings("same_name_two_providers")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("same_name_two_providers")
     pa = Provider(binary, disc, images, name="providerd-a")
     pb = Provider(binary, disc, images, name="providerd-b")
     alice = Requestor(disc, pa, name="alice")
