@@ -167,8 +167,7 @@ def create_by_size_best_fit(binary):
     expect_eq(big.vm_names(), [], "nothing on prov-big")
 
     # The key golemctl generated went to the VM.
-    with open(req.generated_key + ".pub") as f:
-        pub = f.read().strip()
+    pub = req.generated_pub()
     cloud = snug.mp.record("golem-web")["cloud_init"]
     expect(pub.split()[1] in cloud, "generated key not in the cloud-init")
 
@@ -330,8 +329,7 @@ def ssh_echo(binary):
     req = Requestor(disc)
     req.ok("vm", "create", "shell")
     cloud = prov.mp.record("golem-shell")["cloud_init"]
-    with open(req.generated_key + ".pub") as f:
-        pub = f.read().strip()
+    pub = req.generated_pub()
     expect(pub.split()[1] in cloud, "the key golemctl sent is in the VM")
     sshd.authorize(pub)
 
