@@ -45,21 +45,9 @@ static void env_clear(void) {
                 unsetenv(env_names[i]);
 }
 
-static char *path_join(const char *a, const char *b) {
-        char *p;
-
-        ASSERT_TRUE(asprintf(&p, "%s/%s", a, b) >= 0);
-        return p;
-}
-
-/* Writes a NUL-terminated text file. */
-static char *write_text(const char *dir, const char *name, const char *text) {
-        return test_write_file(dir, name, text, strlen(text));
-}
-
 /* Loads dir/name (and its drop-ins and the environment) into fresh defaults. */
 static int load(const char *dir, const char *name, Settings *s, char **error) {
-        _cleanup_free_ char *p = path_join(dir, name);
+        _cleanup_free_ char *p = test_path_join(dir, name);
 
         *s = (Settings) { .port = 7, .big = 5 };
         s->name = strdup("default");
@@ -97,7 +85,7 @@ TEST(every_parser) {
         Settings s;
 
         env_clear();
-        f = write_text(dir, "a.conf",
+        f = test_write_text(dir, "a.conf",
                        "# A comment\n"
                        "; another comment\n"
                        "\n"
@@ -133,7 +121,7 @@ TEST(whitespace) {
         env_clear();
         /* Spaces and tabs around keys, '=' and values; CRLF line ends; '=' in a value;
          * an empty value resets a string; a section may come twice; no final newline. */
-        f = write_text(dir, "a.conf",
+        f = test_write_text(dir, "a.conf",
                        "  [Main]  \r\n"
                        "\tName = a=b \r\n"
                        "Big\t=\t7\r\n"
@@ -152,7 +140,7 @@ TEST(whitespace) {
         ASSERT_EQ_INT(s.port, 80);
         settings_done(&s);
 
-        free(write_text(dir, "b.conf", "[Main]\n  Name  =  a = b  \n"));
+        free(test_write_text(dir, "b.conf", "[Main]\n  Name  =  a = b  \n"));
         ASSERT_OK(load(dir, "b.conf", &s, &error));
         ASSERT_STREQ(s.name, "a = b");
         settings_done(&s);
@@ -165,21 +153,21 @@ TEST(dropins) {
         Settings s;
 
         env_clear();
-        free(write_text(dir, "main.conf",
+        free(test_write_text(dir, "main.conf",
                         "[Main]\nName=main\nBig=1\nSmall=1\n[Net]\nPort=1\nFlag=yes\n"));
-        d = path_join(dir, "main.conf.d");
+        d = test_path_join(dir, "main.conf.d");
         ASSERT_OK(mkdir(d, 0755));
         /* Applied in lexical order, each overriding what came before: "10-" < "50-" < "9-". */
-        free(write_text(d, "50-b.conf", "[Net]\nPort=50\n[Main]\nBig=50\n"));
-        free(write_text(d, "10-a.conf", "[Net]\nPort=10\n[Main]\nBig=10\nSmall=10\n"));
-        free(write_text(d, "9-c.conf", "[Net]\nPort=9\n"));
+        free(test_write_text(d, "50-b.conf", "[Net]\nPort=50\n[Main]\nBig=50\n"));
+        free(test_write_text(d, "10-a.conf", "[Net]\nPort=10\n[Main]\nBig=10\nSmall=10\n"));
+        free(test_write_text(d, "9-c.conf", "[Net]\nPort=9\n"));
         /* Not drop-ins: other suffixes, hidden files, a bare ".conf". */
-        free(write_text(d, "99-x.conf.disabled", "[Net]\nPort=99\n"));
-        free(write_text(d, "99-y.conf~", "[Net]\nPort=98\n"));
-        free(write_text(d, "99-z.CONF", "[Net]\nPort=97\n"));
-        free(write_text(d, "README", "this is not a config file\n"));
-        free(write_text(d, ".99-hidden.conf", "[Net]\nPort=96\n"));
-        free(write_text(d, ".conf", "[Net]\nPort=95\n"));
+        free(test_write_text(d, "99-x.conf.disabled", "[Net]\nPort=99\n"));
+        free(test_write_text(d, "99-y.conf~", "[Net]\nPort=98\n"));
+        free(test_write_text(d, "99-z.CONF", "[Net]\nPort=97\n"));
+        free(test_write_text(d, "README", "this is not a config file\n"));
+        free(test_write_text(d, ".99-hidden.conf", "[Net]\nPort=96\n"));
+        free(test_write_text(d, ".conf", "[Net]\nPort=95\n"));
 
         ASSERT_OK(load(dir, "main.conf", &s, &error));
         ASSERT_NULL(error);
@@ -192,7 +180,7 @@ TEST(dropins) {
 
         /* config_parse_file() reads one file only. */
         {
-                _cleanup_free_ char *p = path_join(dir, "main.conf");
+                _cleanup_free_ char *p = test_path_join(dir, "main.conf");
 
                 s = (Settings) {};
                 ASSERT_OK(config_parse_file(items, ELEMENTSOF(items), p, &s, &error));
@@ -202,7 +190,7 @@ TEST(dropins) {
 
         /* Drop-ins apply even without the main file. */
         {
-                _cleanup_free_ char *other = path_join(dir, "other.conf.d");
+                _cleanup_free_ char *other = test_path_join(dir, "other.conf.d");
 
                 ASSERT_OK(rename(d, other));
         }
@@ -219,10 +207,11 @@ TEST(environment) {
         Settings s;
 
         env_clear();
-        free(write_text(dir, "main.conf", "[Main]\nName=main\nBig=1\n[Net]\nPort=1\nAddress=192.0.2.1\n"));
-        d = path_join(dir, "main.conf.d");
+        free(test_write_text(dir, "main.conf",
+                        "[Main]\nName=main\nBig=1\n[Net]\nPort=1\nAddress=192.0.2.1\n"));
+        d = test_path_join(dir, "main.conf.d");
         ASSERT_OK(mkdir(d, 0755));
-        free(write_text(d, "a.conf", "[Net]\nPort=2\n"));
+        free(test_write_text(d, "a.conf", "[Net]\nPort=2\n"));
 
         /* The environment overrides the file and the drop-ins. */
         setenv(ENV_PREFIX "PORT", "3", 1);
@@ -336,7 +325,7 @@ TEST(line_too_long) {
         strcpy(text, "[Main]\nName=");
         memset(text + strlen(text), 'x', 4200);
         strcpy(text + strlen("[Main]\nName=") + 4200, "\n");
-        p = write_text(dir, "long.conf", text);
+        p = test_write_text(dir, "long.conf", text);
         ASSERT_ERROR(load(dir, "long.conf", &s, &error), EINVAL);
         ASSERT_TRUE(asprintf(&expected, "%s:2: line too long", p) >= 0);
         ASSERT_STREQ(error, expected);
@@ -350,11 +339,11 @@ TEST(error_in_dropin) {
         Settings s;
 
         env_clear();
-        free(write_text(dir, "main.conf", "[Net]\nPort=1\n"));
-        d = path_join(dir, "main.conf.d");
+        free(test_write_text(dir, "main.conf", "[Net]\nPort=1\n"));
+        d = test_path_join(dir, "main.conf.d");
         ASSERT_OK(mkdir(d, 0755));
-        free(write_text(d, "10-good.conf", "[Net]\nPort=2\n"));
-        bad = write_text(d, "20-bad.conf", "[Net]\n\n# c\nPort=65536\n");
+        free(test_write_text(d, "10-good.conf", "[Net]\nPort=2\n"));
+        bad = test_write_text(d, "20-bad.conf", "[Net]\n\n# c\nPort=65536\n");
         ASSERT_ERROR(load(dir, "main.conf", &s, &error), EINVAL);
         ASSERT_TRUE(asprintf(&expected, "%s:4: Port=65536: value out of range", bad) >= 0);
         ASSERT_STREQ(error, expected);
@@ -362,7 +351,7 @@ TEST(error_in_dropin) {
 
         /* The main file is read first, and its error wins. */
         {
-                _cleanup_free_ char *m = write_text(dir, "main.conf", "[Net]\nFlag=2\n"), *e2 = NULL;
+                _cleanup_free_ char *m = test_write_text(dir, "main.conf", "[Net]\nFlag=2\n"), *e2 = NULL;
 
                 ASSERT_ERROR(load(dir, "main.conf", &s, &error), EINVAL);
                 ASSERT_TRUE(asprintf(&e2, "%s:2: Flag=2: invalid value", m) >= 0);
@@ -379,7 +368,7 @@ TEST(not_a_file) {
 
         env_clear();
         /* A directory where the file should be. */
-        d = path_join(dir, "dir.conf");
+        d = test_path_join(dir, "dir.conf");
         ASSERT_OK(mkdir(d, 0755));
         ASSERT_ERROR(load(dir, "dir.conf", &s, &error), EINVAL);
         ASSERT_TRUE(asprintf(&expected, "%s: not a regular file", d) >= 0);

@@ -21,17 +21,6 @@ static void env_clear(void) {
                 unsetenv(env_names[i]);
 }
 
-static char *path_join(const char *a, const char *b) {
-        char *p;
-
-        ASSERT_TRUE(asprintf(&p, "%s/%s", a, b) >= 0);
-        return p;
-}
-
-static char *write_text(const char *dir, const char *name, const char *text) {
-        return test_write_file(dir, name, text, strlen(text));
-}
-
 static void assert_defaults(const DiscoverySettings *s) {
         ASSERT_STREQ(s->host, "0.0.0.0");
         ASSERT_EQ_INT(s->port, 9001);
@@ -44,7 +33,8 @@ static void assert_defaults(const DiscoverySettings *s) {
 }
 
 TEST(defaults) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "discovery.conf"), *error = NULL;
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = test_path_join(dir, "discovery.conf");
+        _cleanup_free_ char *error = NULL;
         DiscoverySettings s;
 
         env_clear();
@@ -65,12 +55,9 @@ TEST(shipped_file) {
         /* The shipped file sets nothing, and each commented-out "#Key=value" is the default
          * it claims to be: uncommenting all of them changes nothing. */
         static const char shipped[] = GOLEM_SOURCE_ROOT "/src/discovery/discovery.conf";
-        _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "discovery.conf"), *error = NULL;
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = test_path_join(dir, "discovery.conf");
+        _cleanup_free_ char *error = NULL;
         DiscoverySettings s;
-        size_t allocated = 0;
-        unsigned n_uncommented = 0;
-        FILE *in, *out;
 
         env_clear();
         ASSERT_OK(discovery_settings_load(&s, shipped, &error));
@@ -78,22 +65,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         discovery_settings_done(&s);
 
-        in = fopen(shipped, "re");
-        ASSERT_NOT_NULL(in);
-        out = fopen(path, "we");
-        ASSERT_NOT_NULL(out);
-        while (getline(&line, &allocated, in) >= 0) {
-                const char *l = line;
-
-                if (line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' && strchr(line, '=')) {
-                        l = line + 1;
-                        n_uncommented++;
-                }
-                fputs(l, out);
-        }
-        fclose(in);
-        ASSERT_OK(fclose(out));
-        ASSERT_EQ_INT(n_uncommented, 7);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 7);
 
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -147,7 +119,7 @@ TEST(file_and_environment) {
         DiscoverySettings s;
 
         env_clear();
-        path = write_text(dir, "discovery.conf",
+        path = test_write_text(dir, "discovery.conf",
                                "[Discovery]\n"
                                "Host=::1\n"
                                "Port=8080\n"
@@ -166,9 +138,9 @@ TEST(file_and_environment) {
         discovery_settings_done(&s);
 
         /* A drop-in overrides the file. */
-        d = path_join(dir, "discovery.conf.d");
+        d = test_path_join(dir, "discovery.conf.d");
         ASSERT_OK(mkdir(d, 0755));
-        free(write_text(d, "50-port.conf", "[Discovery]\nPort=8081\nDatabasePath=/tmp/x.db\n"));
+        free(test_write_text(d, "50-port.conf", "[Discovery]\nPort=8081\nDatabasePath=/tmp/x.db\n"));
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_EQ_INT(s.port, 8081);
         ASSERT_STREQ(s.database_dir, "/srv/golem");
@@ -239,7 +211,7 @@ TEST(file_errors) {
         DiscoverySettings s;
 
         env_clear();
-        path = write_text(dir, "discovery.conf", "[Discovery]\nPort=9001\nAdvertisementTTL=0\n");
+        path = test_write_text(dir, "discovery.conf", "[Discovery]\nPort=9001\nAdvertisementTTL=0\n");
         ASSERT_ERROR(discovery_settings_load(&s, path, &error), EINVAL);
         ASSERT_TRUE(asprintf(&expected, "%s:3: AdvertisementTTL=0: value out of range", path) >= 0);
         ASSERT_STREQ(error, expected);
@@ -248,7 +220,7 @@ TEST(file_errors) {
         /* Old names from elsewhere are not silently ignored. */
         free(expected);
         free(path);
-        path = write_text(dir, "discovery.conf", "[Discovery]\nListenPort=9001\n");
+        path = test_write_text(dir, "discovery.conf", "[Discovery]\nListenPort=9001\n");
         ASSERT_ERROR(discovery_settings_load(&s, path, &error), EINVAL);
         ASSERT_TRUE(asprintf(&expected, "%s:2: unknown key 'ListenPort' in section [Discovery]", path) >= 0);
         ASSERT_STREQ(error, expected);

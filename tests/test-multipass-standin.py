@@ -17,6 +17,11 @@ import tempfile
 import time
 import traceback
 
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "integration"))
+from golemworld import wait_for  # noqa: E402  (the tests' one wait_for)
+
 STANDIN = None
 
 # Exact example texts from MULTIPASS.md (1.14-1.16 layout).
@@ -135,7 +140,7 @@ def ref_doc(v):
 # Harness
 
 
-class Failure(Exception):
+class Failure(AssertionError):
     pass
 
 
@@ -244,15 +249,6 @@ def missing(cmd, name):
     return errs(cmd, 'instance "%s" does not exist' % name)
 
 
-def wait_for(cond, timeout=5.0, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise Failure("timed out waiting for " + what)
-
-
 TESTS = []
 
 
@@ -283,14 +279,22 @@ def empty_list_outputs(env):
     expect(env, ["info"], 0, stdout="No instances found.\n")
 
 
-@test
-def list_json_layout(env):
-    env.launch("web-1", "-c", "2", "-m", "2G")
+def web_running_db_stopped(env, command, *web_options):
+    """`multipass COMMAND --format json` with web-1 running (launched with
+    ``web_options``) and db-1 stopped: (its text, parsed), the text checked to
+    be laid out as the reference serializer lays it out."""
+    env.launch("web-1", *web_options)
     env.launch("db-1")
     env.ok("stop", "db-1")
-    so, _ = env.ok("list", "--format", "json")
+    so, _ = env.ok(command, "--format", "json")
     ours = json.loads(so)
-    eq(so, ref_doc(ours), "list layout")
+    eq(so, ref_doc(ours), command + " layout")
+    return so, ours
+
+
+@test
+def list_json_layout(env):
+    _, ours = web_running_db_stopped(env, "list", "-c", "2", "-m", "2G")
     doc = json.loads(DOC_LIST_EXAMPLE)
     check(list(ours) == ["list"], "top level has exactly 'list'")
     by_name = {e["name"]: e for e in ours["list"]}
@@ -318,12 +322,7 @@ def list_json_layout(env):
 
 @test
 def info_json_layout(env):
-    env.launch("web-1", "-c", "2", "-m", "2G", "-d", "5G")
-    env.launch("db-1")
-    env.ok("stop", "db-1")
-    so, _ = env.ok("info", "--format", "json")
-    ours = json.loads(so)
-    eq(so, ref_doc(ours), "info layout")
+    so, ours = web_running_db_stopped(env, "info", "-c", "2", "-m", "2G", "-d", "5G")
     doc = json.loads(DOC_INFO_EXAMPLE)
     eq(sorted(ours), ["errors", "info"], "top-level keys")
     eq(ours["errors"], [], "errors is always []")
@@ -602,7 +601,7 @@ def within(deadline, what, fn):
 
 def wait_record(env, name, timeout=10.0):
     path = os.path.join(env.dir, "instances", name + ".json")
-    wait_for(lambda: os.path.exists(path), timeout, "record of " + name)
+    wait_for("record of " + name, lambda: os.path.exists(path), timeout, 0.02)
     return env.record(name)
 
 
@@ -622,7 +621,7 @@ def launch_continues_when_cli_killed(env):
     within(rec["prepared_at"], "preparing", preparing)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    wait_for(lambda: "slow" in env.list(), what="prepared instance listed")
+    wait_for("prepared instance listed", lambda: "slow" in env.list(), 5, 0.02)
     check(time.time() >= rec["prepared_at"], "listed only after prepare time")
 
     def starting():
@@ -634,7 +633,7 @@ def launch_continues_when_cli_killed(env):
         expect(env, ["stop", "slow"], 2,
                stderr="stop failed: Cannot shut down instance slow while starting.\nUse --force to power it off.\n")
     within(rec["running_at"], "starting", starting)
-    wait_for(lambda: env.list()["slow"]["state"] == "Running", what="Running after boot without the CLI")
+    wait_for("Running after boot without the CLI", lambda: env.list()["slow"]["state"] == "Running", 5, 0.02)
     check(time.time() >= rec["running_at"], "Running only after running_at")
     env.ok("exec", "slow", "--", "true")
 
@@ -654,7 +653,7 @@ def start_waits_and_stop_while_starting(env):
     env.ok("stop", "vm")
     env.env["MULTIPASS_STANDIN_BOOT_SECONDS"] = "3"
     p = env.spawn("start", "vm")
-    wait_for(lambda: env.record("vm")["power"] == "booting", what="start recorded")
+    wait_for("start recorded", lambda: env.record("vm")["power"] == "booting", 5, 0.02)
     rec = env.record("vm")
     within(rec["running_at"], "delete while starting", lambda: expect(
         env, ["delete", "vm"], 2,
@@ -873,7 +872,7 @@ def main():
         t0 = time.time()
         try:
             t(env)
-        except Failure as e:
+        except AssertionError as e:  # a Failure, or wait_for's
             failures += 1
             print("FAIL %s: %s" % (t.__name__, e))
         except Exception:

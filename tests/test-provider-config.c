@@ -30,17 +30,6 @@ static void env_clear(void) {
         unsetenv("STATE_DIRECTORY");
 }
 
-static char *path_join(const char *a, const char *b) {
-        char *p;
-
-        ASSERT_TRUE(asprintf(&p, "%s/%s", a, b) >= 0);
-        return p;
-}
-
-static char *write_text(const char *dir, const char *name, const char *text) {
-        return test_write_file(dir, name, text, strlen(text));
-}
-
 static void assert_defaults(const ProviderSettings *s) {
         ASSERT_NULL(s->id);
         ASSERT_NULL(s->name);
@@ -76,7 +65,8 @@ static void assert_defaults(const ProviderSettings *s) {
 }
 
 TEST(defaults) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "provider.conf"), *error = NULL;
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = test_path_join(dir, "provider.conf");
+        _cleanup_free_ char *error = NULL;
         ProviderSettings s;
 
         env_clear();
@@ -95,12 +85,12 @@ TEST(defaults) {
 
         /* An empty file, and one with only the section. */
         free(path);
-        path = write_text(dir, "empty.conf", "");
+        path = test_write_text(dir, "empty.conf", "");
         ASSERT_OK(provider_settings_load(&s, path, &error));
         assert_defaults(&s);
         provider_settings_done(&s);
         free(path);
-        path = write_text(dir, "section.conf", "# nothing here\n[Provider]\n; nor here\n");
+        path = test_write_text(dir, "section.conf", "# nothing here\n[Provider]\n; nor here\n");
         ASSERT_OK(provider_settings_load(&s, path, &error));
         assert_defaults(&s);
         provider_settings_done(&s);
@@ -114,12 +104,9 @@ TEST(shipped_file) {
         static const char shipped[] = GOLEM_SOURCE_ROOT "/src/provider/provider.conf";
         static const char *const not_values[] = { "#ID=", "#Name=", "#PublicIP=", "#MultipassBinaryPath=",
                                                   "#ImageDir=", "#QemuBinaryPath=" };
-        _cleanup_free_ char *dir = test_mkdtemp(), *path = path_join(dir, "provider.conf"), *error = NULL;
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = test_path_join(dir, "provider.conf");
+        _cleanup_free_ char *error = NULL;
         ProviderSettings s;
-        size_t allocated = 0;
-        unsigned n_uncommented = 0;
-        FILE *in, *out;
 
         env_clear();
         ASSERT_OK(provider_settings_load(&s, shipped, &error));
@@ -127,26 +114,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         provider_settings_done(&s);
 
-        in = fopen(shipped, "re");
-        ASSERT_NOT_NULL(in);
-        out = fopen(path, "we");
-        ASSERT_NOT_NULL(out);
-        while (getline(&line, &allocated, in) >= 0) {
-                const char *l = line;
-                bool skip = false;
-
-                for (size_t i = 0; i < ELEMENTSOF(not_values); i++)
-                        if (strncmp(line, not_values[i], strlen(not_values[i])) == 0)
-                                skip = true;
-                if (!skip && line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' && strchr(line, '=')) {
-                        l = line + 1;
-                        n_uncommented++;
-                }
-                fputs(l, out);
-        }
-        fclose(in);
-        ASSERT_OK(fclose(out));
-        ASSERT_EQ_INT(n_uncommented, 26);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 26);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -380,7 +348,7 @@ TEST(file_dropins_environment) {
         ProviderSettings s;
 
         env_clear();
-        path = write_text(dir, "provider.conf",
+        path = test_write_text(dir, "provider.conf",
                           "[Provider]\n"
                           "Name=from the file\n"
                           "Country=de\n"
@@ -388,11 +356,11 @@ TEST(file_dropins_environment) {
                           "MaxVMs=4\n"
                           "CPUThreshold=80\n"
                           "DefaultVMImage=jammy\n");
-        dropins = path_join(dir, "provider.conf.d");
+        dropins = test_path_join(dir, "provider.conf.d");
         ASSERT_OK(mkdir(dropins, 0755));
-        free(write_text(dropins, "10-port.conf", "[Provider]\nPort=8001\nMaxVMs=5\n"));
-        free(write_text(dropins, "20-port.conf", "[Provider]\nPort=8002\n"));
-        free(write_text(dropins, "30-ignored.conf.disabled", "[Provider]\nPort=1\n"));
+        free(test_write_text(dropins, "10-port.conf", "[Provider]\nPort=8001\nMaxVMs=5\n"));
+        free(test_write_text(dropins, "20-port.conf", "[Provider]\nPort=8002\n"));
+        free(test_write_text(dropins, "30-ignored.conf.disabled", "[Provider]\nPort=1\n"));
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -438,7 +406,7 @@ TEST(file_errors) {
                 ProviderSettings s;
 
                 TEST_CONTEXT("%s", table[i].text);
-                path = write_text(dir, "provider.conf", table[i].text);
+                path = test_write_text(dir, "provider.conf", table[i].text);
                 ASSERT_ERROR(provider_settings_load(&s, path, &error), EINVAL);
                 ASSERT_STR_CONTAINS(error, table[i].error);
                 provider_settings_done(&s);

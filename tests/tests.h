@@ -190,19 +190,63 @@ static inline void test_rm_rf(const char *path) {
                 fprintf(stderr, "Warning: could not remove %s: %s\n", path, strerror(errno));
 }
 
-/* Writes size bytes (NULs allowed) to dir/name, creating or truncating it. */
-static inline char *test_write_file(const char *dir, const char *name, const char *content, size_t size) {
+/* dir/name, as a new string. */
+static inline char *test_path_join(const char *dir, const char *name) {
         char *p;
-        FILE *f;
 
         if (asprintf(&p, "%s/%s", dir, name) < 0)
                 tests_fail(__FILE__, __LINE__, "out of memory");
+        return p;
+}
+
+/* Writes size bytes (NULs allowed) to dir/name, creating or truncating it. */
+static inline char *test_write_file(const char *dir, const char *name, const char *content, size_t size) {
+        char *p = test_path_join(dir, name);
+        FILE *f;
+
         f = fopen(p, "we");
         if (!f)
                 tests_fail(__FILE__, __LINE__, "fopen(%s): %s", p, strerror(errno));
         if (fwrite(content, 1, size, f) != size || fclose(f) != 0)
                 tests_fail(__FILE__, __LINE__, "write(%s): %s", p, strerror(errno));
         return p;
+}
+
+/* Writes the NUL-terminated text to dir/name. */
+static inline char *test_write_text(const char *dir, const char *name, const char *text) {
+        return test_write_file(dir, name, text, strlen(text));
+}
+
+/* Copies a shipped configuration file to path with each commented-out "#Key=value" line
+ * uncommented, but for those that start with one of keep[0..n_keep) (settings whose comment
+ * shows no value); returns how many lines it uncommented. */
+static inline unsigned test_uncomment_settings(const char *shipped, const char *path,
+                                               const char *const *keep, size_t n_keep) {
+        char *line = NULL;
+        size_t allocated = 0;
+        unsigned n = 0;
+        FILE *in, *out;
+
+        in = fopen(shipped, "re");
+        if (!in)
+                tests_fail(__FILE__, __LINE__, "fopen(%s): %s", shipped, strerror(errno));
+        out = fopen(path, "we");
+        if (!out)
+                tests_fail(__FILE__, __LINE__, "fopen(%s): %s", path, strerror(errno));
+        while (getline(&line, &allocated, in) >= 0) {
+                bool uncomment = line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' && strchr(line, '=');
+
+                for (size_t i = 0; i < n_keep; i++)
+                        if (strncmp(line, keep[i], strlen(keep[i])) == 0)
+                                uncomment = false;
+                n += uncomment;
+                fputs(line + uncomment, out);
+        }
+        free(line);
+        fclose(in);
+        if (fclose(out) != 0)
+                tests_fail(__FILE__, __LINE__, "write(%s): %s", path, strerror(errno));
+        return n;
 }
 
 static inline int tests_compare(const void *a, const void *b) {

@@ -1,6 +1,8 @@
-"""D-Bus for the integration tests, standard library only: a client that
-speaks the wire protocol, a private system bus (dbus-daemon) and a real
-polkitd on it.
+"""The D-Bus world of the integration tests, standard library only: a
+client that speaks the wire protocol, a private system bus (dbus-daemon), a
+real polkitd on it with the test users and their rules, and golem-providerd
+on that bus (BusWorld).  The rest of the world (daemons, stand-ins, ports,
+wait_for) is golemworld's.
 
     bus = SystemBus(includes=[CONF]).start()
     bus.start_polkit()
@@ -21,6 +23,7 @@ user, with the credentials of a real child process.
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import struct
@@ -30,9 +33,10 @@ import threading
 import time
 
 try:
-    import golemtest
+    import golemworld
+    from golemworld import expect, wait_for
 except ImportError:  # as the child of call_as(): only the client is needed
-    golemtest = None
+    golemworld = None
 
 DBUS_NAME = "org.freedesktop.DBus"
 DBUS_PATH = "/org/freedesktop/DBus"
@@ -420,18 +424,6 @@ class Connection:
 
     # -- conveniences
 
-    def get_property(self, dest, path, interface, name):
-        return self.call(dest, path, PROPERTIES, "Get", "ss",
-                         [interface, name])[0]
-
-    def get_all(self, dest, path, interface):
-        return self.call(dest, path, PROPERTIES, "GetAll", "s",
-                         [interface])[0]
-
-    def set_property(self, dest, path, interface, name, signature, value):
-        return self.call(dest, path, PROPERTIES, "Set", "ssv",
-                         [interface, name, (signature, value)])
-
     def add_match(self, rule):
         self.call(DBUS_NAME, DBUS_PATH, DBUS_NAME, "AddMatch", "s", [rule])
 
@@ -501,8 +493,8 @@ class Pending:
             argv, user=user, group=user, extra_groups=[], cwd="/", env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE)
-        if golemtest:
-            golemtest.on_cleanup(self.kill)
+        if golemworld:
+            golemworld.on_cleanup(self.kill)
 
     def kill(self):
         """Kill the child if it still waits (when the case ends)."""
@@ -593,14 +585,7 @@ POLKITD_CANDIDATES = ("/usr/lib/polkit-1/polkitd", "/usr/libexec/polkitd",
                       "/usr/lib/policykit-1/polkitd")
 
 
-def _find(candidates, what, package):
-    for path in candidates:
-        if path and os.access(path, os.X_OK):
-            return path
-    raise AssertionError(f"{what} not found (apt-get install {package})")
-
-
-class _LoggedDaemon(golemtest.Daemon if golemtest else object):
+class _LoggedDaemon(golemworld.Daemon if golemworld else object):
     """A Daemon whose report on failure shows stdout as well (polkitd logs
     there)."""
 
@@ -614,8 +599,9 @@ class SystemBus:
     temp dir; ``includes`` are policy files it reads (as <include>)."""
 
     def __init__(self, includes=(), name="dbus-daemon"):
-        binary = _find((shutil.which("dbus-daemon"), "/usr/bin/dbus-daemon"),
-                       "dbus-daemon", "dbus-daemon")
+        binary = golemworld.find_program(
+            "dbus-daemon", (shutil.which("dbus-daemon"),
+                            "/usr/bin/dbus-daemon"), "dbus-daemon")
         self.daemon = _LoggedDaemon(binary, name=name)
         # polkitd and the test users connect too: the socket's directory
         # must be reachable for them.
@@ -636,18 +622,16 @@ class SystemBus:
     def start(self, timeout=10):
         """Start dbus-daemon; returns once a client got through Hello."""
         self.daemon.start()
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def connected():
             self.daemon._fail_if_exited("before accepting connections")
             try:
-                self.conn = Connection(self.address)
-                break
+                return Connection(self.address)
             except (OSError, ConnectionError):
-                golemtest.expect(time.monotonic() < deadline,
-                                 f"dbus-daemon: no connection within "
-                                 f"{timeout}s{self.daemon.tail()}")
-                time.sleep(0.05)
-        golemtest.on_cleanup(self.conn.close)
+                return None
+        self.conn = wait_for("dbus-daemon to accept a connection", connected,
+                             timeout, 0.05, self.daemon.tail)
+        golemworld.on_cleanup(self.conn.close)
         return self
 
     def env(self):
@@ -656,7 +640,8 @@ class SystemBus:
 
     def start_polkit(self, timeout=20):
         """Start polkitd on this bus; returns once it owns its name."""
-        binary = _find(POLKITD_CANDIDATES, "polkitd", "polkitd")
+        binary = golemworld.find_program("polkitd", POLKITD_CANDIDATES,
+                                         "polkitd")
         self.polkitd = _LoggedDaemon(binary, name="polkitd")
         self.polkitd.env.update(self.env())
         self.polkitd.start()
@@ -665,18 +650,16 @@ class SystemBus:
 
     def wait_name(self, name, daemon, timeout=20):
         """Wait until ``name`` has an owner; fail if ``daemon`` exits."""
-        deadline = time.monotonic() + timeout
-        while not self.conn.name_has_owner(name):
+        def owned():
             daemon._fail_if_exited(f"before taking {name}")
-            golemtest.expect(time.monotonic() < deadline,
-                             f"{daemon.name}: {name} not owned within "
-                             f"{timeout}s{daemon.tail()}")
-            time.sleep(0.05)
+            return self.conn.name_has_owner(name)
+        wait_for(f"{daemon.name} to own {name}", owned, timeout, 0.05,
+                 daemon.tail)
 
     def connect(self):
         """Another connection as this process' user (root)."""
         conn = Connection(self.address)
-        golemtest.on_cleanup(conn.close)
+        golemworld.on_cleanup(conn.close)
         return conn
 
     def call_as(self, user, *args, **kwargs):
@@ -713,8 +696,8 @@ def ensure_users(names):
                  "--shell", "/usr/sbin/nologin", name],
                 capture_output=True, stdin=subprocess.DEVNULL)
             if proc.returncode not in (0, 9):  # 9: exists (raced)
-                golemtest.expect(attempt < 49, f"useradd {name}: "
-                                 f"{proc.stderr.decode(errors='replace')}")
+                expect(attempt < 49, f"useradd {name}: "
+                       f"{proc.stderr.decode(errors='replace')}")
                 time.sleep(0.1)
         else:
             raise AssertionError(f"user {name} could not be created")
@@ -738,6 +721,213 @@ def install_file(path, content, mode=0o644):
 
 def uid_of(user):
     return pwd.getpwnam(user).pw_uid
+
+
+# --------------------------------------------------------------------------
+# golem-providerd on a private system bus: its names, the test users and
+# their polkit rules, the world of one case
+
+
+BUS_NAME = "org.golem.Provider1"
+MANAGER_PATH = "/org/golem/Provider1"
+VM_PREFIX = "/org/golem/Provider1/vm"
+MANAGER = "org.golem.Provider1.Manager"
+VM = "org.golem.Provider1.VM"
+
+GOLEM_ERROR = "org.golem.Provider1.Error."  # + the name
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+INTERACTIVE = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+
+# The test users and what the rules file lets them do:
+#   golemtest-allow     everything (both actions)
+#   golemtest-deny      nothing (polkit answers NO: AccessDenied)
+#   golemtest-stoponly  manage-vms with verb "stop" only; anything else falls
+#                       to the policy's auth_admin_keep, i.e. a password the
+#                       non-interactive callers cannot give
+#                       (InteractiveAuthorizationRequired)
+#   golemtest-mine      manage-vms on VMs whose name starts with "mine-"
+#   golemtest-slow      everything, after polkit spent 3 s deciding
+ALLOW = "golemtest-allow"
+DENY = "golemtest-deny"
+STOPONLY = "golemtest-stoponly"
+MINE = "golemtest-mine"
+SLOW = "golemtest-slow"
+ROOT = None  # the daemon's own uid: polkit is not asked
+USERS = (ALLOW, DENY, STOPONLY, MINE, SLOW)
+
+MANAGE_VMS = "org.golem.provider1.manage-vms"
+CONFIGURE = "org.golem.provider1.configure"
+
+POLKIT_ACTIONS = "/usr/share/polkit-1/actions/org.golem.provider1.policy"
+POLKIT_RULES = "/etc/polkit-1/rules.d/49-golem-test.rules"
+RULES = """// Installed by the golem integration tests (tests/integration/test-provider-bus.py).
+polkit.addRule(function(action, subject) {
+        if (action.id != "%(manage)s" && action.id != "%(configure)s")
+                return polkit.Result.NOT_HANDLED;
+        if (subject.user == "%(allow)s")
+                return polkit.Result.YES;
+        if (subject.user == "%(deny)s")
+                return polkit.Result.NO;
+        if (subject.user == "%(stoponly)s" && action.id == "%(manage)s" &&
+            action.lookup("verb") == "stop")
+                return polkit.Result.YES;
+        if (subject.user == "%(mine)s" && action.id == "%(manage)s" &&
+            String(action.lookup("vm")).indexOf("mine-") == 0)
+                return polkit.Result.YES;
+        if (subject.user == "%(slow)s") {
+                var until = Date.now() + 3000;
+                while (Date.now() < until)
+                        ;
+                return polkit.Result.YES;
+        }
+        return polkit.Result.NOT_HANDLED;
+});
+""" % {"manage": MANAGE_VMS, "configure": CONFIGURE, "allow": ALLOW,
+       "deny": DENY, "stoponly": STOPONLY, "mine": MINE, "slow": SLOW}
+
+
+def vm_path(name):
+    """sd_bus_path_encode(VM_PREFIX, name): every byte but [A-Za-z0-9] as
+    _xx, and a leading digit too."""
+    label = "".join(
+        c if c.isascii() and (c.isalpha() or (i > 0 and c.isdigit()))
+        else "".join("_%02x" % b for b in c.encode())
+        for i, c in enumerate(name)) or "_"
+    return f"{VM_PREFIX}/{label}"
+
+
+def ensure_polkit_setup():
+    """The test users, our policy (PATHS["polkit-policy"]) and the test
+    rules, installed once for all cases (idempotent; parallel cases write
+    the same content).  Needs root."""
+    expect(os.geteuid() == 0, "these tests need root: they create users, "
+           "install a polkit rules file and run clients as other users")
+    ensure_users(USERS)
+    with open(golemworld.PATHS["polkit-policy"]) as f:
+        install_file(POLKIT_ACTIONS, f.read())
+    install_file(POLKIT_RULES, RULES)
+
+
+def system_bus(polkit=True):
+    """A started private system bus with our policy
+    (PATHS["dbus-config"]), and polkitd on it unless ``polkit`` is
+    false."""
+    ensure_polkit_setup()
+    bus = SystemBus(includes=[golemworld.PATHS["dbus-config"]])
+    bus.start()
+    if polkit:
+        bus.start_polkit()
+    return bus
+
+
+class BusWorld:
+    """Bus, polkitd (unless ``polkit`` is false), the multipass stand-in
+    (``mp``, with ``timings``), golem-providerd on that bus (``p``, with
+    ``args`` and ``settings``; PATHS["providerd"] unless ``binary``) and,
+    with ``discovery``, a golem-discoveryd it advertises to (``disc``)."""
+
+    def __init__(self, binary=None, polkit=True, discovery=False,
+                 timings=None, args=(), **settings):
+        self.bus = system_bus(polkit)
+        self.disc = golemworld.start_discovery() if discovery else None
+        self.mp = golemworld.Standin(**(timings or {}))
+        self.p = golemworld.provider(binary, self.mp, discovery=self.disc,
+                                     bus=self.bus, args=args, **settings)
+        self.start()
+
+    def start(self):
+        """Start the provider; it must own its name by READY=1."""
+        self.p.start().wait_ready()
+        expect(self.bus.conn.name_has_owner(BUS_NAME),
+               f"READY=1 before {BUS_NAME} was taken{self.p.tail()}")
+        return self
+
+    # -- D-Bus as a user (ROOT: this process, which polkit never sees)
+
+    def call(self, user, path, interface, member, signature="", args=(),
+             timeout=60, flags=0):
+        if user is ROOT:
+            return self.bus.conn.call(BUS_NAME, path, interface, member,
+                                      signature, args, timeout, flags)
+        return self.bus.call_as(user, BUS_NAME, path, interface, member,
+                                signature, args, timeout=timeout,
+                                flags=flags)
+
+    def spawn(self, user, path, interface, member, signature="", args=(),
+              timeout=60):
+        return self.bus.spawn_call_as(user, BUS_NAME, path, interface, member,
+                                      signature, args, timeout=timeout)
+
+    def create(self, user, name, key=None, **options):
+        """CreateVM(name, options) as ``user``; returns the object path.
+        Options: size/image/ssh_key (strings), cpu/memory/storage (u)."""
+        opts = {"ssh_key": ("s", key or golemworld.random_public_key())}
+        if not {"size", "cpu", "memory", "storage"} & set(options):
+            opts["size"] = ("s", "small")
+        for k, v in options.items():
+            opts[k] = ("u", v) if isinstance(v, int) else ("s", v)
+        return self.call(user, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
+                         [name, opts])[0]
+
+    def vm_call(self, user, name, verb, timeout=60):
+        return self.call(user, vm_path(name), VM, verb, timeout=timeout)
+
+    def get(self, user, path, interface, prop):
+        return self.call(user, path, PROPERTIES, "Get", "ss",
+                         [interface, prop])[0]
+
+    def get_all(self, user, path, interface):
+        return self.call(user, path, PROPERTIES, "GetAll", "s",
+                         [interface])[0]
+
+    def set(self, user, path, interface, prop, signature, value):
+        return self.call(user, path, PROPERTIES, "Set", "ssv",
+                         [interface, prop, (signature, value)])
+
+    def state(self, name):
+        return self.get(ROOT, vm_path(name), VM, "State")
+
+    def wait_state(self, name, state, timeout=30):
+        wait_for(f"VM {name}: State {state!r}",
+                 lambda: self.state(name) == state, timeout,
+                 detail=lambda: f" (it is {self.state(name)!r})")
+
+    def monitor(self):
+        """A connection (root) that sees every signal under MANAGER_PATH."""
+        conn = self.bus.connect()
+        conn.add_match(f"type='signal',path_namespace='{MANAGER_PATH}'")
+        return conn
+
+
+def expect_bus_error(fn, name, what, contains=None):
+    """``fn()`` fails with the D-Bus error ``name`` (one of, if a tuple)."""
+    names = name if isinstance(name, tuple) else (name,)
+    try:
+        value = fn()
+    except BusError as e:
+        expect(e.name in names, f"{what}: expected {name}, got {e.name}: "
+               f"{e.message!r}")
+        expect(e.message, f"{what}: {e.name} without a message")
+        if contains:
+            expect(contains in e.message,
+                   f"{what}: message {e.message!r} lacks {contains!r}")
+        return e
+    raise AssertionError(f"{what}: expected {name}, got a reply {value!r}")
+
+
+def expect_denied_logged(w, user, member, vm=None, what=""):
+    """The provider of BusWorld ``w`` logged (within 5 s) the polkit denial
+    of ``member`` to ``user``'s uid, naming ``vm`` if given."""
+    uid = uid_of(user)
+    pattern = re.compile(r"Denied \S*\." + re.escape(member)
+                         + rf"\b.*\buid {uid}\b")
+    return wait_for(
+        f"{what}: a log line 'Denied ...{member} ... uid {uid}'"
+        f"{' naming ' + vm if vm else ''}",
+        lambda: [line for line in w.p.stderr().splitlines()
+                 if pattern.search(line) and (vm is None or vm in line)],
+        5, detail=w.p.tail)
 
 
 def _main(argv):

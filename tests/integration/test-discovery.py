@@ -11,15 +11,16 @@ import datetime
 import os
 import re
 import signal
-import socket
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-from golemtest import (Daemon, case, expect, expect_eq, free_port, http,
-                       main)
+from golemworld import (ADS, Daemon, call, case,  # noqa: E402
+                        discovery_daemon, expect, expect_eq, expect_error,
+                        expect_refused, free_port, get_list, main,
+                        start_activated, start_discovery, wait_for)
 
-BASE = "/api/v1/advertisements"
+BASE = ADS
 AD_KEYS = {"provider_id", "ip_address", "country", "platform", "resources",
            "pricing", "created_at", "updated_at"}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -35,59 +36,7 @@ VALID_BODY = {
 
 
 # --------------------------------------------------------------------------
-# helpers: daemons
-
-
-def discovery(binary, db_dir=None, host="127.0.0.1", socket_activate=False,
-              name="discoveryd", **settings):
-    """A configured, not yet started daemon.
-
-    ``settings`` are GOLEM_DISCOVERY_* suffixes, e.g. ADVERTISEMENT_TTL=2.
-    The rate limit is off unless a case asks for it.
-    """
-    d = Daemon(binary, host=host, socket_activate=socket_activate, name=name)
-    db_dir = db_dir or d.path("db")
-    os.makedirs(db_dir, exist_ok=True)
-    d.env.update({
-        "GOLEM_DISCOVERY_HOST": host,
-        "GOLEM_DISCOVERY_PORT": str(d.port),
-        "GOLEM_DISCOVERY_DATABASE_DIR": db_dir,
-        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
-    })
-    for key, value in settings.items():
-        d.env["GOLEM_DISCOVERY_" + key] = str(value)
-    return d
-
-
-def started(binary, **kwargs):
-    """A discovery daemon that has sent READY=1."""
-    return discovery(binary, **kwargs).start().wait_ready()
-
-
-def expect_refused(host, port, what):
-    """Nothing accepts connections on host:port."""
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return
-    raise AssertionError(f"{what}: port {port} accepted a connection")
-
-
-# --------------------------------------------------------------------------
-# helpers: HTTP
-
-
-def call(d, method, path, body=None, headers=None, **kwargs):
-    """A request to ``d``; checks what every answer must have."""
-    status, hdrs, data = http(method, d.url + path, body, headers, **kwargs)
-    where = f"{method} {path} -> {status}"
-    expect(hdrs.get("x-request-id"), f"{where}: no X-Request-ID header")
-    ctype = hdrs.get("content-type", "")
-    expect(ctype.startswith("application/json"),
-           f"{where}: Content-Type is {ctype!r}, not application/json")
-    if isinstance(data, bytes):
-        raise AssertionError(f"{where}: body is not JSON: {data[:200]!r}")
-    return status, hdrs, data
+# helpers
 
 
 def creds(provider_id):
@@ -126,13 +75,7 @@ def get_ad(d, provider_id):
 
 def list_ads(d, query=""):
     """GET the list with ``query``; returns it (expects 200)."""
-    path = BASE + (f"?{query}" if query else "")
-    status, _, data = call(d, "GET", path)
-    expect_eq(status, 200, f"GET {path}: status (body {data!r})")
-    expect(isinstance(data, list), f"GET {path}: not a JSON array: {data!r}")
-    for ad in data:
-        check_ad(ad, f"GET {path}")
-    return data
+    return get_list(d, BASE + (f"?{query}" if query else ""), check_ad)
 
 
 def list_ids(d, query=""):
@@ -152,28 +95,6 @@ def check_ad(ad, what):
 
 def timestamp(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def expect_error(result, status, code, what, fields=None):
-    """An error answer: status, envelope shape, code, message naming a field.
-
-    ``fields`` is a name or a tuple of names; the message must contain one.
-    """
-    got_status, hdrs, data = result
-    expect_eq(got_status, status, f"{what}: status (body {data!r})")
-    expect(isinstance(data, dict) and set(data) == {"detail"},
-           f"{what}: body is not {{\"detail\": ...}}: {data!r}")
-    detail = data["detail"]
-    expect(isinstance(detail, dict), f"{what}: detail not an object: {data!r}")
-    expect_eq(detail.get("code"), code, f"{what}: detail.code")
-    message = detail.get("message")
-    expect(isinstance(message, str) and message.strip(),
-           f"{what}: detail.message missing or empty: {data!r}")
-    if fields:
-        fields = fields if isinstance(fields, tuple) else (fields,)
-        expect(any(f in message for f in fields),
-               f"{what}: message {message!r} names none of {fields}")
-    return hdrs
 
 
 def variant(path, value):
@@ -197,7 +118,7 @@ def variant(path, value):
 @case
 def health(binary):
     """GET /health is 200 {"status":"healthy"} with a fresh X-Request-ID."""
-    d = started(binary)
+    d = start_discovery(binary)
     ids = set()
     for _ in range(2):
         status, hdrs, data = call(d, "GET", "/health")
@@ -211,7 +132,7 @@ def health(binary):
 def post_get_roundtrip(binary):
     """POST stores every field in canonical form; GET and the list return
     the same object, and the signature is never returned."""
-    d = started(binary)
+    d = start_discovery(binary)
     pid = "Prov-1.a_b:c"
     pricing = {"usd_per_core_month": 5.5, "usd_per_gb_ram_month": 1,
                "usd_per_gb_storage_month": 0.25}
@@ -236,7 +157,7 @@ def post_get_roundtrip(binary):
 def upsert_update(binary):
     """A second POST by the same provider replaces the advertisement, keeps
     created_at, advances updated_at, and clears optional fields left out."""
-    d = started(binary)
+    d = start_discovery(binary)
     first = post_ad(d, "upserter", ad_body(
         ip="2001:db8::5", platform="arm64", pricing={"usd_per_core_month": 2}))
     time.sleep(1.1)  # timestamps may have one-second resolution
@@ -259,7 +180,7 @@ def upsert_update(binary):
 @case
 def accepts_edge_values(binary):
     """Values at the edges of what the spec allows are accepted as sent."""
-    d = started(binary)
+    d = start_discovery(binary)
     extras = {f"x{i}": i for i in range(15)}
     extras["k" * 32] = 0
     resources = {"cpu": 2147483647, "memory": 1, "storage": 1, **extras}
@@ -285,7 +206,7 @@ def accepts_edge_values(binary):
 def list_filters(binary):
     """cpu/memory/storage are minimums, country is case-insensitive,
     platform is exact, filters combine."""
-    d = started(binary)
+    d = start_discovery(binary)
     seed_board(d)
     cases = [
         ("cpu=8", ["pa", "pb", "pc", "pd"]),
@@ -315,7 +236,7 @@ def list_filters(binary):
 def list_order_and_paging(binary):
     """Order is cpu, memory, storage descending then provider_id ascending;
     limit and offset page through that order."""
-    d = started(binary)
+    d = start_discovery(binary)
     seed_board(d)
     order = ["pa", "pb", "pc", "pd", "pf", "pe"]
     expect_eq(list_ids(d), order, "default order")
@@ -365,7 +286,7 @@ def seed_board(d):
 def auth_errors(binary):
     """Missing, empty or malformed credentials are 401 AUTH_003 for POST
     and DELETE; deleting someone else's advertisement is 401 AUTH_004."""
-    d = started(binary)
+    d = start_discovery(binary)
     sig = "X-Provider-Signature"
     bad = [
         ("no headers", {}),
@@ -394,7 +315,7 @@ def auth_errors(binary):
 def delete_and_not_found(binary):
     """DELETE answers {"status":"success"}; afterwards GET and DELETE are
     404 ADV_004, as they are for an id never advertised."""
-    d = started(binary)
+    d = start_discovery(binary)
     post_ad(d, "doomed")
     post_ad(d, "survivor")
     status, _, data = call(d, "DELETE", f"{BASE}/doomed",
@@ -465,7 +386,7 @@ FIELD_TABLE = [
 def validation_errors(binary):
     """Every invalid body listed in the spec is 422 VALIDATION_ERROR with
     the field named, and nothing is stored."""
-    d = started(binary)
+    d = start_discovery(binary)
     for label, body, fields in invalid_bodies():
         expect_error(call(d, "POST", BASE, body, creds("val")), 422,
                      "VALIDATION_ERROR", f"POST {label}", fields)
@@ -476,7 +397,7 @@ def validation_errors(binary):
 def query_errors(binary):
     """Bad list parameters: non-integers 422, minimums below 1 400 ADV_002,
     limit outside 1..10000 and negative offset 422, bad country 422."""
-    d = started(binary)
+    d = start_discovery(binary)
     rows = [
         ("cpu=abc", 422, "VALIDATION_ERROR", "cpu"),
         ("cpu=1.5", 422, "VALIDATION_ERROR", "cpu"),
@@ -508,7 +429,7 @@ def query_errors(binary):
 def payload_too_large(binary):
     """A 70 KiB body is 413 PAYLOAD_TOO_LARGE and stores nothing; a 60 KiB
     one (unknown padding field) is accepted."""
-    d = started(binary)
+    d = start_discovery(binary)
     big = ad_body(padding="x" * (70 * 1024))
     expect_error(call(d, "POST", BASE, big, creds("big")), 413,
                  "PAYLOAD_TOO_LARGE", "POST of 70 KiB")
@@ -520,7 +441,7 @@ def payload_too_large(binary):
 @case
 def unknown_path(binary):
     """Unknown paths are 404 NOT_FOUND with the error envelope."""
-    d = started(binary)
+    d = start_discovery(binary)
     for path in ("/", "/nope", "/api/v1", "/api/v1/providers",
                  "/api/v2/advertisements", "/health/extra"):
         expect_error(call(d, "GET", path), 404, "NOT_FOUND", f"GET {path}")
@@ -530,7 +451,7 @@ def unknown_path(binary):
 def method_not_allowed(binary):
     """A known path with the wrong method is 405 METHOD_NOT_ALLOWED with
     an Allow header listing the methods that work."""
-    d = started(binary)
+    d = start_discovery(binary)
     rows = [
         ("PUT", BASE, {"GET", "POST"}),
         ("DELETE", BASE, {"GET", "POST"}),
@@ -559,7 +480,7 @@ def method_not_allowed(binary):
 def rate_limit(binary):
     """With 5 requests per minute the 6th API request from one IP is 429
     RATE_001 with Retry-After; /health and other IPs are not limited."""
-    d = started(binary, RATE_LIMIT_PER_MINUTE=5)
+    d = start_discovery(binary, RATE_LIMIT_PER_MINUTE=5)
     for i in range(5):
         status, _, data = call(d, "GET", BASE)
         expect_eq(status, 200, f"API request {i + 1} of 5 (body {data!r})")
@@ -584,17 +505,19 @@ def rate_limit(binary):
 def expiry(binary):
     """With a 2 s TTL an advertisement that is not refreshed disappears
     from the list and its GET/DELETE become 404; a refreshed one stays."""
-    d = started(binary, ADVERTISEMENT_TTL=2, CLEANUP_INTERVAL_SECONDS=1)
+    d = start_discovery(binary, ADVERTISEMENT_TTL=2,
+                        CLEANUP_INTERVAL_SECONDS=1)
     post_ad(d, "fading")
     post_ad(d, "refreshed")
     get_ad(d, "fading")
     expect_eq(sorted(list_ids(d)), ["fading", "refreshed"], "fresh list")
-    deadline = time.monotonic() + 20
-    while "fading" in list_ids(d):
-        expect(time.monotonic() < deadline,
-               "'fading' still listed 20 s after its 2 s TTL")
+
+    def faded():
+        if "fading" not in list_ids(d):
+            return True
         post_ad(d, "refreshed")
-        time.sleep(0.5)
+    wait_for("'fading' to go from the list after its 2 s TTL", faded, 20,
+             0.5)
     expect_error(call(d, "GET", f"{BASE}/fading"), 404, "ADV_004",
                  "GET of an expired advertisement")
     expect_error(call(d, "DELETE", f"{BASE}/fading", headers=creds("fading")),
@@ -607,7 +530,7 @@ def expiry(binary):
 def durability_kill9(binary):
     """200 acknowledged POSTs (8 clients in parallel) survive kill -9 and
     are served unchanged after a restart on the same DATABASE_DIR."""
-    d = started(binary)
+    d = start_discovery(binary)
     pids = [f"durable-{i:03d}" for i in range(200)]
 
     def post(i):
@@ -621,7 +544,7 @@ def durability_kill9(binary):
     db_dir = d.env["GOLEM_DISCOVERY_DATABASE_DIR"]
     expect(os.path.exists(os.path.join(db_dir, "discovery.db")),
            f"no discovery.db in {db_dir}")
-    d2 = started(binary, db_dir=db_dir, name="discoveryd-restarted")
+    d2 = start_discovery(binary, db_dir=db_dir, name="discoveryd-restarted")
     after = {ad["provider_id"]: ad for ad in list_ads(d2, "limit=1000")}
     missing = sorted(set(pids) - set(after))
     expect(not missing, f"{len(missing)} acknowledged advertisements lost, "
@@ -635,7 +558,7 @@ def durability_kill9(binary):
 def database_location(binary):
     """The database is DATABASE_DIR/discovery.db, DATABASE_DIR defaults to
     $STATE_DIRECTORY, and DATABASE_PATH overrides both."""
-    d = discovery(binary, name="state-directory")
+    d = discovery_daemon(binary, name="state-directory")
     del d.env["GOLEM_DISCOVERY_DATABASE_DIR"]
     os.makedirs(d.path("state"))
     d.env["STATE_DIRECTORY"] = d.path("state")
@@ -644,7 +567,7 @@ def database_location(binary):
     expect(os.path.exists(d.path("state", "discovery.db")),
            "no discovery.db in $STATE_DIRECTORY")
     d.stop()
-    d = discovery(binary, name="database-path")
+    d = discovery_daemon(binary, name="database-path")
     d.env["GOLEM_DISCOVERY_DATABASE_PATH"] = d.path("custom.db")
     d.start().wait_ready()
     post_ad(d, "p1")
@@ -662,7 +585,7 @@ def database_location(binary):
 def notify_and_sigterm(binary):
     """READY=1 arrives once the port answers; SIGTERM sends STOPPING=1 and
     the daemon exits 0 and stops listening."""
-    d = started(binary)
+    d = start_discovery(binary)
     status, _, _ = call(d, "GET", "/health")
     expect_eq(status, 200, "/health right after READY=1")
     d.stop(signal.SIGTERM)
@@ -674,7 +597,7 @@ def notify_and_sigterm(binary):
 @case
 def sigint_clean_exit(binary):
     """SIGINT stops the daemon like SIGTERM: STOPPING=1 and exit 0."""
-    d = started(binary)
+    d = start_discovery(binary)
     post_ad(d, "p1")
     d.stop(signal.SIGINT)
 
@@ -684,15 +607,8 @@ def socket_activation(binary):
     """Under systemd-socket-activate the daemon serves the passed socket
     (answering the connection that activated it), binds nothing itself,
     sends READY=1, and stops cleanly."""
-    d = discovery(binary, socket_activate=True)
-    decoy = free_port()
-    d.env["GOLEM_DISCOVERY_PORT"] = str(decoy)
-    d.start().wait_ready()
-    first = d.activation_response or b""
-    expect(re.match(rb"HTTP/1\.[01] 200 ", first) and b"healthy" in first,
-           f"activating request not answered 200 healthy: {first[:300]!r}")
-    status, _, data = call(d, "GET", "/health")
-    expect_eq((status, data), (200, {"status": "healthy"}), "/health")
+    d = discovery_daemon(binary)
+    decoy = start_activated(d, "GOLEM_DISCOVERY_PORT")
     ad = post_ad(d, "activated", ad_body(ip="2001:db8::7", country="se"))
     expect_eq(get_ad(d, "activated"), ad, "GET after POST")
     expect_refused("127.0.0.1", decoy, "GOLEM_DISCOVERY_PORT when activated")
@@ -702,7 +618,7 @@ def socket_activation(binary):
 @case
 def ipv6_listen(binary):
     """GOLEM_DISCOVERY_HOST=::1 serves HTTP on the IPv6 loopback."""
-    d = started(binary, host="::1")
+    d = start_discovery(binary, host="::1")
     status, _, data = call(d, "GET", "/health")
     expect_eq((status, data), (200, {"status": "healthy"}), "/health on ::1")
     post_ad(d, "v6")
@@ -769,7 +685,7 @@ def expect_bad_config(d, words, what):
 @case
 def bad_config_port(binary):
     """GOLEM_DISCOVERY_PORT=notaport exits 1 naming GOLEM_DISCOVERY_PORT."""
-    d = discovery(binary, PORT="notaport")
+    d = discovery_daemon(binary, PORT="notaport")
     expect_bad_config(d.start(), ["GOLEM_DISCOVERY_PORT"],
                       "GOLEM_DISCOVERY_PORT=notaport")
 
@@ -782,7 +698,7 @@ def bad_config_values(binary):
             ("ADVERTISEMENT_TTL", "soon"),
             ("CLEANUP_INTERVAL_SECONDS", "often")]
     for key, value in rows:
-        d = discovery(binary, name=f"bad-{key.lower()}", **{key: value})
+        d = discovery_daemon(binary, name=f"bad-{key.lower()}", **{key: value})
         expect_bad_config(d.start(), ["GOLEM_DISCOVERY_" + key],
                           f"GOLEM_DISCOVERY_{key}={value}")
 
@@ -808,4 +724,4 @@ def version_option(binary):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(binary="discovery"))

@@ -10,9 +10,9 @@ system bus with the real polkitd.
 
 The world of each case (dbus-daemon with the system-bus policy and
 dbus/org.golem.Provider1.conf, polkitd, the provider driving the multipass
-stand-in, optionally golem-discoveryd) is the one of test-provider-bus.py,
-whose helpers this script imports: see there for the test users and what
-the rules file lets each do (golemtest-allow everything, golemtest-deny
+stand-in, optionally golem-discoveryd) is golembus.BusWorld, the one of
+test-provider-bus.py too: see golembus.py for the test users and what the
+rules file lets each do (golemtest-allow everything, golemtest-deny
 nothing, golemtest-stoponly the "stop" verb only).  Like that script it
 needs root (it creates those users and installs the policy and the rules
 file), dbus-daemon, polkitd and busctl.  golemctl runs as the test users
@@ -21,45 +21,19 @@ with nothing in its environment but PATH, LANG and DBUS_SYSTEM_BUS_ADDRESS
 unless a case gives it a terminal.  Run ``--list`` for the case names.
 """
 
-import fcntl
-import importlib.util
 import json
 import os
-import pty
 import re
-import select
-import subprocess
 import sys
-import termios
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (expect, expect_eq, http, main,  # noqa: E402
-                       make_tempdir, on_cleanup)
-
-
-def _import_provider_bus():
-    """test-provider-bus.py as a module, without registering its cases as
-    ours (its @case adds them to golemtest.CASES on import).  Used from it:
-    World (its constructor's polkit/discovery/timings/settings, and .bus,
-    .mp, .p, .disc, .rest), system_bus, make_key, expect_denied_logged,
-    rfc3339 and the constants of the users and REST paths."""
-    before = dict(golemtest.CASES)
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "test-provider-bus.py")
-    spec = importlib.util.spec_from_file_location("provider_bus", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    golemtest.CASES.clear()
-    golemtest.CASES.update(before)
-    return module
-
-
-pb = _import_provider_bus()
-ALLOW, DENY, STOPONLY, ROOT = pb.ALLOW, pb.DENY, pb.STOPONLY, pb.ROOT
-VMS, INFO, ADS = pb.VMS, pb.INFO, pb.ADS
-CAPACITY = pb.CAPACITY
+from golembus import (ALLOW, DENY, ROOT, STOPONLY,  # noqa: E402
+                      BusWorld, expect_denied_logged, system_bus)
+from golemworld import (CAPACITY, INFO, PATHS, VMS,  # noqa: E402
+                        Golemctl, advertisement, case, expect, expect_eq,
+                        main, make_tempdir, other_pids, proc_argv, rfc3339,
+                        run_on_terminal, wait_for)
 
 NO_BUS = "unix:path=/nonexistent/golemtest/system_bus_socket"
 NOT_AUTHORIZED = r"not authorized"
@@ -92,65 +66,13 @@ def client_env(address):
     return env
 
 
-def run(address, user, *args, env=None, timeout=60):
-    """golemctl ARGS as ``user`` (ROOT: this process' uid) on the bus at
-    ``address``; returns (exit code, stdout, stderr)."""
-    e = client_env(address)
+def golemctl(address, user):
+    """golemctl as ``user`` (ROOT: this process' uid, with a HOME of its
+    own) on the bus at ``address``; strict: a failure is one line."""
+    env = client_env(address)
     if user is ROOT:
-        e["HOME"] = _root_home()
-    e.update(env or {})
-    kw = {} if user is ROOT else {"user": user, "group": user,
-                                  "extra_groups": []}
-    try:
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
-                              env=e, cwd="/", stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout, **kw)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"golemctl {' '.join(args)} as {user}: still "
-                             f"running after {timeout}s")
-    return (proc.returncode, proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace"))
-
-
-def _what(user, args):
-    return f"golemctl {' '.join(args)} (as {user or 'root'})"
-
-
-def ok(address, user, *args, **kw):
-    """golemctl succeeds; returns (stdout, stderr)."""
-    code, out, err = run(address, user, *args, **kw)
-    expect_eq(code, 0, f"{_what(user, args)}: exit code (stdout {out!r}, "
-              f"stderr {err!r})")
-    return out, err
-
-
-def fails(address, user, status, *args, message=None, **kw):
-    """golemctl exits with ``status`` and exactly one line on stderr,
-    "golemctl: ...", matching the regex ``message`` if given; nothing on
-    stdout.  Returns that line."""
-    code, out, err = run(address, user, *args, **kw)
-    what = _what(user, args)
-    expect_eq(code, status, f"{what}: exit code (stdout {out!r}, "
-              f"stderr {err!r})")
-    lines = [line for line in err.splitlines() if line.strip()]
-    expect(len(lines) == 1 and lines[0].startswith("golemctl: "),
-           f"{what}: stderr is not one line 'golemctl: ...': {err!r}")
-    expect_eq(out, "", f"{what}: stdout")
-    if message:
-        expect(re.search(message, lines[0]),
-               f"{what}: error {lines[0]!r} does not match {message!r}")
-    return lines[0]
-
-
-def json_of(address, user, *args, **kw):
-    out, _ = ok(address, user, "--json=short", *args, **kw)
-    expect(out.endswith("\n") and out.count("\n") == 1,
-           f"{_what(user, args)} --json=short: not one line: {out!r}")
-    try:
-        return json.loads(out)
-    except ValueError:
-        raise AssertionError(f"{_what(user, args)} --json=short: not JSON: "
-                             f"{out!r}")
+        env["HOME"] = _root_home()
+    return Golemctl(env, user=user, timeout=60, strict=True)
 
 
 def table(out, legend=True):
@@ -180,80 +102,23 @@ def key_values(out):
 # the world
 
 
-class World(pb.World):
-    """test-provider-bus.py's World (bus, polkitd, stand-in, provider,
-    optionally discovery) whose provider is golem-providerd, with golemctl
-    as the client."""
+class World(BusWorld):
+    """golembus' BusWorld (bus, polkitd, stand-in, provider, optionally
+    discovery) with golemctl as the client."""
 
-    def __init__(self, **kw):
-        super().__init__(golemtest.PATHS["providerd"], **kw)
-
-    def ctl(self, user, *args, **kw):
-        return run(self.bus.address, user, *args, **kw)
-
-    def ok(self, user, *args, **kw):
-        return ok(self.bus.address, user, *args, **kw)
-
-    def fails(self, user, status, *args, **kw):
-        return fails(self.bus.address, user, status, *args, **kw)
-
-    def json(self, user, *args, **kw):
-        return json_of(self.bus.address, user, *args, **kw)
-
-    # -- REST (our own, so that this file depends on little of World)
-
-    def create(self, name, size="small", wait=True):
-        """POST /api/v1/vms: answers once the VM runs, or at once (202)
-        with ``wait=False``."""
-        status, data = self.rest("POST", VMS + ("" if wait else "?async=true"),
-                                 {"name": name, "size": size,
-                                  "ssh_key": pb.make_key()})
-        expect_eq(status, 201 if wait else 202,
-                  f"REST create {name} (body {data!r})")
-        return data
-
-    def vm(self, name):
-        """GET /api/v1/vms/NAME, or None (404)."""
-        status, data = self.rest("GET", f"{VMS}/{name}")
-        if status == 404:
-            return None
-        expect_eq(status, 200, f"GET {VMS}/{name} (body {data!r})")
-        return data
-
-    def vms(self):
-        status, data = self.rest("GET", VMS)
-        expect_eq(status, 200, f"GET {VMS} (body {data!r})")
-        return data
-
-    def info(self):
-        status, data = self.rest("GET", INFO)
-        expect_eq(status, 200, f"GET {INFO} (body {data!r})")
-        return data
-
-    def status(self, name):
-        vm = self.vm(name)
-        return vm and vm["status"]
-
-    def provider_id(self):
-        return self.info()["provider_id"]
+    def ctl(self, user):
+        """golemctl as ``user`` on this world's bus."""
+        return golemctl(self.bus.address, user)
 
     def advertisement(self):
-        """The provider's advertisement at discovery, or None (404)."""
-        status, _, data = http("GET", f"{self.disc.url}{ADS}/"
-                               f"{self.provider_id()}")
-        if status == 404:
-            return None
-        expect_eq(status, 200, f"GET {ADS}/ID (body {data!r})")
-        return data
+        """The provider's advertisement at discovery, or None."""
+        return advertisement(self.disc, self.p.info()["provider_id"])
 
     def wait_advertised(self, present, timeout=5, what=""):
-        deadline = time.monotonic() + timeout
-        while (self.advertisement() is not None) != present:
-            expect(time.monotonic() < deadline,
-                   f"{what}: the advertisement is "
-                   f"{'still missing' if present else 'still there'} "
-                   f"after {timeout}s{self.p.tail()}")
-            time.sleep(0.1)
+        wait_for(f"{what}: the advertisement "
+                 f"{'there' if present else 'gone'}",
+                 lambda: (self.advertisement() is not None) == present,
+                 timeout, detail=self.p.tail)
 
 
 def vm_rows_from_rest(vms):
@@ -275,16 +140,6 @@ def vm_json_from_rest(vm):
             "storage": vm["resources"]["storage"], "image": vm["image"]}
 
 
-def case(fn):
-    """A golemtest case; the binary it gets is golemctl."""
-    def run_case(binary):
-        golemtest.PATHS["golemctl"] = binary
-        fn(binary)
-    run_case.__name__ = fn.__name__
-    run_case.__doc__ = fn.__doc__
-    return golemtest.case(run_case)
-
-
 # --------------------------------------------------------------------------
 # cases: reading
 
@@ -296,26 +151,26 @@ def reads_for_everyone(binary):
     /api/v1/vms say, as a table with its legend, without header and legend
     (--no-legend), and as JSON (--json=short|pretty)."""
     w = World(discovery=True)
-    expect_eq(w.json(DENY, "provider", "vms"), [],
+    expect_eq(w.ctl(DENY).json("provider", "vms"), [],
               "provider vms --json=short with no VMs")
-    out, err = w.ok(DENY, "provider", "vms")
+    out, err = w.ctl(DENY).ok("provider", "vms")
     expect_eq((out, err), ("0 VMs listed.\n", ""),
               "provider vms with no VMs (no header, just the legend)")
 
-    w.create("alpha")
-    out, _ = w.ok(DENY, "provider", "vms")
+    w.p.create_vm("alpha")
+    out, _ = w.ctl(DENY).ok("provider", "vms")
     expect_eq(out.rstrip("\n").split("\n")[-1], "1 VM listed.",
               "the legend for one VM")
-    w.create("beta", size="medium")
-    w.create("gamma")
-    status, data = w.rest("POST", f"{VMS}/beta/stop")
+    w.p.create_vm("beta", size="medium")
+    w.p.create_vm("gamma")
+    status, data = w.p.rest("POST", f"{VMS}/beta/stop")
     expect_eq(status, 200, f"REST stop beta (body {data!r})")
-    rest_vms = w.vms()
-    info = w.info()
+    rest_vms = w.p.vms()
+    info = w.p.info()
 
     for user in (DENY, STOPONLY, ROOT):
         # status, as text
-        out, err = w.ok(user, "provider", "status")
+        out, err = w.ctl(user).ok("provider", "status")
         expect_eq(err, "", f"provider status as {user}: stderr")
         kv = key_values(out)
         expect_eq(kv.get("Provider"), f"{info['provider_id']} ({info['name']})",
@@ -338,7 +193,7 @@ def reads_for_everyone(binary):
                   "status: Storage")
 
         # status, as JSON
-        st = w.json(user, "provider", "status")
+        st = w.ctl(user).json("provider", "status")
         expected = {
             "provider_id": info["provider_id"], "name": info["name"],
             "country": info["country"], "public_ip": info["ip_address"],
@@ -352,16 +207,16 @@ def reads_for_everyone(binary):
                   f"provider status --json=short as {user} vs REST {INFO}")
         expect(isinstance(st.get("last_advertisement"), str) and
                RFC3339.match(st["last_advertisement"]) and
-               abs(pb.rfc3339(st["last_advertisement"]) - time.time()) < 120,
+               abs(rfc3339(st["last_advertisement"]) - time.time()) < 120,
                f"status --json: last_advertisement "
                f"{st.get('last_advertisement')!r}")
-        pretty, _ = w.ok(user, "--json=pretty", "provider", "status")
+        pretty, _ = w.ctl(user).ok("--json=pretty", "provider", "status")
         expect(pretty.count("\n") > 5 and json.loads(pretty) == st,
                f"status --json=pretty is not the same object, indented: "
                f"{pretty!r}")
 
         # vms, as a table
-        out, err = w.ok(user, "provider", "vms")
+        out, err = w.ctl(user).ok("provider", "vms")
         expect_eq(err, "", f"provider vms as {user}: stderr")
         rows, legend = table(out)
         expect_eq(legend, "3 VMs listed.", f"provider vms as {user}: legend")
@@ -369,20 +224,20 @@ def reads_for_everyone(binary):
         expect_eq({r[0]: r for r in rows[1:]}, vm_rows_from_rest(rest_vms),
                   f"provider vms as {user}: rows vs REST {VMS}")
         expect("\x1b" not in out, f"colours in a pipe: {out!r}")
-        out, _ = w.ok(user, "--no-legend", "provider", "vms")
+        out, _ = w.ctl(user).ok("--no-legend", "provider", "vms")
         rows, _ = table(out, legend=False)
         expect_eq(len(rows), 3, f"provider vms --no-legend: {out!r}")
         expect_eq({r[0]: r for r in rows}, vm_rows_from_rest(rest_vms),
                   "provider vms --no-legend: rows (no header, no legend)")
 
         # vms, as JSON
-        vms = w.json(user, "provider", "vms")
+        vms = w.ctl(user).json("provider", "vms")
         expect(isinstance(vms, list), f"provider vms --json: {vms!r}")
         expect_eq(sorted(vms, key=lambda v: v["name"]),
                   [vm_json_from_rest(vm) for vm in
                    sorted(rest_vms, key=lambda v: v["name"])],
                   f"provider vms --json=short as {user} vs REST {VMS}")
-        pretty, _ = w.ok(user, "provider", "vms", "--json=pretty")
+        pretty, _ = w.ctl(user).ok("provider", "vms", "--json=pretty")
         expect_eq(json.loads(pretty), vms, "provider vms --json=pretty")
 
 
@@ -392,23 +247,22 @@ def vms_while_creating(binary):
     ("-" in the table, null in JSON); stopping or deleting it is refused by
     the provider (wrong state), exit 1 and one line naming the VM."""
     w = World(timings={"BOOT_SECONDS": 4})
-    w.create("slow", wait=False)
-    out, _ = w.ok(DENY, "provider", "vms")
+    w.p.create_vm("slow", wait=False)
+    out, _ = w.ctl(DENY).ok("provider", "vms")
     rows, legend = table(out)
     expect_eq(legend, "1 VM listed.", "legend while creating")
     expect_eq(rows[1][:3], ["slow", "creating", "-"],
               "the row of a VM being created")
-    vms = w.json(DENY, "provider", "vms")
+    vms = w.ctl(DENY).json("provider", "vms")
     expect_eq([vms[0].get(k) for k in ("name", "state", "ip_address")],
               ["slow", "creating", None], "JSON of a VM being created")
     for verb in ("stop", "delete"):
-        w.fails(ALLOW, 1, "provider", "vm", verb, "slow", message=r"\bslow\b")
-    deadline = time.monotonic() + 30
-    while w.status("slow") != "running":
-        expect(time.monotonic() < deadline, "slow never ran")
-        time.sleep(0.2)
-    ip = w.vm("slow")["ip_address"]
-    expect_eq(w.json(DENY, "provider", "vms")[0]["ip_address"], ip,
+        w.ctl(ALLOW).fails(1, "provider", "vm", verb, "slow",
+                           message=r"\bslow\b")
+    wait_for("slow to run", lambda: w.p.vm_status("slow") == "running", 30,
+             0.2)
+    ip = w.p.vm("slow")["ip_address"]
+    expect_eq(w.ctl(DENY).json("provider", "vms")[0]["ip_address"], ip,
               "the address once running")
 
 
@@ -422,40 +276,41 @@ def vm_verbs_allowed(binary):
     stop|start|delete NAME': exit 0 once done (the VM settled, in REST and
     in multipass), a note on stderr unless -q."""
     w = World(timings={"STOP_SECONDS": 1, "BOOT_SECONDS": 1})
-    w.create("alpha")
-    w.create("bystander")
+    w.p.create_vm("alpha")
+    w.p.create_vm("bystander")
 
-    out, err = w.ok(ALLOW, "provider", "vm", "stop", "alpha")
+    out, err = w.ctl(ALLOW).ok("provider", "vm", "stop", "alpha")
     expect_eq(out, "", "provider vm stop: stdout")
     expect(re.fullmatch(r"golemctl: .*alpha.*\n", err),
            f"provider vm stop: not one note naming the VM: {err!r}")
-    expect_eq(w.status("alpha"), "stopped", "REST status after vm stop")
+    expect_eq(w.p.vm_status("alpha"), "stopped", "REST status after vm stop")
     expect_eq(w.mp.power("alpha"), "Stopped", "multipass after vm stop")
-    expect_eq(w.json(DENY, "provider", "vms")[0]["state"], "stopped",
+    expect_eq(w.ctl(DENY).json("provider", "vms")[0]["state"], "stopped",
               "provider vms after vm stop")
 
-    out, err = w.ok(ALLOW, "-q", "provider", "vm", "start", "alpha")
+    out, err = w.ctl(ALLOW).ok("-q", "provider", "vm", "start", "alpha")
     expect_eq((out, err), ("", ""), "provider vm start -q: output")
-    expect_eq(w.status("alpha"), "running", "REST status after vm start")
+    expect_eq(w.p.vm_status("alpha"), "running", "REST status after vm start")
     expect_eq(w.mp.power("alpha"), "Running", "multipass after vm start")
 
-    w.ok(ALLOW, "provider", "vm", "stop", "alpha", "--no-ask-password")
-    expect_eq(w.status("alpha"), "stopped", "after vm stop --no-ask-password")
-    w.ok(ALLOW, "provider", "vm", "delete", "alpha")
-    expect_eq(w.vm("alpha"), None, "REST after vm delete")
-    expect_eq(w.mp.instance("alpha"), None, "multipass after vm delete")
-    expect_eq([v["name"] for v in w.json(DENY, "provider", "vms")],
+    w.ctl(ALLOW).ok("provider", "vm", "stop", "alpha", "--no-ask-password")
+    expect_eq(w.p.vm_status("alpha"), "stopped",
+              "after vm stop --no-ask-password")
+    w.ctl(ALLOW).ok("provider", "vm", "delete", "alpha")
+    expect_eq(w.p.vm("alpha"), None, "REST after vm delete")
+    expect_eq(w.mp.record("golem-alpha"), None, "multipass after vm delete")
+    expect_eq([v["name"] for v in w.ctl(DENY).json("provider", "vms")],
               ["bystander"], "provider vms after vm delete")
-    expect_eq(w.status("bystander"), "running", "the other VM")
-    expect_eq(w.info()["available_resources"],
+    expect_eq(w.p.vm_status("bystander"), "running", "the other VM")
+    expect_eq(w.p.info()["available_resources"],
               {"cpu": CAPACITY["cpu"] - 1, "memory": CAPACITY["memory"] - 1,
                "storage": CAPACITY["storage"] - 10},
               "resources after the delete")
 
     # A verb in the wrong state: the provider's refusal, one line.
-    w.fails(ALLOW, 1, "provider", "vm", "start", "bystander",
-            message=r"bystander")
-    expect_eq(w.status("bystander"), "running", "after a refused start")
+    w.ctl(ALLOW).fails(1, "provider", "vm", "start", "bystander",
+                       message=r"bystander")
+    expect_eq(w.p.vm_status("bystander"), "running", "after a refused start")
 
 
 @case
@@ -465,9 +320,9 @@ def vm_verbs_denied(binary):
     terminal: nobody to ask); the VM is untouched and multipass never
     called; the provider logged the denial."""
     w = World()
-    w.create("alpha")
-    w.create("beta")
-    status, data = w.rest("POST", f"{VMS}/beta/stop")
+    w.p.create_vm("alpha")
+    w.p.create_vm("beta")
+    status, data = w.p.rest("POST", f"{VMS}/beta/stop")
     expect_eq(status, 200, f"REST stop beta (body {data!r})")
     calls = len(w.mp.calls())
 
@@ -475,18 +330,18 @@ def vm_verbs_denied(binary):
         for verb, name in (("stop", "alpha"), ("delete", "alpha"),
                            ("start", "beta"), ("delete", "beta")):
             t0 = time.monotonic()
-            w.fails(DENY, 1, "provider", "vm", verb, name, *extra,
-                    message=NOT_AUTHORIZED)
+            w.ctl(DENY).fails(1, "provider", "vm", verb, name, *extra,
+                              message=NOT_AUTHORIZED)
             expect(time.monotonic() - t0 < 10,
                    f"vm {verb} as deny took {time.monotonic() - t0:.1f}s")
-    expect_eq(w.status("alpha"), "running", "alpha after the refusals")
-    expect_eq(w.status("beta"), "stopped", "beta after the refusals")
+    expect_eq(w.p.vm_status("alpha"), "running", "alpha after the refusals")
+    expect_eq(w.p.vm_status("beta"), "stopped", "beta after the refusals")
     expect_eq(w.mp.power("alpha"), "Running", "multipass alpha")
     expect_eq([c for c in w.mp.calls()[calls:] if c and c[0] in
                ("stop", "start", "delete")], [],
               "multipass calls after the refusals")
-    pb.expect_denied_logged(w, DENY, "Stop", "alpha", "vm stop as deny")
-    pb.expect_denied_logged(w, DENY, "Delete", "beta", "vm delete as deny")
+    expect_denied_logged(w, DENY, "Stop", "alpha", "vm stop as deny")
+    expect_denied_logged(w, DENY, "Delete", "beta", "vm delete as deny")
 
 
 @case
@@ -494,27 +349,27 @@ def stop_only(binary):
     """golemtest-stoponly (rules: manage-vms with verb "stop") may stop a VM
     but not delete or start one, nor turn advertising off."""
     w = World(discovery=True)
-    w.create("alpha")
+    w.p.create_vm("alpha")
     for verb in ("delete", "start"):
-        w.fails(STOPONLY, 1, "--no-ask-password", "provider", "vm", verb,
-                "alpha", message=NOT_AUTHORIZED)
-    w.fails(STOPONLY, 1, "provider", "vm", "delete", "alpha",
-            message=NOT_AUTHORIZED)
-    expect_eq(w.status("alpha"), "running", "alpha after the refusals")
+        w.ctl(STOPONLY).fails(1, "--no-ask-password", "provider", "vm", verb,
+                              "alpha", message=NOT_AUTHORIZED)
+    w.ctl(STOPONLY).fails(1, "provider", "vm", "delete", "alpha",
+                          message=NOT_AUTHORIZED)
+    expect_eq(w.p.vm_status("alpha"), "running", "alpha after the refusals")
 
-    w.ok(STOPONLY, "--no-ask-password", "provider", "vm", "stop", "alpha")
-    expect_eq(w.status("alpha"), "stopped", "alpha after stoponly's stop")
+    w.ctl(STOPONLY).ok("--no-ask-password", "provider", "vm", "stop", "alpha")
+    expect_eq(w.p.vm_status("alpha"), "stopped", "alpha after stoponly's stop")
     for verb in ("delete", "start"):
-        w.fails(STOPONLY, 1, "--no-ask-password", "provider", "vm", verb,
-                "alpha", message=NOT_AUTHORIZED)
-    expect_eq(w.status("alpha"), "stopped", "alpha after the refusals")
-    expect(w.mp.instance("alpha") is not None, "multipass lost alpha")
+        w.ctl(STOPONLY).fails(1, "--no-ask-password", "provider", "vm", verb,
+                              "alpha", message=NOT_AUTHORIZED)
+    expect_eq(w.p.vm_status("alpha"), "stopped", "alpha after the refusals")
+    expect(w.mp.record("golem-alpha") is not None, "multipass lost alpha")
 
-    w.fails(STOPONLY, 1, "--no-ask-password", "provider", "advertise", "off",
-            message=NOT_AUTHORIZED)
+    w.ctl(STOPONLY).fails(1, "--no-ask-password", "provider", "advertise",
+                          "off", message=NOT_AUTHORIZED)
     expect(w.advertisement() is not None,
            "the advertisement went after a refused 'advertise off'")
-    expect_eq(w.json(STOPONLY, "provider", "status")["advertising"], True,
+    expect_eq(w.ctl(STOPONLY).json("provider", "status")["advertising"], True,
               "advertising after the refusal")
 
 
@@ -531,41 +386,41 @@ def advertise_off_on(binary):
     w = World(discovery=True)
     w.wait_advertised(True, what="at start")
 
-    w.fails(DENY, 1, "--no-ask-password", "provider", "advertise", "off",
-            message=NOT_AUTHORIZED)
+    w.ctl(DENY).fails(1, "--no-ask-password", "provider", "advertise", "off",
+                      message=NOT_AUTHORIZED)
     time.sleep(0.5)
     expect(w.advertisement() is not None,
            "the advertisement went after deny's refused 'advertise off'")
 
-    out, err = w.ok(ALLOW, "provider", "advertise", "off")
+    out, err = w.ctl(ALLOW).ok("provider", "advertise", "off")
     expect_eq(out, "", "advertise off: stdout")
     expect(re.fullmatch(r"golemctl: .*\boff\b.*\n", err),
            f"advertise off: not one note saying off: {err!r}")
     w.wait_advertised(False, timeout=3, what="after 'advertise off'")
-    expect_eq(w.json(DENY, "provider", "status")["advertising"], False,
+    expect_eq(w.ctl(DENY).json("provider", "status")["advertising"], False,
               "status --json after 'advertise off'")
-    out, _ = w.ok(DENY, "provider", "status")
+    out, _ = w.ctl(DENY).ok("provider", "status")
     expect(key_values(out).get("Advertising", "").startswith("no"),
            f"status text after 'advertise off': {out!r}")
 
-    w.create("while-off")      # free resources change
+    w.p.create_vm("while-off")      # free resources change
     time.sleep(2)
     expect(w.advertisement() is None,
            "a VM created while advertising was off brought the "
            f"advertisement back: {w.advertisement()!r}")
-    w.ok(ALLOW, "-q", "provider", "advertise", "off")   # again: still fine
-    w.fails(DENY, 1, "--no-ask-password", "provider", "advertise", "on",
-            message=NOT_AUTHORIZED)
+    w.ctl(ALLOW).ok("-q", "provider", "advertise", "off")   # again: still fine
+    w.ctl(DENY).fails(1, "--no-ask-password", "provider", "advertise", "on",
+                      message=NOT_AUTHORIZED)
     time.sleep(0.5)
     expect(w.advertisement() is None, "deny's refused 'on' advertised")
 
-    w.ok(ALLOW, "provider", "advertise", "on")
+    w.ctl(ALLOW).ok("provider", "advertise", "on")
     w.wait_advertised(True, what="after 'advertise on'")
     ad = w.advertisement()
-    free = w.info()["available_resources"]
+    free = w.p.info()["available_resources"]
     expect_eq({k: ad["resources"].get(k) for k in free}, free,
               "the advertised resources after 'advertise on'")
-    expect_eq(w.json(DENY, "provider", "status")["advertising"], True,
+    expect_eq(w.ctl(DENY).json("provider", "status")["advertising"], True,
               "status --json after 'advertise on'")
 
 
@@ -574,11 +429,11 @@ def advertise_without_discovery(binary):
     """A provider with no discovery URL cannot advertise: 'advertise on'
     fails with one line, exit 1."""
     w = World()
-    expect_eq(w.json(DENY, "provider", "status")["discovery_url"], None,
+    expect_eq(w.ctl(DENY).json("provider", "status")["discovery_url"], None,
               "discovery_url without one configured")
-    w.fails(ALLOW, 1, "provider", "advertise", "on",
-            message=r"(?i)advertis")
-    expect_eq(w.json(DENY, "provider", "status")["advertising"], False,
+    w.ctl(ALLOW).fails(1, "provider", "advertise", "on",
+                       message=r"(?i)advertis")
+    expect_eq(w.ctl(DENY).json("provider", "status")["advertising"], False,
               "advertising after the failed 'on'")
 
 
@@ -591,16 +446,16 @@ def unknown_vm(binary):
     """A VM the provider does not have: exit 1 and one line naming it (for
     any user: looking it up needs no authorization)."""
     w = World()
-    w.create("alpha")
+    w.p.create_vm("alpha")
     for user in (ALLOW, DENY):
         for verb in ("stop", "start", "delete"):
-            line = w.fails(user, 1, "provider", "vm", verb, "ghost",
-                           message=r"\bghost\b")
+            _, line = w.ctl(user).fails(1, "provider", "vm", verb, "ghost",
+                                        message=r"\bghost\b")
             expect(re.search(r"(?i)no (such )?vm|not found|unknown", line),
                    f"vm {verb} ghost as {user}: unclear message {line!r}")
             expect("not authorized" not in line,
                    f"vm {verb} ghost as {user}: {line!r}")
-    expect_eq(w.status("alpha"), "running", "alpha after the failures")
+    expect_eq(w.p.vm_status("alpha"), "running", "alpha after the failures")
 
 
 @case
@@ -629,12 +484,12 @@ def usage_errors(binary):
             ("provider", "status", "--json=loud"),
             ("provider", "status", "-H"),
             ("provider", "status", "--no-such-option")):
-        fails(NO_BUS, ROOT, 2, *args)
-        fails(NO_BUS, DENY, 2, *args)
-    line = fails(NO_BUS, ROOT, 2, "provider", "advertise", "maybe")
+        golemctl(NO_BUS, ROOT).fails(2, *args)
+        golemctl(NO_BUS, DENY).fails(2, *args)
+    _, line = golemctl(NO_BUS, ROOT).fails(2, "provider", "advertise", "maybe")
     expect("maybe" in line and "on" in line and "off" in line,
            f"advertise maybe: {line!r} does not say what is expected")
-    line = fails(NO_BUS, ROOT, 2, "provider", "vm", "stop")
+    _, line = golemctl(NO_BUS, ROOT).fails(2, "provider", "vm", "stop")
     expect("NAME" in line or "argument" in line,
            f"vm stop without NAME: {line!r}")
 
@@ -648,7 +503,7 @@ def bus_options_only_for_admin_verbs(binary):
                  ("vm", "list", "-H", "far.example"),
                  ("providers", "--host=far.example"),
                  ("vm", "status", "alpha", "--no-ask-password")):
-        fails(NO_BUS, ROOT, 2, *args, message=r"does not go with")
+        golemctl(NO_BUS, ROOT).fails(2, *args, message=r"does not go with")
 
 
 @case
@@ -656,7 +511,7 @@ def no_provider(binary):
     """Nobody owns org.golem.Provider1 on the bus: exit 1 and one line "No
     provider on this machine", for every admin verb and user.  Without a
     bus at all: exit 1 and one line about the system bus."""
-    bus = pb.system_bus(polkit=False)
+    bus = system_bus(polkit=False)
     for user in (ROOT, DENY, ALLOW):
         for args in (("provider", "status"), ("provider", "vms"),
                      ("provider", "status", "--json=short"),
@@ -664,12 +519,12 @@ def no_provider(binary):
                      ("provider", "advertise", "off"),
                      ("provider", "vm", "stop", "alpha"),
                      ("provider", "vm", "delete", "alpha")):
-            fails(bus.address, user, 1, *args,
-                  message=r"No provider on this machine")
+            golemctl(bus.address, user).fails(
+                1, *args, message=r"No provider on this machine")
     for user in (ROOT, DENY):
         for args in (("provider", "status"), ("provider", "vms"),
                      ("provider", "vm", "start", "alpha")):
-            fails(NO_BUS, user, 1, *args, message=r"system bus")
+            golemctl(NO_BUS, user).fails(1, *args, message=r"system bus")
 
 
 # --------------------------------------------------------------------------
@@ -706,18 +561,18 @@ def remote_host(binary):
     local bus: reads, a permitted stop, a refused one.  An ssh that cannot
     connect: exit 1, golemctl's line last."""
     w = World(discovery=True)
-    w.create("alpha")
+    w.p.create_vm("alpha")
     ssh_dir = fake_ssh_dir(FAKE_SSH)
     env = {"PATH": ssh_dir + ":" + os.environ.get("PATH", "/usr/bin:/bin"),
            "GOLEMTEST_REMOTE_BUS": w.bus.address}
 
     def remote(user, *args):
-        return run(NO_BUS, user, *args, env=env)
+        return golemctl(NO_BUS, user).run(*args, env=env)
 
     code, out, err = remote(DENY, "-H", "golemtest@far.example", "--json=short",
                             "provider", "status")
     expect_eq(code, 0, f"-H USER@HOST provider status: exit code ({err!r})")
-    expect_eq(json.loads(out)["provider_id"], w.provider_id(),
+    expect_eq(json.loads(out)["provider_id"], w.p.info()["provider_id"],
               "provider status over -H")
     expect(re.search(r"^fake-ssh: (.* )?-- golemtest@far\.example "
                      r"systemd-stdio-bridge\b", err, re.M),
@@ -735,14 +590,14 @@ def remote_host(binary):
     expect_eq(code, 1, f"-H vm stop as deny: exit code ({err!r})")
     expect(re.search(NOT_AUTHORIZED, err.splitlines()[-1]),
            f"-H vm stop as deny: {err!r}")
-    expect_eq(w.status("alpha"), "running", "alpha after deny's -H stop")
+    expect_eq(w.p.vm_status("alpha"), "running", "alpha after deny's -H stop")
 
     code, out, err = remote(ALLOW, "-H", "golemtest-allow@far.example:2222",
                             "provider", "vm", "stop", "alpha")
     expect_eq(code, 0, f"-H USER@HOST:PORT vm stop as allow ({err!r})")
     expect(re.search(r"^fake-ssh: .*-p 2222 .*golemtest-allow@far\.example",
                      err, re.M), f"ssh got no -p 2222: {err!r}")
-    expect_eq(w.status("alpha"), "stopped", "alpha after allow's -H stop")
+    expect_eq(w.p.vm_status("alpha"), "stopped", "alpha after allow's -H stop")
 
     env["PATH"] = (fake_ssh_dir(FAILING_SSH) + ":"
                    + os.environ.get("PATH", "/usr/bin:/bin"))
@@ -753,64 +608,23 @@ def remote_host(binary):
            f"-H with ssh failing: no golemctl error last: {err!r}")
 
 
-def run_on_terminal(address, user, *args, timeout=30):
-    """golemctl on a pseudo-terminal of its own (its controlling terminal:
-    stdin, stdout and stderr); returns (pid, exit code, output)."""
-    master, slave = pty.openpty()
-    env = dict(client_env(address), TERM="dumb")
-
-    def controlling_terminal():
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen(
-        [golemtest.PATHS["golemctl"]] + list(args), env=env, cwd="/",
-        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-        preexec_fn=controlling_terminal, user=user, group=user,
-        extra_groups=[])
-    os.close(slave)
-    on_cleanup(lambda: proc.poll() is None and proc.kill())
-    output = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if not ready:
-            if proc.poll() is not None:
-                break
-            continue
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:     # EIO: every slave fd is closed
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(master)
-    try:
-        code = proc.wait(max(1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"golemctl {' '.join(args)} on a terminal as "
-                             f"{user}: still running after {timeout}s; it "
-                             f"printed {output!r}")
-    return proc.pid, code, output.decode(errors="replace")
+def on_terminal(address, user, *args):
+    """golemctl ARGS as ``user`` on a pseudo-terminal of its own (its
+    controlling terminal: stdin, stdout and stderr); returns (pid, exit
+    code, output)."""
+    return run_on_terminal([PATHS["golemctl"]] + list(args),
+                           dict(client_env(address), TERM="dumb"), user=user,
+                           timeout=30)
 
 
 def agents_for(pid):
     """pkttyagent processes started for ``pid`` that are still there."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if (argv and argv[0].endswith(b"pkttyagent")
-                and b"--process" in argv
-                and argv[argv.index(b"--process") + 1:][:1] == [str(pid).encode()]):
-            found.append(int(entry))
+    for other in other_pids():
+        argv = proc_argv(other)
+        if (argv and argv[0].endswith("pkttyagent") and "--process" in argv
+                and argv[argv.index("--process") + 1:][:1] == [str(pid)]):
+            found.append(other)
     return found
 
 
@@ -824,11 +638,11 @@ def terminal_agent(binary):
     asks depends on a logind session: polkitd uses a --fallback agent only
     for subjects in a session, and these tests have none.)"""
     w = World()
-    w.create("alpha")
+    w.p.create_vm("alpha")
     log = lambda: w.bus.polkitd.stdout() + w.bus.polkitd.stderr()  # noqa: E731
 
     for user in (STOPONLY, DENY):
-        pid, code, out = run_on_terminal(w.bus.address, user, "provider",
+        pid, code, out = on_terminal(w.bus.address, user, "provider",
                                          "vm", "delete", "alpha")
         expect_eq(code, 1, f"vm delete on a terminal as {user}: exit code "
                   f"(output {out!r})")
@@ -838,14 +652,11 @@ def terminal_agent(binary):
                          rf"unix-process:{pid}:", log()),
                f"no pkttyagent registered for golemctl (pid {pid}) on a "
                f"terminal:\n{log()[-3000:]}")
-        deadline = time.monotonic() + 5
-        while agents_for(pid):
-            expect(time.monotonic() < deadline,
-                   f"pkttyagent for {pid} still running after golemctl "
-                   f"exited: {agents_for(pid)}")
-            time.sleep(0.1)
+        wait_for(f"pkttyagent for {pid} to end after golemctl exited",
+                 lambda: not agents_for(pid), 5,
+                 detail=lambda: f" (still there: {agents_for(pid)})")
 
-    pid, code, out = run_on_terminal(w.bus.address, STOPONLY,
+    pid, code, out = on_terminal(w.bus.address, STOPONLY,
                                      "--no-ask-password", "provider", "vm",
                                      "delete", "alpha")
     expect_eq(code, 1, f"--no-ask-password on a terminal: exit ({out!r})")
@@ -854,13 +665,14 @@ def terminal_agent(binary):
     expect(f"unix-process:{pid}:" not in log(),
            f"--no-ask-password: an agent was registered for {pid}")
 
-    pid, code, out = run_on_terminal(w.bus.address, DENY, "provider", "vms")
+    pid, code, out = on_terminal(w.bus.address, DENY, "provider", "vms")
     expect_eq(code, 0, f"provider vms on a terminal: exit ({out!r})")
     expect("1 VM listed." in out and "alpha" in out,
            f"provider vms on a terminal: {out!r}")
-    expect_eq(w.status("alpha"), "running", "alpha at the end")
+    expect_eq(w.p.vm_status("alpha"), "running", "alpha at the end")
 
 
 if __name__ == "__main__":
     raise SystemExit(main(paths=("providerd", "discovery", "multipass",
-                                 "dbus-config", "polkit-policy")))
+                                 "dbus-config", "polkit-policy"),
+                          binary="golemctl"))

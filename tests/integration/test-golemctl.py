@@ -4,7 +4,7 @@ golem-discoveryd and golem-providerd daemons (the providers drive the
 multipass stand-in, tests/multipass; the ssh case logs in to a real sshd).
 
     test-golemctl.py --golemctl golemctl --providerd golem-providerd \\
-                     --discoveryd golem-discoveryd --multipass tests/multipass [CASE]
+                     --discovery golem-discoveryd --multipass tests/multipass [CASE]
 
 (``--binary`` is accepted for ``--golemctl``.)  Each provider runs on a loopback
 address of its own (127.X.Y.Z, random) on the default port 7466, with
@@ -16,28 +16,18 @@ dirs.  Run ``--list`` for the case names.
 
 import json
 import os
-import pty
-import random
 import re
-import select
-import shlex
-import shutil
-import signal
-import socket
-import sqlite3
-import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
-import fcntl
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, expect, expect_eq, http, main,  # noqa: E402
-                       make_tempdir, on_cleanup)
+from golemworld import (  # noqa: E402
+    PATHS, Requestor, Sshd, Standin, advertisement, case, expect, expect_eq,
+    http, loopback_ip, main, make_key, make_tempdir, provider,
+    run_on_terminal, serve_http, start_discovery, wait_advertised, wait_for)
 
 PROVIDER_PORT = 7466
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
@@ -47,378 +37,33 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 # --------------------------------------------------------------------------
-# addresses
+# helpers
 
 
-def loopback_ip(port):
-    """A random 127.X.Y.Z on which ``port`` was free a moment ago.  The
-    whole of 127/8 is loopback on Linux; a wide random pick keeps cases that
-    run in parallel off each other's addresses."""
-    for _ in range(500):
-        ip = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
-                               random.randint(2, 254))
+def Provider(discovery, provider_id, country, capacity, vm_ip=None,
+             timings=None, **settings):
+    """A started golem-providerd (its ``id``, its stand-in ``mp``) on
+    127.X.Y.Z:7466, advertising to ``discovery``, which has its
+    advertisement by the time this returns."""
+    mp = Standin(ip=vm_ip, PLAIN=1, **(timings or {}))
+    for attempt in range(3):
+        d = provider(mp=mp, name=f"providerd-{provider_id}",
+                     host=loopback_ip(PROVIDER_PORT), port=PROVIDER_PORT,
+                     capacity=capacity, discovery=discovery, ID=provider_id,
+                     NAME=provider_id, COUNTRY=country, **settings)
+        d.start()
         try:
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((ip, port))
-        except OSError:
-            continue
-        return ip
-    raise AssertionError(f"no free loopback address for port {port}")
-
-
-def port_block(ip, n=10):
-    """``n`` consecutive free ports on ``ip`` (for the SSH forwarders)."""
-    for _ in range(200):
-        start = random.randrange(20000, 32000 - n)
-        try:
-            for port in range(start, start + n):
-                with socket.socket() as s:
-                    s.bind((ip, port))
-        except OSError:
-            continue
-        return start, start + n - 1
-    raise AssertionError("no free block of ports for the SSH range")
-
-
-def wait_for(what, fn, timeout=15, interval=0.1):
-    """Poll ``fn()`` until it returns something true; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        expect(time.monotonic() < deadline, f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
-# --------------------------------------------------------------------------
-# the multipass stand-in
-
-
-def _standin_executable(path, workdir):
-    if os.access(path, os.X_OK):
-        return path
-    wrapper = os.path.join(workdir, "multipass")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec %s %s \"$@\"\n"
-                % (shlex.quote(sys.executable), shlex.quote(path)))
-    os.chmod(wrapper, 0o755)
-    return wrapper
-
-
-class Standin:
-    """A private instance of tests/multipass (its own state dir)."""
-
-    def __init__(self, ip=None, **timings):
-        self.workdir = make_tempdir("golemtest-multipass-")
-        self.state = os.path.join(self.workdir, "state")
-        os.makedirs(self.state)
-        self.binary = _standin_executable(golemtest.PATHS["multipass"],
-                                          self.workdir)
-        self.env = {"MULTIPASS_STANDIN_STATE": self.state,
-                    "MULTIPASS_STANDIN_PLAIN": "1"}
-        if ip:
-            self.env["MULTIPASS_STANDIN_IP"] = ip
-        for key, value in timings.items():
-            self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
-        on_cleanup(self.kill_orphans)
-
-    def fault(self, name, content=""):
-        with open(os.path.join(self.state, name), "w") as f:
-            f.write(content)
-
-    def record(self, instance):
-        try:
-            with open(os.path.join(self.state, "instances",
-                                   instance + ".json")) as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return None
-
-    def kill_orphans(self):
-        marker = f"MULTIPASS_STANDIN_STATE={self.state}".encode()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    env = f.read().split(b"\0")
-            except OSError:
-                continue
-            if marker in env:
-                try:
-                    os.kill(int(entry), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-
-# --------------------------------------------------------------------------
-# daemons
-
-
-def start_discovery():
-    d = Daemon(golemtest.PATHS["discoveryd"], name="discoveryd")
-    os.makedirs(d.path("db"))
-    d.env.update({
-        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
-        "GOLEM_DISCOVERY_PORT": str(d.port),
-        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
-        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
-    })
-    return d.start().wait_ready()
-
-
-def advertisement(discovery, provider_id):
-    status, _, data = http("GET", f"{discovery.url}/api/v1/advertisements/"
-                           f"{provider_id}")
-    return data if status == 200 else None
-
-
-def wait_advertised(discovery, provider_id, resources=None):
-    """Until the discovery service has the provider's advertisement (with
-    these free resources, when given)."""
-    def check():
-        ad = advertisement(discovery, provider_id)
-        if ad is None:
-            return None
-        if resources is not None and any(
-                ad["resources"].get(k) != v for k, v in resources.items()):
-            return None
-        return ad
-    return wait_for(f"advertisement of {provider_id} ({resources})", check)
-
-
-class Provider:
-    """golem-providerd on 127.X.Y.Z:7466, advertising to ``discovery``."""
-
-    def __init__(self, discovery, provider_id, country, capacity,
-                 vm_ip=None, timings=None, **settings):
-        self.id = provider_id
-        self.capacity = dict(capacity)
-        self.mp = Standin(ip=vm_ip, **(timings or {}))
-        for attempt in range(3):
-            self.ip = loopback_ip(PROVIDER_PORT)
-            d = Daemon(golemtest.PATHS["providerd"], host=self.ip,
-                       name=f"providerd-{provider_id}")
-            d.port = PROVIDER_PORT
-            data = d.path("data")
-            os.makedirs(data)
-            start, end = port_block(self.ip)
-            d.env.update({
-                "GOLEM_PROVIDER_ID": provider_id,
-                "GOLEM_PROVIDER_NAME": provider_id,
-                "GOLEM_PROVIDER_COUNTRY": country,
-                "GOLEM_PROVIDER_HOST": self.ip,
-                "GOLEM_PROVIDER_PORT": str(PROVIDER_PORT),
-                "GOLEM_PROVIDER_PUBLIC_IP": self.ip,
-                "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
-                "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
-                "GOLEM_PROVIDER_VM_DATA_DIR": data,
-                "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": self.mp.binary,
-                "GOLEM_PROVIDER_DRIVER": "multipass",
-                "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
-                "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
-                "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
-                "GOLEM_PROVIDER_CAPACITY_CPU": str(capacity["cpu"]),
-                "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(capacity["memory"]),
-                "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(capacity["storage"]),
-                "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
-                "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
-                "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
-                "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
-            })
-            d.env.update(self.mp.env)
-            for key, value in settings.items():
-                d.env["GOLEM_PROVIDER_" + key] = str(value)
-            d.start()
-            try:
-                d.wait_ready()
-            except AssertionError:
-                # Someone took the address in between: pick another.
-                if "in use" in d.stderr() and attempt < 2:
-                    d.kill9()
-                    continue
-                raise
-            self.daemon = d
+            d.wait_ready()
             break
-        wait_advertised(discovery, provider_id, self.capacity)
-
-    @property
-    def url(self):
-        return f"http://{self.ip}:{PROVIDER_PORT}"
-
-    def vm(self, name):
-        """The provider's own view of VM ``name`` (None when 404)."""
-        status, _, data = http("GET", f"{self.url}/api/v1/vms/{name}")
-        if status == 404:
-            return None
-        expect_eq(status, 200, f"GET vm {name} from {self.id}")
-        return data
-
-    def vm_names(self):
-        status, _, data = http("GET", f"{self.url}/api/v1/vms")
-        expect_eq(status, 200, f"GET vms from {self.id}")
-        return [vm["name"] for vm in data]
-
-
-class Sshd:
-    """A real sshd on IP:22 with a temp host key; logins by the keys in
-    ``authorized_keys`` (root allowed)."""
-
-    def __init__(self):
-        self.dir = make_tempdir("golemtest-sshd-")
-        self.binary = shutil.which("sshd") or "/usr/sbin/sshd"
-        expect(os.access(self.binary, os.X_OK),
-               "sshd not found (apt-get install openssh-server)")
-        expect(os.geteuid() == 0, "the ssh case needs root (sshd on port 22)")
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        self.ip = loopback_ip(22)
-        self.authorized_keys = os.path.join(self.dir, "authorized_keys")
-        open(self.authorized_keys, "w").close()
-        self.proc = None
-        self.start(new_host_key=True)
-        on_cleanup(self.stop)
-
-    def start(self, new_host_key=False):
-        hostkey = os.path.join(self.dir, "host_ed25519")
-        if new_host_key:
-            for path in (hostkey, hostkey + ".pub"):
-                if os.path.exists(path):
-                    os.unlink(path)
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
-                            "-f", hostkey], check=True,
-                           stdin=subprocess.DEVNULL)
-        config = os.path.join(self.dir, "sshd_config")
-        with open(config, "w") as f:
-            f.write(f"ListenAddress {self.ip}:22\n"
-                    f"HostKey {hostkey}\n"
-                    f"AuthorizedKeysFile {self.authorized_keys}\n"
-                    f"PidFile {os.path.join(self.dir, 'sshd.pid')}\n"
-                    "UsePAM no\n"
-                    "StrictModes no\n"
-                    "PermitRootLogin yes\n"
-                    "PasswordAuthentication no\n"
-                    "KbdInteractiveAuthentication no\n"
-                    "LogLevel VERBOSE\n")
-        self.log = open(os.path.join(self.dir, "sshd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "-D", "-e", "-f", config], stdin=subprocess.DEVNULL,
-            stdout=self.log, stderr=self.log,
-            preexec_fn=golemtest._set_pdeathsig)
-
-        def listening():
-            expect(self.proc.poll() is None,
-                   f"sshd exited with {self.proc.returncode}: {self.logtext()}")
-            try:
-                socket.create_connection((self.ip, 22), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_for("sshd to listen", listening)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def logtext(self):
-        with open(os.path.join(self.dir, "sshd.log"), errors="replace") as f:
-            return f.read()[-3000:]
-
-    def authorize(self, key_line):
-        with open(self.authorized_keys, "a") as f:
-            f.write(key_line.strip() + "\n")
-
-
-# --------------------------------------------------------------------------
-# golemctl
-
-
-class Requestor:
-    """One user of golemctl: HOME and XDG dirs of its own."""
-
-    def __init__(self, discovery=None, name="requestor"):
-        base = make_tempdir(f"golemtest-{name}-")
-        self.home = os.path.join(base, "home")
-        self.config = os.path.join(base, "config")
-        self.state = os.path.join(base, "state")
-        self.data = os.path.join(base, "data")
-        for d in (self.home, self.config, self.state, self.data):
-            os.makedirs(d)
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("GOLEM_", "XDG_", "MULTIPASS_"))
-                    and k not in ("PAGER", "LESS", "NO_COLOR", "SSH_AUTH_SOCK")}
-        self.env.update({
-            "HOME": self.home,
-            "XDG_CONFIG_HOME": self.config,
-            "XDG_STATE_HOME": self.state,
-            "XDG_DATA_HOME": self.data,
-            "TERM": "xterm",
-        })
-        if discovery is not None:
-            self.env["GOLEM_REQUESTOR_DISCOVERY_URL"] = discovery.url
-
-    @property
-    def db_path(self):
-        return os.path.join(self.state, "golem", "golemctl.db")
-
-    @property
-    def generated_key(self):
-        return os.path.join(self.data, "golem", "id_ed25519")
-
-    def run(self, *args, timeout=120, env=None):
-        """Runs golemctl; returns (exit code, stdout, stderr)."""
-        e = dict(self.env)
-        e.update(env or {})
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
-                              env=e, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
-        return (proc.returncode, proc.stdout.decode(errors="replace"),
-                proc.stderr.decode(errors="replace"))
-
-    def ok(self, *args, **kw):
-        code, out, err = self.run(*args, **kw)
-        expect_eq(code, 0, f"golemctl {' '.join(args)}: exit code "
-                  f"(stdout {out!r}, stderr {err!r})")
-        return out, err
-
-    def fails(self, status, *args, message=None, **kw):
-        """golemctl exits with ``status`` and one line of error on stderr
-        ("golemctl: ..."), containing ``message`` (a regex) if given."""
-        code, out, err = self.run(*args, **kw)
-        what = f"golemctl {' '.join(args)}"
-        expect_eq(code, status, f"{what}: exit code (stdout {out!r}, "
-                  f"stderr {err!r})")
-        lines = [l for l in err.splitlines() if l.strip()]
-        expect(lines, f"{what}: no error message on stderr")
-        expect(all(l.startswith("golemctl: ") for l in lines),
-               f"{what}: stderr lines not all 'golemctl: ...': {err!r}")
-        if message:
-            expect(re.search(message, err),
-                   f"{what}: stderr {err!r} does not match {message!r}")
-        return out, err
-
-    def json(self, *args, **kw):
-        out, _ = self.ok("--json=short", *args, **kw)
-        try:
-            return json.loads(out)
-        except ValueError:
-            raise AssertionError(f"golemctl {' '.join(args)} --json=short: "
-                                 f"not JSON: {out!r}")
-
-    def records(self):
-        """The rows of the local state database."""
-        if not os.path.exists(self.db_path):
-            return {}
-        con = sqlite3.connect(self.db_path)
-        try:
-            con.row_factory = sqlite3.Row
-            return {row["name"]: dict(row)
-                    for row in con.execute("SELECT * FROM vms")}
-        finally:
-            con.close()
+        except AssertionError:
+            # Someone took the address in between: pick another.
+            if "in use" in d.stderr() and attempt < 2:
+                d.kill9()
+                continue
+            raise
+    d.id, d.mp = provider_id, mp
+    wait_advertised(discovery, provider_id, capacity)
+    return d
 
 
 def table_rows(out):
@@ -435,16 +80,6 @@ def table_rows(out):
 # cases
 
 
-def case(fn):
-    """A golemtest case; the binary it gets is golemctl."""
-    def run(binary):
-        golemtest.PATHS["golemctl"] = binary
-        fn(binary)
-    run.__name__ = fn.__name__
-    return golemtest.case(run)
-
-
-
 @case
 def providers_filters(binary):
     disc = start_discovery()
@@ -459,9 +94,9 @@ def providers_filters(binary):
     expect_eq(legend, "2 providers listed.", "providers legend")
     by_id = {r[0]: r for r in rows[1:]}
     expect_eq(sorted(by_id), ["prov-de", "prov-se"], "providers listed")
-    expect_eq(by_id["prov-se"][1:6], ["SE", se.ip, "4", "8 GB", "100 GB"],
+    expect_eq(by_id["prov-se"][1:6], ["SE", se.host, "4", "8 GB", "100 GB"],
               "prov-se row")
-    expect_eq(by_id["prov-de"][1:6], ["DE", de.ip, "16", "32 GB", "500 GB"],
+    expect_eq(by_id["prov-de"][1:6], ["DE", de.host, "16", "32 GB", "500 GB"],
               "prov-de row")
     expect(not ANSI.search(out), f"colour codes without a terminal: {out!r}")
 
@@ -478,7 +113,7 @@ def providers_filters(binary):
     expect_eq(ads["prov-de"]["resources"],
               {"cpu": 16, "memory": 32, "storage": 500}, "JSON resources")
     expect_eq(ads["prov-de"]["country"], "DE", "JSON country")
-    expect_eq(ads["prov-de"]["ip_address"], de.ip, "JSON ip_address")
+    expect_eq(ads["prov-de"]["ip_address"], de.host, "JSON ip_address")
     expect_eq(ads["prov-de"]["url"], de.url, "JSON url")
 
     pretty, _ = req.ok("providers", "--json=pretty")
@@ -532,8 +167,7 @@ def create_by_size_best_fit(binary):
     expect_eq(big.vm_names(), [], "nothing on prov-big")
 
     # The key golemctl generated went to the VM.
-    with open(req.generated_key + ".pub") as f:
-        pub = f.read().strip()
+    pub = req.generated_pub()
     cloud = snug.mp.record("golem-web")["cloud_init"]
     expect(pub.split()[1] in cloud, "generated key not in the cloud-init")
 
@@ -565,7 +199,7 @@ def create_by_size_best_fit(binary):
     expect_eq(data["status"], "running", "status status")
     expect_eq(data["provider_id"], "prov-snug", "status provider")
     expect_eq(data["resources"], MEDIUM, "status resources")
-    expect_eq(data["ssh_host"], snug.ip, "status ssh_host")
+    expect_eq(data["ssh_host"], snug.host, "status ssh_host")
     expect_eq(data["ssh_port"], vm["ssh_port"], "status ssh_port")
     expect(data["reachable"] is True, f"status reachable: {data!r}")
 
@@ -654,7 +288,7 @@ def lifecycle_list_status_stop_start_destroy(binary):
     expect(re.search(r"Status: running", out), f"status text: {out!r}")
     expect(re.search(r"Provider: prov-2 \(" + re.escape(p2.url) + r"\)", out),
            f"status provider: {out!r}")
-    expect(re.search(rf"SSH: {re.escape(p2.ip)} port \d+", out),
+    expect(re.search(rf"SSH: {re.escape(p2.host)} port \d+", out),
            f"status ssh: {out!r}")
 
     out, _ = req.ok("vm", "stop", "beta")
@@ -695,8 +329,7 @@ def ssh_echo(binary):
     req = Requestor(disc)
     req.ok("vm", "create", "shell")
     cloud = prov.mp.record("golem-shell")["cloud_init"]
-    with open(req.generated_key + ".pub") as f:
-        pub = f.read().strip()
+    pub = req.generated_pub()
     expect(pub.split()[1] in cloud, "the key golemctl sent is in the VM")
     sshd.authorize(pub)
 
@@ -708,10 +341,10 @@ def ssh_echo(binary):
     known = os.path.join(req.state, "golem", "known_hosts", "prov-ssh-shell")
     port = prov.vm("shell")["ssh_port"]
     # (Debian's ssh_config hashes host names: ask ssh-keygen.)
-    found = subprocess.run(["ssh-keygen", "-F", f"[{prov.ip}]:{port}", "-f",
+    found = subprocess.run(["ssh-keygen", "-F", f"[{prov.host}]:{port}", "-f",
                             known], capture_output=True, text=True)
     expect(found.returncode == 0 and "ssh-ed25519" in found.stdout,
-           f"host key of [{prov.ip}]:{port} not pinned in {known}: "
+           f"host key of [{prov.host}]:{port} not pinned in {known}: "
            f"{found.stdout!r}")
 
     # A command with options of its own, after "--": neither golemctl nor
@@ -744,11 +377,7 @@ def ssh_key_option(binary):
     prov = Provider(disc, "prov-k", "SE", {"cpu": 4, "memory": 8, "storage": 100})
     req = Requestor(disc)
     keydir = make_tempdir("golemtest-key-")
-    key = os.path.join(keydir, "mykey")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-                    "mine@test", "-f", key], check=True, stdin=subprocess.DEVNULL)
-    with open(key + ".pub") as f:
-        pub = f.read().strip()
+    key, pub = make_key("mine@test", keydir, "mykey")
 
     req.ok("vm", "create", "keyed", "--ssh-key", key)
     expect(pub.split()[1] in prov.mp.record("golem-keyed")["cloud_init"],
@@ -759,9 +388,7 @@ def ssh_key_option(binary):
     # The environment names one too; and ~/.ssh/id_ed25519 comes before a
     # generated key.
     os.makedirs(os.path.join(req.home, ".ssh"))
-    home_key = os.path.join(req.home, ".ssh", "id_ed25519")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                    home_key], check=True, stdin=subprocess.DEVNULL)
+    home_key, _ = make_key(directory=os.path.join(req.home, ".ssh"))
     req.ok("vm", "create", "homekey")
     expect_eq(req.records()["homekey"]["ssh_key_path"], home_key,
               "~/.ssh/id_ed25519 used")
@@ -810,7 +437,7 @@ def provider_down(binary):
     req.ok("vm", "create", "stays", "--provider", "prov-up")
     req.ok("vm", "create", "lost", "--provider", "prov-down")
 
-    down.daemon.kill9()  # no goodbye: its advertisement stays fresh
+    down.kill9()  # no goodbye: its advertisement stays fresh
     expect(advertisement(disc, "prov-down") is not None, "ad still there")
 
     t0 = time.monotonic()
@@ -998,14 +625,10 @@ def record_written_before_request(binary):
             posted.set()
             time.sleep(30)  # never answers in time
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    on_cleanup(server.shutdown)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    url = serve_http(Stub)
 
     req = Requestor(None)
-    proc = subprocess.Popen([golemtest.PATHS["golemctl"], "vm", "create",
+    proc = subprocess.Popen([PATHS["golemctl"], "vm", "create",
                              "crashy", "--provider-url", url],
                             env=req.env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -1043,33 +666,11 @@ def terminal_manners(binary):
     os.chmod(pager, 0o755)
 
     def on_tty(*args, rows=24, env=None):
-        """Runs golemctl with stdout and stderr on a terminal."""
-        e = dict(req.env)
-        e.update(env or {})
-        pid, fd = pty.fork()
-        if pid == 0:
-            try:
-                os.execve(golemtest.PATHS["golemctl"],
-                          [golemtest.PATHS["golemctl"]] + list(args), e)
-            finally:
-                os._exit(127)
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 120, 0, 0))
-        chunks = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 1)
-            if r:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-        return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(
-            errors="replace")
+        """Runs golemctl with stdin, stdout and stderr on a terminal."""
+        _, code, out = run_on_terminal([PATHS["golemctl"]] + list(args),
+                                       dict(req.env, **(env or {})),
+                                       rows=rows)
+        return code, out
 
     # Progress on a terminal (and the answer's colours).
     code, out = on_tty("vm", "create", "tty", "--provider", "prov-t1")
@@ -1214,13 +815,7 @@ def providers_bad_answers(binary):
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    on_cleanup(server.shutdown)
-    req = Requestor(None)
-    req.env["GOLEM_REQUESTOR_DISCOVERY_URL"] = \
-        f"http://127.0.0.1:{server.server_address[1]}"
+    req = Requestor(env={"GOLEM_REQUESTOR_DISCOVERY_URL": serve_http(Stub)})
 
     def serve(body):
         answer["body"] = body.encode() if isinstance(body, str) else body
@@ -1267,10 +862,5 @@ def providers_bad_answers(binary):
 
 
 if __name__ == "__main__":
-    # The binary under test is golemctl: --golemctl PATH (or the harness's
-    # own name for it, --binary PATH).
-    sys.argv[1:] = ["--binary" if a == "--golemctl" else
-                    "--binary=" + a[len("--golemctl="):]
-                    if a.startswith("--golemctl=") else a
-                    for a in sys.argv[1:]]
-    raise SystemExit(main(paths=("providerd", "discoveryd", "multipass")))
+    raise SystemExit(main(paths=("providerd", "discovery", "multipass"),
+                          binary="golemctl"))

@@ -7,104 +7,37 @@
         --dbus-config dbus/org.golem.Provider1.conf \\
         --polkit-policy polkit/org.golem.provider1.policy [CASE]
 
-Every case runs its own system bus (dbus-daemon with Debian's default
-policy plus dbus/org.golem.Provider1.conf), a real polkitd on it, the
-provider with the multipass stand-in, and clients that run as test users,
-so cases run in parallel.  It needs root: it creates the system users
-below, installs the policy to /usr/share/polkit-1/actions/ and a rules
-file to /etc/polkit-1/rules.d/ (both idempotent, the same for every case),
-and runs clients as those users.  Packages: dbus-daemon, polkitd, busctl
-(systemd), useradd (passwd).  Run ``--list`` for the case names.
-
-The users and what the rules file lets them do:
-  golemtest-allow     everything (both actions)
-  golemtest-deny      nothing (polkit answers NO: AccessDenied)
-  golemtest-stoponly  manage-vms with verb "stop" only; anything else falls
-                      to the policy's auth_admin_keep, i.e. a password the
-                      non-interactive callers cannot give
-                      (InteractiveAuthorizationRequired)
-  golemtest-mine      manage-vms on VMs whose name starts with "mine-"
-  golemtest-slow      everything, after polkit spent 3 s deciding
+Every case runs its own world (golembus.BusWorld): a system bus
+(dbus-daemon with Debian's default policy plus
+dbus/org.golem.Provider1.conf), a real polkitd on it, the provider with the
+multipass stand-in, and clients that run as test users, so cases run in
+parallel.  It needs root: it creates the test users (see golembus.py for
+what the rules file lets each do), installs the policy to
+/usr/share/polkit-1/actions/ and a rules file to /etc/polkit-1/rules.d/
+(both idempotent, the same for every case), and runs clients as those
+users.  Packages: dbus-daemon, polkitd, busctl (systemd), useradd (passwd).
+Run ``--list`` for the case names.
 """
 
-import base64
-import calendar
 import json
 import os
-import random
 import re
-import shlex
-import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golembus  # noqa: E402
-import golemtest  # noqa: E402
-from golembus import BusError  # noqa: E402
-from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
-                       make_tempdir, on_cleanup)
+from golembus import (  # noqa: E402
+    ACCESS_DENIED, ALLOW, BUS_NAME, DENY, FLAG_ALLOW_INTERACTIVE_AUTHORIZATION,
+    GOLEM_ERROR, INTERACTIVE, INVALID_ARGS, MANAGER, MANAGER_PATH, MINE,
+    OBJECT_MANAGER, PROPERTIES, ROOT, SLOW, STOPONLY, VM, VM_PREFIX, BusError,
+    BusWorld, expect_bus_error, expect_denied_logged, vm_path)
+from golemworld import (  # noqa: E402
+    CAPACITY, PATHS, VMS, Standin, advertisement, case, expect, expect_eq,
+    http, main, make_tempdir, provider, random_public_key, rfc3339,
+    wait_advertised, wait_for)
 
-BUS_NAME = "org.golem.Provider1"
-MANAGER_PATH = "/org/golem/Provider1"
-VM_PREFIX = "/org/golem/Provider1/vm"
-MANAGER = "org.golem.Provider1.Manager"
-VM = "org.golem.Provider1.VM"
-PROPERTIES = golembus.PROPERTIES
-OBJECT_MANAGER = golembus.OBJECT_MANAGER
-
-ERROR = "org.golem.Provider1.Error."
-ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
-INTERACTIVE = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
-INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
-
-INTERACTIVE_FLAG = golembus.FLAG_ALLOW_INTERACTIVE_AUTHORIZATION
-
-ALLOW = "golemtest-allow"
-DENY = "golemtest-deny"
-STOPONLY = "golemtest-stoponly"
-MINE = "golemtest-mine"
-SLOW = "golemtest-slow"
-ROOT = None  # the daemon's own uid: polkit is not asked
-USERS = (ALLOW, DENY, STOPONLY, MINE, SLOW)
-
-MANAGE_VMS = "org.golem.provider1.manage-vms"
-CONFIGURE = "org.golem.provider1.configure"
-
-POLKIT_ACTIONS = "/usr/share/polkit-1/actions/org.golem.provider1.policy"
-POLKIT_RULES = "/etc/polkit-1/rules.d/49-golem-test.rules"
-RULES = """// Installed by the golem integration tests (tests/integration/test-provider-bus.py).
-polkit.addRule(function(action, subject) {
-        if (action.id != "%(manage)s" && action.id != "%(configure)s")
-                return polkit.Result.NOT_HANDLED;
-        if (subject.user == "%(allow)s")
-                return polkit.Result.YES;
-        if (subject.user == "%(deny)s")
-                return polkit.Result.NO;
-        if (subject.user == "%(stoponly)s" && action.id == "%(manage)s" &&
-            action.lookup("verb") == "stop")
-                return polkit.Result.YES;
-        if (subject.user == "%(mine)s" && action.id == "%(manage)s" &&
-            String(action.lookup("vm")).indexOf("mine-") == 0)
-                return polkit.Result.YES;
-        if (subject.user == "%(slow)s") {
-                var until = Date.now() + 3000;
-                while (Date.now() < until)
-                        ;
-                return polkit.Result.YES;
-        }
-        return polkit.Result.NOT_HANDLED;
-});
-""" % {"manage": MANAGE_VMS, "configure": CONFIGURE, "allow": ALLOW,
-       "deny": DENY, "stoponly": STOPONLY, "mine": MINE, "slow": SLOW}
-
-VMS = "/api/v1/vms"
-INFO = "/api/v1/provider/info"
-ADS = "/api/v1/advertisements"
-CAPACITY = {"cpu": 10, "memory": 20, "storage": 500}
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
 MANAGER_PROPERTIES = {
     "ProviderID": "s", "Name": "s", "Country": "s", "PublicIP": "s",
@@ -119,331 +52,7 @@ VM_PROPERTIES = {
 
 
 # --------------------------------------------------------------------------
-# helpers: names, keys, the stand-in
-
-
-def vm_path(name):
-    """sd_bus_path_encode(VM_PREFIX, name): every byte but [A-Za-z0-9] as
-    _xx, and a leading digit too."""
-    label = "".join(
-        c if c.isascii() and (c.isalpha() or (i > 0 and c.isdigit()))
-        else "".join("_%02x" % b for b in c.encode())
-        for i, c in enumerate(name)) or "_"
-    return f"{VM_PREFIX}/{label}"
-
-
-def make_key(comment="tester@golem"):
-    """A syntactically perfect ssh-ed25519 public key line (random key)."""
-    blob = (struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32)
-            + os.urandom(32))
-    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
-
-
-class Standin:
-    """A private state dir for tests/multipass; its environment."""
-
-    def __init__(self, **timings):
-        self.workdir = make_tempdir("golemtest-multipass-")
-        self.state = os.path.join(self.workdir, "state")
-        os.makedirs(self.state)
-        self.binary = golemtest.PATHS["multipass"]
-        if not os.access(self.binary, os.X_OK):  # a checkout without modes
-            self.binary = os.path.join(self.workdir, "multipass")
-            with open(self.binary, "w") as f:
-                f.write("#!/bin/sh\nexec %s %s \"$@\"\n" % (
-                    shlex.quote(sys.executable),
-                    shlex.quote(golemtest.PATHS["multipass"])))
-            os.chmod(self.binary, 0o755)
-        self.env = {"MULTIPASS_STANDIN_STATE": self.state}
-        for key, value in timings.items():
-            self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
-        on_cleanup(self.kill_orphans)
-
-    def calls(self):
-        """The argv of every call made so far."""
-        try:
-            with open(os.path.join(self.state, "calls.log")) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
-
-    def launched(self):
-        """Instance names of the `launch` calls made so far."""
-        return [argv[argv.index("--name") + 1] for argv in self.calls()
-                if argv and argv[0] == "launch" and "--name" in argv]
-
-    def called(self, command):
-        """The arguments of the ``command`` calls made so far, flattened."""
-        return [arg for argv in self.calls() if argv and argv[0] == command
-                for arg in argv[1:]]
-
-    def instance(self, name):
-        """The stand-in's record of golem-NAME, or None."""
-        try:
-            with open(os.path.join(self.state, "instances",
-                                   f"golem-{name}.json")) as f:
-                return json.loads(f.read())
-        except FileNotFoundError:
-            return None
-
-    def power(self, name):
-        """What `multipass list` says of golem-NAME (Running, Stopped...)."""
-        env = dict(os.environ, **self.env)
-        proc = subprocess.run([self.binary, "list", "--format", "json"],
-                              env=env, capture_output=True, timeout=30,
-                              stdin=subprocess.DEVNULL)
-        for entry in json.loads(proc.stdout or b"{}").get("list", []):
-            if entry["name"] == f"golem-{name}":
-                return entry["state"]
-        return None
-
-    def kill_orphans(self):
-        marker = f"MULTIPASS_STANDIN_STATE={self.state}".encode()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if marker not in f.read().split(b"\0"):
-                        continue
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def port_range(n=10):
-    """``n`` consecutive free ports on 127.0.0.1 below the ephemeral range."""
-    for _ in range(200):
-        start = random.randrange(20000, 32000 - n)
-        try:
-            for port in range(start, start + n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return start, start + n - 1
-    raise AssertionError("no free block of ports for the SSH range")
-
-
-# --------------------------------------------------------------------------
-# helpers: the world of one case
-
-
-def ensure_polkit_setup():
-    """The test users, our policy and the test rules, installed once for
-    all cases (idempotent; parallel cases write the same content)."""
-    expect(os.geteuid() == 0, "these tests need root: they create users, "
-           "install a polkit rules file and run clients as other users")
-    golembus.ensure_users(USERS)
-    with open(golemtest.PATHS["polkit-policy"]) as f:
-        golembus.install_file(POLKIT_ACTIONS, f.read())
-    golembus.install_file(POLKIT_RULES, RULES)
-
-
-def system_bus(polkit=True):
-    """A started private system bus with our policy, and polkitd on it."""
-    ensure_polkit_setup()
-    bus = golembus.SystemBus(includes=[golemtest.PATHS["dbus-config"]])
-    bus.start()
-    if polkit:
-        bus.start_polkit()
-    return bus
-
-
-def discovery_daemon():
-    d = Daemon(golemtest.PATHS["discovery"], name="discoveryd")
-    os.makedirs(d.path("db"))
-    d.env.update({
-        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
-        "GOLEM_DISCOVERY_PORT": str(d.port),
-        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
-        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
-    })
-    return d.start().wait_ready()
-
-
-def provider(binary, mp, bus=None, discovery=None, args=(), **settings):
-    """A configured, not yet started provider on ``bus`` (None: no bus at
-    all), logging to stderr.  ``settings`` are GOLEM_PROVIDER_* suffixes."""
-    d = Daemon(binary, args=args, name="providerd")
-    start, end = port_range()
-    d.ssh_range = (start, end)
-    data = d.path("data")
-    os.makedirs(data)
-    d.env.update({
-        "GOLEM_LOG_TARGET": "stderr",
-        "GOLEM_PROVIDER_HOST": "127.0.0.1",
-        "GOLEM_PROVIDER_PORT": str(d.port),
-        "GOLEM_PROVIDER_VM_DATA_DIR": data,
-        "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": mp.binary,
-        "GOLEM_PROVIDER_DRIVER": "multipass",
-        "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
-        "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
-        "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
-        "GOLEM_PROVIDER_CAPACITY_CPU": str(CAPACITY["cpu"]),
-        "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(CAPACITY["memory"]),
-        "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(CAPACITY["storage"]),
-        "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
-        "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
-        "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
-        "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
-        "DBUS_SYSTEM_BUS_ADDRESS": (bus.address if bus else
-                                    "unix:path=" + d.path("no-system-bus")),
-    })
-    d.env.update(mp.env)
-    if discovery is not None:
-        d.env.update({
-            "GOLEM_PROVIDER_PUBLIC_IP": "127.0.0.1",
-            "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
-            "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
-        })
-    for key, value in settings.items():
-        d.env["GOLEM_PROVIDER_" + key] = str(value)
-    return d
-
-
-class World:
-    """Bus, polkitd, stand-in, provider (and discovery) of one case."""
-
-    def __init__(self, binary, polkit=True, discovery=False, timings=None,
-                 args=(), **settings):
-        self.bus = system_bus(polkit)
-        self.disc = discovery_daemon() if discovery else None
-        self.mp = Standin(**(timings or {}))
-        self.p = provider(binary, self.mp, self.bus, self.disc, args,
-                          **settings)
-        self.start()
-
-    def start(self):
-        self.p.start().wait_ready()
-        expect(self.bus.conn.name_has_owner(BUS_NAME),
-               f"READY=1 before {BUS_NAME} was taken{self.p.tail()}")
-        return self
-
-    # -- D-Bus as a user (ROOT: this process, which polkit never sees)
-
-    def call(self, user, path, interface, member, signature="", args=(),
-             timeout=60, flags=0):
-        if user is ROOT:
-            return self.bus.conn.call(BUS_NAME, path, interface, member,
-                                      signature, args, timeout, flags)
-        return self.bus.call_as(user, BUS_NAME, path, interface, member,
-                                signature, args, timeout=timeout,
-                                flags=flags)
-
-    def spawn(self, user, path, interface, member, signature="", args=(),
-              timeout=60):
-        return self.bus.spawn_call_as(user, BUS_NAME, path, interface, member,
-                                      signature, args, timeout=timeout)
-
-    def create(self, user, name, key=None, **options):
-        """CreateVM(name, options) as ``user``; returns the object path.
-        Options: size/image/ssh_key (strings), cpu/memory/storage (u)."""
-        opts = {"ssh_key": ("s", key or make_key())}
-        if not {"size", "cpu", "memory", "storage"} & set(options):
-            opts["size"] = ("s", "small")
-        for k, v in options.items():
-            opts[k] = ("u", v) if isinstance(v, int) else ("s", v)
-        return self.call(user, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
-                         [name, opts])[0]
-
-    def vm_call(self, user, name, verb, timeout=60):
-        return self.call(user, vm_path(name), VM, verb, timeout=timeout)
-
-    def get(self, user, path, interface, prop):
-        return self.call(user, path, PROPERTIES, "Get", "ss",
-                         [interface, prop])[0]
-
-    def get_all(self, user, path, interface):
-        return self.call(user, path, PROPERTIES, "GetAll", "s",
-                         [interface])[0]
-
-    def set(self, user, path, interface, prop, signature, value):
-        return self.call(user, path, PROPERTIES, "Set", "ssv",
-                         [interface, prop, (signature, value)])
-
-    def state(self, name):
-        return self.get(ROOT, vm_path(name), VM, "State")
-
-    def wait_state(self, name, state, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.state(name)
-            if got == state:
-                return
-            expect(time.monotonic() < deadline,
-                   f"VM {name}: State {got!r}, not {state!r} after {timeout}s")
-            time.sleep(0.1)
-
-    # -- REST
-
-    def rest(self, method, path, body=None, timeout=60):
-        status, _, data = http(method, self.p.url + path, body,
-                               timeout=timeout)
-        return status, data
-
-    def rest_vm(self, name):
-        status, data = self.rest("GET", f"{VMS}/{name}")
-        if status == 404:
-            return None
-        expect_eq(status, 200, f"GET {VMS}/{name} (body {data!r})")
-        return data
-
-    def rest_create(self, name, size="small"):
-        """POST /api/v1/vms, which answers once the VM runs."""
-        status, data = self.rest("POST", VMS, {
-            "name": name, "size": size, "ssh_key": make_key()})
-        expect_eq(status, 201, f"REST create {name} (body {data!r})")
-        return data
-
-    def rest_names(self):
-        status, data = self.rest("GET", VMS)
-        expect_eq(status, 200, f"GET {VMS} (body {data!r})")
-        return [vm["name"] for vm in data]
-
-    def info(self):
-        status, data = self.rest("GET", INFO)
-        expect_eq(status, 200, f"GET {INFO} (body {data!r})")
-        return data
-
-    def monitor(self):
-        """A connection (root) that sees every signal under MANAGER_PATH."""
-        conn = self.bus.connect()
-        conn.add_match(f"type='signal',path_namespace='{MANAGER_PATH}'")
-        return conn
-
-
-def expect_bus_error(fn, name, what, contains=None):
-    """``fn()`` fails with the D-Bus error ``name`` (one of, if a tuple)."""
-    names = name if isinstance(name, tuple) else (name,)
-    try:
-        value = fn()
-    except BusError as e:
-        expect(e.name in names, f"{what}: expected {name}, got {e.name}: "
-               f"{e.message!r}")
-        expect(e.message, f"{what}: {e.name} without a message")
-        if contains:
-            expect(contains in e.message,
-                   f"{what}: message {e.message!r} lacks {contains!r}")
-        return e
-    raise AssertionError(f"{what}: expected {name}, got a reply {value!r}")
-
-
-def expect_denied_logged(w, user, member, vm=None, what=""):
-    """The provider logged the polkit denial of ``member`` with the uid."""
-    uid = golembus.uid_of(user)
-    pattern = re.compile(r"Denied \S*\." + re.escape(member)
-                         + rf"\b.*\buid {uid}\b")
-    deadline = time.monotonic() + 5
-    while True:
-        lines = [line for line in w.p.stderr().splitlines()
-                 if pattern.search(line) and (vm is None or vm in line)]
-        if lines:
-            return lines
-        expect(time.monotonic() < deadline,
-               f"{what}: no log line 'Denied ...{member} ... uid {uid}'"
-               f"{' naming ' + vm if vm else ''}{w.p.tail()}")
-        time.sleep(0.1)
+# helpers
 
 
 def expect_types(props, types, what):
@@ -453,11 +62,6 @@ def expect_types(props, types, what):
         value = props.get(name)
         expect(type(value) is python[sig],
                f"{what}: {name} is {value!r}, not of type {sig}")
-
-
-def rfc3339(text):
-    """Seconds since the epoch of an RFC 3339 UTC timestamp."""
-    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def expect_vm_matches_rest(props, vm, what):
@@ -511,7 +115,7 @@ def collapse(seq):
 def introspect_matches_committed(binary):
     """--bus-introspect prints dbus/org.golem.Provider1.xml byte for byte,
     and the live daemon serves the same interfaces, its VMs as children."""
-    with open(golemtest.PATHS["xml"], "rb") as f:
+    with open(PATHS["xml"], "rb") as f:
         committed = f.read()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GOLEM_", "DBUS_"))}
@@ -528,7 +132,7 @@ def introspect_matches_committed(binary):
         raise AssertionError("dbus/org.golem.Provider1.xml differs from "
                              f"--bus-introspect; regenerate it:\n{diff}")
 
-    w = World(binary, polkit=False)
+    w = BusWorld(binary, polkit=False)
     w.create(ROOT, "intro-vm")
     committed = committed.decode()
 
@@ -577,7 +181,7 @@ def bus_policy(binary):
     """dbus/org.golem.Provider1.conf: only root may own the name; any user
     may call the provider's interfaces (polkit decides inside); interfaces
     it does not list stay closed."""
-    w = World(binary)
+    w = BusWorld(binary)
     expect_bus_error(
         lambda: w.bus.call_as(ALLOW, golembus.DBUS_NAME, golembus.DBUS_PATH,
                               golembus.DBUS_NAME, "RequestName", "su",
@@ -601,23 +205,16 @@ def reads_for_everyone(binary):
     """golemtest-deny (whom polkit refuses everything) reads every Manager
     and VM property, ListVMs, GetVM, GetManagedObjects; the values are
     what REST says."""
-    w = World(binary, discovery=True, COUNTRY="NL", NAME="bus-reads")
+    w = BusWorld(binary, discovery=True, COUNTRY="NL", NAME="bus-reads")
     t0 = time.time()
-    w.rest_create("read-one", "medium")
-    w.rest_create("read-two", "small")
-    status, data = w.rest("POST", f"{VMS}/read-two/stop")
+    w.p.create_vm("read-one", "medium")
+    w.p.create_vm("read-two", "small")
+    status, data = w.p.rest("POST", f"{VMS}/read-two/stop")
     expect_eq(status, 200, f"REST stop read-two (body {data!r})")
-    info = w.info()
+    info = w.p.info()
     pid = info["provider_id"]
-    deadline = time.monotonic() + 5
-    while True:  # the advertisement catches up with the free resources
-        status, _, ad = http("GET", f"{w.disc.url}{ADS}/{pid}")
-        if status == 200 and all(ad["resources"].get(k) == v for k, v in
-                                 info["available_resources"].items()):
-            break
-        expect(time.monotonic() < deadline,
-               f"advertisement does not follow: {status} {ad!r}")
-        time.sleep(0.1)
+    # The advertisement catches up with the free resources.
+    wait_advertised(w.disc, pid, info["available_resources"], 5)
 
     props = w.get_all(DENY, MANAGER_PATH, MANAGER)
     expect_eq(set(props), set(MANAGER_PROPERTIES), "Manager properties")
@@ -647,7 +244,7 @@ def reads_for_everyone(binary):
                         "AvailableMemory", "AvailableStorage"):
             expect_eq(value, props[prop], f"Get {prop} vs GetAll")
 
-    status, vms = w.rest("GET", VMS)
+    status, vms = w.p.rest("GET", VMS)
     expect_eq(status, 200, "REST list")
     listed = w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0]
     expect_eq([tuple(x) for x in listed],
@@ -690,32 +287,32 @@ def create_allowed(binary):
     """CreateVM as golemtest-allow: the VM's path at once, State reaches
     running, REST serves it; options size/cpu/memory/storage/image/ssh_key
     reach the driver."""
-    w = World(binary, timings={"BOOT_SECONDS": 1})
-    key = make_key("allowed@golem")
+    w = BusWorld(binary, timings={"BOOT_SECONDS": 1})
+    key = random_public_key("allowed@golem")
     path = w.create(ALLOW, "alpha", key)
     expect_eq(path, vm_path("alpha"), "CreateVM: the object path")
     expect(w.state("alpha") in ("creating", "running"),
            f"State right after CreateVM: {w.state('alpha')!r}")
     w.wait_state("alpha", "running")
-    vm = w.rest_vm("alpha")
+    vm = w.p.vm("alpha")
     expect(vm is not None and vm["status"] == "running",
            f"REST GET alpha: {vm!r}")
     expect_eq(vm["resources"], SMALL, "REST resources of a small VM")
     expect_vm_matches_rest(w.get_all(ALLOW, path, VM), vm, "alpha")
     lo, hi = w.p.ssh_range
     expect(lo <= vm["ssh_port"] <= hi, f"ssh_port {vm['ssh_port']}")
-    record = w.mp.instance("alpha") or {}
+    record = w.mp.record("golem-alpha") or {}
     expect(key in str(record.get("cloud_init")),
            f"the ssh_key did not reach cloud-init: {record!r}")
 
     path = w.create(ALLOW, "beta", cpu=2, memory=3, storage=15,
                     image="ubuntu:22.04")
     w.wait_state("beta", "running")
-    vm = w.rest_vm("beta")
+    vm = w.p.vm("beta")
     expect_eq(vm["resources"], {"cpu": 2, "memory": 3, "storage": 15},
               "REST resources from cpu/memory/storage options")
     expect_eq(vm["image"], "ubuntu:22.04", "image option")
-    info = w.info()
+    info = w.p.info()
     expect_eq(info["available_resources"],
               {"cpu": 7, "memory": 16, "storage": 475}, "available after two")
     expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "VMCount"), 2, "VMCount")
@@ -736,7 +333,7 @@ def create_denied(binary):
     denial logged with the uid; golemtest-stoponly (no rule for create):
     InteractiveAuthorizationRequired; allowed and denied callers at once
     each get their own answer."""
-    w = World(binary)
+    w = BusWorld(binary)
     expect_bus_error(lambda: w.create(DENY, "gamma"), ACCESS_DENIED,
                      "CreateVM as golemtest-deny")
     expect_denied_logged(w, DENY, "CreateVM", "gamma", "CreateVM gamma")
@@ -744,13 +341,13 @@ def create_denied(binary):
                      "CreateVM as golemtest-stoponly")
     expect_denied_logged(w, STOPONLY, "CreateVM", "delta", "CreateVM delta")
     for name in ("gamma", "delta"):
-        expect_eq(w.rest_vm(name), None, f"REST GET {name} after a denial")
+        expect_eq(w.p.vm(name), None, f"REST GET {name} after a denial")
         expect_bus_error(
             lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "GetVM", "s", [name]),
-            ERROR + "NotFound", f"GetVM {name} after a denial")
+            GOLEM_ERROR + "NotFound", f"GetVM {name} after a denial")
     expect_eq(w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0], [],
               "ListVMs after the denials")
-    expect_eq(w.info()["available_resources"], CAPACITY,
+    expect_eq(w.p.info()["available_resources"], CAPACITY,
               "available resources after the denials")
 
     # Per VM name: golemtest-mine may create mine-*, nothing else.
@@ -762,7 +359,8 @@ def create_denied(binary):
     # Concurrent checks: each caller gets its own answer.
     pending = [(user, f"both-{i}", w.spawn(
         user, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
-        [f"both-{i}", {"size": ["s", "small"], "ssh_key": ["s", make_key()]}]))
+        [f"both-{i}", {"size": ["s", "small"],
+                       "ssh_key": ["s", random_public_key()]}]))
         for i, user in enumerate((ALLOW, DENY, ALLOW, DENY, STOPONLY))]
     for user, name, p in pending:
         if user == ALLOW:
@@ -770,7 +368,7 @@ def create_denied(binary):
         else:
             expect_bus_error(p.result, ACCESS_DENIED if user == DENY
                              else INTERACTIVE, f"CreateVM {name} as {user}")
-    expect_eq(sorted(w.rest_names()), ["both-0", "both-2", "mine-one"],
+    expect_eq(sorted(w.p.vm_names()), ["both-0", "both-2", "mine-one"],
               "REST names after the concurrent creates")
     for name in ("both-0", "both-2", "mine-one"):
         w.wait_state(name, "running")
@@ -780,7 +378,7 @@ def create_denied(binary):
 
     # Two allowed callers race for one name: one VM, one NameTaken.
     racers = [w.spawn(ALLOW, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
-                      ["race", {"ssh_key": ["s", make_key()]}])
+                      ["race", {"ssh_key": ["s", random_public_key()]}])
               for _ in range(2)]
     answers = []
     for p in racers:
@@ -788,7 +386,8 @@ def create_denied(binary):
             answers.append(p.result()[0])
         except BusError as e:
             answers.append(e.name)
-    expect_eq(sorted(answers), sorted([vm_path("race"), ERROR + "NameTaken"]),
+    expect_eq(sorted(answers),
+              sorted([vm_path("race"), GOLEM_ERROR + "NameTaken"]),
               "two CreateVM race for one name")
     w.wait_state("race", "running")
     expect_eq(w.mp.launched().count("golem-race"), 1, "launches of race")
@@ -798,30 +397,30 @@ def create_denied(binary):
 def verbs_allowed(binary):
     """golemtest-allow stops, starts and deletes a VM: each call answers
     once the VM got there, and REST agrees."""
-    w = World(binary, timings={"STOP_SECONDS": 0.5, "BOOT_SECONDS": 0.5})
+    w = BusWorld(binary, timings={"STOP_SECONDS": 0.5, "BOOT_SECONDS": 0.5})
     w.create(ROOT, "ops")
     w.wait_state("ops", "running")
     w.vm_call(ALLOW, "ops", "Stop")
     expect_eq(w.state("ops"), "stopped", "State when Stop answered")
-    expect_eq(w.rest_vm("ops")["status"], "stopped", "REST after Stop")
+    expect_eq(w.p.vm("ops")["status"], "stopped", "REST after Stop")
     w.vm_call(ALLOW, "ops", "Start")
     expect_eq(w.state("ops"), "running", "State when Start answered")
-    vm = w.rest_vm("ops")
+    vm = w.p.vm("ops")
     expect_eq(vm["status"], "running", "REST after Start")
     w.vm_call(ALLOW, "ops", "Delete")
-    expect_eq(w.rest_vm("ops"), None, "REST after Delete")
+    expect_eq(w.p.vm("ops"), None, "REST after Delete")
     expect_bus_error(lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "GetVM",
                                     "s", ["ops"]),
-                     ERROR + "NotFound", "GetVM after Delete")
-    expect_eq(w.mp.instance("ops"), None, "stand-in instance after Delete")
-    expect_eq(w.info()["available_resources"], CAPACITY, "available after")
+                     GOLEM_ERROR + "NotFound", "GetVM after Delete")
+    expect_eq(w.mp.record("golem-ops"), None, "stand-in instance after Delete")
+    expect_eq(w.p.info()["available_resources"], CAPACITY, "available after")
 
 
 @case
 def verbs_denied(binary):
     """golemtest-deny gets AccessDenied for Stop, Start and Delete, the VM
     stays as it was, each denial is logged with the uid and the VM."""
-    w = World(binary)
+    w = BusWorld(binary)
     w.create(ROOT, "kept")
     w.wait_state("kept", "running")
     for verb in ("Stop", "Delete", "Start"):
@@ -834,14 +433,14 @@ def verbs_denied(binary):
         expect_bus_error(lambda: w.vm_call(DENY, "kept", verb), ACCESS_DENIED,
                          f"{verb} of a stopped VM as golemtest-deny")
         expect_eq(w.state("kept"), "stopped", f"State after a denied {verb}")
-    expect_eq(w.rest_vm("kept")["status"], "stopped", "REST at the end")
+    expect_eq(w.p.vm("kept")["status"], "stopped", "REST at the end")
 
 
 @case
 def stop_only(binary):
     """The "verb" detail: golemtest-stoponly may Stop any VM but not Start,
     Delete, create or configure (InteractiveAuthorizationRequired)."""
-    w = World(binary, discovery=True)
+    w = BusWorld(binary, discovery=True)
     for name in ("so-one", "so-two"):
         w.create(ROOT, name)
     for name in ("so-one", "so-two"):
@@ -850,8 +449,9 @@ def stop_only(binary):
         expect_bus_error(lambda: w.vm_call(STOPONLY, "so-one", verb),
                          INTERACTIVE, f"{verb} as golemtest-stoponly")
     # A caller that allows interaction, with no agent to ask anyone.
-    expect_bus_error(lambda: w.call(STOPONLY, vm_path("so-one"), VM, "Start",
-                                    flags=INTERACTIVE_FLAG),
+    expect_bus_error(lambda: w.call(
+                         STOPONLY, vm_path("so-one"), VM, "Start",
+                         flags=FLAG_ALLOW_INTERACTIVE_AUTHORIZATION),
                      ACCESS_DENIED, "Start as golemtest-stoponly, allowing "
                      "interactive authorization (no agent)")
     w.vm_call(STOPONLY, "so-one", "Stop")
@@ -861,7 +461,7 @@ def stop_only(binary):
                          INTERACTIVE, f"{verb} of a stopped VM as stoponly")
         expect_eq(w.state("so-one"), "stopped", f"so-one after {verb}")
     w.vm_call(STOPONLY, "so-two", "Stop")
-    expect_eq(w.rest_vm("so-two")["status"], "stopped", "so-two after Stop")
+    expect_eq(w.p.vm("so-two")["status"], "stopped", "so-two after Stop")
     expect_bus_error(lambda: w.create(STOPONLY, "so-three"), INTERACTIVE,
                      "CreateVM as golemtest-stoponly")
     expect_bus_error(
@@ -873,7 +473,7 @@ def stop_only(binary):
                      INTERACTIVE, "Reload as golemtest-stoponly")
     expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "Advertising"), True,
               "Advertising after the refused Set")
-    expect_eq(sorted(w.rest_names()), ["so-one", "so-two"], "VMs at the end")
+    expect_eq(sorted(w.p.vm_names()), ["so-one", "so-two"], "VMs at the end")
 
     # golemtest-mine: by VM name.
     w.create(ROOT, "mine-vm")
@@ -882,7 +482,7 @@ def stop_only(binary):
                      "Delete so-two as golemtest-mine")
     w.vm_call(MINE, "mine-vm", "Stop")
     w.vm_call(MINE, "mine-vm", "Delete")
-    expect_eq(sorted(w.rest_names()), ["so-one", "so-two"], "after mine-vm")
+    expect_eq(sorted(w.p.vm_names()), ["so-one", "so-two"], "after mine-vm")
 
 
 @case
@@ -890,21 +490,17 @@ def advertising_property(binary):
     """Set Advertising: refused for golemtest-deny; for golemtest-allow
     false takes the advertisement off discovery and true brings it back,
     with PropertiesChanged."""
-    w = World(binary, discovery=True)
-    pid = w.info()["provider_id"]
-    ad_url = f"{w.disc.url}{ADS}/{pid}"
+    w = BusWorld(binary, discovery=True)
+    pid = w.p.info()["provider_id"]
     mon = w.monitor()
 
     def wait_ad(present, what, timeout=5):
-        deadline = time.monotonic() + timeout
-        while True:
-            status, _, ad = http("GET", ad_url)
-            if (status == 200) == present:
-                return ad
-            expect(time.monotonic() < deadline,
-                   f"{what}: discovery still says {status} {ad!r} after "
-                   f"{timeout}s{w.p.tail()}")
-            time.sleep(0.1)
+        """Until discovery has (or lacks) the advertisement; returns it."""
+        return wait_for(f"{what}: the advertisement "
+                        f"{'there' if present else 'gone'}",
+                        lambda: (advertisement(w.disc, pid) if present else
+                                 advertisement(w.disc, pid) is None),
+                        timeout, detail=w.p.tail)
 
     wait_ad(True, "at start")
     expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "Advertising"), True,
@@ -949,7 +545,7 @@ def advertising_property(binary):
                     "PropertiesChanged Advertising=true", mark)
     ad = wait_ad(True, "after Set Advertising true")
     expect_eq({k: ad["resources"].get(k) for k in CAPACITY},
-              w.info()["available_resources"], "advertised resources")
+              w.p.info()["available_resources"], "advertised resources")
     expect(w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement") > last,
            "LastAdvertisement did not move after advertising again")
     expect_eq(w.get(DENY, MANAGER_PATH, MANAGER, "Advertising"), True,
@@ -967,25 +563,26 @@ def reload(binary):
     conf = os.path.join(make_tempdir("golemtest-conf-"), "provider.conf")
     with open(conf, "w") as f:
         f.write("[Provider]\nMaxVMs=3\n")
-    w = World(binary, args=["--config", conf])
-    expect_eq(w.info()["max_vms"], 3, "max_vms from the file")
+    w = BusWorld(binary, args=["--config", conf])
+    expect_eq(w.p.info()["max_vms"], 3, "max_vms from the file")
     with open(conf, "w") as f:
         f.write("[Provider]\nMaxVMs=1\n")
     expect_bus_error(lambda: w.call(DENY, MANAGER_PATH, MANAGER, "Reload"),
                      ACCESS_DENIED, "Reload as golemtest-deny")
     expect_denied_logged(w, DENY, "Reload", None, "Reload")
-    expect_eq(w.info()["max_vms"], 3, "max_vms after a refused Reload")
+    expect_eq(w.p.info()["max_vms"], 3, "max_vms after a refused Reload")
     w.call(ALLOW, MANAGER_PATH, MANAGER, "Reload")
-    expect_eq(w.info()["max_vms"], 1, "max_vms after Reload")
+    expect_eq(w.p.info()["max_vms"], 1, "max_vms after Reload")
     w.create(ALLOW, "only-one")
     expect_bus_error(lambda: w.create(ALLOW, "one-too-many"),
-                     ERROR + "ResourceUnavailable", "a 2nd VM with MaxVMs=1")
+                     GOLEM_ERROR + "ResourceUnavailable",
+                     "a 2nd VM with MaxVMs=1")
     with open(conf, "w") as f:
         f.write("[Provider]\nMaxVMs=banana\n")
     expect_bus_error(lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "Reload"),
-                     ERROR + "Failed", "Reload of a bad file",
+                     GOLEM_ERROR + "Failed", "Reload of a bad file",
                      contains="MaxVMs")
-    expect_eq(w.info()["max_vms"], 1, "max_vms after a failed Reload")
+    expect_eq(w.p.info()["max_vms"], 1, "max_vms after a failed Reload")
     expect(w.p.running(), "the provider died of a bad Reload")
 
 
@@ -993,7 +590,7 @@ def reload(binary):
 def polkit_absent(binary):
     """Without polkitd every change by a user is refused (fail closed),
     reads still work, and root (the daemon's uid) needs no polkit."""
-    w = World(binary, polkit=False, discovery=True)
+    w = BusWorld(binary, polkit=False, discovery=True)
     expect_bus_error(lambda: w.create(ALLOW, "nopk"), ACCESS_DENIED,
                      "CreateVM without polkitd")
     expect_bus_error(
@@ -1013,7 +610,7 @@ def polkit_absent(binary):
               "Advertising set by root")
     w.call(ROOT, MANAGER_PATH, MANAGER, "Reload")
     w.vm_call(ROOT, "by-root", "Delete")
-    expect_eq(w.rest_names(), [], "VMs at the end")
+    expect_eq(w.p.vm_names(), [], "VMs at the end")
 
 
 @case
@@ -1022,12 +619,12 @@ def polkit_async(binary):
     and other callers; the slow caller then gets its answer.  A caller
     that hangs up while polkit decides and a SIGTERM during a check leave
     the daemon well."""
-    w = World(binary)
+    w = BusWorld(binary)
     slow = w.spawn(SLOW, MANAGER_PATH, MANAGER, "CreateVM", "sa{sv}",
-                   ["slow-one", {"ssh_key": ["s", make_key()]}])
+                   ["slow-one", {"ssh_key": ["s", random_public_key()]}])
     time.sleep(0.5)  # its check is under way
     t0 = time.monotonic()
-    status, data = w.rest("GET", "/health", timeout=5)
+    status, data = w.p.rest("GET", "/health", timeout=5)
     expect_eq(status, 200, "/health while polkit decides")
     expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "VMCount"), 0,
               "VMCount while polkit decides")
@@ -1050,7 +647,7 @@ def polkit_async(binary):
     time.sleep(3.5)
     expect(w.p.running(), f"provider died after a caller vanished"
            f"{w.p.tail()}")
-    expect_eq(w.rest("GET", "/health")[0], 200, "/health after that")
+    expect_eq(w.p.rest("GET", "/health")[0], 200, "/health after that")
     expect(w.state("slow-one") in ("running", "stopping", "stopped"),
            "slow-one after the vanished Stop")
 
@@ -1070,14 +667,14 @@ def signals(binary):
     PropertiesChanged with State creating, running, stopping, stopped,
     starting, running, deleting, then InterfacesRemoved and VMRemoved; the
     manager's PropertiesChanged carry the current VMCount and resources."""
-    w = World(binary, timings={"BOOT_SECONDS": 1, "STOP_SECONDS": 0.5})
+    w = BusWorld(binary, timings={"BOOT_SECONDS": 1, "STOP_SECONDS": 0.5})
     mon = w.monitor()
     name, path = "sig-one", vm_path("sig-one")
     w.create(ALLOW, name)
     mon.wait_signal(lambda m: m.path == path and m.member ==
                     "PropertiesChanged" and m.body[1].get("State") ==
                     "running", 30, "State=running")
-    vm = w.rest_vm(name)
+    vm = w.p.vm(name)
     w.vm_call(ALLOW, name, "Stop")
     w.vm_call(ALLOW, name, "Start")
     w.vm_call(ALLOW, name, "Delete")
@@ -1151,7 +748,7 @@ def signals_before_reply(binary):
     """A caller that listens sees the change before the answer: VMNew
     before CreateVM's reply, State stopped before Stop's, running before
     Start's, VMRemoved before Delete's (STYLE.md: emit, then reply)."""
-    w = World(binary, timings={"BOOT_SECONDS": 0.5, "STOP_SECONDS": 0.5})
+    w = BusWorld(binary, timings={"BOOT_SECONDS": 0.5, "STOP_SECONDS": 0.5})
     conn = w.monitor()  # root: the same code path once polkit said yes
     path = vm_path("order")
     problems = []
@@ -1176,7 +773,8 @@ def signals_before_reply(binary):
                           and m.body[1].get("State") == state)
 
     check("CreateVM", lambda m: m.member == "VMNew", "VMNew", "sa{sv}",
-          ["order", {"ssh_key": ("s", make_key())}], MANAGER_PATH, MANAGER)
+          ["order", {"ssh_key": ("s", random_public_key())}], MANAGER_PATH,
+          MANAGER)
     w.wait_state("order", "running")
     check("Stop", state_is("stopped"), "State=stopped")
     check("Start", state_is("running"), "State=running")
@@ -1189,9 +787,9 @@ def rest_meets_bus(binary):
     """A VM created over REST appears on the bus (VMNew, GetVM, State); one
     created over D-Bus is served by REST; REST changes show as
     PropertiesChanged, deletes on either side as VMRemoved / 404."""
-    w = World(binary, timings={"BOOT_SECONDS": 0.5})
+    w = BusWorld(binary, timings={"BOOT_SECONDS": 0.5})
     mon = w.monitor()
-    w.rest_create("from-rest")
+    w.p.create_vm("from-rest")
     mon.wait_signal(lambda m: m.member == "VMNew" and
                     m.body == ["from-rest", vm_path("from-rest")], 5,
                     "VMNew for a REST-created VM")
@@ -1200,18 +798,18 @@ def rest_meets_bus(binary):
     expect_eq(w.state("from-rest"), "running", "State of from-rest")
 
     w.create(ALLOW, "from-bus")
-    vm = w.rest_vm("from-bus")
+    vm = w.p.vm("from-bus")
     expect(vm is not None and vm["status"] in ("creating", "running"),
            f"REST GET from-bus right after CreateVM: {vm!r}")
     w.wait_state("from-bus", "running")
-    status, access = w.rest("GET", f"{VMS}/from-bus/access")
+    status, access = w.p.rest("GET", f"{VMS}/from-bus/access")
     expect_eq(status, 200, f"REST access of from-bus ({access!r})")
     expect_eq(access["ssh_port"], w.get(DENY, vm_path("from-bus"), VM,
                                         "SSHPort"), "ssh_port vs SSHPort")
-    expect_eq(w.rest_names(), ["from-rest", "from-bus"], "REST list")
+    expect_eq(w.p.vm_names(), ["from-rest", "from-bus"], "REST list")
 
     mark = len(mon.signals_since())
-    status, data = w.rest("POST", f"{VMS}/from-bus/stop")
+    status, data = w.p.rest("POST", f"{VMS}/from-bus/stop")
     expect_eq(status, 200, f"REST stop (body {data!r})")
     mon.wait_signal(lambda m: m.path == vm_path("from-bus") and
                     m.member == "PropertiesChanged" and
@@ -1219,8 +817,8 @@ def rest_meets_bus(binary):
                     "PropertiesChanged State=stopped after a REST stop", mark)
 
     w.vm_call(ALLOW, "from-rest", "Delete")
-    expect_eq(w.rest_vm("from-rest"), None, "REST after a D-Bus Delete")
-    status, data = w.rest("DELETE", f"{VMS}/from-bus")
+    expect_eq(w.p.vm("from-rest"), None, "REST after a D-Bus Delete")
+    status, data = w.p.rest("DELETE", f"{VMS}/from-bus")
     expect_eq(status, 200, f"REST delete (body {data!r})")
     mon.wait_signal(lambda m: m.member == "VMRemoved" and
                     m.body == ["from-bus", vm_path("from-bus")], 5,
@@ -1238,8 +836,8 @@ def errors(binary):
     """Each refusal has its name: InvalidArgs for bad input (before polkit
     is asked), NameTaken, WrongState, NotFound, ResourceUnavailable,
     Failed (advertising not configured), and sd-bus' own."""
-    w = World(binary, timings={"BOOT_SECONDS": 4})
-    key = make_key()
+    w = BusWorld(binary, timings={"BOOT_SECONDS": 4})
+    key = random_public_key()
     for name in ("ab", "UPPER", "-lead", "trail-", "dou--ble", "x" * 64,
                  "sp ace", "dot.ted", "ünï"):
         for user in (DENY, ALLOW):
@@ -1266,45 +864,46 @@ def errors(binary):
                                "sa{sv}", ["okname", options]),
                 INVALID_ARGS, f"CreateVM with {what} as {user}")
     expect_eq(w.mp.launched(), [], "launches after the invalid creates")
-    expect_eq(w.rest_names(), [], "VMs after the invalid creates")
+    expect_eq(w.p.vm_names(), [], "VMs after the invalid creates")
 
     w.create(ALLOW, "dup")
-    expect_bus_error(lambda: w.create(ALLOW, "dup"), ERROR + "NameTaken",
+    expect_bus_error(lambda: w.create(ALLOW, "dup"), GOLEM_ERROR + "NameTaken",
                      "CreateVM of a taken name", contains="dup")
     expect_eq(w.state("dup"), "creating", "dup is still creating (BOOT 4 s)")
     for verb in ("Stop", "Start", "Delete"):
         expect_bus_error(lambda: w.vm_call(ALLOW, "dup", verb),
-                         ERROR + "WrongState", f"{verb} while creating")
+                         GOLEM_ERROR + "WrongState", f"{verb} while creating")
     w.wait_state("dup", "running")
     expect_bus_error(lambda: w.vm_call(ALLOW, "dup", "Start"),
-                     ERROR + "WrongState", "Start of a running VM")
+                     GOLEM_ERROR + "WrongState", "Start of a running VM")
     w.vm_call(ALLOW, "dup", "Stop")
     expect_bus_error(lambda: w.vm_call(ALLOW, "dup", "Stop"),
-                     ERROR + "WrongState", "Stop of a stopped VM",
+                     GOLEM_ERROR + "WrongState", "Stop of a stopped VM",
                      contains="dup")
 
     for name in ("ghost", "Not A Name"):
         expect_bus_error(lambda: w.call(DENY, MANAGER_PATH, MANAGER, "GetVM",
                                         "s", [name]),
-                         ERROR + "NotFound", f"GetVM {name!r}")
+                         GOLEM_ERROR + "NotFound", f"GetVM {name!r}")
     expect_bus_error(lambda: w.vm_call(ALLOW, "ghost", "Stop"),
                      "org.freedesktop.DBus.Error.UnknownObject",
                      "Stop on the path of no VM")
 
     expect_bus_error(lambda: w.create(ALLOW, "huge", cpu=11, memory=1,
                                       storage=10),
-                     ERROR + "ResourceUnavailable", "CreateVM beyond the CPUs")
+                     GOLEM_ERROR + "ResourceUnavailable",
+                     "CreateVM beyond the CPUs")
     expect_bus_error(lambda: w.create(ALLOW, "huge", cpu=1, memory=1,
                                       storage=600),
-                     ERROR + "ResourceUnavailable",
+                     GOLEM_ERROR + "ResourceUnavailable",
                      "CreateVM beyond the storage")
-    expect_eq(w.rest_vm("huge"), None, "REST after ResourceUnavailable")
+    expect_eq(w.p.vm("huge"), None, "REST after ResourceUnavailable")
 
     expect_eq(w.get(ALLOW, MANAGER_PATH, MANAGER, "Advertising"), False,
               "Advertising without a discovery URL")
     expect_bus_error(
         lambda: w.set(ALLOW, MANAGER_PATH, MANAGER, "Advertising", "b", True),
-        ERROR + "Failed", "Set Advertising without a discovery URL")
+        GOLEM_ERROR + "Failed", "Set Advertising without a discovery URL")
     expect_bus_error(
         lambda: w.set(ALLOW, MANAGER_PATH, MANAGER, "VMCount", "u", 3),
         "org.freedesktop.DBus.Error.PropertyReadOnly", "Set VMCount")
@@ -1318,7 +917,7 @@ def errors(binary):
         lambda: w.call(ALLOW, MANAGER_PATH, MANAGER, "GetVM", "u", [1]),
         INVALID_ARGS, "GetVM with the wrong signature")
     expect(w.p.running(), f"the provider died{w.p.tail()}")
-    expect_eq(w.rest_names(), ["dup"], "VMs at the end")
+    expect_eq(w.p.vm_names(), ["dup"], "VMs at the end")
 
 
 @case
@@ -1328,7 +927,7 @@ def driver_failures(binary):
     Stop, Start or Delete is an org.golem.Provider1.Error with multipass'
     message, and the VM is back where it was (in error after a failed
     Delete, from where a Delete may try again)."""
-    w = World(binary)
+    w = BusWorld(binary)
     mon = w.monitor()
     with open(os.path.join(w.mp.state, "fail-next-launch"), "w") as f:
         f.write("launch failed: golemtest says no\n")
@@ -1342,8 +941,8 @@ def driver_failures(binary):
     expect(errors and "golemtest says no" in errors[-1],
            "before VMRemoved no PropertiesChanged told the D-Bus client why "
            f"the launch failed (Error): {mon.signals_since()!r}")
-    expect_eq(w.rest_vm("doomed"), None, "REST after the failed launch")
-    expect_eq(w.info()["available_resources"], CAPACITY,
+    expect_eq(w.p.vm("doomed"), None, "REST after the failed launch")
+    expect_eq(w.p.info()["available_resources"], CAPACITY,
               "available after the failed launch")
     expect_eq(w.create(ALLOW, "doomed"), path, "the name is free again")
     w.wait_state("doomed", "running")
@@ -1356,8 +955,8 @@ def driver_failures(binary):
         with open(os.path.join(w.mp.state, f"fail-next-{fault}"), "w") as f:
             f.write(f"{fault} failed: golemtest injected\n")
         e = expect_bus_error(lambda: w.vm_call(ALLOW, "doomed", verb),
-                             tuple(ERROR + n for n in ("Failed", "Timeout",
-                                                       "DriverUnavailable")),
+                             tuple(GOLEM_ERROR + n for n in (
+                                 "Failed", "Timeout", "DriverUnavailable")),
                              f"{verb} when multipass fails")
         expect("golemtest injected" in e.message,
                f"{verb}: the error does not carry multipass' message: "
@@ -1365,30 +964,25 @@ def driver_failures(binary):
         expect_eq(w.state("doomed"), back, f"State after the failed {verb}")
         expect(w.get(ALLOW, path, VM, "Error"),
                f"the Error property after the failed {verb} is empty")
-        expect_eq(w.rest_vm("doomed")["status"], back,
+        expect_eq(w.p.vm("doomed")["status"], back,
                   f"REST status after the failed {verb}")
     w.vm_call(ALLOW, "doomed", "Delete")  # a VM in error may be deleted
-    expect_eq(w.rest_names(), [], "VMs at the end")
+    expect_eq(w.p.vm_names(), [], "VMs at the end")
 
 
 @case
 def last_advertisement_changes(binary):
     """LastAdvertisement is declared EmitsChangedSignal=invalidates: each
     stored advertisement invalidates it with PropertiesChanged."""
-    w = World(binary, discovery=True)
+    w = BusWorld(binary, discovery=True)
     mon = w.monitor()
-    deadline = time.monotonic() + 5
-    while not w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement"):
-        expect(time.monotonic() < deadline, "no advertisement within 5 s")
-        time.sleep(0.1)
-    before = w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement")
+    before = wait_for("a first advertisement", lambda: w.get(
+        ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement"), 5)
     mark = len(mon.signals_since())
     w.create(ROOT, "moves-it")  # free resources change: advertised again
-    deadline = time.monotonic() + 5
-    while w.get(ROOT, MANAGER_PATH, MANAGER, "LastAdvertisement") == before:
-        expect(time.monotonic() < deadline,
-               "LastAdvertisement did not move after a VM was created")
-        time.sleep(0.1)
+    wait_for("LastAdvertisement to move after a VM was created",
+             lambda: w.get(ROOT, MANAGER_PATH, MANAGER,
+                           "LastAdvertisement") != before, 5)
     mon.wait_signal(lambda m: m.path == MANAGER_PATH and
                     m.member == "PropertiesChanged" and m.body[0] == MANAGER
                     and ("LastAdvertisement" in m.body[2] or
@@ -1402,33 +996,27 @@ def restart(binary):
     """A caller waiting for a Stop when the provider goes down hears so
     (NoReply), and the restarted provider takes the name again and serves
     the same VMs as objects."""
-    w = World(binary, timings={"STOP_SECONDS": 3})
+    w = BusWorld(binary, timings={"STOP_SECONDS": 3})
     for name in ("stays-one", "stays-two"):
         w.create(ALLOW, name)
     for name in ("stays-one", "stays-two"):
         w.wait_state(name, "running")
     before = w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0]
     pending = w.spawn(ALLOW, vm_path("stays-two"), VM, "Stop")
-    deadline = time.monotonic() + 10
-    while "golem-stays-two" not in w.mp.called("stop"):
-        expect(time.monotonic() < deadline, "stays-two: no multipass stop")
-        time.sleep(0.05)
+    wait_for("stays-two: a multipass stop",
+             lambda: "golem-stays-two" in w.mp.called("stop"), 10, 0.05)
     expect_eq(w.state("stays-two"), "stopping", "State during the Stop")
     t0 = time.monotonic()
     w.p.stop()
     expect_bus_error(lambda: pending.result(10),
                      ("org.freedesktop.DBus.Error.NoReply",
-                      ERROR + "Failed"),
+                      GOLEM_ERROR + "Failed"),
                      "a Stop waiting when the provider stopped")
     expect(time.monotonic() - t0 < 5, "the waiting caller was answered late")
     expect(not w.bus.conn.name_has_owner(BUS_NAME),
            f"{BUS_NAME} still owned after the provider stopped")
 
-    old = w.p
-    w.p = Daemon(old.binary, args=old.args, name="providerd-2")
-    w.p.env.update({k: v for k, v in old.env.items()
-                    if k != "NOTIFY_SOCKET"})
-    w.p.env["GOLEM_PROVIDER_PORT"] = str(w.p.port)
+    w.p = w.p.respawn("providerd-2")
     w.start()
     after = w.call(DENY, MANAGER_PATH, MANAGER, "ListVMs")[0]
     expect_eq([x[::2] for x in after], [x[::2] for x in before],
@@ -1439,17 +1027,13 @@ def restart(binary):
               "GetManagedObjects after the restart")
     expect_eq(w.state("stays-one"), "running", "stays-one after the restart")
     # The Stop went on in multipass; the provider must find out.
-    deadline = time.monotonic() + 15
-    while w.state("stays-two") != "stopped":
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                "a Stop in flight when the provider stopped: after the "
-                f"restart stays-two is {w.state('stays-two')!r} on the bus "
-                f"and {w.rest_vm('stays-two')['status']!r} in REST, while "
-                f"multipass has it {w.mp.power('stays-two')!r} "
-                f"(15 s after the restart)")
-        time.sleep(0.2)
-    expect_eq(w.rest_vm("stays-two")["status"], "stopped",
+    wait_for("a Stop in flight when the provider stopped: stays-two "
+             "stopped after the restart",
+             lambda: w.state("stays-two") == "stopped", 15, 0.2,
+             lambda: f" (it is {w.state('stays-two')!r} on the bus and "
+             f"{w.p.vm('stays-two')['status']!r} in REST, while multipass "
+             f"has it {w.mp.power('stays-two')!r})")
+    expect_eq(w.p.vm("stays-two")["status"], "stopped",
               "REST stays-two after the restart")
     w.vm_call(ALLOW, "stays-two", "Start")
     expect_eq(w.state("stays-two"), "running", "stays-two started again")
@@ -1465,7 +1049,7 @@ def no_bus(binary):
     expect("system bus" in p.stderr(),
            f"no word about the missing bus in the log{p.tail()}")
     status, _, data = http("POST", p.url + VMS, {
-        "name": "busless", "size": "small", "ssh_key": make_key()})
+        "name": "busless", "size": "small", "ssh_key": random_public_key()})
     expect_eq(status, 201, f"REST create without a bus (body {data!r})")
     status, _, data = http("DELETE", f"{p.url}{VMS}/busless")
     expect_eq(status, 200, f"REST delete without a bus (body {data!r})")
@@ -1478,8 +1062,8 @@ def no_bus(binary):
     expect(code != 0, "bus-activated without a bus: exit code 0")
     expect("system bus" in q.stderr(), f"bus-activated: no reason{q.tail()}")
 
-    w = World(binary)
-    second = provider(binary, Standin(), w.bus)
+    w = BusWorld(binary)
+    second = provider(binary, Standin(), bus=w.bus)
     second.start()
     code = second.wait_exit(30)
     expect(code != 0, "a second provider on the same bus: exit code 0")
@@ -1492,4 +1076,5 @@ def no_bus(binary):
 
 if __name__ == "__main__":
     raise SystemExit(main(paths=("discovery", "multipass", "xml",
-                                 "dbus-config", "polkit-policy")))
+                                 "dbus-config", "polkit-policy"),
+                          binary="providerd"))

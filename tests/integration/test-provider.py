@@ -14,33 +14,26 @@ ssh_forwarding runs a real sshd: it needs root and Debian's openssh-server
 (/usr/sbin/sshd) and fails with a clear message without them.
 """
 
-import base64
 import concurrent.futures
 import hashlib
 import json
 import os
-import random
 import re
-import shlex
-import shutil
 import signal
 import socket
 import stat
-import struct
-import subprocess
 import sys
 import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
-                       make_tempdir, on_cleanup)
+from golemworld import (  # noqa: E402
+    ADS, CAPACITY, INFO, VMS, Sshd, Standin, advertisement, call, case,
+    expect, expect_eq, expect_error, expect_refused, get_list, http, main,
+    make_key, make_tempdir, provider, random_public_key, run_ssh,
+    start_activated, start_discovery, wait_for)
 
-VMS = "/api/v1/vms"
 JOBS = "/api/v1/vms/jobs"
-INFO = "/api/v1/provider/info"
-ADS = "/api/v1/advertisements"
 VM_KEYS = {"id", "name", "status", "resources", "image", "ip_address",
            "ssh_port", "created_at", "updated_at", "error_message"}
 INFO_KEYS = {"provider_id", "name", "country", "ip_address", "platform",
@@ -51,326 +44,16 @@ SMALL = {"cpu": 1, "memory": 1, "storage": 10}
 MEDIUM = {"cpu": 2, "memory": 4, "storage": 20}
 LARGE = {"cpu": 4, "memory": 8, "storage": 40}
 XLARGE = {"cpu": 8, "memory": 16, "storage": 80}
-CAPACITY = {"cpu": 10, "memory": 20, "storage": 500}  # 5 medium VMs
 GIB = 1024 ** 3
 SIZE_FIELDS = ("size", "resources", "cpu", "memory", "storage")
 
 
 # --------------------------------------------------------------------------
-# helpers: keys
-
-
-def make_key(comment="tester@golem"):
-    """A syntactically perfect ssh-ed25519 public key line (random key)."""
-    blob = (struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32)
-            + os.urandom(32))
-    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
-
-
-def ssh_keygen(directory, name="id_ed25519", comment="tester@golem"):
-    """A real key pair made by ssh-keygen; returns (private path, pub line)."""
-    path = os.path.join(directory, name)
-    keygen = shutil.which("ssh-keygen")
-    expect(keygen, "ssh-keygen not found (install openssh-client)")
-    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment,
-                    "-f", path], check=True, stdin=subprocess.DEVNULL)
-    with open(path + ".pub") as f:
-        return path, f.read().strip()
-
-
-# --------------------------------------------------------------------------
-# helpers: the multipass stand-in
-
-
-def _standin_executable(path, workdir):
-    """The stand-in as an executable: itself, or a wrapper when its
-    executable bit is missing (as in a fresh checkout without modes)."""
-    if os.access(path, os.X_OK):
-        return path
-    wrapper = os.path.join(workdir, "multipass")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nexec %s %s \"$@\"\n"
-                % (shlex.quote(sys.executable), shlex.quote(path)))
-    os.chmod(wrapper, 0o755)
-    return wrapper
-
-
-class Standin:
-    """One private instance of tests/multipass: its state dir, its env."""
-
-    def __init__(self, ip=None, **timings):
-        self.workdir = make_tempdir("golemtest-multipass-")
-        self.state = os.path.join(self.workdir, "state")
-        os.makedirs(self.state)
-        self.binary = _standin_executable(golemtest.PATHS["multipass"],
-                                          self.workdir)
-        self.env = {"MULTIPASS_STANDIN_STATE": self.state}
-        if ip:
-            self.env["MULTIPASS_STANDIN_IP"] = ip
-        for key, value in timings.items():
-            self.env[f"MULTIPASS_STANDIN_{key}"] = str(value)
-        on_cleanup(self.kill_orphans)
-
-    def path(self, name):
-        return os.path.join(self.state, name)
-
-    def fault(self, name, content=""):
-        """Create the fault file ``name`` (see tests/multipass)."""
-        with open(self.path(name), "w") as f:
-            f.write(content)
-
-    def has_fault(self, name):
-        return os.path.exists(self.path(name))
-
-    def run(self, *args, check=True, stdin=None, timeout=60):
-        """Run the stand-in with this state; returns the CompletedProcess."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("MULTIPASS_STANDIN_")}
-        env.update(self.env)
-        proc = subprocess.run([self.binary] + list(args), env=env,
-                              input=(stdin or "").encode(),
-                              capture_output=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"multipass {' '.join(args)}: exit {proc.returncode}: "
-                f"{proc.stderr.decode(errors='replace')}")
-        return proc
-
-    def instances(self):
-        """``multipass list --format json`` as {name: entry}; fails on
-        duplicate names."""
-        out = self.run("list", "--format", "json").stdout
-        try:
-            entries = json.loads(out)["list"]
-        except (ValueError, KeyError, TypeError):
-            raise AssertionError(f"multipass list: not the JSON expected: "
-                                 f"{out[:300]!r}")
-        names = [e["name"] for e in entries]
-        expect_eq(len(names), len(set(names)),
-                  f"distinct names in multipass list {names}")
-        return {e["name"]: e for e in entries}
-
-    def golem_instances(self):
-        """{name: state} of the golem-* instances multipass lists."""
-        return {n: e["state"] for n, e in self.instances().items()
-                if n.startswith("golem-")}
-
-    def record(self, instance):
-        """The stand-in's own record of ``instance`` (cloud_init, cpus...)."""
-        try:
-            with open(os.path.join(self.state, "instances",
-                                   instance + ".json")) as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return None
-
-    def calls(self):
-        """Every argv the stand-in was called with, in order."""
-        try:
-            with open(self.path("calls.log")) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
-
-    def kill_orphans(self):
-        """SIGKILL stand-in processes of this state dir that outlived their
-        provider (kill -9 leaves its children behind; hang-next sleeps
-        forever).  They are told apart by their environment."""
-        marker = f"MULTIPASS_STANDIN_STATE={self.state}".encode()
-        for pid in standin_pids(marker):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def standin_pids(marker):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if marker in env:
-            pids.append(int(entry))
-    return pids
-
-
-def launches(mp, instance=None):
-    """The ``launch`` argvs in calls.log (for ``instance`` only if given)."""
-    out = []
-    for argv in mp.calls():
-        if argv and argv[0] == "launch":
-            if instance is None or instance_arg(argv) == instance:
-                out.append(argv)
-    return out
-
-
-def instance_arg(argv):
-    for i, arg in enumerate(argv):
-        if arg in ("--name", "-n") and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--name="):
-            return arg[len("--name="):]
-    return None
-
-
-def purge_calls(mp, instance):
-    """``delete`` calls naming ``instance`` with --purge (or -p)."""
-    return [argv for argv in mp.calls()
-            if argv and argv[0] == "delete" and instance in argv[1:]
-            and ("--purge" in argv or "-p" in argv)]
-
-
-# --------------------------------------------------------------------------
-# helpers: daemons
-
-
-def port_range(n=10):
-    """``n`` consecutive free ports on 127.0.0.1, below the ephemeral range
-    (so free_port() of parallel cases does not land in it)."""
-    for _ in range(200):
-        start = random.randrange(20000, 32000 - n)
-        try:
-            for port in range(start, start + n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return start, start + n - 1
-    raise AssertionError("no free block of ports for the SSH range")
-
-
-def provider(binary, mp, name="providerd", discovery=None,
-             capacity=CAPACITY, **settings):
-    """A configured, not yet started provider using the stand-in ``mp``.
-
-    ``settings`` are GOLEM_PROVIDER_* suffixes (MAX_VMS=2, ...).  The rate
-    limit is off, the host usage thresholds at 100 % and the capacity set,
-    so the host the test runs on does not matter.
-    """
-    d = Daemon(binary, name=name)
-    start, end = port_range()
-    d.ssh_range = (start, end)
-    d.capacity = dict(capacity)
-    data = d.path("data")
-    os.makedirs(data)
-    d.env.update({
-        "GOLEM_PROVIDER_HOST": "127.0.0.1",
-        "GOLEM_PROVIDER_PORT": str(d.port),
-        "GOLEM_PROVIDER_VM_DATA_DIR": data,
-        "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": mp.binary,
-        "GOLEM_PROVIDER_DRIVER": "multipass",
-        "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
-        "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
-        "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
-        "GOLEM_PROVIDER_CAPACITY_CPU": str(capacity["cpu"]),
-        "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(capacity["memory"]),
-        "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(capacity["storage"]),
-        "GOLEM_PROVIDER_PORT_RANGE_START": str(start),
-        "GOLEM_PROVIDER_PORT_RANGE_END": str(end),
-        "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
-        "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
-        # Parallel providers must not meet on a real system bus (one bus
-        # name for all): point them at none, so the D-Bus API is off.
-        "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + d.path("no-system-bus"),
-    })
-    d.env.update(mp.env)
-    if discovery is not None:
-        d.env.update({
-            "GOLEM_PROVIDER_PUBLIC_IP": "127.0.0.1",
-            "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
-            "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
-        })
-    for key, value in settings.items():
-        d.env["GOLEM_PROVIDER_" + key] = str(value)
-    return d
-
-
-def respawn(old, name):
-    """A new provider on the same VM_DATA_DIR, stand-in and settings (on a
-    new API port), not yet started."""
-    d = Daemon(old.binary, name=name)
-    d.env.update({k: v for k, v in old.env.items() if k != "NOTIFY_SOCKET"})
-    d.env["GOLEM_PROVIDER_PORT"] = str(d.port)
-    d.ssh_range = old.ssh_range
-    d.capacity = old.capacity
-    return d
-
-
-def data_dir(p):
-    return p.env["GOLEM_PROVIDER_VM_DATA_DIR"]
-
-
-def discovery_daemon(name="discoveryd"):
-    """A started golem-discoveryd (rate limit off)."""
-    d = Daemon(golemtest.PATHS["discovery"], name=name)
-    os.makedirs(d.path("db"))
-    d.env.update({
-        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
-        "GOLEM_DISCOVERY_PORT": str(d.port),
-        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
-        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
-    })
-    return d.start().wait_ready()
-
-
-def expect_refused(host, port, what):
-    """Nothing accepts connections on host:port."""
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return
-    except OSError as e:
-        raise AssertionError(f"{what}: connecting to {host}:{port}: {e!r}")
-    raise AssertionError(f"{what}: port {port} accepted a connection")
-
-
-# --------------------------------------------------------------------------
-# helpers: HTTP
-
-
-def call(d, method, path, body=None, headers=None, timeout=60):
-    """A request to ``d``; checks what every answer must have."""
-    status, hdrs, data = http(method, d.url + path, body, headers,
-                              timeout=timeout)
-    where = f"{method} {path} -> {status}"
-    expect(hdrs.get("x-request-id"), f"{where}: no X-Request-ID header")
-    ctype = hdrs.get("content-type", "")
-    expect(ctype.startswith("application/json"),
-           f"{where}: Content-Type is {ctype!r}, not application/json")
-    if isinstance(data, bytes):
-        raise AssertionError(f"{where}: body is not JSON: {data[:200]!r}")
-    return status, hdrs, data
-
-
-def expect_error(result, status, code, what, fields=None):
-    """An error answer: status, envelope, code (one of, if a tuple) and a
-    message containing one of ``fields`` (a string or tuple)."""
-    got_status, hdrs, data = result
-    expect_eq(got_status, status, f"{what}: status (body {data!r})")
-    expect(isinstance(data, dict) and set(data) == {"detail"},
-           f"{what}: body is not {{\"detail\": ...}}: {data!r}")
-    detail = data["detail"]
-    expect(isinstance(detail, dict), f"{what}: detail not an object: {data!r}")
-    codes = code if isinstance(code, tuple) else (code,)
-    expect(detail.get("code") in codes,
-           f"{what}: detail.code: expected {code!r}, got {data!r}")
-    message = detail.get("message")
-    expect(isinstance(message, str) and message.strip(),
-           f"{what}: detail.message missing or empty: {data!r}")
-    if fields:
-        fields = fields if isinstance(fields, tuple) else (fields,)
-        expect(any(f in message for f in fields),
-               f"{what}: message {message!r} names none of {fields}")
-    return hdrs
+# helpers
 
 
 def vm_body(name, key=None, **fields):
-    body = {"name": name, "ssh_key": key or make_key()}
+    body = {"name": name, "ssh_key": key or random_public_key()}
     if not any(f in fields for f in SIZE_FIELDS):
         body["size"] = "medium"
     body.update(fields)
@@ -405,12 +88,7 @@ def vm_or_none(p, name):
 
 
 def list_vms(p):
-    status, _, data = call(p, "GET", VMS)
-    expect_eq(status, 200, f"GET {VMS}: status (body {data!r})")
-    expect(isinstance(data, list), f"GET {VMS}: not an array: {data!r}")
-    for vm in data:
-        check_vm(vm, f"GET {VMS}")
-    return data
+    return get_list(p, VMS, check_vm)
 
 
 def vm_names(p):
@@ -522,17 +200,6 @@ def expect_no_record(p, name, what):
         f"{vm['status']!r})")
 
 
-def wait_for(fn, timeout, what, interval=0.1):
-    """Call ``fn`` until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        expect(time.monotonic() < deadline, f"{what} within {timeout}s")
-        time.sleep(interval)
-
-
 def wait_settled(p, name, timeout=60):
     """Wait until VM ``name`` is gone or in no transitional state; returns
     the VM or None."""
@@ -542,7 +209,7 @@ def wait_settled(p, name, timeout=60):
         vm = vm_or_none(p, name)
         box["vm"] = vm
         return vm is None or vm["status"] in ("running", "stopped", "error")
-    wait_for(settled, timeout, f"VM {name} settles", 0.2)
+    wait_for(f"VM {name} settles", settled, timeout, 0.2)
     return box["vm"]
 
 
@@ -578,19 +245,14 @@ def wait_job(p, job_id, timeout=60):
 def expect_advertised(p, disc, provider_id, what, timeout=2.0):
     """Within ``timeout`` the advertisement at discovery carries the
     provider's free resources."""
-    deadline = time.monotonic() + timeout
-    while True:
-        free = available(p)
-        status, _, ad = http("GET", f"{disc.url}{ADS}/{provider_id}")
-        got = ad.get("resources") if isinstance(ad, dict) else None
-        if status == 200 and isinstance(got, dict) and \
-                {k: got.get(k) for k in free} == free:
-            return ad
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{what}: the advertisement does not show the free resources "
-                f"{free} within {timeout}s: discovery says {status} {ad!r}")
-        time.sleep(0.1)
+    def shows_free():
+        ad, free = advertisement(disc, provider_id), available(p)
+        return ad if ad and {k: ad["resources"].get(k)
+                             for k in free} == free else None
+    return wait_for(f"{what}: the advertisement showing the free resources",
+                    shows_free, timeout,
+                    detail=lambda: f" ({available(p)}; discovery says "
+                    f"{advertisement(disc, provider_id)!r})")
 
 
 def expect_consistent(p, mp, what):
@@ -602,6 +264,13 @@ def expect_consistent(p, mp, what):
     expect_ledger(p, what)
 
 
+def purge_calls(mp, instance):
+    """``delete`` calls naming ``instance`` with --purge (or -p)."""
+    return [argv for argv in mp.calls()
+            if argv and argv[0] == "delete" and instance in argv[1:]
+            and ("--purge" in argv or "-p" in argv)]
+
+
 # --------------------------------------------------------------------------
 # cases: the life of a VM
 
@@ -610,7 +279,7 @@ def expect_consistent(p, mp, what):
 def lifecycle(binary):
     """Create (sync and async), list, get, access, stop, start, delete;
     the advertisement follows the ledger; cloud-init file and argv."""
-    disc = discovery_daemon()
+    disc = start_discovery()
     mp = Standin(BOOT_SECONDS=1.5)
     p = provider(binary, mp, discovery=disc).start().wait_ready()
     data = info(p)
@@ -621,7 +290,7 @@ def lifecycle(binary):
     expect_eq(data["driver"], "multipass", "driver")
     expect_eq((data["vm_count"], data["max_vms"]), (0, 10), "vm_count/max_vms")
     expect_advertised(p, disc, pid, "at start")
-    key = make_key("lifecycle@test")
+    key = random_public_key("lifecycle@test")
 
     # synchronous create
     vm = create(p, "alpha", key, size="medium")
@@ -632,7 +301,7 @@ def lifecycle(binary):
     expect_advertised(p, disc, pid, "after create alpha")
 
     # its cloud-init user data and how it reached multipass
-    path = os.path.join(data_dir(p), "cloud-init", "alpha.yaml")
+    path = os.path.join(p.data_dir(), "cloud-init", "alpha.yaml")
     expect(os.path.exists(path), f"no cloud-init file {path}")
     mode = stat.S_IMODE(os.stat(path).st_mode)
     expect_eq(oct(mode), oct(0o600), f"mode of {path}")
@@ -641,7 +310,7 @@ def lifecycle(binary):
     expect(user_data.startswith("#cloud-config"),
            f"{path} does not start with #cloud-config: {user_data[:80]!r}")
     expect(key in user_data, f"{path} lacks the SSH key: {user_data!r}")
-    argvs = launches(mp, "golem-alpha")
+    argvs = mp.launches("golem-alpha")
     expect_eq(len(argvs), 1, "launches of golem-alpha")
     argv = argvs[0]
     i = argv.index("--cloud-init") if "--cloud-init" in argv else -1
@@ -803,7 +472,7 @@ def concurrency(binary):
               sorted("golem-" + n for n in created), "multipass list")
     ports = [vm["ssh_port"] for vm in list_vms(p)]
     expect_eq(len(set(ports)), 5, f"distinct ssh ports {ports}")
-    expect_eq(len(launches(mp)), 5, "number of multipass launches")
+    expect_eq(len(mp.launches()), 5, "number of multipass launches")
     expect_consistent(p, mp, "after the rush")
 
 
@@ -822,7 +491,7 @@ def max_vms(binary):
     expect(re.search(r"\b2\b", message)
            and re.search(r"max", message, re.IGNORECASE),
            f"the refusal does not name the maximum of 2: {message!r}")
-    expect_eq(len(launches(mp)), 2, "launches (the third never reached it)")
+    expect_eq(len(mp.launches()), 2, "launches (the third never reached it)")
     expect_eq(vm_or_none(p, "third"), None, "no record of the refused VM")
     delete(p, "first")
     create(p, "third", size="small")
@@ -842,8 +511,8 @@ def launch_failure(binary):
     expect(not mp.has_fault("fail-next-launch"), "the fault was not used")
     expect_no_record(p, "unlucky", "after the failed launch")
     expect_eq(available(p), CAPACITY, "resources after the failure")
-    wait_for(lambda: purge_calls(mp, "golem-unlucky"), 5,
-             "`delete --purge golem-unlucky` after the failed launch")
+    wait_for("`delete --purge golem-unlucky` after the failed launch",
+             lambda: purge_calls(mp, "golem-unlucky"), 5)
     vm = create(p, "unlucky")
     check_running(p, vm, "second create with the same name")
 
@@ -855,8 +524,8 @@ def launch_failure(binary):
     expect_eq(done["status"], "failed", f"job of a failed launch: {done!r}")
     expect(isinstance(done["error"], str) and "7f3a" in done["error"],
            f"job error lacks multipass' message: {done!r}")
-    wait_for(lambda: vm_or_none(p, "jobless") is None, 5,
-             "the failed VM's record is removed")
+    wait_for("the failed VM's record is removed",
+             lambda: vm_or_none(p, "jobless") is None, 5)
     expect_consistent(p, mp, "after the failures")
     create(p, "jobless")
     expect_consistent(p, mp, "after the retries")
@@ -914,8 +583,8 @@ def crash_during_launch(binary):
             name, size="small"))
         expect_eq(status, 202, f"async create {name}: status (body {job!r})")
         jobs[name] = job["job_id"]
-        wait_for(lambda: launches(mp, "golem-" + name), 5,
-                 f"multipass launch of golem-{name}")
+        wait_for(f"multipass launch of golem-{name}",
+                 lambda: mp.launches("golem-" + name), 5)
     time.sleep(0.5)
     for name, job_id in jobs.items():
         status, _, j = call(p, "GET", f"{JOBS}/{job_id}")
@@ -923,7 +592,7 @@ def crash_during_launch(binary):
                   f"job of {name} before the crash: {j!r}")
     p.kill9()
 
-    q = respawn(p, "providerd-restarted").start().wait_ready()
+    q = p.respawn("providerd-restarted").start().wait_ready()
     outcomes = {}
     for name, job_id in jobs.items():
         vm = wait_settled(q, name, timeout=60)
@@ -936,14 +605,14 @@ def crash_during_launch(binary):
             expect_eq(done["status"], "failed",
                       f"job of the dropped VM {name}: {done!r}")
             expect(done["error"], f"failed job without an error: {done!r}")
-        expect_eq(len(launches(mp, "golem-" + name)), 1,
+        expect_eq(len(mp.launches("golem-" + name)), 1,
                   f"launches of golem-{name} (no relaunch)")
         outcomes[name] = "adopted" if vm else "dropped"
     print(f"after the restart: {outcomes}")
     expect_eq(outcomes["icarus"], "dropped",
               "icarus (its boot timed out in multipass)")
-    wait_for(lambda: "golem-icarus" not in mp.golem_instances(), 10,
-             "the dropped golem-icarus purged from multipass")
+    wait_for("the dropped golem-icarus purged from multipass",
+             lambda: "golem-icarus" not in mp.golem_instances(), 10)
     check_running(q, get_vm(q, "steady"), "steady after the restart")
     expect_consistent(q, mp, f"after recovery ({outcomes})")
     if outcomes["phoenix"] == "adopted":
@@ -966,19 +635,19 @@ def crash_during_delete(binary):
     sender = threading.Thread(target=lambda: answers.append(_try_delete(
         p, "doomed")), daemon=True)
     sender.start()
-    wait_for(lambda: any(a[:1] == ["delete"] and "golem-doomed" in a
-                         for a in mp.calls()), 10,
-             "the provider runs multipass delete golem-doomed")
+    wait_for("the provider runs multipass delete golem-doomed",
+             lambda: any(a[:1] == ["delete"] and "golem-doomed" in a
+                         for a in mp.calls()), 10)
     expect(not mp.has_fault("hang-next"), "hang-next not consumed")
     p.kill9()
     sender.join(10)
     mp.kill_orphans()  # the hung `multipass delete`
 
-    q = respawn(p, "providerd-restarted").start().wait_ready()
-    wait_for(lambda: vm_or_none(q, "doomed") is None, 30,
-             "the resumed delete removes doomed")
-    wait_for(lambda: "golem-doomed" not in mp.golem_instances(), 10,
-             "golem-doomed gone from multipass")
+    q = p.respawn("providerd-restarted").start().wait_ready()
+    wait_for("the resumed delete removes doomed",
+             lambda: vm_or_none(q, "doomed") is None, 30)
+    wait_for("golem-doomed gone from multipass",
+             lambda: "golem-doomed" not in mp.golem_instances(), 10)
     expect_eq(vm_names(q), ["keeper"], "VMs after the resumed delete")
     expect_eq(available(q), {k: CAPACITY[k] - SMALL[k] for k in CAPACITY},
               "resources after the resumed delete")
@@ -1004,10 +673,10 @@ def lost_vm(binary):
     p.stop()
     mp.fault("lose-golem-ghost")
     expect("golem-ghost" not in mp.golem_instances(), "lose-NAME works")
-    q = respawn(p, "providerd-restarted").start().wait_ready()
-    vm = wait_for(lambda: (lambda v: v if v and v["status"] == "error"
-                           else None)(vm_or_none(q, "ghost")), 20,
-                  "ghost in status error")
+    q = p.respawn("providerd-restarted").start().wait_ready()
+    vm = wait_for("ghost in status error",
+                  lambda: (lambda v: v if v and v["status"] == "error"
+                           else None)(vm_or_none(q, "ghost")), 20)
     expect(isinstance(vm["error_message"], str) and vm["error_message"],
            f"error VM without an error_message: {vm!r}")
     check_running(q, get_vm(q, "solid"), "solid after the restart")
@@ -1027,8 +696,9 @@ def unrecorded_instance(binary):
     mp.run("launch", "--name", "someone-else")
     before = len(mp.calls())
     p = provider(binary, mp).start().wait_ready()
-    wait_for(lambda: any(a[:1] == ["list"] for a in mp.calls()[before:]),
-             10, "the provider lists multipass' instances at start")
+    wait_for("the provider lists multipass' instances at start",
+             lambda: any(a[:1] == ["list"] for a in mp.calls()[before:]),
+             10)
     time.sleep(2)  # time to (wrongly) act on what it found
     names = mp.instances()
     expect("golem-stray" in names and names["golem-stray"]["state"]
@@ -1068,7 +738,7 @@ def restart_keeps_state(binary):
     expect_eq(mp.golem_instances(),
               {"golem-keep-one": "Running", "golem-keep-two": "Stopped"},
               "multipass after the provider exited")
-    q = respawn(p, "providerd-restarted").start().wait_ready()
+    q = p.respawn("providerd-restarted").start().wait_ready()
     after = list_vms(q)
     keys = ("name", "status", "resources", "image", "ip_address", "ssh_port",
             "created_at")
@@ -1085,7 +755,7 @@ def restart_keeps_state(binary):
 @case
 def sigterm_withdraws_advertisement(binary):
     """On SIGTERM the provider DELETEs its advertisement at discovery."""
-    disc = discovery_daemon()
+    disc = start_discovery()
     mp = Standin()
     p = provider(binary, mp, discovery=disc).start().wait_ready()
     pid = info(p)["provider_id"]
@@ -1125,9 +795,9 @@ def busy_ssh_port_skipped(binary):
 def reload_minimums(binary):
     """SIGHUP re-reads the configuration: minimums raised above what is free
     withdraw the advertisement, lowered again it comes back."""
-    disc = discovery_daemon()
+    disc = start_discovery()
     mp = Standin()
-    conf = os.path.join(golemtest.make_tempdir("golemtest-conf-"), "provider.conf")
+    conf = os.path.join(make_tempdir("golemtest-conf-"), "provider.conf")
     with open(conf, "w") as f:
         f.write("[Provider]\nMinCPUCores=1\n")
     p = provider(binary, mp, discovery=disc)
@@ -1205,15 +875,7 @@ def socket_activation(binary):
     binds nothing itself, sends READY=1 and stops cleanly."""
     mp = Standin()
     p = provider(binary, mp)
-    p.socket_activate = True
-    decoy = golemtest.free_port()
-    p.env["GOLEM_PROVIDER_PORT"] = str(decoy)
-    p.start().wait_ready()
-    first = p.activation_response or b""
-    expect(re.match(rb"HTTP/1\.[01] 200 ", first) and b"healthy" in first,
-           f"activating request not answered 200 healthy: {first[:300]!r}")
-    status, _, data = call(p, "GET", "/health")
-    expect_eq((status, data), (200, {"status": "healthy"}), "/health")
+    decoy = start_activated(p, "GOLEM_PROVIDER_PORT")
     check_running(p, create(p, "activated"), "create over the passed socket")
     expect_refused("127.0.0.1", decoy, "GOLEM_PROVIDER_PORT when activated")
     p.stop()
@@ -1239,85 +901,11 @@ def rate_limit(binary):
                f"{method} {path}: Retry-After {retry!r} is not 1..60 s")
     status, _, _ = call(p, "GET", "/health")
     expect_eq(status, 200, "/health while rate limited")
-    expect_eq(launches(mp), [], "launches by a rate-limited create")
+    expect_eq(mp.launches(), [], "launches by a rate-limited create")
 
 
 # --------------------------------------------------------------------------
 # cases: SSH forwarding to a real sshd
-
-
-def find_sshd():
-    for path in ("/usr/sbin/sshd", shutil.which("sshd")):
-        if path and os.access(path, os.X_OK):
-            return path
-    raise AssertionError(
-        "sshd not found: install Debian's openssh-server "
-        "(apt-get install -y openssh-server) to run this case")
-
-
-def start_sshd(directory, client_pub):
-    """A root sshd on 127.0.0.N:22 with its own host key and config, only
-    accepting ``client_pub``.  Returns (address, process)."""
-    sshd = find_sshd()
-    expect(os.geteuid() == 0, "the ssh_forwarding case must run as root "
-           "(sshd on port 22 of 127.0.0.N, logging in as root)")
-    if not os.path.isdir("/run/sshd"):  # Debian's privilege separation dir
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    host_key, _ = ssh_keygen(directory, "ssh_host_ed25519_key", "host")
-    auth = os.path.join(directory, "authorized_keys")
-    with open(auth, "w") as f:
-        f.write(client_pub + "\n")
-    for _ in range(20):
-        addr = f"127.0.0.{random.randint(2, 250)}"
-        try:
-            with socket.socket() as s:
-                s.bind((addr, 22))
-        except OSError:
-            continue
-        break
-    else:
-        raise AssertionError("no free 127.0.0.N:22 for sshd")
-    config = os.path.join(directory, "sshd_config")
-    with open(config, "w") as f:
-        f.write(f"ListenAddress {addr}:22\n"
-                f"HostKey {host_key}\n"
-                f"AuthorizedKeysFile {auth}\n"
-                f"PidFile {os.path.join(directory, 'sshd.pid')}\n"
-                "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-                "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                "MaxStartups 50\nMaxSessions 50\nLogLevel VERBOSE\n")
-    log = open(os.path.join(directory, "sshd.log"), "wb")
-    proc = subprocess.Popen([sshd, "-D", "-e", "-f", config],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    log.close()
-
-    def stop():
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    on_cleanup(stop)
-
-    def banner():
-        expect(proc.poll() is None, "sshd exited: "
-               + open(os.path.join(directory, "sshd.log")).read())
-        try:
-            with socket.create_connection((addr, 22), timeout=1) as s:
-                return s.recv(64).startswith(b"SSH-2.0")
-        except OSError:
-            return False
-    wait_for(banner, 10, f"sshd answering on {addr}:22")
-    return addr, proc
-
-
-def ssh_argv(key, port, directory, command):
-    ssh = shutil.which("ssh")
-    expect(ssh, "ssh not found (install openssh-client)")
-    return [ssh, "-F", "/dev/null", "-i", key, "-p", str(port),
-            "-o", "StrictHostKeyChecking=no",
-            "-o", f"UserKnownHostsFile={os.path.join(directory, 'known')}",
-            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-            "root@127.0.0.1", command]
 
 
 @case
@@ -1325,9 +913,10 @@ def ssh_forwarding(binary):
     """HOST:ssh_port is forwarded to the VM's address port 22 while it
     runs: a real sshd behind it, 5 concurrent 1 MB round trips; after a
     stop the port is closed, after a start it forwards again."""
-    directory = make_tempdir("golemtest-ssh-")
-    key, pub = ssh_keygen(directory)
-    addr, _ = start_sshd(directory, pub)
+    key, pub = make_key()
+    sshd = Sshd()
+    sshd.authorize(pub)
+    addr = sshd.ip
     mp = Standin(ip=addr)
     p = provider(binary, mp).start().wait_ready()
     vm = create(p, "sshvm", pub)
@@ -1336,10 +925,7 @@ def ssh_forwarding(binary):
     port = vm["ssh_port"]
 
     def ssh(command, data=None, timeout=60):
-        proc = subprocess.run(ssh_argv(key, port, directory, command),
-                              input=data, capture_output=True,
-                              timeout=timeout)
-        return proc
+        return run_ssh(key, port, command, input=data, timeout=timeout)
 
     r = ssh("echo hello")
     expect_eq((r.returncode, r.stdout), (0, b"hello\n"),
@@ -1363,8 +949,9 @@ def ssh_forwarding(binary):
     vm_op(p, "sshvm", "stop")
     expect_refused("127.0.0.1", port, "ssh port of a stopped VM")
     vm_op(p, "sshvm", "start")
-    r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(
-        ssh("echo again")), 10, "ssh after start")
+    r = wait_for("ssh after start",
+                 lambda: (lambda r: r if r.returncode == 0 else None)(
+                     ssh("echo again")), 10)
     expect_eq(r.stdout, b"again\n", "ssh after start")
     delete(p, "sshvm")
     expect_refused("127.0.0.1", port, "ssh port of a deleted VM")
@@ -1609,7 +1196,7 @@ def hostile_requests(binary):
     the daemon survives all of them and nothing reaches multipass."""
     mp = Standin()
     p = provider(binary, mp).start().wait_ready()
-    key = make_key("hostile@test")
+    key = random_public_key("hostile@test")
     ok = create(p, "hostile-ok", key, size="small")
     rows = hostile_rows(key)
     expect(len(rows) >= 40, f"only {len(rows)} hostile rows")
@@ -1640,7 +1227,7 @@ def hostile_requests(binary):
     expect_consistent(p, mp, "after the hostile requests")
 
     # Nothing hostile reached a multipass argv.
-    expect_eq([instance_arg(a) for a in launches(mp)], ["golem-hostile-ok"],
+    expect_eq(mp.launched(), ["golem-hostile-ok"],
               "instances launched")
     hostile = set()
     for _, _, _, body, _, _, _ in rows:
@@ -1662,4 +1249,5 @@ def hostile_requests(binary):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(paths=("discovery", "multipass")))
+    raise SystemExit(main(paths=("discovery", "multipass"),
+                          binary="providerd"))

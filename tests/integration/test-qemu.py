@@ -53,22 +53,22 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
-                       make_tempdir, on_cleanup)
+import golemworld  # noqa: E402
+from golemworld import (  # noqa: E402
+    PATHS, VMS, case, expect, expect_eq, expect_refused, http, kill_pids,
+    loopback_ip, main, make_key, make_tempdir, on_cleanup, other_pids,
+    port_range, proc_argv, provider, run_ssh, start_discovery,
+    wait_advertised, wait_for)
 
 IMAGE = "golem-mini"
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
 CAPACITY = {"cpu": 4, "memory": 8, "storage": 100}
 GIB = 1024 ** 3
-VMS = "/api/v1/vms"
-INFO = "/api/v1/provider/info"
 STOP_DEADLINE = 60      # seconds from a stop request to qemu's exit
 CREATE_TIMEOUT = 240    # seconds golemctl may take to create (the provider gives up at 180)
 
@@ -80,49 +80,6 @@ CREATE_TIMEOUT = 240    # seconds golemctl may take to create (the provider give
 def rand(n=6):
     return "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789")
                    for _ in range(n))
-
-
-def wait_for(what, fn, timeout=15, interval=0.2):
-    """Poll ``fn()`` until it returns something true; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        expect(time.monotonic() < deadline, f"timed out ({timeout}s) waiting "
-               f"for {what}")
-        time.sleep(interval)
-
-
-def loopback_ip():
-    """A random 127.X.Y.Z other than 127.0.0.1 (all of 127/8 is loopback)."""
-    return "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
-                             random.randint(2, 254))
-
-
-def port_range(n=10, host="127.0.0.1"):
-    """``n`` consecutive free ports on ``host``, below the ephemeral range."""
-    for _ in range(200):
-        start = random.randrange(20000, 32000 - n)
-        try:
-            for port in range(start, start + n):
-                with socket.socket() as s:
-                    s.bind((host, port))
-        except OSError:
-            continue
-        return start, start + n - 1
-    raise AssertionError("no free block of ports for the SSH range")
-
-
-def expect_refused(port, what, host="127.0.0.1"):
-    """Nothing accepts connections on host:port."""
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return
-    except OSError as e:
-        raise AssertionError(f"{what}: connecting to {host}:{port}: {e!r}")
-    raise AssertionError(f"{what}: {host}:{port} accepts connections")
 
 
 class Timings:
@@ -162,9 +119,9 @@ def build_image():
     """tools/mkimage IMAGES (idempotent: ~1 s when the image is up to
     date).  Returns the image dir."""
     need_programs()
-    images = golemtest.PATHS["images"]
+    images = PATHS["images"]
     # (tools/mkimage locks IMAGES itself: parallel cases take turns.)
-    proc = subprocess.run([golemtest.PATHS["mkimage"], images],
+    proc = subprocess.run([PATHS["mkimage"], images],
                           stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=900)
     expect_eq(proc.returncode, 0, "tools/mkimage exit code (stdout "
@@ -180,31 +137,19 @@ def build_image():
 # processes
 
 
-def cmdline(pid):
-    """The argv of ``pid`` (empty for zombies, None when gone)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
 def pids_naming(path):
     """Every live process (not this one) whose command line names ``path``
     (or something under it)."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        argv = cmdline(int(entry))
+    for pid in other_pids():
+        argv = proc_argv(pid)
         if argv and any(path == a or path + "/" in a for a in argv):
-            found.append(int(entry))
+            found.append(pid)
     return sorted(found)
 
 
 def is_qemu(pid):
-    argv = cmdline(pid)
+    argv = proc_argv(pid)
     return bool(argv) and os.path.basename(argv[0]).startswith("qemu-system")
 
 
@@ -236,11 +181,7 @@ def kill_own(data_dir):
             continue
         if is_qemu(pid):
             victims.add(pid)
-    for pid in victims:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_pids(victims)
     for pid in victims:
         deadline = time.monotonic() + 5
         while alive(pid) and time.monotonic() < deadline:
@@ -251,71 +192,34 @@ def kill_own(data_dir):
 # daemons
 
 
-def start_discovery():
-    d = Daemon(golemtest.PATHS["discovery"], name="discoveryd")
-    os.makedirs(d.path("db"))
-    d.env.update({
-        "GOLEM_DISCOVERY_HOST": "127.0.0.1",
-        "GOLEM_DISCOVERY_PORT": str(d.port),
-        "GOLEM_DISCOVERY_DATABASE_DIR": d.path("db"),
-        "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
-    })
-    return d.start().wait_ready()
-
-
 class Provider:
-    """golem-providerd with the qemu driver on ``host`` (127.0.0.1 unless
+    """golem-providerd (``daemon``, whose REST helpers and addresses this
+    answers for too) with the qemu driver on ``host`` (127.0.0.1 unless
     given; a free port), advertising to ``discovery`` with ``host`` as its
-    public address; VMs' SSH ports from a free block."""
+    public address (the advertisement is there once this returns); VMs'
+    SSH ports from a free block."""
 
     def __init__(self, binary, discovery, images, name="providerd",
                  host="127.0.0.1", **settings):
-        self.binary = binary
-        self.discovery = discovery
-        self.host = host
         self.id = f"prov-{rand()}"
         self.generation = 0
-        d = Daemon(binary, name=name, host=host)
-        self.port = d.port
-        self.data = d.path("data")
-        os.makedirs(self.data)
+        self.daemon = provider(
+            binary, name=name, host=host, capacity=CAPACITY,
+            discovery=discovery, ID=self.id, NAME=self.id, COUNTRY="SE",
+            DRIVER="qemu", IMAGE_DIR=images, QEMU_ACCEL="tcg",
+            DEFAULT_VM_IMAGE=IMAGE, LAUNCH_TIMEOUT=180, **settings)
+        self.data = self.daemon.data_dir()
         on_cleanup(lambda: kill_own(self.data))
-        self.ssh_range = port_range(host=host)
-        self.env = {
-            "GOLEM_PROVIDER_ID": self.id,
-            "GOLEM_PROVIDER_NAME": self.id,
-            "GOLEM_PROVIDER_COUNTRY": "SE",
-            "GOLEM_PROVIDER_HOST": host,
-            "GOLEM_PROVIDER_PORT": str(self.port),
-            "GOLEM_PROVIDER_PUBLIC_IP": host,
-            "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
-            "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
-            "GOLEM_PROVIDER_VM_DATA_DIR": self.data,
-            "GOLEM_PROVIDER_DRIVER": "qemu",
-            "GOLEM_PROVIDER_IMAGE_DIR": images,
-            "GOLEM_PROVIDER_QEMU_ACCEL": "tcg",
-            "GOLEM_PROVIDER_DEFAULT_VM_IMAGE": IMAGE,
-            "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
-            "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
-            "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",
-            "GOLEM_PROVIDER_CAPACITY_CPU": str(CAPACITY["cpu"]),
-            "GOLEM_PROVIDER_CAPACITY_MEMORY_GB": str(CAPACITY["memory"]),
-            "GOLEM_PROVIDER_CAPACITY_STORAGE_GB": str(CAPACITY["storage"]),
-            "GOLEM_PROVIDER_PORT_RANGE_START": str(self.ssh_range[0]),
-            "GOLEM_PROVIDER_PORT_RANGE_END": str(self.ssh_range[1]),
-            "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
-            "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "180",
-            # No system bus: the D-Bus API stays off, as in test-provider.py.
-            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + d.path("no-system-bus"),
-        }
-        for key, value in settings.items():
-            self.env["GOLEM_PROVIDER_" + key] = str(value)
-        self.daemon = d
-        self._start(d)
+        self._start()
+        wait_advertised(discovery, self.id)
 
-    def _start(self, d):
-        d.env.update(self.env)
-        d.start().wait_ready(timeout=30)
+    def __getattr__(self, name):  # url, host, port, ssh_range, vm(), info()...
+        if name == "daemon":
+            raise AttributeError(name)
+        return getattr(self.daemon, name)
+
+    def _start(self):
+        self.daemon.start().wait_ready(timeout=30)
         expect_eq(self.info()["driver"], "qemu", "the provider's driver")
 
     def restart(self):
@@ -323,10 +227,8 @@ class Provider:
         (the old one must be dead)."""
         expect(not self.daemon.running(), "restart: the old provider runs")
         self.generation += 1
-        d = Daemon(self.binary, name=f"{self.daemon.name}-{self.generation}",
-                   host=self.host)
-        d.port = self.port
-        self.daemon = d
+        self.daemon = self.daemon.respawn(
+            f"{self.daemon.name}-{self.generation}", same_port=True)
         # The listening socket of a SIGKILLed process is gone at once; still,
         # give the port a moment should it not be.
         for attempt in range(20):
@@ -337,32 +239,10 @@ class Provider:
                 break
             except OSError:
                 time.sleep(0.25)
-        self._start(d)
-
-    @property
-    def url(self):
-        return f"http://{self.host}:{self.port}"
+        self._start()
 
     def state_dir(self, name):
         return os.path.join(self.data, "qemu", name)
-
-    def info(self):
-        status, _, data = http("GET", self.url + INFO)
-        expect_eq(status, 200, f"GET {INFO}")
-        return data
-
-    def vm(self, name):
-        """The provider's view of VM ``name`` (None when 404)."""
-        status, _, data = http("GET", f"{self.url}{VMS}/{name}")
-        if status == 404:
-            return None
-        expect_eq(status, 200, f"GET vm {name}: {data!r}")
-        return data
-
-    def vms(self):
-        status, _, data = http("GET", self.url + VMS)
-        expect_eq(status, 200, "GET vms")
-        return data
 
     def qemu_pid(self, name):
         """The one qemu of VM ``name``; checks qemu.pid names it."""
@@ -393,71 +273,19 @@ class Provider:
                 + "\n".join(text.split("\n")[-lines:]))
 
 
-def wait_advertised(discovery, provider_id):
-    def check():
-        status, _, data = http("GET", f"{discovery.url}/api/v1/advertisements/"
-                               f"{provider_id}")
-        return data if status == 200 else None
-    return wait_for(f"the advertisement of {provider_id}", check)
-
-
 # --------------------------------------------------------------------------
 # golemctl and ssh
 
 
-class Requestor:
-    """One user of golemctl: HOME and XDG dirs of its own, a key of its own
-    (made by golemctl on the first create)."""
+class Requestor(golemworld.Requestor):
+    """One user of golemctl, of ``provider`` through ``discovery``: HOME and
+    XDG dirs of its own, a key of its own (made by golemctl on the first
+    create)."""
 
     def __init__(self, discovery, provider, name="requestor"):
-        base = make_tempdir(f"golemtest-{name}-")
-        self.home = os.path.join(base, "home")
-        self.config = os.path.join(base, "config")
-        self.state = os.path.join(base, "state")
-        self.data = os.path.join(base, "data")
-        for d in (self.home, self.config, self.state, self.data):
-            os.makedirs(d)
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("GOLEM_", "XDG_", "MULTIPASS_"))
-                    and k not in ("PAGER", "LESS", "NO_COLOR", "SSH_AUTH_SOCK",
-                                  "DISPLAY", "SSH_ASKPASS")}
-        self.env.update({
-            "HOME": self.home,
-            "XDG_CONFIG_HOME": self.config,
-            "XDG_STATE_HOME": self.state,
-            "XDG_DATA_HOME": self.data,
+        super().__init__(discovery, name, timeout=CREATE_TIMEOUT, env={
             "TERM": "dumb",
-            "GOLEM_REQUESTOR_DISCOVERY_URL": discovery.url,
-            "GOLEM_REQUESTOR_PROVIDER_PORT": str(provider.port),
-        })
-
-    @property
-    def key(self):
-        """The private key golemctl generated."""
-        return os.path.join(self.data, "golem", "id_ed25519")
-
-    def pub(self):
-        with open(self.key + ".pub") as f:
-            return f.read().strip()
-
-    def run(self, *args, timeout=CREATE_TIMEOUT):
-        """golemctl ARGS; returns (exit code, stdout, stderr)."""
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
-                              env=self.env, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout)
-        return (proc.returncode, proc.stdout.decode(errors="replace"),
-                proc.stderr.decode(errors="replace"))
-
-    def popen(self, *args):
-        return subprocess.Popen([golemtest.PATHS["golemctl"]] + list(args),
-                                env=self.env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def ok(self, *args, **kw):
-        code, out, err = self.run(*args, **kw)
-        expect_eq(code, 0, f"golemctl {' '.join(args)}: exit code (stdout "
-                  f"{out!r}, stderr {err!r})")
-        return out, err
+            "GOLEM_REQUESTOR_PROVIDER_PORT": str(provider.port)})
 
     def ssh(self, name, *command, user="root", key=None, timeout=90):
         """golemctl vm ssh NAME --user USER -- COMMAND; (code, out, err)."""
@@ -473,37 +301,10 @@ class Requestor:
                   + (provider.console_tail(name) if provider else ""))
         return out
 
-    def records(self):
-        path = os.path.join(self.state, "golem", "golemctl.db")
-        if not os.path.exists(path):
-            return {}
-        con = sqlite3.connect(path)
-        try:
-            con.row_factory = sqlite3.Row
-            return {r["name"]: dict(r) for r in con.execute("SELECT * FROM vms")}
-        finally:
-            con.close()
 
-
-def make_key():
-    """A fresh ed25519 key pair in a temp dir: (private key path, public line)."""
-    key = os.path.join(make_tempdir("golemtest-key-"), "k")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
-                   check=True, stdin=subprocess.DEVNULL)
-    with open(key + ".pub") as f:
-        return key, f.read().strip()
-
-
-def raw_ssh(port, key, *command, user="root", timeout=60, host="127.0.0.1"):
-    """Plain ssh to host:port with only ``key``; (code, out, err)."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
-            "-i", key, "-p", str(port), "--", f"{user}@{host}"] + list(command)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SSH_AUTH_SOCK", "DISPLAY", "SSH_ASKPASS")}
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                          timeout=timeout, env=env)
+def raw_ssh(port, key, *command, user="root"):
+    """Plain ssh to 127.0.0.1:port with only ``key``; (code, out, err)."""
+    proc = run_ssh(key, port, *command, user=user)
     return (proc.returncode, proc.stdout.decode(errors="replace"),
             proc.stderr.decode(errors="replace"))
 
@@ -521,7 +322,24 @@ def expect_banner(port, what, host="127.0.0.1"):
 
 
 # --------------------------------------------------------------------------
-# checks shared by the cases
+# the start of a case, and checks shared by the cases
+
+
+def begin(case_name):
+    """What a case that boots guests starts with: its Timings, the image
+    (built, or found up to date) and a golem-discoveryd; returns (timings,
+    image dir, discovery)."""
+    timings = Timings(case_name)
+    images = timings.measure("mkimage", build_image)
+    return timings, images, start_discovery()
+
+
+def one_provider(case_name, binary):
+    """begin(), then a provider and a requestor of it; returns (timings,
+    image dir, provider, requestor)."""
+    timings, images, disc = begin(case_name)
+    prov = Provider(binary, disc, images)
+    return timings, images, prov, Requestor(disc, prov)
 
 
 def create(req, prov, name, timings, *extra):
@@ -546,7 +364,7 @@ def create(req, prov, name, timings, *extra):
                + (str(sorted(os.listdir(state))) if os.path.isdir(state)
                   else "no such directory"))
     pid = prov.qemu_pid(name)
-    argv = " ".join(cmdline(pid) or [])
+    argv = " ".join(proc_argv(pid) or [])
     expect(re.search(r"-accel[ =]tcg|accel=tcg", argv),
            f"{name}: qemu not told to use TCG: {argv}")
     expect_banner(vm["ssh_port"], f"{name} after create", host=prov.host)
@@ -558,7 +376,7 @@ def expect_gone(prov, name, port, what):
     state = prov.state_dir(name)
     wait_for(f"{what}: the qemu of {name} to exit",
              lambda: not qemu_pids(state), timeout=10)
-    expect_refused(port, f"{what}: {name}'s SSH port", host=prov.host)
+    expect_refused(prov.host, port, f"{what}: {name}'s SSH port")
     expect(not os.path.exists(state), f"{what}: {state} still exists: "
            f"{sorted(os.listdir(state)) if os.path.isdir(state) else ''}")
     expect(prov.vm(name) is None, f"{what}: the provider still lists {name}")
@@ -575,8 +393,16 @@ def expect_stopped(prov, name, pid, port, t0, what):
     expect("golem-mini: shutting down" in prov.console(name),
            f"{what}: the guest did not shut down by itself (ACPI powerdown)"
            + prov.console_tail(name))
-    expect_refused(port, f"{what}: {name}'s SSH port while stopped",
-                   host=prov.host)
+    expect_refused(prov.host, port,
+                   f"{what}: {name}'s SSH port while stopped")
+
+
+def start_keeps_file(req, prov, name, token, timings, label, what):
+    """golemctl vm start NAME (timed as ``label``); /root/persist.txt, which
+    the case wrote before, still holds ``token``."""
+    timings.measure(label, req.ok, "vm", "start", name)
+    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
+    expect_eq(out.strip(), token, what)
 
 
 def destroy(req, prov, name, port, timings):
@@ -595,12 +421,7 @@ def hostname_and_persistence(binary):
     a file written survives a stop (ACPI: the guest powers off, qemu exits by
     itself) and a start on the same disk, with the same host key; destroy
     leaves no qemu, no open port and no state dir."""
-    timings = Timings("hostname_and_persistence")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
-    req = Requestor(disc, prov)
+    timings, images, prov, req = one_provider("hostname_and_persistence", binary)
     name = f"t-{rand()}"
 
     vm = create(req, prov, name, timings)
@@ -672,12 +493,7 @@ def adopt_after_kill9(binary):
     forwards it) and the next provider on the same VM_DATA_DIR adopts them:
     listed running, the same qemu and no second one.  Adopted VMs can be
     deleted and stopped; a stopped VM stays stopped across another crash."""
-    timings = Timings("adopt_after_kill9")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("adopt_after_kill9", binary)
     a, b = f"t-{rand()}", f"t-{rand()}"
     port_a = create(req, prov, a, timings)["ssh_port"]
     port_b = create(req, prov, b, timings)["ssh_port"]
@@ -690,7 +506,7 @@ def adopt_after_kill9(binary):
     prov.daemon.kill9()
     time.sleep(1)
     expect(alive(pid_a) and alive(pid_b), "the VMs died with the provider")
-    code, out, err = raw_ssh(port_a, req.key, "hostname")
+    code, out, err = raw_ssh(port_a, req.generated_key, "hostname")
     expect_eq((code, out.strip()), (0, a),
               f"ssh to {a} while the provider is down ({err!r})")
 
@@ -743,11 +559,8 @@ def adopt_after_kill9(binary):
 def two_keys(binary):
     """Two requestors create VMs at once: each one's key opens its own VM
     (root and ubuntu) and not the other's."""
-    timings = Timings("two_keys")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("two_keys")
     prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
     alice = Requestor(disc, prov, name="alice")
     bob = Requestor(disc, prov, name="bob")
     va, vb = f"t-{rand()}", f"t-{rand()}"
@@ -765,7 +578,8 @@ def two_keys(binary):
         expect_eq(proc.returncode, 0, f"golemctl vm create {name}: exit code "
                   f"(stdout {out!r}, stderr {err!r})" + prov.console_tail(name))
     timings.items.append(("create both at once", time.monotonic() - t0))
-    expect(alice.pub() != bob.pub(), "alice and bob got the same key")
+    expect(alice.generated_pub() != bob.generated_pub(),
+           "alice and bob got the same key")
     port = {}
     for name in (va, vb):
         vm = prov.vm(name)
@@ -774,18 +588,19 @@ def two_keys(binary):
         prov.qemu_pid(name)
     expect(port[va] != port[vb], f"both VMs on port {port[va]}")
 
-    for req, own, other, other_key in ((alice, va, vb, bob.key),
-                                       (bob, vb, va, alice.key)):
+    for req, own, other, other_key in ((alice, va, vb, bob.generated_key),
+                                       (bob, vb, va, alice.generated_key)):
         out = req.ssh_ok(own, "hostname; cat /root/.ssh/authorized_keys",
                          provider=prov)
         lines = out.strip().split("\n")
         expect_eq(lines[0], own, f"hostname of {own}")
         keys = [l.split()[1] for l in lines[1:] if l.strip()]
-        expect_eq(keys, [req.pub().split()[1]],
+        expect_eq(keys, [req.generated_pub().split()[1]],
                   f"root's authorized keys in {own}")
         # Its own key over plain ssh, as root and as ubuntu.
         for user in ("root", "ubuntu"):
-            code, out, err = raw_ssh(port[own], req.key, "whoami", user=user)
+            code, out, err = raw_ssh(port[own], req.generated_key, "whoami",
+                                     user=user)
             expect_eq((code, out.strip()), (0, user),
                       f"{user}@{own} with its own key ({err!r})")
         # The other requestor's key is refused, for both users.
@@ -825,7 +640,6 @@ def missing_image(binary):
                     os.path.join(mine, "debian-12.qcow2"), "1G"], check=True)
     disc = start_discovery()
     prov = Provider(binary, disc, mine)
-    wait_advertised(disc, prov.id)
     req = Requestor(disc, prov)
     _, key = make_key()
 
@@ -863,12 +677,7 @@ def missing_image(binary):
 def destroy_stopped(binary):
     """A stopped VM is destroyed as completely as a running one: its disk
     goes, and the name makes a new VM with a new disk."""
-    timings = Timings("destroy_stopped")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("destroy_stopped", binary)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     req.ssh_ok(name, "echo old >/root/persist.txt && sync", provider=prov)
@@ -894,9 +703,7 @@ def listen_address(binary):
     """A provider on an address of its own (not 127.0.0.1, not 0.0.0.0):
     the VMs' SSH ports listen there, the create sees the guest answer
     there, and golemctl logs in there."""
-    timings = Timings("listen_address")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("listen_address")
     for attempt in range(3):
         ip = loopback_ip()
         try:
@@ -905,7 +712,6 @@ def listen_address(binary):
         except AssertionError:
             if attempt == 2:
                 raise
-    wait_advertised(disc, prov.id)
     req = Requestor(disc, prov)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
@@ -914,20 +720,15 @@ def listen_address(binary):
               (200, ip, port), f"access: {access!r}")
     out = req.ssh_ok(name, "hostname", provider=prov)
     expect_eq(out.strip(), name, "hostname over SSH on the provider's address")
-    expect_refused(port, "the SSH port on 127.0.0.1 (the provider is on "
-                   f"{ip} only)")
+    expect_refused("127.0.0.1", port, "the SSH port on 127.0.0.1 (the "
+                   f"provider is on {ip} only)")
     destroy(req, prov, name, port, timings)
 
 
 @case
 def long_name(binary):
     """A name of the maximum length (63 characters) works like any other."""
-    timings = Timings("long_name")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("long_name", binary)
     name = "t-" + rand(61)
     port = create(req, prov, name, timings)["ssh_port"]
     out = req.ssh_ok(name, "hostname", provider=prov)
@@ -966,7 +767,6 @@ def launch_failure(binary):
     on_cleanup(blocker.close)
     prov = Provider(binary, disc, images, PORT_RANGE_START=start,
                     PORT_RANGE_END=start)
-    wait_advertised(disc, prov.id)
     key, pub = make_key()
     name = f"t-{rand()}"
     body = {"name": name, "size": "small", "ssh_key": pub}
@@ -1016,12 +816,7 @@ def launch_failure(binary):
 def stop_ignored(binary):
     """A guest that ignores the power button (no acpid) is stopped hard
     after the grace period; its disk survives for the next start."""
-    timings = Timings("stop_ignored")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("stop_ignored", binary)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     token = rand(24)
@@ -1035,10 +830,9 @@ def stop_ignored(binary):
     took = time.monotonic() - t0
     expect(took <= STOP_DEADLINE, f"the stop took {took:.0f}s")
     expect_eq(prov.vm(name)["status"], "stopped", "status after the stop")
-    expect_refused(port, "SSH port after the hard stop")
-    timings.measure("start", req.ok, "vm", "start", name)
-    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
-    expect_eq(out.strip(), token, "the file after a hard stop")
+    expect_refused("127.0.0.1", port, "SSH port after the hard stop")
+    start_keeps_file(req, prov, name, token, timings, "start",
+                     "the file after a hard stop")
     destroy(req, prov, name, port, timings)
 
 
@@ -1047,11 +841,8 @@ def delete_while_creating(binary):
     """DELETE of a VM whose guest is still booting: answered once the launch
     is given up and its qemu, disk and seed are gone; the job says failed;
     the resources, the port and the name are free again."""
-    timings = Timings("delete_while_creating")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("delete_while_creating")
     prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
     key, pub = make_key()
     name = f"t-{rand()}"
     status, _, data = http("POST", prov.url + VMS + "?async=true",
@@ -1089,12 +880,7 @@ def qemu_dies(binary):
     boot it by itself), or powered off from inside the guest (the provider
     notices: the VM is no longer "running"); either way it starts again
     with its disk."""
-    timings = Timings("qemu_dies")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
-    prov = Provider(binary, disc, images)
-    wait_advertised(disc, prov.id)
-    req = Requestor(disc, prov)
+    timings, _, prov, req = one_provider("qemu_dies", binary)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     token = rand(24)
@@ -1111,9 +897,8 @@ def qemu_dies(binary):
              timeout=30)
     time.sleep(2)
     expect_eq(qemu_pids(prov.state_dir(name)), [], f"qemu of {name}")
-    timings.measure("start after SIGKILL", req.ok, "vm", "start", name)
-    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
-    expect_eq(out.strip(), token, "the file after qemu was killed")
+    start_keeps_file(req, prov, name, token, timings, "start after SIGKILL",
+                     "the file after qemu was killed")
 
     # poweroff in the guest: qemu exits, and the provider must notice.
     pid = prov.qemu_pid(name)
@@ -1130,9 +915,8 @@ def qemu_dies(binary):
                "(a poweroff in the guest); 'vm start' is refused meanwhile")
         time.sleep(0.5)
     timings.items.append((f"provider sees {seen}", time.monotonic() - t0))
-    timings.measure("start after poweroff", req.ok, "vm", "start", name)
-    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
-    expect_eq(out.strip(), token, "the file after a poweroff and a start")
+    start_keeps_file(req, prov, name, token, timings, "start after poweroff",
+                     "the file after a poweroff and a start")
     destroy(req, prov, name, port, timings)
 
 
@@ -1141,13 +925,9 @@ def same_name_two_providers(binary):
     """Two providers on one host, each with a VM of the same name (each has
     its own VM_DATA_DIR): stopping and deleting one never touches the
     other."""
-    timings = Timings("same_name_two_providers")
-    images = timings.measure("mkimage", build_image)
-    disc = start_discovery()
+    timings, images, disc = begin("same_name_two_providers")
     pa = Provider(binary, disc, images, name="providerd-a")
     pb = Provider(binary, disc, images, name="providerd-b")
-    wait_advertised(disc, pa.id)
-    wait_advertised(disc, pb.id)
     alice = Requestor(disc, pa, name="alice")
     bob = Requestor(disc, pb, name="bob")
     name = f"t-{rand()}"
@@ -1188,4 +968,5 @@ if __name__ == "__main__":
             os.makedirs(sys.argv[i + 1], exist_ok=True)
         elif arg.startswith("--images="):
             os.makedirs(arg.split("=", 1)[1], exist_ok=True)
-    raise SystemExit(main(paths=("golemctl", "discovery", "mkimage", "images")))
+    raise SystemExit(main(paths=("golemctl", "discovery", "mkimage", "images"),
+                          binary="providerd"))
