@@ -28,8 +28,8 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemtest  # noqa: E402
-from golemtest import (Daemon, CASES, expect, expect_eq, main,  # noqa: E402
+import golemworld  # noqa: E402
+from golemworld import (Daemon, CASES, expect, expect_eq, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 ATTACKERS = [f"127.0.0.{i}" for i in range(2, 11)]  # 9 source addresses
@@ -64,7 +64,7 @@ _WITH_NOFILE = ("import os, resource, sys; n = int(sys.argv[1]); "
 
 def daemon(kind, nofile=None, **settings):
     """A started golem-providerd or golem-discoveryd, logging to stderr."""
-    binary = golemtest.PATHS["provider" if kind == "provider" else "discovery"]
+    binary = golemworld.PATHS["provider" if kind == "provider" else "discovery"]
     if nofile:
         d = Daemon(sys.executable, args=["-c", _WITH_NOFILE, str(nofile), binary], name=kind)
     else:
@@ -72,14 +72,14 @@ def daemon(kind, nofile=None, **settings):
     d.kind = kind
     d.env["GOLEM_LOG_TARGET"] = "stderr"
     if kind == "provider":
-        state = make_tempdir("golemtest-multipass-")
+        state = make_tempdir("golemworld-multipass-")
         data = d.path("data")
         os.makedirs(data)
         d.env.update({
             "GOLEM_PROVIDER_HOST": "127.0.0.1",
             "GOLEM_PROVIDER_PORT": str(d.port),
             "GOLEM_PROVIDER_VM_DATA_DIR": data,
-            "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": golemtest.PATHS["multipass"],
+            "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": golemworld.PATHS["multipass"],
             "GOLEM_PROVIDER_DRIVER": "multipass",
             "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
             "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
@@ -677,7 +677,7 @@ def _register():
     for name, fn in CHECKS.items():
         for kind in ("provider", "discovery"):
             def run(binary, fn=fn, kind=kind, name=name):
-                golemtest.PATHS["provider"] = binary
+                golemworld.PATHS["provider"] = binary
                 fn(daemon(kind, nofile=nofile.get(name), **settings.get(name, {})))
             run.__name__ = f"{name}-{kind}"
             CASES[run.__name__] = run
@@ -686,10 +686,10 @@ def _register():
 _register()
 
 
-@golemtest.case
+@golemworld.case
 def async_maybe(binary):
     """The provider's ?async= takes a boolean; anything else is 422 before anything is made."""
-    golemtest.PATHS["provider"] = binary
+    golemworld.PATHS["provider"] = binary
     d = daemon("provider")
     blob = struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32) + os.urandom(32)
     key = f"ssh-ed25519 {base64.b64encode(blob).decode()} hostile@test"
