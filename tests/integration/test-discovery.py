@@ -21,7 +21,7 @@ from golemtest import (Daemon, case, expect, expect_eq, free_port, http,
 
 BASE = "/api/v1/advertisements"
 AD_KEYS = {"provider_id", "ip_address", "country", "platform", "resources",
-           "pricing", "created_at", "updated_at"}
+           "pricing", "created_at", "updated_at", "api_port", "verified"}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 MISSING = object()  # marks a field to remove in a body variant
 
