@@ -22,6 +22,21 @@ static char *db_path(const char *dir) {
         return p;
 }
 
+/* PRAGMA user_version of the database file at p. */
+static int user_version(const char *p) {
+        sqlite3_stmt *st = NULL;
+        sqlite3 *db = NULL;
+        int v;
+
+        ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+        v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
 static DiscoveryStore *store_open(const char *dir) {
         _cleanup_free_ char *p = db_path(dir);
         DiscoveryStore *s = NULL;
@@ -486,16 +501,7 @@ TEST(newer_schema_refused) {
         ASSERT_NULL(s);
 
         /* ...and left as it was. */
-        ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
-        {
-                sqlite3_stmt *st = NULL;
-
-                ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-                ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
-                ASSERT_EQ_INT(sqlite3_column_int(st, 0), 99);
-                sqlite3_finalize(st);
-        }
-        sqlite3_close(db);
+        ASSERT_EQ_INT(user_version(p), 99);
 
         test_rm_rf(dir);
 }
@@ -542,16 +548,7 @@ TEST(migration_from_1) {
         ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "new,old");
         ops->close(s);
 
-        ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
-        {
-                sqlite3_stmt *st = NULL;
-
-                ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-                ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
-                ASSERT_EQ_INT(sqlite3_column_int(st, 0), 2);
-                sqlite3_finalize(st);
-        }
-        sqlite3_close(db);
+        ASSERT_EQ_INT(user_version(p), 2);
 
         test_rm_rf(dir);
 }

@@ -122,8 +122,11 @@ static int authenticate(HttpRequest *req, Manager *m, const char **ret_id, bool 
         e = auth_error_from_errno(r);
         switch (e) {
         case AUTH_ERROR_SIGNATURE_REQUIRED:
+                if (ssh_identity_valid(id))
+                        return refuse(req, id, auth_error_to_string(e),
+                                      "Signature required: provider id %s is a key fingerprint; sign with that key", id);
                 return refuse(req, id, auth_error_to_string(e),
-                              "Signature required: provider id %s is a key fingerprint; sign with that key", id);
+                              "Signature required: X-Provider-Signature, X-Golem-Timestamp and X-Golem-Nonce go together");
         case AUTH_ERROR_SIGNATURE_INVALID:
                 return refuse(req, id, auth_error_to_string(e), "Invalid signature");
         case AUTH_ERROR_TIMESTAMP:

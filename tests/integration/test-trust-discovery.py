@@ -432,6 +432,15 @@ def legacy_compat(binary):
     expect_refused(send(d, "POST", BASE, headers, body_of(ip="192.0.2.99")), "AUTH_002",
                    "legacy id with a bad signature")
     expect_eq(get(d, "signed-legacy"), before, "after the bad signature")
+    # Half a signature is no signature; an opaque one with both headers is a bad one.
+    headers = legacy_headers("signed-legacy")
+    headers["X-Golem-Timestamp"] = str(int(time.time()))
+    expect_refused(send(d, "POST", BASE, headers, body_of(ip="192.0.2.99")), "AUTH_001",
+                   "legacy id with a timestamp and no nonce")
+    headers["X-Golem-Nonce"] = secrets.token_urlsafe(24)
+    expect_refused(send(d, "POST", BASE, headers, body_of(ip="192.0.2.99")), "AUTH_002",
+                   "legacy id with both headers and an opaque signature")
+    expect_eq(get(d, "signed-legacy"), before, "after the half-signed ones")
     expect_eq(sorted(a["provider_id"] for a in list_ads(d)),
               ["python-provider-1", "signed-legacy"], "listed")
     status, _, data = send(d, "DELETE", f"{BASE}/python-provider-1",
