@@ -50,6 +50,8 @@ static void check_served(json_object *document, const Advertisement *a) {
         fuzz_check(s.resources.memory == a->resources.memory);
         fuzz_check(s.resources.storage == a->resources.storage);
         fuzz_check(s.updated_at == a->updated_at);
+        fuzz_check(s.api_port == a->api_port);
+        fuzz_check(s.verified == a->verified);
         fuzz_check(!s.resources_json && !s.pricing);
 }
 
@@ -97,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_check(json_object_object_length(a.resources_json) <= 3 + RESOURCE_EXTRA_MAX);
         fuzz_check(!a.pricing || json_object_is_type(a.pricing, json_type_object));
         fuzz_check(!a.pricing || json_object_object_length(a.pricing) <= PRICING_KEYS_MAX);
+        fuzz_check(!a.verified); /* the service's to say, never the body's */
 
         /* What is served parses back, validates, and reads the same. */
         text = serialize(&a);

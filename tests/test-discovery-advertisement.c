@@ -8,7 +8,7 @@
 #define BASE_BODY                                                               \
         "{\"ip_address\":\"192.0.2.1\",\"country\":\"SE\",\"platform\":\"linux-x86_64\"," \
         "\"resources\":{\"cpu\":4,\"memory\":8192,\"storage\":100000},"          \
-        "\"pricing\":{\"per_cpu_hour\":0.5}}"
+        "\"pricing\":{\"per_cpu_hour\":0.5},\"api_port\":7466}"
 
 #define E_IP "ip_address: must be a valid IPv4 or IPv6 address"
 #define E_COUNTRY "country: must be an ISO 3166-1 alpha-2 code"
@@ -19,6 +19,7 @@
 #define E_PRICING_KEY "pricing: invalid key (1-32 of a-z, 0-9, _)"
 #define E_PRICE "pricing.per_cpu_hour: must be a non-negative number"
 #define E_BODY "body: must be a JSON object"
+#define E_API_PORT "api_port: must be an integer from 1 to 65535"
 
 static const char *const KEY33 = "k23456789012345678901234567890123";
 static const char *const KEY32 = "k2345678901234567890123456789012";
@@ -97,8 +98,94 @@ TEST(valid_base) {
         ASSERT_STREQ(json_to_string(a.resources_json, false), "{\"cpu\":4,\"memory\":8192,\"storage\":100000}");
         ASSERT_STREQ(json_to_string(a.pricing, false), "{\"per_cpu_hour\":0.5}");
         ASSERT_EQ_UINT(a.created_at, 0);
+        ASSERT_EQ_UINT(a.api_port, 7466);
+        ASSERT_FALSE(a.verified);
         advertisement_done(&a);
         ASSERT_NULL(a.resources_json);
+}
+
+static void check_api_port(const char *value, unsigned expected) {
+        _cleanup_json_ json_object *o = NULL;
+        char error[FIELD_ERROR_MAX] = "";
+        Advertisement a = {};
+
+        TEST_CONTEXT("api_port = %s", value ?: "(removed)");
+        ASSERT_OK(json_parse(BASE_BODY, strlen(BASE_BODY), &o));
+        patch(o, "api_port", value);
+        ASSERT_OK(from_text(json_to_string(o, false), &a, error));
+        ASSERT_EQ_UINT(a.api_port, expected);
+        advertisement_done(&a);
+}
+
+TEST(api_port) {
+        /* Optional: absent or null is none (served as null, 7466 for the reader). */
+        check_api_port(NULL, 0);
+        check_api_port("null", 0);
+        check_api_port("1", 1);
+        check_api_port("7466", 7466);
+        check_api_port("65535", 65535);
+
+        check("api_port", "0", -EINVAL, E_API_PORT);
+        check("api_port", "65536", -EINVAL, E_API_PORT);
+        check("api_port", "-1", -EINVAL, E_API_PORT);
+        check("api_port", "\"7466\"", -EINVAL, E_API_PORT);
+        check("api_port", "7466.0", -EINVAL, E_API_PORT);
+        check("api_port", "true", -EINVAL, E_API_PORT);
+        check("api_port", "[7466]", -EINVAL, E_API_PORT);
+        check("api_port", "99999999999999999999", -EINVAL, E_API_PORT);
+}
+
+TEST(verified_is_the_services) {
+        /* A provider cannot post its way to "verified": the service decides. */
+        static const char *const values[] = { "true", "false", "1", "\"yes\"", "null" };
+
+        for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+                _cleanup_json_ json_object *o = NULL;
+                char error[FIELD_ERROR_MAX] = "";
+                Advertisement a = {};
+
+                TEST_CONTEXT("verified = %s", values[i]);
+                ASSERT_OK(json_parse(BASE_BODY, strlen(BASE_BODY), &o));
+                patch(o, "verified", values[i]);
+                ASSERT_OK(from_text(json_to_string(o, false), &a, error));
+                ASSERT_FALSE(a.verified);
+                advertisement_done(&a);
+        }
+}
+
+TEST(served_api_port_and_verified) {
+        /* What golemctl reads back: both fields, absent (an older service) as none / false. */
+        static const struct {
+                const char *extra;
+                int r;
+                unsigned api_port;
+                bool verified;
+        } table[] = {
+                { "", 0, 0, false },
+                { ",\"api_port\":null,\"verified\":false", 0, 0, false },
+                { ",\"api_port\":8080,\"verified\":true", 0, 8080, true },
+                { ",\"verified\":null", 0, 0, false },
+                { ",\"api_port\":0", -EBADMSG, 0, false },
+                { ",\"verified\":\"true\"", -EBADMSG, 0, false },
+                { ",\"verified\":1", -EBADMSG, 0, false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_json_ json_object *o = NULL;
+                _cleanup_free_ char *text = NULL;
+                Advertisement a = {};
+
+                TEST_CONTEXT("served with \"%s\"", table[i].extra);
+                ASSERT_TRUE(asprintf(&text, "{\"provider_id\":\"p\",\"ip_address\":\"192.0.2.1\",\"country\":\"SE\","
+                                     "\"resources\":{\"cpu\":1,\"memory\":1,\"storage\":1}%s}", table[i].extra) >= 0);
+                ASSERT_OK(json_parse(text, strlen(text), &o));
+                ASSERT_EQ_INT(advertisement_from_json(o, ADVERTISEMENT_SERVED, NULL, &a, NULL), table[i].r);
+                if (table[i].r < 0)
+                        continue;
+                ASSERT_EQ_UINT(a.api_port, table[i].api_port);
+                ASSERT_EQ_INT(a.verified, table[i].verified);
+                advertisement_done(&a);
+        }
 }
 
 TEST(ip_address) {
@@ -392,19 +479,21 @@ TEST(to_json) {
         ASSERT_STREQ(json_to_string(o, false),
                      "{\"provider_id\":\"provider-1\",\"ip_address\":\"2001:db8::1\",\"country\":\"FI\","
                      "\"platform\":null,\"resources\":{\"cpu\":2,\"memory\":1024,\"storage\":50,\"gpu\":1},"
-                     "\"pricing\":null,\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:18:20Z\"}");
+                     "\"pricing\":null,\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:18:20Z\","
+                     "\"api_port\":null,\"verified\":false}");
         advertisement_done(&a);
 
         /* Everything. */
         ASSERT_OK(from_text(BASE_BODY, &a, error));
         a.created_at = 0;
+        a.verified = true;
         a.updated_at = (usec_t) 4102444800 * USEC_PER_SEC;
         ASSERT_OK(advertisement_to_json(&a, &full));
         ASSERT_STREQ(json_to_string(full, false),
                      "{\"provider_id\":\"provider-1\",\"ip_address\":\"192.0.2.1\",\"country\":\"SE\","
                      "\"platform\":\"linux-x86_64\",\"resources\":{\"cpu\":4,\"memory\":8192,\"storage\":100000},"
                      "\"pricing\":{\"per_cpu_hour\":0.5},\"created_at\":\"1970-01-01T00:00:00Z\","
-                     "\"updated_at\":\"2100-01-01T00:00:00Z\"}");
+                     "\"updated_at\":\"2100-01-01T00:00:00Z\",\"api_port\":7466,\"verified\":true}");
 
         /* The document holds references: it outlives the advertisement. */
         advertisement_done(&a);
@@ -466,6 +555,8 @@ TEST(query_parse) {
                 { { { "offset", "5", "limit", "10" } }, 0, NULL, { .limit = 10, .offset = 5 } },
                 { { { "offset", "9223372036854775807" } }, 0, NULL, { .limit = 1000, .offset = INT64_MAX } },
                 { { { "unknown", "x" } }, 0, NULL, { .limit = 1000 } },
+                { { { "verified", "true" } }, 0, NULL, { .verified_only = true, .limit = 1000 } },
+                { { { "verified", "false" } }, 0, NULL, { .limit = 1000 } },
                 /* Malformed: 422. */
                 { { { "cpu", "abc" } }, -EINVAL, "cpu: must be an integer" },
                 { { { "cpu", "" } }, -EINVAL, "cpu: must be an integer" },
@@ -491,6 +582,10 @@ TEST(query_parse) {
                 { { { "platform", "a b" } }, -EINVAL, "platform: must be 1-32 of A-Z, a-z, 0-9, '.', '_', '-'" },
                 { { { "platform", "k23456789012345678901234567890123" } }, -EINVAL,
                   "platform: must be 1-32 of A-Z, a-z, 0-9, '.', '_', '-'" },
+                { { { "verified", "" } }, -EINVAL, "verified: must be true or false" },
+                { { { "verified", "1" } }, -EINVAL, "verified: must be true or false" },
+                { { { "verified", "True" } }, -EINVAL, "verified: must be true or false" },
+                { { { "verified", "yes" } }, -EINVAL, "verified: must be true or false" },
                 /* A minimum below 1: 400. */
                 { { { "cpu", "0" } }, -ERANGE, "cpu: must be at least 1" },
                 { { { "cpu", "-1" } }, -ERANGE, "cpu: must be at least 1" },
@@ -525,6 +620,7 @@ TEST(query_parse) {
                 ASSERT_EQ_INT(q.storage, table[i].q.storage);
                 ASSERT_STREQ(q.country, table[i].q.country);
                 ASSERT_STREQ(q.platform, table[i].q.platform);
+                ASSERT_EQ_INT(q.verified_only, table[i].q.verified_only);
                 ASSERT_EQ_UINT(q.limit, table[i].q.limit);
                 ASSERT_EQ_UINT(q.offset, table[i].q.offset);
         }

@@ -13,6 +13,7 @@ static const char *const env_names[] = {
         "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE",
         "GOLEM_DISCOVERY_ADVERTISEMENT_TTL",
         "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS",
+        "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS",
         "STATE_DIRECTORY",
 };
 
@@ -30,6 +31,7 @@ static void assert_defaults(const DiscoverySettings *s) {
         ASSERT_EQ_UINT(s->rate_limit_per_minute, 100);
         ASSERT_EQ_UINT(s->advertisement_ttl_sec, 300);
         ASSERT_EQ_UINT(s->cleanup_interval_sec, 60);
+        ASSERT_TRUE(s->allow_unsigned_advertisements);
 }
 
 TEST(defaults) {
@@ -65,7 +67,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         discovery_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 7);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 8);
 
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -126,7 +128,8 @@ TEST(file_and_environment) {
                                "DatabaseDir=/srv/golem\n"
                                "RateLimitPerMinute=0\n"
                                "AdvertisementTTL=60\n"
-                               "CleanupIntervalSec=5\n");
+                               "CleanupIntervalSec=5\n"
+                               "AllowUnsignedAdvertisements=no\n");
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_STREQ(s.host, "::1");
         ASSERT_EQ_INT(s.port, 8080);
@@ -135,6 +138,7 @@ TEST(file_and_environment) {
         ASSERT_EQ_UINT(s.rate_limit_per_minute, 0);
         ASSERT_EQ_UINT(s.advertisement_ttl_sec, 60);
         ASSERT_EQ_UINT(s.cleanup_interval_sec, 5);
+        ASSERT_FALSE(s.allow_unsigned_advertisements);
         discovery_settings_done(&s);
 
         /* A drop-in overrides the file. */
@@ -154,6 +158,7 @@ TEST(file_and_environment) {
         setenv("GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE", "1000000", 1);
         setenv("GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "31536000", 1);
         setenv("GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "86400", 1);
+        setenv("GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS", "yes", 1);
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_STREQ(s.host, "127.0.0.1");
         ASSERT_EQ_INT(s.port, 9999);
@@ -161,6 +166,7 @@ TEST(file_and_environment) {
         ASSERT_EQ_UINT(s.rate_limit_per_minute, 1000000);
         ASSERT_EQ_UINT(s.advertisement_ttl_sec, 31536000);
         ASSERT_EQ_UINT(s.cleanup_interval_sec, 86400);
+        ASSERT_TRUE(s.allow_unsigned_advertisements);
         discovery_settings_done(&s);
 
         env_clear();
@@ -188,6 +194,8 @@ TEST(environment_errors) {
                 { "GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "5m" },
                 { "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "0" },
                 { "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "86401" },
+                { "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS", "maybe" },
+                { "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS", "" },
         };
         _cleanup_free_ char *error = NULL;
 

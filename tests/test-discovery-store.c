@@ -22,6 +22,21 @@ static char *db_path(const char *dir) {
         return p;
 }
 
+/* PRAGMA user_version of the database file at p. */
+static int user_version(const char *p) {
+        sqlite3_stmt *st = NULL;
+        sqlite3 *db = NULL;
+        int v;
+
+        ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+        v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
 static DiscoveryStore *store_open(const char *dir) {
         _cleanup_free_ char *p = db_path(dir);
         DiscoveryStore *s = NULL;
@@ -50,19 +65,25 @@ static void make_ad(Advertisement *a, const char *id, int cpu, int memory, int s
         ASSERT_OK(advertisement_from_body(body, id, a, error));
 }
 
-/* Stores an advertisement at now; returns the stored document. */
-static char *put(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
-                 const char *country, const char *platform, usec_t now) {
+/* Stores an advertisement at now, verified or not; returns the stored document. */
+static char *put_full(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
+                      const char *country, const char *platform, bool verified, usec_t now) {
         Advertisement a = {};
         char *document = NULL;
 
         make_ad(&a, id, cpu, memory, storage, country, platform);
+        a.verified = verified;
         TEST_CONTEXT("upsert %s", id);
         ASSERT_OK(ops->upsert(s, &a, now, FRESH(now), &document));
         ASSERT_NOT_NULL(document);
         ASSERT_EQ_UINT(a.updated_at, now);
         advertisement_done(&a);
         return document;
+}
+
+static char *put(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
+                 const char *country, const char *platform, usec_t now) {
+        return put_full(s, id, cpu, memory, storage, country, platform, false, now);
 }
 
 static void put_(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
@@ -136,7 +157,8 @@ TEST(roundtrip) {
         ASSERT_STREQ(document,
                      "{\"provider_id\":\"provider-1\",\"ip_address\":\"192.0.2.5\",\"country\":\"SE\","
                      "\"platform\":\"linux-x86_64\",\"resources\":{\"cpu\":4,\"memory\":8192,\"storage\":100000},"
-                     "\"pricing\":null,\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\"}");
+                     "\"pricing\":null,\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\","
+                     "\"api_port\":null,\"verified\":false}");
         advertisement_done(&a);
 
         ASSERT_OK(ops->get(s, "provider-1", FRESH(T0), &got));
@@ -270,6 +292,33 @@ TEST(query_order_and_filters) {
         ASSERT_STREQ(query_ids(s, Q(.platform = "Linux"), f), "");
         ASSERT_STREQ(query_ids(s, Q(.country = "SE", .platform = "linux"), f), "a");
         ASSERT_STREQ(query_ids(s, Q(.country = "SE", .cpu = 8), f), "b,a");
+
+        ops->close(s);
+        test_rm_rf(dir);
+}
+
+TEST(verified_first_and_filter) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *document = NULL;
+        DiscoveryStore *s = store_open(dir);
+        usec_t f = FRESH(T0);
+
+        put_six(s, T0);
+        document = put_full(s, "d", 4, 64, 500, "SE", "windows", true, T0);
+        ASSERT_TRUE(strstr(document, "\"verified\":true"));
+        free(put_full(s, "e", 8, 16, 100, "FI", "linux", true, T0));
+
+        /* Verified ones first, each group in the usual order. */
+        ASSERT_STREQ(query_ids(s, Q(), f), "e,d,f,c,b,a");
+        ASSERT_STREQ(query_ids(s, Q(.limit = 1, .offset = 2), f), "f");
+        ASSERT_STREQ(query_ids(s, Q(.verified_only = true), f), "e,d");
+        ASSERT_STREQ(query_ids(s, Q(.verified_only = true, .country = "SE"), f), "d");
+        ASSERT_STREQ(query_ids(s, Q(.verified_only = true, .cpu = 16), f), "");
+        ASSERT_STREQ(query_ids(s, Q(.cpu = 8), f), "e,f,c,b,a");
+
+        /* The flag is each POST's: an unverified one takes it away. */
+        put_(s, "e", 8, 16, 100, "FI", "linux", T0 + SEC(1));
+        ASSERT_STREQ(query_ids(s, Q(), f), "d,f,c,b,a,e");
+        ASSERT_STREQ(query_ids(s, Q(.verified_only = true), f), "d");
 
         ops->close(s);
         test_rm_rf(dir);
@@ -452,16 +501,54 @@ TEST(newer_schema_refused) {
         ASSERT_NULL(s);
 
         /* ...and left as it was. */
-        ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
-        {
-                sqlite3_stmt *st = NULL;
+        ASSERT_EQ_INT(user_version(p), 99);
 
-                ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-                ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
-                ASSERT_EQ_INT(sqlite3_column_int(st, 0), 99);
-                sqlite3_finalize(st);
-        }
+        test_rm_rf(dir);
+}
+
+TEST(migration_from_1) {
+        /* A database of schema 1 (before "verified" and "api_port"): what it holds is kept,
+         * unverified, and served with both fields. */
+        static const char v1[] =
+                "CREATE TABLE advertisements ("
+                "  provider_id TEXT PRIMARY KEY NOT NULL, ip_address TEXT NOT NULL, country TEXT NOT NULL,"
+                "  platform TEXT, cpu INTEGER NOT NULL, memory INTEGER NOT NULL, storage INTEGER NOT NULL,"
+                "  document TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL"
+                ") WITHOUT ROWID;"
+                "CREATE INDEX advertisements_rank ON advertisements (cpu DESC, memory DESC, storage DESC, provider_id);"
+                "CREATE INDEX advertisements_updated ON advertisements (updated_at);"
+                "INSERT INTO advertisements VALUES ('old', '192.0.2.1', 'SE', NULL, 2, 4, 20,"
+                "  '{\"provider_id\":\"old\",\"ip_address\":\"192.0.2.1\",\"country\":\"SE\",\"platform\":null,"
+                "\"resources\":{\"cpu\":2,\"memory\":4,\"storage\":20},\"pricing\":null,"
+                "\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\"}',"
+                "  1700000000000000, 1700000000000000);"
+                "PRAGMA user_version = 1;";
+        _cleanup_free_ char *dir = test_mkdtemp(), *p = db_path(dir), *got = NULL;
+        DiscoveryStore *s = NULL;
+        sqlite3 *db = NULL;
+
+        ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
+
+        s = store_open(dir);
+        ASSERT_OK(ops->get(s, "old", FRESH(T0), &got));
+        ASSERT_STREQ(got,
+                     "{\"provider_id\":\"old\",\"ip_address\":\"192.0.2.1\",\"country\":\"SE\",\"platform\":null,"
+                     "\"resources\":{\"cpu\":2,\"memory\":4,\"storage\":20},\"pricing\":null,"
+                     "\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\","
+                     "\"api_port\":null,\"verified\":false}");
+        free(put_full(s, "new", 1, 1, 1, "SE", NULL, true, T0));
+        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "new,old");
+        ASSERT_STREQ(query_ids(s, Q(.verified_only = true), FRESH(T0)), "new");
+        ops->close(s);
+
+        /* Opened again: schema 2 already, nothing to do. */
+        s = store_open(dir);
+        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "new,old");
+        ops->close(s);
+
+        ASSERT_EQ_INT(user_version(p), 2);
 
         test_rm_rf(dir);
 }

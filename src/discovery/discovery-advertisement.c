@@ -70,6 +70,13 @@ int advertisement_query_parse(const char *(*get)(void *userdata, const char *nam
                 snprintf(t.platform, sizeof(t.platform), "%s", v);
         }
 
+        v = get(userdata, "verified");
+        if (v) {
+                if (!streq(v, "true") && !streq(v, "false"))
+                        return field_error_set(field_error, "verified: must be true or false");
+                t.verified_only = streq(v, "true");
+        }
+
         v = get(userdata, "limit");
         if (v && parse_uint_range(v, 1, QUERY_LIMIT_MAX, &t.limit) < 0)
                 return field_error_set(field_error, "limit: must be an integer from 1 to %d", QUERY_LIMIT_MAX);

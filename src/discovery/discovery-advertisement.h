@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "wire-advertisement.h"
@@ -19,10 +20,12 @@ typedef struct AdvertisementQuery {
         int64_t cpu, memory, storage;    /* minimums, 0: any */
         char country[3];                 /* "": any */
         char platform[PLATFORM_MAX + 1]; /* "": any */
+        bool verified_only;
         uint64_t limit, offset;
 } AdvertisementQuery;
 
-/* Reads the query from a lookup function (NULL for absent parameters). -EINVAL (422) for a
- * malformed value, -ERANGE (400, ADV_002) for a minimum below 1; field_error says which. */
+/* Reads the query from a lookup function (NULL for absent parameters): the minimums, country,
+ * platform, verified ("true": verified advertisements only; "false": all), limit and offset.
+ * -EINVAL (422) for a malformed value, -ERANGE (400, ADV_002) for a minimum below 1; field_error says which. */
 int advertisement_query_parse(const char *(*get)(void *userdata, const char *name), void *userdata,
                               AdvertisementQuery *q, char field_error[static FIELD_ERROR_MAX]);

@@ -17,6 +17,7 @@ static const ConfigItem discovery_items[] = {
         ITEM("RateLimitPerMinute", "RATE_LIMIT_PER_MINUTE",    config_parse_unsigned, rate_limit_per_minute, 0, 1000000),
         ITEM("AdvertisementTTL",   "ADVERTISEMENT_TTL",        config_parse_uint64, advertisement_ttl_sec, 1, 86400 * 365),
         ITEM("CleanupIntervalSec", "CLEANUP_INTERVAL_SECONDS", config_parse_uint64, cleanup_interval_sec, 1, 86400),
+        ITEM("AllowUnsignedAdvertisements", "ALLOW_UNSIGNED_ADVERTISEMENTS", config_parse_bool, allow_unsigned_advertisements, 0, 0),
 };
 
 int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_error) {
@@ -28,6 +29,7 @@ int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_e
                 .rate_limit_per_minute = 100,
                 .advertisement_ttl_sec = 300,
                 .cleanup_interval_sec = 60,
+                .allow_unsigned_advertisements = true,
         };
         s->host = strdup("0.0.0.0");
         if (!s->host)

@@ -16,6 +16,7 @@ typedef struct DiscoverySettings {
         unsigned rate_limit_per_minute; /* 0: off */
         uint64_t advertisement_ttl_sec;
         uint64_t cleanup_interval_sec;
+        bool allow_unsigned_advertisements; /* legacy ids, unsigned, stored as unverified */
 } DiscoverySettings;
 
 /* Defaults, then the file and its drop-ins, then GOLEM_DISCOVERY_* variables. */

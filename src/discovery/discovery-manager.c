@@ -4,8 +4,12 @@
 #include "daemon-util.h"
 #include "discovery-manager.h"
 #include "log.h"
+#include "signed-request.h"
 
 #define DISCOVERY_BODY_MAX (64 * 1024)
+/* Each nonce is held 2 × 300 s: 65536 signed requests per 10 minutes (about 110/s
+ * sustained), 2-3 MiB at most. */
+#define DISCOVERY_NONCES_MAX 65536
 
 int manager_new(DiscoverySettings *settings, Manager **ret) {
         Manager *m;
@@ -17,7 +21,9 @@ int manager_new(DiscoverySettings *settings, Manager **ret) {
         m->settings = *settings;
         *settings = (DiscoverySettings) {};
 
-        r = daemon_setup_event(&m->event, NULL, NULL);
+        r = nonce_cache_new(DISCOVERY_NONCES_MAX, SIGNED_REQUEST_WINDOW_SEC, &m->nonces);
+        if (r >= 0)
+                r = daemon_setup_event(&m->event, NULL, NULL);
         if (r < 0) {
                 manager_free(m);
                 return r;
@@ -32,6 +38,7 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->http);
         sd_event_source_disable_unref(m->sweep_timer);
         discovery_store_closep(&m->store);
+        nonce_cache_free(m->nonces);
         sd_event_unref(m->event);
         discovery_settings_done(&m->settings);
         free(m);

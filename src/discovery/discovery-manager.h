@@ -6,6 +6,7 @@
 #include "discovery-config.h"
 #include "discovery-store.h"
 #include "http-server.h"
+#include "nonce-cache.h"
 
 typedef struct Manager {
         sd_event *event;
@@ -13,6 +14,7 @@ typedef struct Manager {
         DiscoveryStore *store;
         HttpServer *http;
         sd_event_source *sweep_timer;
+        NonceCache *nonces; /* of signed requests, SIGNED_REQUEST_WINDOW_SEC */
 } Manager;
 
 /* Takes ownership of settings. */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "discovery-manager.h"
 #include "json-util.h"
 #include "log.h"
+#include "signed-request.h"
 #include "validate.h"
 
 /* The advertisement resource family: /api/v1/advertisements[/{provider_id}]. */
@@ -26,28 +28,129 @@ static int reply_store_error(HttpRequest *req, int r) {
         return http_reply_error(req, 503, "ADV_001", "The advertisement store failed: %s", strerror(ERRNO_VALUE(r)));
 }
 
-/* The provider's credentials: both headers present, the id well-formed. Replies 401 and
- * returns NULL otherwise. */
-static const char *require_credentials(HttpRequest *req) {
-        const char *id = http_request_header(req, "X-Provider-ID");
-        const char *sig = http_request_header(req, "X-Provider-Signature");
+/* The network's own refusals (signed-request.h has the others). */
+#define AUTH_CODE_MISSING_CREDENTIALS "AUTH_003" /* no or an empty X-Provider-ID / signature */
+#define AUTH_CODE_NOT_OWNER "AUTH_004"           /* X-Provider-ID is not the advertisement's */
 
-        if (isempty(id) || isempty(sig)) {
-                log_struct(LOG_NOTICE,
-                           "MESSAGE_ID=" GOLEM_MESSAGE_AUTH_REFUSED,
-                           "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
-                           "GOLEM_REQUEST_ID=%s", http_request_id(req),
-                           "MESSAGE=Refused %s %s from %s: missing provider credentials.",
-                           http_method_to_string(http_request_method(req)), http_request_path(req),
-                           http_request_client_string(req));
-                (void) http_reply_error(req, 401, "AUTH_003", "Missing or empty provider credentials");
-                return NULL;
+/* What an unsigned legacy provider may send as X-Provider-Signature (any opaque string). */
+#define LEGACY_SIGNATURE_MAX 4096
+/* The standard base64 of "SSHSIG", which every SSHSIG blob starts with. */
+#define SSHSIG_BASE64_MAGIC "U1NIU0lH"
+
+static int refuse(HttpRequest *req, const char *id, const char *code, const char *format, ...) _printf_(4, 5);
+static int refuse(HttpRequest *req, const char *id, const char *code, const char *format, ...) {
+        char message[256];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+
+        log_struct(LOG_NOTICE,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_AUTH_REFUSED,
+                   "GOLEM_PROVIDER=%s", strempty(id),
+                   "GOLEM_AUTH_CODE=%s", code,
+                   "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
+                   "GOLEM_REQUEST_ID=%s", http_request_id(req),
+                   "MESSAGE=Refused %s %s from %s: %s (%s).",
+                   http_method_to_string(http_request_method(req)), http_request_path(req),
+                   http_request_client_string(req), message, code);
+        return http_reply_error(req, 401, code, "%s", message);
+}
+
+/* Whether the request tries to be signed (golem-request-v1): then it must verify. An
+ * unsigned one from the existing network carries some other X-Provider-Signature and neither
+ * X-Golem-Timestamp nor X-Golem-Nonce. */
+static bool wants_verification(HttpRequest *req, const char *id, const char *signature) {
+        return ssh_identity_valid(id) ||
+                http_request_header(req, SIGNED_REQUEST_HEADER_TIMESTAMP) ||
+                http_request_header(req, SIGNED_REQUEST_HEADER_NONCE) ||
+                startswith(strempty(signature), SSHSIG_BASE64_MAGIC);
+}
+
+/* Who sent a POST or DELETE: its X-Provider-ID, and whether that id is proven.
+ *
+ * An id in fingerprint form (ssh_identity_valid()) is self-certifying: only a request
+ * signed by that key is taken, whatever AllowUnsignedAdvertisements= says. Any other id is
+ * a legacy one, which no key can prove: taken unsigned (with some X-Provider-Signature, as
+ * the existing network sends it) while AllowUnsignedAdvertisements=yes, and when signed
+ * only with a good signature, by any key; either way unverified. With
+ * AllowUnsignedAdvertisements=no, legacy ids are refused, signed or not. A signature that is
+ * there and does not verify is always refused.
+ *
+ * Returns 1 and the id, 0 after replying with a refusal, or a negative errno (no verdict,
+ * e.g. -EAGAIN when the nonce cache is full). */
+static int authenticate(HttpRequest *req, Manager *m, const char **ret_id, bool *ret_verified) {
+        const char *id = http_request_header(req, "X-Provider-ID");
+        const char *signature = http_request_header(req, SIGNED_REQUEST_HEADER_PROVIDER_SIGNATURE);
+        char identity[SSH_IDENTITY_SIZE];
+        const char *body;
+        size_t body_size;
+        AuthError e;
+        int r;
+
+        if (isempty(id))
+                return refuse(req, NULL, AUTH_CODE_MISSING_CREDENTIALS, "Missing or empty provider credentials");
+        if (!provider_id_valid(id))
+                return refuse(req, NULL, AUTH_CODE_MISSING_CREDENTIALS, "Malformed provider credentials");
+
+        if (!wants_verification(req, id, signature)) {
+                if (!m->settings.allow_unsigned_advertisements)
+                        return refuse(req, id, auth_error_to_string(AUTH_ERROR_SIGNATURE_REQUIRED),
+                                      "Signature required: unsigned advertisements are not accepted here");
+                if (isempty(signature))
+                        return refuse(req, id, AUTH_CODE_MISSING_CREDENTIALS, "Missing or empty provider credentials");
+                if (strlen(signature) > LEGACY_SIGNATURE_MAX)
+                        return refuse(req, id, AUTH_CODE_MISSING_CREDENTIALS, "Malformed provider credentials");
+                *ret_id = id;
+                *ret_verified = false;
+                return 1;
         }
-        if (!provider_id_valid(id) || strlen(sig) > 4096) {
-                (void) http_reply_error(req, 401, "AUTH_003", "Malformed provider credentials");
-                return NULL;
+
+        body = http_request_body(req, &body_size);
+        r = signed_request_verify(&(SignedRequest) {
+                                          .method = http_method_to_string(http_request_method(req)),
+                                          .target = http_request_target(req),
+                                          .audience = SIGNED_REQUEST_AUDIENCE_DISCOVERY,
+                                          .timestamp = http_request_header(req, SIGNED_REQUEST_HEADER_TIMESTAMP),
+                                          .nonce = http_request_header(req, SIGNED_REQUEST_HEADER_NONCE),
+                                          .signature = signature,
+                                          .body = body,
+                                          .body_size = body_size,
+                                  },
+                                  now_realtime() / USEC_PER_SEC, m->nonces, identity);
+        e = auth_error_from_errno(r);
+        switch (e) {
+        case AUTH_ERROR_SIGNATURE_REQUIRED:
+                if (ssh_identity_valid(id))
+                        return refuse(req, id, auth_error_to_string(e),
+                                      "Signature required: provider id %s is a key fingerprint; sign with that key", id);
+                return refuse(req, id, auth_error_to_string(e),
+                              "Signature required: X-Provider-Signature, X-Golem-Timestamp and X-Golem-Nonce go together");
+        case AUTH_ERROR_SIGNATURE_INVALID:
+                return refuse(req, id, auth_error_to_string(e), "Invalid signature");
+        case AUTH_ERROR_TIMESTAMP:
+                return refuse(req, id, auth_error_to_string(e),
+                              "Timestamp out of the window of %d s; the server's time is %" PRIi64,
+                              SIGNED_REQUEST_WINDOW_SEC, (int64_t) (now_realtime() / USEC_PER_SEC));
+        case AUTH_ERROR_NONCE_REUSED:
+                return refuse(req, id, auth_error_to_string(e), "Nonce already used");
+        default:
+                if (r < 0)
+                        return r;
         }
-        return id;
+
+        if (ssh_identity_valid(id) && !streq(id, identity))
+                return refuse(req, id, auth_error_to_string(AUTH_ERROR_SIGNATURE_INVALID),
+                              "Invalid signature: signed by key %s, not by provider %s", identity, id);
+        if (!ssh_identity_valid(id) && !m->settings.allow_unsigned_advertisements)
+                return refuse(req, id, auth_error_to_string(AUTH_ERROR_SIGNATURE_INVALID),
+                              "Provider id %s is not the signing key's fingerprint %s; legacy ids are not accepted here",
+                              id, identity);
+
+        *ret_id = id;
+        *ret_verified = ssh_identity_valid(id);
+        return 1;
 }
 
 static int post_advertisement(HttpRequest *req, void *userdata) {
@@ -57,12 +160,13 @@ static int post_advertisement(HttpRequest *req, void *userdata) {
         char field_error[FIELD_ERROR_MAX];
         Advertisement a = {};
         const char *id, *data;
+        bool verified;
         size_t size;
         int r;
 
-        id = require_credentials(req);
-        if (!id)
-                return 0;
+        r = authenticate(req, m, &id, &verified);
+        if (r <= 0)
+                return r;
 
         data = http_request_body(req, &size);
         if (json_parse(data, size, &body) < 0)
@@ -73,6 +177,7 @@ static int post_advertisement(HttpRequest *req, void *userdata) {
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
         if (r < 0)
                 return r;
+        a.verified = verified;
 
         r = m->store->ops->upsert(m->store, &a, now_realtime(), manager_fresh_after(m), &document);
         if (r < 0) {
@@ -83,9 +188,11 @@ static int post_advertisement(HttpRequest *req, void *userdata) {
         log_struct(LOG_DEBUG,
                    "MESSAGE_ID=" GOLEM_MESSAGE_ADVERTISEMENT_STORED,
                    "GOLEM_PROVIDER=%s", a.provider_id,
+                   "GOLEM_VERIFIED=%s", a.verified ? "yes" : "no",
                    "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
                    "GOLEM_REQUEST_ID=%s", http_request_id(req),
-                   "MESSAGE=Stored advertisement of provider %s (%" PRIi64 " CPU, %" PRIi64 " GB, %" PRIi64 " GB).",
+                   "MESSAGE=Stored %s advertisement of provider %s (%" PRIi64 " CPU, %" PRIi64 " GB, %" PRIi64 " GB).",
+                   a.verified ? "verified" : "unverified",
                    a.provider_id, a.resources.cpu, a.resources.memory, a.resources.storage);
         advertisement_done(&a);
         return reply_document(req, document);
@@ -175,20 +282,16 @@ static int delete_advertisement(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
         _cleanup_json_ json_object *o = NULL;
         const char *id = http_request_path_arg(req, 0), *caller;
+        bool verified;
         int r;
 
-        caller = require_credentials(req);
-        if (!caller)
-                return 0;
-        if (!streq(caller, id)) {
-                log_struct(LOG_NOTICE,
-                           "MESSAGE_ID=" GOLEM_MESSAGE_AUTH_REFUSED,
-                           "GOLEM_PROVIDER=%s", caller,
-                           "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
-                           "GOLEM_REQUEST_ID=%s", http_request_id(req),
-                           "MESSAGE=Provider %s may not delete another provider's advertisement.", caller);
-                return http_reply_error(req, 401, "AUTH_004", "Provider ID does not own this advertisement");
-        }
+        r = authenticate(req, m, &caller, &verified);
+        if (r <= 0)
+                return r;
+        /* A verified caller is the key of its id, so this also keeps one key from deleting
+         * another's advertisement. */
+        if (!streq(caller, id))
+                return refuse(req, caller, AUTH_CODE_NOT_OWNER, "Provider ID does not own this advertisement");
 
         r = m->store->ops->remove(m->store, id, manager_fresh_after(m));
         if (r == -ENOENT)

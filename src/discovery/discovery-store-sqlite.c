@@ -7,7 +7,7 @@
 #include "macro.h"
 #include "sqlite-util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 enum {
         STMT_CREATED_AT,
@@ -24,16 +24,17 @@ static const char *const statements[_STMT_MAX] = {
                 "SELECT created_at FROM advertisements WHERE provider_id = ?1 AND updated_at >= ?2",
         [STMT_UPSERT] =
                 "INSERT INTO advertisements (provider_id, ip_address, country, platform, cpu, memory, storage,"
-                " document, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                " document, created_at, updated_at, verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 " ON CONFLICT (provider_id) DO UPDATE SET ip_address = ?2, country = ?3, platform = ?4,"
-                " cpu = ?5, memory = ?6, storage = ?7, document = ?8, created_at = ?9, updated_at = ?10",
+                " cpu = ?5, memory = ?6, storage = ?7, document = ?8, created_at = ?9, updated_at = ?10,"
+                " verified = ?11",
         [STMT_GET] =
                 "SELECT document FROM advertisements WHERE provider_id = ?1 AND updated_at >= ?2",
         [STMT_QUERY] =
                 "SELECT document FROM advertisements"
                 " WHERE updated_at >= ?1 AND cpu >= ?2 AND memory >= ?3 AND storage >= ?4"
-                " AND (?5 IS NULL OR country = ?5) AND (?6 IS NULL OR platform = ?6)"
-                " ORDER BY cpu DESC, memory DESC, storage DESC, provider_id LIMIT ?7 OFFSET ?8",
+                " AND (?5 IS NULL OR country = ?5) AND (?6 IS NULL OR platform = ?6) AND verified >= ?9"
+                " ORDER BY verified DESC, cpu DESC, memory DESC, storage DESC, provider_id LIMIT ?7 OFFSET ?8",
         [STMT_REMOVE] =
                 "DELETE FROM advertisements WHERE provider_id = ?1 RETURNING updated_at",
         [STMT_EXPIRE] =
@@ -51,10 +52,23 @@ static const char schema[] =
         "  storage INTEGER NOT NULL,"
         "  document TEXT NOT NULL,"      /* the advertisement as served */
         "  created_at INTEGER NOT NULL," /* microseconds since the epoch */
-        "  updated_at INTEGER NOT NULL"
+        "  updated_at INTEGER NOT NULL,"
+        "  verified INTEGER NOT NULL DEFAULT 0"  /* 1: the id is the signer's fingerprint */
         ") WITHOUT ROWID;"
-        "CREATE INDEX advertisements_rank ON advertisements (cpu DESC, memory DESC, storage DESC, provider_id);"
+        "CREATE INDEX advertisements_rank ON advertisements"
+        "  (verified DESC, cpu DESC, memory DESC, storage DESC, provider_id);"
         "CREATE INDEX advertisements_updated ON advertisements (updated_at);";
+
+/* migrations[v - 1] takes the schema from version v to v + 1. */
+static const char *const migrations[SCHEMA_VERSION - 1] = {
+        /* 2: "verified" (what was stored before was never checked) and "api_port" (not known
+         * then) in every document, the column, and verified ones ranked first. */
+        "ALTER TABLE advertisements ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE advertisements SET document = json_set(document, '$.api_port', NULL, '$.verified', json('false'));"
+        "DROP INDEX advertisements_rank;"
+        "CREATE INDEX advertisements_rank ON advertisements"
+        "  (verified DESC, cpu DESC, memory DESC, storage DESC, provider_id);",
+};
 
 typedef struct SqliteStore {
         DiscoveryStore base;
@@ -88,7 +102,7 @@ static int store_open(const char *location, DiscoveryStore **ret) {
 
         /* WAL, and a sync on every commit: an acknowledged POST survives a crash of the
          * process and of the machine. */
-        r = sqlite_open_versioned(location, schema, SCHEMA_VERSION, &s->db);
+        r = sqlite_open_migrated(location, schema, SCHEMA_VERSION, migrations, &s->db);
         if (r < 0)
                 goto fail;
 
@@ -159,6 +173,7 @@ static int store_upsert(DiscoveryStore *base, Advertisement *a, usec_t now, usec
         sqlite3_bind_text(st, 8, document, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, (sqlite3_int64) a->created_at);
         sqlite3_bind_int64(st, 10, (sqlite3_int64) a->updated_at);
+        sqlite3_bind_int(st, 11, a->verified);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
@@ -219,6 +234,7 @@ static int store_query(DiscoveryStore *base, const AdvertisementQuery *q, usec_t
                 sqlite3_bind_text(st, 6, q->platform, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, (sqlite3_int64) q->limit);
         sqlite3_bind_int64(st, 8, (sqlite3_int64) MIN(q->offset, (uint64_t) INT64_MAX));
+        sqlite3_bind_int(st, 9, q->verified_only);
 
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 r = cb((const char *) sqlite3_column_text(st, 0), (size_t) sqlite3_column_bytes(st, 0), userdata);

@@ -19,11 +19,13 @@ typedef struct DiscoveryStoreOps {
         const char *name;
         int (*open)(const char *location, DiscoveryStore **ret);
         void (*close)(DiscoveryStore *s);
-        /* Inserts or replaces a's advertisement; created_at is kept from a fresh existing one.
-         * Sets a->created_at/updated_at and returns the stored document (malloc'd). */
+        /* Inserts or replaces a's advertisement; created_at is kept from a fresh existing one,
+         * verified is a->verified (the caller's verdict). Sets a->created_at/updated_at and
+         * returns the stored document (malloc'd). */
         int (*upsert)(DiscoveryStore *s, Advertisement *a, usec_t now, usec_t fresh_after, char **ret_document);
         /* -ENOENT when absent or not refreshed since fresh_after. */
         int (*get)(DiscoveryStore *s, const char *provider_id, usec_t fresh_after, char **ret_document);
+        /* Best first: verified ones, then by cpu, memory and storage (descending), then id. */
         int (*query)(DiscoveryStore *s, const AdvertisementQuery *q, usec_t fresh_after,
                      DiscoveryStoreRowCallback cb, void *userdata);
         /* -ENOENT when absent or expired (an expired one is removed all the same). */

@@ -35,44 +35,53 @@ static int exec(sqlite3 *db, const char *sql) {
         return sqlite_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
-static int schema_setup(sqlite3 *db, const char *schema, int version) {
-        char set_version[64];
+/* PRAGMA user_version, or -EIO. */
+static int read_version(sqlite3 *db) {
         sqlite3_stmt *st;
-        int current, r;
+        int v;
 
         if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
-        current = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
         sqlite3_finalize(st);
+        return v < 0 ? -EIO : v;
+}
 
+/* Whether a database at current can be brought to version: it is new, or migrations say how. */
+static bool version_reachable(int current, int version, const char *const *migrations) {
+        return current <= version && (current == 0 || current == version || migrations);
+}
+
+static int schema_setup(sqlite3 *db, const char *schema, int version, const char *const *migrations) {
+        char set_version[64];
+        int current, r;
+
+        current = read_version(db);
         if (current < 0)
-                return -EIO;
-        if (current > version)
-                return -EPROTONOSUPPORT; /* written by a newer version of us */
+                return current;
         if (current == version)
                 return 0;
-        if (current != 0)
-                return -EPROTONOSUPPORT; /* no migrations yet: there is only one version */
+        if (!version_reachable(current, version, migrations))
+                return -EPROTONOSUPPORT; /* written by a newer version of us */
 
         r = exec(db, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
-        /* Another process may have created the schema since we looked: look again, now that
-         * we hold the write lock. */
-        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
-                (void) exec(db, "ROLLBACK");
-                return -EIO;
-        }
-        current = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-        sqlite3_finalize(st);
+        /* Another process may have created or migrated the schema since we looked: look
+         * again, now that we hold the write lock. */
+        current = read_version(db);
         if (current == version)
                 return exec(db, "COMMIT");
-        if (current != 0) {
+        if (current < 0 || !version_reachable(current, version, migrations)) {
                 (void) exec(db, "ROLLBACK");
-                return current < 0 ? -EIO : -EPROTONOSUPPORT;
+                return current < 0 ? current : -EPROTONOSUPPORT;
         }
         snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d", version);
-        r = exec(db, schema);
+        if (current == 0)
+                r = exec(db, schema);
+        else
+                for (int v = current; v < version && r >= 0; v++)
+                        r = exec(db, migrations[v - 1]);
         if (r >= 0)
                 r = exec(db, set_version);
         if (r < 0) {
@@ -82,7 +91,8 @@ static int schema_setup(sqlite3 *db, const char *schema, int version) {
         return exec(db, "COMMIT");
 }
 
-int sqlite_open_versioned(const char *path, const char *schema, int version, sqlite3 **ret) {
+int sqlite_open_migrated(const char *path, const char *schema, int version, const char *const *migrations,
+                         sqlite3 **ret) {
         sqlite3 *db = NULL;
         int r;
 
@@ -99,11 +109,15 @@ int sqlite_open_versioned(const char *path, const char *schema, int version, sql
         if (r >= 0)
                 r = exec(db, "PRAGMA synchronous = FULL");
         if (r >= 0)
-                r = schema_setup(db, schema, version);
+                r = schema_setup(db, schema, version, migrations);
         if (r < 0) {
                 sqlite3_close_v2(db);
                 return r;
         }
         *ret = db;
         return 0;
+}
+
+int sqlite_open_versioned(const char *path, const char *schema, int version, sqlite3 **ret) {
+        return sqlite_open_migrated(path, schema, version, NULL, ret);
 }

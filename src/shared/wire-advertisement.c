@@ -138,6 +138,15 @@ static int parse(json_object *o, AdvertisementSource source, const char *provide
         if (r < 0)
                 return r;
 
+        v = member(o, "api_port");
+        if (v) {
+                int64_t port;
+
+                if (json_get_int(v, 1, UINT16_MAX, &port) < 0)
+                        return wire_error(e, "api_port", "api_port: must be an integer from 1 to 65535");
+                t->api_port = (uint16_t) port;
+        }
+
         if (posted) {
                 r = copy_resources(resources, &t->resources_json, e);
                 if (r < 0)
@@ -149,6 +158,10 @@ static int parse(json_object *o, AdvertisementSource source, const char *provide
         v = member(o, "updated_at");
         if (v && (json_get_string(v, 64, &s) < 0 || parse_rfc3339(s, &t->updated_at) < 0))
                 return wire_error(e, "updated_at", "updated_at: must be an RFC 3339 time");
+        v = member(o, "verified");
+        if (v && !json_object_is_type(v, json_type_boolean))
+                return wire_error(e, "verified", "verified: must be true or false");
+        t->verified = v && json_object_get_boolean(v);
         return 0;
 }
 
@@ -184,7 +197,9 @@ int advertisement_to_json(const Advertisement *a, json_object **ret) {
             json_object_object_add(o, "resources", json_object_get(a->resources_json)) < 0 ||
             json_object_object_add(o, "pricing", json_object_get(a->pricing)) < 0 ||
             json_object_object_add(o, "created_at", json_object_new_string(format_rfc3339(created, a->created_at))) < 0 ||
-            json_object_object_add(o, "updated_at", json_object_new_string(format_rfc3339(updated, a->updated_at))) < 0)
+            json_object_object_add(o, "updated_at", json_object_new_string(format_rfc3339(updated, a->updated_at))) < 0 ||
+            json_object_object_add(o, "api_port", a->api_port > 0 ? json_object_new_int(a->api_port) : NULL) < 0 ||
+            json_object_object_add(o, "verified", json_object_new_boolean(a->verified)) < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(o);

@@ -10,10 +10,12 @@
 /* An advertisement, as the discovery service serves it (GET /api/v1/advertisements[/ID]):
  *
  *     {"provider_id","ip_address","country","platform","resources":{"cpu","memory","storage",...},
- *      "pricing","created_at","updated_at"}
+ *      "pricing","created_at","updated_at","api_port","verified"}
  *
  * and as a provider posts it (POST /api/v1/advertisements): the same without provider_id,
- * which its X-Provider-ID header names, and without the timestamps, which are the service's.
+ * which its X-Provider-ID header names, and without the timestamps and "verified", which are
+ * the service's. "api_port" is the provider's REST port (1-65535, null when not posted: 7466);
+ * "verified" says whether the id is the fingerprint of the key that signed the POST.
  * golem-discoveryd reads what providers post and serves it; golemctl reads what it serves. */
 
 #define RESOURCE_EXTRA_MAX 16
@@ -45,6 +47,9 @@ typedef struct Advertisement {
         json_object *pricing;                   /* posted: NULL when absent; served: NULL */
         usec_t created_at;                      /* 0 as read: the service sets it */
         usec_t updated_at;                      /* served: 0 when absent; posted: 0 */
+        uint16_t api_port;                      /* 0 when absent */
+        bool verified;                          /* posted: false, the service sets it;
+                                                 * served: false when absent */
 } Advertisement;
 
 /* Frees what a posted advertisement holds; one that was served holds nothing. */

@@ -22,7 +22,7 @@ from golemworld import (ADS, Daemon, call, case,  # noqa: E402
 
 BASE = ADS
 AD_KEYS = {"provider_id", "ip_address", "country", "platform", "resources",
-           "pricing", "created_at", "updated_at"}
+           "pricing", "created_at", "updated_at", "api_port", "verified"}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 MISSING = object()  # marks a field to remove in a body variant
 
