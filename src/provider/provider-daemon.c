@@ -216,6 +216,8 @@ int provider_daemon_reload(ProviderDaemon *d, const char **ret_error) {
         }
 
         d->settings.max_vms = s.max_vms;
+        d->settings.max_vms_per_owner = s.max_vms_per_owner;
+        d->settings.allow_unsigned_requests = s.allow_unsigned_requests;
         d->settings.min_cpu_cores = s.min_cpu_cores;
         d->settings.min_memory_gb = s.min_memory_gb;
         d->settings.min_storage_gb = s.min_storage_gb;

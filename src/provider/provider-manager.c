@@ -8,6 +8,7 @@
 #include <sys/utsname.h>
 
 #include "log.h"
+#include "provider-auth.h"
 #include "provider-forward.h"
 #include "provider-manager-internal.h"
 
@@ -60,9 +61,10 @@ uint64_t manager_generation(const Manager *m) {
 }
 
 bool manager_caller_owns(const Caller *c, const VM *vm) {
-        /* VMs without an owner, and callers the front end already authorized (D-Bus, after
-         * polkit), may act; a REST caller must be the owner once there is one. */
-        if (!vm->record.owner || !c || c->kind != CALLER_REST)
+        /* Callers the front end already authorized (D-Bus, after polkit) may act. Over REST
+         * an unowned VM is the anonymous callers' (AllowUnsignedRequests=), and an owned one
+         * its owner's alone: identity NULL matches owner NULL only. */
+        if (!c || c->kind != CALLER_REST)
                 return true;
         return streq_ptr(c->identity, vm->record.owner);
 }
@@ -85,6 +87,18 @@ bool manager_can_offer(const Manager *m) {
 
 const char *manager_provider_id(const Manager *m) {
         return m->provider_id;
+}
+
+bool manager_provider_id_verifiable(const Manager *m) {
+        return m->provider_id_verifiable;
+}
+
+const SshKey *manager_provider_key(const Manager *m) {
+        return m->key;
+}
+
+const char *manager_public_key(const Manager *m) {
+        return m->public_key;
 }
 
 const char *manager_provider_name(const Manager *m) {
@@ -175,6 +189,7 @@ void vm_log_event(VM *vm, int level, const char *message_id, const char *format,
         log_struct(level,
                    "MESSAGE_ID=%s", message_id,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
                    "GOLEM_VM_STATE=%s", vm_state_to_string(vm->record.state),
                    "MESSAGE=%s", message);
 }
@@ -353,6 +368,7 @@ void vm_create_failed(VM *vm, int error, const char *message) {
         log_struct_errno(LOG_ERR, error,
                          "MESSAGE_ID=" GOLEM_MESSAGE_VM_FAILED,
                          "GOLEM_VM=%s", vm->record.name,
+                         "GOLEM_OWNER=%s", strempty(vm->record.owner),
                          "GOLEM_VM_OPERATION=create",
                          "MESSAGE=Creating VM %s failed: %s", vm->record.name, text);
 
@@ -420,8 +436,20 @@ static void on_launch_failed_at_once(int r, const char *message, void *userdata)
         vm_create_failed(vm, r, message);
 }
 
-/* Checks what a create asks for against what this provider has and can run. */
-static int create_check(Manager *m, const VMCreateRequest *req, const char *image, char *reason, size_t reason_size) {
+static unsigned owner_n_vms(Manager *m, const char *owner) {
+        unsigned n = 0;
+
+        LIST_FOREACH(vms, vm, m->vms)
+                if (streq_ptr(vm->record.owner, owner))
+                        n++;
+        return n;
+}
+
+/* Checks what a create asks for against what this provider has and can run, and what the
+ * caller may still own (MaxVMsPerOwner= bounds each key; anonymous callers share MaxVMs=). */
+static int create_check(Manager *m, const Caller *c, const VMCreateRequest *req, const char *image,
+                        char *reason, size_t reason_size) {
+        unsigned max = m->settings->max_vms_per_owner;
         int r;
 
         if (!m->driver) {
@@ -431,6 +459,11 @@ static int create_check(Manager *m, const VMCreateRequest *req, const char *imag
         if (manager_get_vm(m, req->name)) {
                 snprintf(reason, reason_size, "A VM named %s exists already", req->name);
                 return -EEXIST;
+        }
+        if (c && c->identity && max > 0 && owner_n_vms(m, c->identity) >= max) {
+                snprintf(reason, reason_size, "Your key owns %u VM(s) here already, the most one owner may have (MaxVMsPerOwner=%u)",
+                         max, max);
+                return -ENOSPC;
         }
         if (m->driver->ops->image_check) {
                 r = m->driver->ops->image_check(m->driver, image, reason, reason_size);
@@ -442,14 +475,14 @@ static int create_check(Manager *m, const VMCreateRequest *req, const char *imag
 
 int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, VM **ret_vm, Operation **ret_op,
                       char *reason, size_t reason_size) {
-        const char *address = c && c->address ? c->address : "local";
+        const char *address = c && c->address ? c->address : "local", *owner = c ? strempty(c->identity) : "";
         _cleanup_(vm_record_done) VMRecord record = {};
         VM *vm;
         int r;
 
         /* 1. Is it possible? A free name, an image the driver has, resources and a port. */
         snprintf(record.image, sizeof(record.image), "%s", req->image[0] ? req->image : m->settings->default_vm_image);
-        r = create_check(m, req, record.image, reason, reason_size);
+        r = create_check(m, c, req, record.image, reason, reason_size);
         if (r < 0)
                 return r;
 
@@ -458,6 +491,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
                 log_struct(LOG_NOTICE,
                            "MESSAGE_ID=" GOLEM_MESSAGE_VM_REFUSED,
                            "GOLEM_VM=%s", req->name,
+                           "GOLEM_OWNER=%s", owner,
                            "GOLEM_REMOTE_ADDR=%s", address,
                            "MESSAGE=Refused to create VM %s: %s.", req->name, reason);
                 return -ENOSPC;
@@ -510,6 +544,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
 
         log_struct(LOG_INFO,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", owner,
                    "GOLEM_REMOTE_ADDR=%s", address,
                    "GOLEM_REQUEST_ID=%s", c && c->request_id ? c->request_id : "",
                    "MESSAGE=Creating VM %s: %" PRIi64 " CPU, %" PRIi64 " GB memory, %" PRIi64 " GB storage, image %s.",
@@ -555,6 +590,7 @@ static void op_failed(VM *vm, VMOperation op, VMState back_to, int error, const 
         log_struct_errno(LOG_ERR, error,
                          "MESSAGE_ID=" GOLEM_MESSAGE_VM_FAILED,
                          "GOLEM_VM=%s", vm->record.name,
+                         "GOLEM_OWNER=%s", strempty(vm->record.owner),
                          "GOLEM_VM_OPERATION=%s", vm_operation_to_string(op),
                          "MESSAGE=VM %s: %s", vm->record.name, text);
         manager_emit(vm->manager, vm, VM_EVENT_CHANGED);
@@ -606,6 +642,7 @@ static void on_deleted(int r, const char *message, void *userdata) {
         log_struct(LOG_INFO,
                    "MESSAGE_ID=" GOLEM_MESSAGE_VM_DELETED,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
                    "MESSAGE=VM %s deleted%s.", vm->record.name,
                    vm->superseded ? " while it was being created" : "");
         vm_remove(vm, 0, NULL);
@@ -731,27 +768,56 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
 
 /* ---- set-up ---- */
 
-static int setup_identity(Manager *m) {
-        struct utsname u;
-        char id[JOB_ID_LEN + 1];
+/* The provider's key, made at first start; its identity is the provider id unless a legacy
+ * ProviderID= is set. The random id earlier versions kept in the store gives way to it. */
+static int setup_key(Manager *m, const char *host) {
+        _cleanup_free_ char *path = NULL, *comment = NULL, *old_id = NULL;
+        char identity[SSH_IDENTITY_SIZE];
         int r;
 
-        if (m->settings->id)
-                r = free_and_strdup(&m->provider_id, m->settings->id);
-        else {
-                r = provider_store_get_meta(m->store, "provider_id", &m->provider_id);
-                if (r == -ENOENT) {
-                        make_random_id(id);
-                        r = provider_store_set_meta(m->store, "provider_id", id);
-                        if (r >= 0)
-                                r = free_and_strdup(&m->provider_id, id);
-                }
-        }
+        if (asprintf(&path, "%s/identity", m->settings->vm_data_dir) < 0 ||
+            asprintf(&comment, "golem-provider@%s", host) < 0)
+                return log_oom();
+        r = provider_key_load_or_make(path, comment, &m->key);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the provider id: %m");
+                return log_error_errno(r, "Failed to load or make the provider key %s: %m", path);
+        if (r > 0)
+                log_info("Made the provider key %s.", path);
+        r = ssh_key_to_public_line(m->key, &m->public_key);
+        if (r < 0)
+                return log_oom();
+        ssh_key_identity(m->key, identity);
 
-        if (uname(&u) >= 0)
-                snprintf(m->platform, sizeof(m->platform), "%.31s", u.machine);
+        if (m->settings->id) {
+                log_notice("ProviderID=%s is set: a legacy id that nobody can verify; advertisements go unsigned.",
+                           m->settings->id);
+                return free_and_strdup(&m->provider_id, m->settings->id) < 0 ? log_oom() : 0;
+        }
+
+        r = provider_store_get_meta(m->store, "provider_id", &old_id);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Failed to read the stored provider id: %m");
+        if (!streq_ptr(old_id, identity)) {
+                if (old_id)
+                        log_notice("The provider id is now %s, the identity of key %s (it was %s).", identity, path, old_id);
+                r = provider_store_set_meta(m->store, "provider_id", identity);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to store the provider id: %m");
+        }
+        m->provider_id_verifiable = true;
+        return free_and_strdup(&m->provider_id, identity) < 0 ? log_oom() : 0;
+}
+
+static int setup_identity(Manager *m) {
+        struct utsname u = {};
+        int r;
+
+        (void) uname(&u);
+        r = setup_key(m, u.nodename[0] ? u.nodename : "localhost");
+        if (r < 0)
+                return r;
+
+        snprintf(m->platform, sizeof(m->platform), "%.31s", u.machine);
         if (m->settings->name)
                 r = free_and_strdup(&m->provider_name, m->settings->name);
         else
@@ -879,6 +945,8 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->provider_id);
         free(m->provider_name);
+        ssh_key_free(m->key);
+        free(m->public_key);
         free(m);
         return NULL;
 }

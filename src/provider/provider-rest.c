@@ -5,17 +5,23 @@
 #include "json-util.h"
 #include "log.h"
 #include "parse-util.h"
+#include "provider-auth.h"
 #include "provider-rest.h"
+#include "time-util.h"
 
 #define PROVIDER_BODY_MAX (64 * 1024)
 /* GET /api/v1/vms/jobs/{id}?wait=SECONDS: at most this long. */
 #define JOB_WAIT_MAX_SEC 60
+/* Nonces of signed requests remembered (nonce-cache.h): 2 MiB or so. */
+#define NONCE_CACHE_MAX 65536
 
 struct ProviderRest {
         sd_event *event;
         Manager *manager;
         const ProviderSettings *settings;
-        /* GET /api/v1/vms as anonymous callers see it, valid while the generation holds. */
+        NonceCache *nonces;
+        /* GET /api/v1/vms as anonymous callers see it (the unowned VMs), valid while the
+         * generation holds. */
         char *list_cache;
         size_t list_cache_size;
         uint64_t list_cache_generation;
@@ -34,12 +40,64 @@ typedef struct RestWait {
         sd_event_source *timer;
 } RestWait;
 
-static void caller_from_request(HttpRequest *req, Caller *ret) {
-        *ret = (Caller) {
+/* Who a request comes from (provider-auth.h). */
+typedef struct RestCaller {
+        Caller caller;
+        char identity[SSH_IDENTITY_SIZE];
+} RestCaller;
+
+/* Refuses a request whose signature does not hold: 401 with its AUTH_* code. */
+static int reply_auth_error(HttpRequest *req, int error) {
+        AuthError e = auth_error_from_errno(error);
+        const char *code = auth_error_to_string(e);
+
+        switch (e) {
+        case AUTH_ERROR_SIGNATURE_REQUIRED:
+                return http_reply_error(req, 401, code, "Signature required: sign the request (%s, %s, %s)",
+                                        SIGNED_REQUEST_HEADER_TIMESTAMP, SIGNED_REQUEST_HEADER_NONCE,
+                                        SIGNED_REQUEST_HEADER_SIGNATURE);
+        case AUTH_ERROR_SIGNATURE_INVALID:
+                return http_reply_error(req, 401, code, "Signature invalid");
+        case AUTH_ERROR_TIMESTAMP:
+                return http_reply_error(req, 401, code, "Timestamp out of window: the server's time is %" PRIi64
+                                        ", and a request may be at most %d s off",
+                                        (int64_t) (now_realtime() / USEC_PER_SEC), SIGNED_REQUEST_WINDOW_SEC);
+        case AUTH_ERROR_NONCE_REUSED:
+                return http_reply_error(req, 401, code, "Nonce already used: a request is taken once");
+        default:
+                return error; /* no verdict on the request (-EAGAIN: 503, -ENOMEM) */
+        }
+}
+
+/* Verifies the request's signature (audience: this provider's id, the target as sent, the
+ * raw body). Returns 1 with ret filled in, or 0 once the request was refused. */
+static int caller_from_request(ProviderRest *rest, HttpRequest *req, RestCaller *ret) {
+        size_t body_size = 0;
+        const char *body = http_request_body(req, &body_size);
+        int r;
+
+        r = provider_auth_verify(&(SignedRequest) {
+                        .method = http_method_to_string(http_request_method(req)),
+                        .target = http_request_target(req),
+                        .audience = manager_provider_id(rest->manager),
+                        .timestamp = http_request_header(req, SIGNED_REQUEST_HEADER_TIMESTAMP),
+                        .nonce = http_request_header(req, SIGNED_REQUEST_HEADER_NONCE),
+                        .signature = http_request_header(req, SIGNED_REQUEST_HEADER_SIGNATURE),
+                        .body = body,
+                        .body_size = body ? body_size : 0,
+                }, rest->settings->allow_unsigned_requests, (int64_t) (now_realtime() / USEC_PER_SEC),
+                rest->nonces, ret->identity);
+        if (r < 0) {
+                r = reply_auth_error(req, r);
+                return r < 0 ? r : 0;
+        }
+        ret->caller = (Caller) {
                 .kind = CALLER_REST,
+                .identity = r > 0 ? ret->identity : NULL,
                 .address = http_request_client_string(req),
                 .request_id = http_request_id(req),
         };
+        return 1;
 }
 
 /* ---- answers ---- */
@@ -295,10 +353,14 @@ static int post_vm(HttpRequest *req, void *userdata) {
         char field_error[FIELD_ERROR_MAX], reason[256] = "";
         const char *data;
         Operation *op;
-        Caller c;
+        RestCaller rc;
         size_t size;
         VM *vm;
         int r;
+
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
 
         data = http_request_body(req, &size);
         if (json_parse(data, size, &body) < 0)
@@ -311,8 +373,7 @@ static int post_vm(HttpRequest *req, void *userdata) {
         if (r < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
 
-        caller_from_request(req, &c);
-        r = manager_create_vm(rest->manager, &c, create, &vm, &op, reason, sizeof(reason));
+        r = manager_create_vm(rest->manager, &rc.caller, create, &vm, &op, reason, sizeof(reason));
         if (r < 0)
                 return reply_operation_error(req, VM_OP_CREATE, r, reason[0] ? reason : NULL);
 
@@ -326,27 +387,30 @@ static int list_vms(HttpRequest *req, void *userdata) {
         Manager *m = rest->manager;
         _cleanup_json_ json_object *a = json_object_new_array();
         const char *text;
-        Caller c;
+        RestCaller rc;
+        int r;
 
         if (!a)
                 return -ENOMEM;
-        caller_from_request(req, &c);
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
 
         /* Rendering every VM is most of what this costs; the answer only changes with them. */
-        if (!c.identity && rest->list_cache && rest->list_cache_generation == manager_generation(m))
+        if (!rc.caller.identity && rest->list_cache && rest->list_cache_generation == manager_generation(m))
                 return http_reply_json_text(req, 200, rest->list_cache, rest->list_cache_size);
 
         LIST_FOREACH(vms, vm, manager_vms(m)) {
                 json_object *o;
 
-                if (!manager_caller_owns(&c, vm))
+                if (!manager_caller_owns(&rc.caller, vm))
                         continue;
                 if (vm_record_to_json(&vm->record, &o) < 0 || json_object_array_add(a, o) < 0)
                         return -ENOMEM;
         }
 
         text = json_to_string(a, false);
-        if (!c.identity && text && free_and_strdup(&rest->list_cache, text) >= 0) {
+        if (!rc.caller.identity && text && free_and_strdup(&rest->list_cache, text) >= 0) {
                 rest->list_cache_size = strlen(text);
                 rest->list_cache_generation = manager_generation(m);
         }
@@ -355,11 +419,14 @@ static int list_vms(HttpRequest *req, void *userdata) {
 
 static int get_vm(HttpRequest *req, void *userdata) {
         ProviderRest *rest = userdata;
-        Caller c;
+        RestCaller rc;
         VM *vm;
+        int r;
 
-        caller_from_request(req, &c);
-        vm = lookup_vm(req, rest->manager, &c);
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
+        vm = lookup_vm(req, rest->manager, &rc.caller);
         return vm ? reply_vm(req, 200, vm) : 0;
 }
 
@@ -377,11 +444,14 @@ static int get_access(HttpRequest *req, void *userdata) {
         ProviderRest *rest = userdata;
         _cleanup_json_ json_object *o = NULL;
         char host[IP_ADDRESS_MAX], instance[sizeof("golem-") + VM_NAME_MAX];
-        Caller c;
+        RestCaller rc;
         VM *vm;
+        int r;
 
-        caller_from_request(req, &c);
-        vm = lookup_vm(req, rest->manager, &c);
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
+        vm = lookup_vm(req, rest->manager, &rc.caller);
         if (!vm)
                 return 0;
 
@@ -400,18 +470,20 @@ static int get_access(HttpRequest *req, void *userdata) {
 static int vm_action(HttpRequest *req, ProviderRest *rest, VMOperation kind) {
         Manager *m = rest->manager;
         Operation *op;
-        Caller c;
+        RestCaller rc;
         VM *vm;
         int r;
 
-        caller_from_request(req, &c);
-        vm = lookup_vm(req, m, &c);
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
+        vm = lookup_vm(req, m, &rc.caller);
         if (!vm)
                 return 0;
 
-        r = kind == VM_OP_START ? manager_start_vm(m, &c, vm, &op) :
-            kind == VM_OP_STOP ? manager_stop_vm(m, &c, vm, &op) :
-                                 manager_delete_vm(m, &c, vm, &op);
+        r = kind == VM_OP_START ? manager_start_vm(m, &rc.caller, vm, &op) :
+            kind == VM_OP_STOP ? manager_stop_vm(m, &rc.caller, vm, &op) :
+                                 manager_delete_vm(m, &rc.caller, vm, &op);
         if (r == -EBUSY) {
                 const ErrorInfo *e = error_info(r);
 
@@ -445,16 +517,23 @@ static int get_job(HttpRequest *req, void *userdata) {
         const char *id = http_request_path_arg(req, 0), *wait = http_request_query(req, "wait");
         _cleanup_(job_done) Job j = {};
         uint64_t seconds = 0;
+        RestCaller rc;
         Operation *op;
+        VM *vm;
         int r;
 
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
         if (!id || strlen(id) != JOB_ID_LEN || !token_valid(id, JOB_ID_LEN, ""))
                 return http_reply_error(req, 404, ERROR_CODE_JOB_NOT_FOUND, "Job not found");
         if (wait && parse_uint_range(wait, 0, JOB_WAIT_MAX_SEC, &seconds) < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "wait: seconds, an integer from 0 to %d",
                                         JOB_WAIT_MAX_SEC);
         r = manager_load_job(rest->manager, id, &j);
-        if (r == -ENOENT)
+        /* The job of someone else's VM does not exist for you either. */
+        vm = r >= 0 ? manager_get_vm(rest->manager, j.vm_name) : NULL;
+        if (r == -ENOENT || (vm && !manager_caller_owns(&rc.caller, vm)))
                 return http_reply_error(req, 404, ERROR_CODE_JOB_NOT_FOUND, "Job not found");
         if (r < 0)
                 return r;
@@ -472,6 +551,7 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
 
         if (!o ||
             json_object_object_add(o, "provider_id", json_object_new_string(manager_provider_id(m))) < 0 ||
+            json_object_object_add(o, "public_key", json_object_new_string(manager_public_key(m))) < 0 ||
             json_object_object_add(o, "name", json_object_new_string(manager_provider_name(m))) < 0 ||
             json_object_object_add(o, "country", json_object_new_string(rest->settings->country)) < 0 ||
             json_object_object_add(o, "ip_address", json_string_or_null(rest->settings->public_ip)) < 0 ||
@@ -500,12 +580,18 @@ static const HttpRoute provider_routes[] = {
 
 int provider_rest_new(sd_event *event, Manager *m, const ProviderSettings *settings, ProviderRest **ret) {
         ProviderRest *rest = calloc(1, sizeof(*rest));
+        int r;
 
         if (!rest)
                 return -ENOMEM;
         rest->event = sd_event_ref(event);
         rest->manager = m;
         rest->settings = settings;
+        r = nonce_cache_new(NONCE_CACHE_MAX, SIGNED_REQUEST_WINDOW_SEC, &rest->nonces);
+        if (r < 0) {
+                provider_rest_free(rest);
+                return r;
+        }
         *ret = rest;
         return 0;
 }
@@ -525,6 +611,7 @@ ProviderRest *provider_rest_free(ProviderRest *rest) {
         if (!rest)
                 return NULL;
         free(rest->list_cache);
+        nonce_cache_free(rest->nonces);
         sd_event_unref(rest->event);
         free(rest);
         return NULL;

@@ -264,6 +264,8 @@ def provider(binary, mp, name="providerd", discovery=None,
         "GOLEM_PROVIDER_VM_DATA_DIR": data,
         "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH": mp.binary,
         "GOLEM_PROVIDER_DRIVER": "multipass",
+        # These cases make unsigned REST requests: the compat mode.
+        "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS": "yes",
         "GOLEM_PROVIDER_CPU_THRESHOLD": "100",
         "GOLEM_PROVIDER_MEMORY_THRESHOLD": "100",
         "GOLEM_PROVIDER_STORAGE_THRESHOLD": "100",

@@ -292,6 +292,8 @@ class Provider:
             "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
             "GOLEM_PROVIDER_VM_DATA_DIR": self.data,
             "GOLEM_PROVIDER_DRIVER": "qemu",
+            # These cases make unsigned REST requests: the compat mode.
+            "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS": "yes",
             "GOLEM_PROVIDER_IMAGE_DIR": images,
             "GOLEM_PROVIDER_QEMU_ACCEL": "tcg",
             "GOLEM_PROVIDER_DEFAULT_VM_IMAGE": IMAGE,
