@@ -185,6 +185,8 @@ static int setup_advertiser(ProviderDaemon *d) {
                         .public_ip = s->public_ip,
                         .country = s->country,
                         .platform = manager_platform(d->manager),
+                        .api_port = s->port,
+                        .key = manager_provider_id_verifiable(d->manager) ? manager_provider_key(d->manager) : NULL,
                         .interval_usec = s->advertisement_interval_sec * USEC_PER_SEC,
                         .min_cpu = s->min_cpu_cores,
                         .min_memory_gb = s->min_memory_gb,
