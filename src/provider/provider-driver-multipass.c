@@ -176,7 +176,7 @@ int cloud_init_user_data(const char *name, const char *ssh_key, char **ret) {
         o = json_object_new_object();
         keys = json_object_new_array();
         if (!o || !keys ||
-            json_object_array_add(keys, json_object_new_string(ssh_key)) < 0 ||
+            (ssh_key && json_object_array_add(keys, json_object_new_string(ssh_key)) < 0) ||
             json_object_object_add(o, "ssh_authorized_keys", TAKE_PTR(keys)) < 0 ||
             json_object_object_add(o, "hostname", json_object_new_string(name)) < 0)
                 return -ENOMEM;
@@ -386,7 +386,7 @@ static int multipass_launch(Driver *base, const DriverLaunchParams *p, DriverPro
         const char *image;
         int r;
 
-        if (!vm_name_valid(p->name) || !vm_image_valid(p->image) || !ssh_public_key_valid(p->ssh_key))
+        if (!vm_name_valid(p->name) || !vm_image_valid(p->image) || (p->ssh_key && !ssh_public_key_valid(p->ssh_key)))
                 return -EINVAL;
 
         r = cloud_init_user_data(p->name, p->ssh_key, &user_data);

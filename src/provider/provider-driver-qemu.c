@@ -838,7 +838,7 @@ static int qemu_launch(Driver *base, const DriverLaunchParams *p, DriverProgress
         DriverOp *op;
         int r;
 
-        if (!vm_name_valid(p->name) || !ssh_public_key_valid(p->ssh_key))
+        if (!vm_name_valid(p->name) || (p->ssh_key && !ssh_public_key_valid(p->ssh_key)))
                 return -EINVAL;
         if (vm_exists(d, p->name))
                 return -EEXIST;

@@ -41,7 +41,7 @@ typedef struct DriverLaunchParams {
         const char *name;
         Resources resources;
         const char *image;
-        const char *ssh_key;
+        const char *ssh_key;          /* NULL: none yet (the requestor adds one later) */
         uint16_t ssh_port;            /* the provider port allocated for the VM */
 } DriverLaunchParams;
 
@@ -117,6 +117,6 @@ int multipass_parse_list(const char *json, size_t size, DriverVM **ret, size_t *
 int multipass_parse_info(const char *json, size_t size, const char *name, DriverVM *ret);
 DriverVMState multipass_state_from_string(const char *s);
 
-/* The cloud-init user-data that puts key in the default user's authorized keys. JSON is
- * YAML, so no value can break out of its string. */
+/* The cloud-init user-data that puts key in the default user's authorized keys (none when
+ * NULL). JSON is YAML, so no value can break out of its string. */
 int cloud_init_user_data(const char *name, const char *ssh_key, char **ret);

@@ -556,7 +556,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
                         .name = vm->record.name,
                         .resources = vm->record.resources,
                         .image = vm->record.image,
-                        .ssh_key = vm->record.ssh_key,
+                        .ssh_key = !isempty(vm->record.ssh_key) ? vm->record.ssh_key : NULL,
                         .ssh_port = vm->record.ssh_port,
                 }, on_launch_progress, on_launched, vm, &vm->op);
         if (r < 0)

@@ -574,5 +574,43 @@ def max_vms_per_owner(binary):
     w.create("vm-a3", w.alice)
 
 
+# --------------------------------------------------------------------------
+# cases: the requestor guide's create
+
+
+@case
+def seed_create_without_key(binary):
+    """The seed's first call: a flat body and no key."""
+    w = World(binary)
+    status, data = w.request("POST", VMS, {"name": "seed-vm", "cpu": 1,
+                                           "memory": 1, "storage": 10},
+                             w.alice)
+    expect_eq(status, 201, f"create without a key (body {data!r})")
+    expect_eq(data["resources"], SMALL, "the flat resources")
+    expect_eq(w.names(w.alice), ["seed-vm"], "alice's list")
+
+
+@case
+def private_key_refused(binary):
+    """A private key where the public one belongs: 422 saying to send the
+    .pub, and not a line of it in the answer or the daemon's log."""
+    w = World(binary)
+    with open(w.alice.key) as f:
+        private = f.read()
+    status, data = w.request("POST", VMS, {"name": "leaky", "size": "small",
+                                           "ssh_key": private}, w.alice)
+    msg = expect_refused((status, data), "VALIDATION_ERROR", "a private key", 422)
+    expect(".pub" in msg, f"the message says to send the .pub: {msg!r}")
+    secret = [line for line in private.splitlines() if "-----" not in line]
+    answer = json.dumps(data)
+    w.alive()
+    w.p.stop()
+    for line in secret:
+        expect(line not in answer, "the private key is echoed")
+        expect(line not in w.p.stderr(), "the private key is logged")
+    expect(not os.path.exists(os.path.join(w.p.data, "cloud-init", "leaky.yaml")),
+           "the private key reached cloud-init")
+
+
 if __name__ == "__main__":
     sys.exit(main(paths=("multipass",)))
