@@ -452,6 +452,24 @@ static int multipass_remove(Driver *d, const char *name, DriverDoneFn done, void
         return simple_command(d, "delete", name, done, userdata, ret);
 }
 
+/* `multipass exec` as the default user: the file is written from stdin, its directory made
+ * when the VM was created without a key. */
+static int multipass_set_keys(Driver *base, const char *name, const char *authorized_keys, DriverDoneFn done,
+                              void *userdata, DriverOp **ret) {
+        MultipassDriver *d = (MultipassDriver *) base;
+        char instance[INSTANCE_MAX];
+
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        snprintf(instance, sizeof(instance), PREFIX "%s", name);
+
+        char *argv[] = { d->binary, (char *) "exec", instance, (char *) "--", (char *) "install", (char *) "-D",
+                         (char *) "-m", (char *) "0600", (char *) "/dev/stdin",
+                         (char *) "/home/ubuntu/.ssh/authorized_keys", NULL };
+        return run(d, OP_DONE, name, "keys", argv, authorized_keys, d->command_timeout,
+                   &(DriverOp) { .done = done, .userdata = userdata }, ret);
+}
+
 static int multipass_info(Driver *base, const char *name, DriverInfoFn done, void *userdata, DriverOp **ret) {
         MultipassDriver *d = (MultipassDriver *) base;
         char instance[INSTANCE_MAX];
@@ -491,6 +509,7 @@ static const DriverOps multipass_ops = {
         .remove = multipass_remove,
         .info = multipass_info,
         .list = multipass_list,
+        .set_keys = multipass_set_keys,
         .cancel = multipass_cancel,
         .free = multipass_free,
         .forwards_ssh = false,

@@ -62,6 +62,10 @@ typedef struct DriverOps {
         /* Forgets an operation: no callback afterwards. */
         void (*cancel)(DriverOp *op);
         void (*free)(Driver *d);
+        /* Optional (NULL: keys cannot be changed on a running VM): replaces the default user's
+         * authorized keys in the running guest with authorized_keys (lines of public keys). */
+        int (*set_keys)(Driver *d, const char *name, const char *authorized_keys, DriverDoneFn done, void *userdata,
+                        DriverOp **ret);
         /* Optional: whether image can be run here; -EINVAL with reason (listing what can). */
         int (*image_check)(Driver *d, const char *image, char *reason, size_t reason_size);
         /* Whether SSH reaches the VM through the provider's own forwarder (multipass) or

@@ -225,6 +225,8 @@ static VM *vm_free(VM *vm) {
         sd_event_source_disable_unref(vm->poll_timer);
         forwarder_free(vm->forwarder);
         free(vm->failure_message);
+        free(vm->pending_key_name);
+        free(vm->pending_key);
         vm_record_done(&vm->record);
         free(vm);
         return NULL;
@@ -763,6 +765,106 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
         }
         vm_forwarder_close(vm);
         action_run(vm, m->driver->ops->remove, on_deleted, ret_op);
+        return 0;
+}
+
+/* ---- the owner's keys ---- */
+
+int manager_load_vm_keys(Manager *m, VM *vm, VMKey **ret, size_t *ret_n) {
+        return provider_store_load_keys(m->store, vm->record.name, ret, ret_n);
+}
+
+/* The authorized keys the guest gets: the create's key, then the added ones, with the
+ * pending change applied. */
+static int authorized_keys_text(Manager *m, VM *vm, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        VMKey *keys = NULL;
+        size_t n = 0, size = 0;
+        bool found = false;
+        FILE *f;
+        int r;
+
+        r = provider_store_load_keys(m->store, vm->record.name, &keys, &n);
+        if (r < 0)
+                return r;
+        f = open_memstream(&text, &size);
+        if (!f) {
+                vm_keys_free(keys, n);
+                return -ENOMEM;
+        }
+        if (!isempty(vm->record.ssh_key))
+                fprintf(f, "%s\n", vm->record.ssh_key);
+        for (size_t i = 0; i < n; i++) {
+                if (streq(keys[i].name, vm->pending_key_name)) {
+                        found = true;
+                        continue;
+                }
+                fprintf(f, "%s\n", keys[i].key);
+        }
+        if (vm->pending_key)
+                fprintf(f, "%s\n", vm->pending_key);
+        vm_keys_free(keys, n);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        if (!vm->pending_key && !found)
+                return -ENOENT;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+static void on_keys_set(int r, const char *message, void *userdata) {
+        VM *vm = userdata;
+        Manager *m = vm->manager;
+        const char *name = vm->pending_key_name;
+
+        vm->op = NULL;
+        if (r >= 0) {
+                r = vm->pending_key ? provider_store_save_key(m->store, vm->record.name, name, vm->pending_key)
+                                    : provider_store_remove_key(m->store, vm->record.name, name);
+                if (r == -ENOENT)
+                        r = 0; /* gone already */
+                if (r < 0)
+                        message = "The guest has the keys, but the state store failed to record them";
+        }
+        log_struct_errno(r < 0 ? LOG_ERR : LOG_INFO, r,
+                         "GOLEM_VM=%s", vm->record.name,
+                         "GOLEM_OWNER=%s", strempty(vm->record.owner),
+                         "GOLEM_VM_OPERATION=keys",
+                         "MESSAGE=%s SSH key %s %s VM %s%s%s.", r < 0 ? "Failed to change" : vm->pending_key ? "Added" : "Removed",
+                         name, vm->pending_key || r < 0 ? "on" : "from", vm->record.name, r < 0 ? ": " : "", r < 0 ? strempty(message) : "");
+        vm->pending_key_name = mfree(vm->pending_key_name);
+        vm->pending_key = mfree(vm->pending_key);
+        vm_finish(vm, &vm->operation, r, r < 0 ? message : NULL, false);
+}
+
+int manager_set_vm_key(Manager *m, const Caller *c, VM *vm, const char *name, const char *key, Operation **ret_op) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = action_check(m, c, vm, vm->record.state == VM_RUNNING);
+        if (r < 0)
+                return r;
+        if (!m->driver->ops->set_keys)
+                return -EOPNOTSUPP;
+
+        vm->pending_key_name = strdup(name);
+        vm->pending_key = key ? strdup(key) : NULL;
+        if (!vm->pending_key_name || (key && !vm->pending_key))
+                r = -ENOMEM;
+        else
+                r = authorized_keys_text(m, vm, &text);
+        if (r >= 0)
+                r = vm_begin_operation(vm, VM_OP_KEYS);
+        if (r < 0) {
+                vm->pending_key_name = mfree(vm->pending_key_name);
+                vm->pending_key = mfree(vm->pending_key);
+                return r;
+        }
+        if (ret_op)
+                *ret_op = vm->operation;
+        r = m->driver->ops->set_keys(m->driver, vm->record.name, text, on_keys_set, vm, &vm->op);
+        if (r < 0)
+                vm_driver_failed(vm, r, on_keys_set);
         return 0;
 }
 

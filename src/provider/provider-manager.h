@@ -77,6 +77,14 @@ int manager_start_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 int manager_stop_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 
+/* The keys the owner added to vm (provider-store.h), in the order added. */
+int manager_load_vm_keys(Manager *m, VM *vm, VMKey **ret, size_t *ret_n);
+/* Adds key (a valid public key line) under name to the running vm, replacing a key of that
+ * name, or with key NULL removes the key called name (-ENOENT without one): the guest's
+ * authorized keys are rewritten (the create's key and the added ones), then the store.
+ * Errors as for start, and -EOPNOTSUPP when the driver cannot reach a running guest. */
+int manager_set_vm_key(Manager *m, const Caller *c, VM *vm, const char *name, const char *key, Operation **ret_op);
+
 /* Whether c may see and act on vm. A REST caller sees the VMs it owns only: a signed one
  * those its key created, an anonymous one (identity NULL) those without an owner. Other
  * callers were authorized by their front end (D-Bus: polkit). */

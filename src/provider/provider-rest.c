@@ -6,6 +6,7 @@
 #include "log.h"
 #include "parse-util.h"
 #include "provider-auth.h"
+#include "validate.h"
 #include "provider-rest.h"
 #include "time-util.h"
 
@@ -218,6 +219,8 @@ static void on_wait_request_gone(HttpRequest *req, void *data) {
         operation_unwatch(w->operation, w->watcher); /* frees w */
 }
 
+static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm);
+
 static void on_operation_done(Operation *o, int r, const char *message, VM *vm, void *userdata) {
         RestWait *w = userdata;
         HttpRequest *req = TAKE_PTR(w->req);
@@ -229,6 +232,10 @@ static void on_operation_done(Operation *o, int r, const char *message, VM *vm, 
                 (void) reply_operation_error(req, w->kind, r, message);
         else if (w->kind == VM_OP_DELETE || !vm)
                 (void) reply_deleted(req, w->name);
+        else if (w->kind == VM_OP_KEYS) {
+                if (reply_keys(req, w->rest, vm) < 0)
+                        (void) http_reply_error(req, 500, "INTERNAL_ERROR", "Cannot read the keys of VM %s", w->name);
+        }
         else
                 (void) reply_vm(req, w->kind == VM_OP_CREATE ? 201 : 200, vm);
 }
@@ -565,6 +572,156 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
         return http_reply_json(req, 200, o);
 }
 
+/* ---- the owner's SSH keys ---- */
+
+/* "SHA256:..." as ssh-keygen -l prints it, from the key's blob. */
+static int key_fingerprint(const char *line, char ret[static 8 + SSH_IDENTITY_SIZE]) {
+        _cleanup_(ssh_key_freep) SshKey *k = NULL;
+        char id[SSH_IDENTITY_SIZE];
+        int r;
+
+        r = ssh_key_from_public_line(line, &k);
+        if (r < 0)
+                return r;
+        ssh_key_identity(k, id);
+        for (char *p = id; *p; p++)
+                *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
+        snprintf(ret, 8 + SSH_IDENTITY_SIZE, "SHA256:%s", id);
+        return 0;
+}
+
+/* The keys the owner added, as [{"name","fingerprint"}]. */
+static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm) {
+        _cleanup_json_ json_object *a = json_object_new_array();
+        VMKey *keys = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        r = manager_load_vm_keys(rest->manager, vm, &keys, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                char fp[8 + SSH_IDENTITY_SIZE];
+                json_object *o = json_object_new_object();
+
+                if (!o || json_object_array_add(a, o) < 0) {
+                        json_object_put(o);
+                        r = -ENOMEM;
+                        break;
+                }
+                if (json_object_object_add(o, "name", json_object_new_string(keys[i].name)) < 0 ||
+                    json_object_object_add(o, "fingerprint",
+                                           key_fingerprint(keys[i].key, fp) >= 0 ? json_object_new_string(fp) : NULL) < 0)
+                        r = -ENOMEM;
+        }
+        vm_keys_free(keys, n);
+        if (r < 0)
+                return r;
+        return http_reply_json(req, 200, a);
+}
+
+static bool key_name_valid(const char *s) {
+        return token_valid(s, VM_KEY_NAME_MAX, "._@-");
+}
+
+/* Starts a change of keys and answers once the guest has it. */
+static int set_key(HttpRequest *req, ProviderRest *rest, VM *vm, const Caller *c, const char *name, const char *key) {
+        Operation *op;
+        int r;
+
+        r = manager_set_vm_key(rest->manager, c, vm, name, key, &op);
+        if (r == -ENOENT)
+                return http_reply_error(req, 404, "KEY_NOT_FOUND", "VM %s has no key called %s", vm->record.name, name);
+        if (r == -EBUSY) {
+                const ErrorInfo *e = error_info(r);
+
+                return http_reply_error(req, e->http_status, e->code, "Keys can be changed while VM %s runs, not while it is %s",
+                                        vm->record.name, vm_state_to_string(vm->record.state));
+        }
+        if (r == -EOPNOTSUPP)
+                return http_reply_error(req, 501, "NOT_IMPLEMENTED",
+                                        "The %s driver cannot change the keys of a running VM yet; create the VM with ssh_key",
+                                        manager_driver_name(rest->manager));
+        if (r == -EPERM)
+                return reply_not_found(req, vm->record.name);
+        if (r < 0)
+                return reply_operation_error(req, VM_OP_KEYS, r, NULL);
+        return wait_for(rest, req, op);
+}
+
+/* POST /api/v1/vms/{name}/ssh-keys {"key", "name"}: as the requestor guide adds its key. */
+static int post_key(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        _cleanup_json_ json_object *body = NULL;
+        const char *data, *key, *name = "default";
+        json_object *v;
+        RestCaller rc;
+        size_t size;
+        VM *vm;
+        int r;
+
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
+        vm = lookup_vm(req, rest->manager, &rc.caller);
+        if (!vm)
+                return 0;
+
+        data = http_request_body(req, &size);
+        if (json_parse(data, size, &body) < 0 || !json_object_is_type(body, json_type_object))
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "body: must be a JSON object");
+        if (!json_object_object_get_ex(body, "key", &v) || !json_object_is_type(v, json_type_string))
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "key: field required, an OpenSSH public key line");
+        key = json_object_get_string(v);
+        /* Not a word of a private key in the answer or the log. */
+        if (ssh_private_key_like(key))
+                return http_reply_error(req, 422, "VALIDATION_ERROR",
+                                        "key: this is a private key; send the public key (the .pub file) instead");
+        if (strlen(key) > SSH_KEY_MAX || !ssh_public_key_valid(key))
+                return http_reply_error(req, 422, "VALIDATION_ERROR",
+                                        "key: must be one OpenSSH public key line (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*)");
+        if (json_object_object_get_ex(body, "name", &v) && !json_object_is_type(v, json_type_null)) {
+                name = json_object_get_string(v);
+                if (!json_object_is_type(v, json_type_string) || !key_name_valid(name))
+                        return http_reply_error(req, 422, "VALIDATION_ERROR",
+                                                "name: must be 1-%d of A-Z, a-z, 0-9, '.', '_', '@', '-'", VM_KEY_NAME_MAX);
+        }
+        return set_key(req, rest, vm, &rc.caller, name, key);
+}
+
+static int get_keys(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        RestCaller rc;
+        VM *vm;
+        int r;
+
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
+        vm = lookup_vm(req, rest->manager, &rc.caller);
+        return vm ? reply_keys(req, rest, vm) : 0;
+}
+
+static int delete_key(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        const char *name = http_request_path_arg(req, 1);
+        RestCaller rc;
+        VM *vm;
+        int r;
+
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
+        vm = lookup_vm(req, rest->manager, &rc.caller);
+        if (!vm)
+                return 0;
+        if (!key_name_valid(name))
+                return http_reply_error(req, 404, "KEY_NOT_FOUND", "VM %s has no such key", vm->record.name);
+        return set_key(req, rest, vm, &rc.caller, name, NULL);
+}
+
 static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/health",                   get_health,        0 },
         { HTTP_GET,    "/api/v1/vms/jobs/{}",       get_job,           HTTP_ROUTE_RATE_LIMITED },
@@ -575,6 +732,9 @@ static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/api/v1/vms/{}/access",     get_access,        HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/start",      post_start,        HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/stop",       post_stop,         HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_POST,   "/api/v1/vms/{}/ssh-keys",   post_key,          HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/vms/{}/ssh-keys",   get_keys,          HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_DELETE, "/api/v1/vms/{}/ssh-keys/{}", delete_key,       HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/provider/info",     get_provider_info, HTTP_ROUTE_RATE_LIMITED },
 };
 

@@ -48,7 +48,7 @@ static int parse_resources(json_object *o, const char *prefix, Resources *ret, c
 /* Private key text as ssh-keygen, PuTTYgen or OpenSSL write it, in a field meant for a
  * public key line (the seed's client sends the key at its configured path, by default the
  * private one). */
-static bool ssh_private_key_like(const char *s) {
+bool ssh_private_key_like(const char *s) {
         return strstr(s, "PRIVATE KEY") || strstr(s, "PuTTY-User-Key-File");
 }
 

@@ -160,13 +160,15 @@ def ssh_port_block(n):
     raise AssertionError("no free block of ports for the SSH range")
 
 
-def started_provider(binary, data=None, **settings):
+def started_provider(binary, data=None, standin=None, **settings):
     """A started golem-providerd on the multipass stand-in (fast timings, a
-    fixed capacity); ``settings`` are GOLEM_PROVIDER_* suffixes."""
+    fixed capacity); ``settings`` are GOLEM_PROVIDER_* suffixes.  ``data``
+    and ``standin``: the state dirs of an earlier one, to restart it."""
     d = Daemon(binary, name="providerd")
     data = data or d.path("data")
+    standin = standin or d.path("standin")
     os.makedirs(data, exist_ok=True)
-    os.makedirs(d.path("standin"), exist_ok=True)
+    os.makedirs(standin, exist_ok=True)
     first = ssh_port_block(10)
     d.env.update({
         "GOLEM_PROVIDER_HOST": "127.0.0.1",
@@ -184,7 +186,7 @@ def started_provider(binary, data=None, **settings):
         "GOLEM_PROVIDER_PORT_RANGE_END": str(first + 9),
         "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE": "0",
         "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + d.path("no-system-bus"),
-        "MULTIPASS_STANDIN_STATE": d.path("standin"),
+        "MULTIPASS_STANDIN_STATE": standin,
         "MULTIPASS_STANDIN_PREPARE_SECONDS": "0.05",
         "MULTIPASS_STANDIN_BOOT_SECONDS": "0.1",
         "MULTIPASS_STANDIN_STOP_SECONDS": "0.05",
@@ -192,6 +194,7 @@ def started_provider(binary, data=None, **settings):
     for key, value in settings.items():
         d.env["GOLEM_PROVIDER_" + key] = str(value)
     d.data = data
+    d.standin = standin
     d.start().wait_ready()
     status, _, info = http("GET", d.url + INFO)
     expect_eq(status, 200, f"GET {INFO} (body {info!r})")
@@ -610,6 +613,88 @@ def private_key_refused(binary):
         expect(line not in w.p.stderr(), "the private key is logged")
     expect(not os.path.exists(os.path.join(w.p.data, "cloud-init", "leaky.yaml")),
            "the private key reached cloud-init")
+
+
+def guest_keys(w, name):
+    """The authorized keys the stand-in's guest holds (see tests/multipass)."""
+    path = os.path.join(w.p.standin, "instances", f"golem-{name}.files",
+                        "%home%ubuntu%.ssh%authorized_keys")
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def fingerprint(pub_path):
+    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", pub_path],
+                         check=True, capture_output=True, text=True).stdout
+    return out.split()[1]
+
+
+@case
+def seed_add_key(binary):
+    """The seed's two calls: a create without a key, then POST .../ssh-keys
+    {"key","name"}; the key reaches the guest (multipass exec), is listed,
+    kept in the store across stop/start and restarts, and removed."""
+    w = World(binary)
+    keys = f"{VMS}/seed-vm/ssh-keys"
+    status, data = w.request("POST", VMS, {"name": "seed-vm", "cpu": 1,
+                                           "memory": 1, "storage": 10},
+                             w.alice)
+    expect_eq(status, 201, f"create without a key (body {data!r})")
+    laptop, work = (keygen(w.keys, n, "-t", "ed25519") for n in ("laptop", "work"))
+    status, data = w.request("POST", keys, {"key": public_line(laptop),
+                                            "name": "laptop"}, w.alice)
+    expect_eq(status, 200, f"add a key (body {data!r})")
+    expect_eq(data, [{"name": "laptop", "fingerprint": fingerprint(laptop + ".pub")}],
+              "the keys after adding one")
+    expect_eq(guest_keys(w, "seed-vm"), [public_line(laptop)], "the guest's keys")
+    status, data = w.request("POST", keys, {"key": public_line(work),
+                                            "name": "work"}, w.alice)
+    expect_eq(status, 200, f"add another (body {data!r})")
+    expect_eq(guest_keys(w, "seed-vm"), [public_line(laptop), public_line(work)],
+              "the guest's keys, two")
+
+    # Only the owner; a private key never.
+    expect_refused(w.request("POST", keys, {"key": public_line(work)}, w.bob),
+                   "VM_NOT_FOUND", "bob adds a key", 404)
+    expect_refused(w.request("GET", keys, signer=w.bob), "VM_NOT_FOUND",
+                   "bob lists the keys", 404)
+    with open(laptop) as f:
+        private = f.read()
+    msg = expect_refused(w.request("POST", keys, {"key": private}, w.alice),
+                         "VALIDATION_ERROR", "a private key", 422)
+    expect(".pub" in msg, f"the message says to send the .pub: {msg!r}")
+
+    status, data = w.request("DELETE", f"{keys}/laptop", signer=w.alice)
+    expect_eq(status, 200, f"remove a key (body {data!r})")
+    expect_eq([k["name"] for k in data], ["work"], "the keys after removing one")
+    expect_eq(guest_keys(w, "seed-vm"), [public_line(work)], "the guest's keys after the removal")
+    expect_refused(w.request("DELETE", f"{keys}/laptop", signer=w.alice),
+                   "KEY_NOT_FOUND", "removing it again", 404)
+
+    # Kept across stop/start and a restart of the daemon; changed only while it runs.
+    status, _ = w.request("POST", f"{VMS}/seed-vm/stop", signer=w.alice)
+    expect_eq(status, 200, "stop")
+    expect_refused(w.request("POST", keys, {"key": public_line(laptop)}, w.alice),
+                   "VM_WRONG_STATE", "adding a key to a stopped VM", 409)
+    status, _ = w.request("POST", f"{VMS}/seed-vm/start", signer=w.alice)
+    expect_eq(status, 200, "start")
+    w.p.stop()
+    w.p = started_provider(binary, data=w.p.data, standin=w.p.standin)
+    status, data = w.request("GET", keys, signer=w.alice)
+    expect_eq(status, 200, f"list after a restart (body {data!r})")
+    expect_eq([k["name"] for k in data], ["work"], "the keys after a restart")
+    status, data = w.request("GET", f"{VMS}/seed-vm", signer=w.alice)
+    expect_eq(data.get("status"), "running", f"the VM after a restart ({data!r})")
+    expect_eq(guest_keys(w, "seed-vm"), [public_line(work)], "the guest's keys after a restart")
+    # The keys go with the VM.
+    status, _ = w.request("DELETE", f"{VMS}/seed-vm", signer=w.alice)
+    expect_eq(status, 200, "delete")
+    w.create("seed-vm", w.alice)
+    status, data = w.request("GET", keys, signer=w.alice)
+    expect_eq(data, [], "a new VM of the same name has no keys")
 
 
 if __name__ == "__main__":
