@@ -170,14 +170,21 @@ int multipass_parse_info(const char *json, size_t size, const char *name, Driver
 }
 
 int cloud_init_user_data(const char *name, const char *ssh_key, char **ret) {
+        return cloud_init_user_data_keys(name, (const char *const[]) { ssh_key }, 1, ret);
+}
+
+int cloud_init_user_data_keys(const char *name, const char *const *ssh_keys, size_t n, char **ret) {
         _cleanup_json_ json_object *o = NULL, *keys = NULL;
         const char *s;
 
         o = json_object_new_object();
         keys = json_object_new_array();
-        if (!o || !keys ||
-            (ssh_key && json_object_array_add(keys, json_object_new_string(ssh_key)) < 0) ||
-            json_object_object_add(o, "ssh_authorized_keys", TAKE_PTR(keys)) < 0 ||
+        if (!o || !keys)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (ssh_keys[i] && json_object_array_add(keys, json_object_new_string(ssh_keys[i])) < 0)
+                        return -ENOMEM;
+        if (json_object_object_add(o, "ssh_authorized_keys", TAKE_PTR(keys)) < 0 ||
             json_object_object_add(o, "hostname", json_object_new_string(name)) < 0)
                 return -ENOMEM;
 

@@ -124,3 +124,5 @@ DriverVMState multipass_state_from_string(const char *s);
 /* The cloud-init user-data that puts key in the default user's authorized keys (none when
  * NULL). JSON is YAML, so no value can break out of its string. */
 int cloud_init_user_data(const char *name, const char *ssh_key, char **ret);
+/* The same with the n keys of ssh_keys (NULL ones skipped). */
+int cloud_init_user_data_keys(const char *name, const char *const *keys, size_t n, char **ret);
