@@ -642,8 +642,8 @@ static int set_key(HttpRequest *req, ProviderRest *rest, VM *vm, const Caller *c
         }
         if (r == -EOPNOTSUPP)
                 return http_reply_error(req, 501, "NOT_IMPLEMENTED",
-                                        "The %s driver cannot change the keys of a running VM yet; create the VM with ssh_key",
-                                        manager_driver_name(rest->manager));
+                                        "The keys of VM %s cannot be changed while it runs (the %s driver has no way into it); "
+                                        "create the VM with ssh_key", vm->record.name, manager_driver_name(rest->manager));
         if (r == -EPERM)
                 return reply_not_found(req, vm->record.name);
         if (r < 0)
