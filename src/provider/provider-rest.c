@@ -155,6 +155,18 @@ static VM *lookup_vm(HttpRequest *req, Manager *m, const Caller *c) {
         return vm;
 }
 
+/* The caller (verified) and the VM named in the path when it is theirs: 1; 0 once the
+ * request was answered (refused, or 404). */
+static int caller_vm_from_request(ProviderRest *rest, HttpRequest *req, RestCaller *rc, VM **ret) {
+        int r;
+
+        r = caller_from_request(rest, req, rc);
+        if (r <= 0)
+                return r;
+        *ret = lookup_vm(req, rest->manager, &rc->caller);
+        return *ret ? 1 : 0;
+}
+
 /* ---- jobs ---- */
 
 /* The create operation of a job that is still creating its VM, else NULL. */
@@ -430,11 +442,8 @@ static int get_vm(HttpRequest *req, void *userdata) {
         VM *vm;
         int r;
 
-        r = caller_from_request(rest, req, &rc);
-        if (r <= 0)
-                return r;
-        vm = lookup_vm(req, rest->manager, &rc.caller);
-        return vm ? reply_vm(req, 200, vm) : 0;
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        return r <= 0 ? r : reply_vm(req, 200, vm);
 }
 
 /* The address requestors connect to: PUBLIC_IP, else the address this request came in on. */
@@ -455,12 +464,9 @@ static int get_access(HttpRequest *req, void *userdata) {
         VM *vm;
         int r;
 
-        r = caller_from_request(rest, req, &rc);
+        r = caller_vm_from_request(rest, req, &rc, &vm);
         if (r <= 0)
                 return r;
-        vm = lookup_vm(req, rest->manager, &rc.caller);
-        if (!vm)
-                return 0;
 
         ssh_host(req, rest->settings, host);
         snprintf(instance, sizeof(instance), "golem-%s", vm->record.name);
@@ -474,6 +480,23 @@ static int get_access(HttpRequest *req, void *userdata) {
         return http_reply_json(req, 200, o);
 }
 
+/* The answer to an operation on vm that the manager began (r >= 0: op, answered when done)
+ * or refused. */
+static int answer_action(HttpRequest *req, ProviderRest *rest, VM *vm, VMOperation kind, int r, Operation *op) {
+        if (r == -EBUSY) {
+                const ErrorInfo *e = error_info(r);
+
+                return http_reply_error(req, e->http_status, e->code, "Cannot %s VM %s while it is %s",
+                                        kind == VM_OP_KEYS ? "change the keys of" : vm_operation_to_string(kind),
+                                        vm->record.name, vm_state_to_string(vm->record.state));
+        }
+        if (r == -EPERM)
+                return reply_not_found(req, vm->record.name);
+        if (r < 0)
+                return reply_operation_error(req, kind, r, NULL);
+        return wait_for(rest, req, op);
+}
+
 static int vm_action(HttpRequest *req, ProviderRest *rest, VMOperation kind) {
         Manager *m = rest->manager;
         Operation *op;
@@ -481,28 +504,14 @@ static int vm_action(HttpRequest *req, ProviderRest *rest, VMOperation kind) {
         VM *vm;
         int r;
 
-        r = caller_from_request(rest, req, &rc);
+        r = caller_vm_from_request(rest, req, &rc, &vm);
         if (r <= 0)
                 return r;
-        vm = lookup_vm(req, m, &rc.caller);
-        if (!vm)
-                return 0;
 
         r = kind == VM_OP_START ? manager_start_vm(m, &rc.caller, vm, &op) :
             kind == VM_OP_STOP ? manager_stop_vm(m, &rc.caller, vm, &op) :
                                  manager_delete_vm(m, &rc.caller, vm, &op);
-        if (r == -EBUSY) {
-                const ErrorInfo *e = error_info(r);
-
-                return http_reply_error(req, e->http_status, e->code, "Cannot %s VM %s while it is %s",
-                                        vm_operation_to_string(kind), vm->record.name,
-                                        vm_state_to_string(vm->record.state));
-        }
-        if (r == -EPERM)
-                return reply_not_found(req, vm->record.name);
-        if (r < 0)
-                return reply_operation_error(req, kind, r, NULL);
-        return wait_for(rest, req, op);
+        return answer_action(req, rest, vm, kind, r, op);
 }
 
 static int post_start(HttpRequest *req, void *userdata) {
@@ -634,21 +643,11 @@ static int set_key(HttpRequest *req, ProviderRest *rest, VM *vm, const Caller *c
         r = manager_set_vm_key(rest->manager, c, vm, name, key, &op);
         if (r == -ENOENT)
                 return http_reply_error(req, 404, "KEY_NOT_FOUND", "VM %s has no key called %s", vm->record.name, name);
-        if (r == -EBUSY) {
-                const ErrorInfo *e = error_info(r);
-
-                return http_reply_error(req, e->http_status, e->code, "Keys can be changed while VM %s runs, not while it is %s",
-                                        vm->record.name, vm_state_to_string(vm->record.state));
-        }
         if (r == -EOPNOTSUPP)
                 return http_reply_error(req, 501, "NOT_IMPLEMENTED",
                                         "The keys of VM %s cannot be changed while it runs (the %s driver has no way into it); "
                                         "create the VM with ssh_key", vm->record.name, manager_driver_name(rest->manager));
-        if (r == -EPERM)
-                return reply_not_found(req, vm->record.name);
-        if (r < 0)
-                return reply_operation_error(req, VM_OP_KEYS, r, NULL);
-        return wait_for(rest, req, op);
+        return answer_action(req, rest, vm, VM_OP_KEYS, r, op);
 }
 
 /* POST /api/v1/vms/{name}/ssh-keys {"key", "name"}: as the requestor guide adds its key. */
@@ -662,12 +661,9 @@ static int post_key(HttpRequest *req, void *userdata) {
         VM *vm;
         int r;
 
-        r = caller_from_request(rest, req, &rc);
+        r = caller_vm_from_request(rest, req, &rc, &vm);
         if (r <= 0)
                 return r;
-        vm = lookup_vm(req, rest->manager, &rc.caller);
-        if (!vm)
-                return 0;
 
         data = http_request_body(req, &size);
         if (json_parse(data, size, &body) < 0 || !json_object_is_type(body, json_type_object))
@@ -697,11 +693,8 @@ static int get_keys(HttpRequest *req, void *userdata) {
         VM *vm;
         int r;
 
-        r = caller_from_request(rest, req, &rc);
-        if (r <= 0)
-                return r;
-        vm = lookup_vm(req, rest->manager, &rc.caller);
-        return vm ? reply_keys(req, rest, vm) : 0;
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        return r <= 0 ? r : reply_keys(req, rest, vm);
 }
 
 static int delete_key(HttpRequest *req, void *userdata) {
@@ -711,12 +704,9 @@ static int delete_key(HttpRequest *req, void *userdata) {
         VM *vm;
         int r;
 
-        r = caller_from_request(rest, req, &rc);
+        r = caller_vm_from_request(rest, req, &rc, &vm);
         if (r <= 0)
                 return r;
-        vm = lookup_vm(req, rest->manager, &rc.caller);
-        if (!vm)
-                return 0;
         if (!key_name_valid(name))
                 return http_reply_error(req, 404, "KEY_NOT_FOUND", "VM %s has no such key", vm->record.name);
         return set_key(req, rest, vm, &rc.caller, name, NULL);

@@ -1188,8 +1188,12 @@ def same_name_two_providers(binary):
     expect_stopped(pb, name, pid_b, port_b, t0, "b's VM after its own stop")
     destroy(bob, pb, name, port_b, timings)
 
+
 @case
 def added_key(binary):
+    """A VM created without a key; POST .../ssh-keys adds key B to the
+    running guest: B logs in at once and after a stop and a start; removed,
+    it is refused."""
     timings = Timings("added_key")
     images = timings.measure("mkimage", build_image)
     disc = start_discovery()
