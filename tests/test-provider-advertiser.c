@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <strings.h>
@@ -16,6 +18,8 @@
 #include "json-util.h"
 #include "log.h"
 #include "provider-advertiser.h"
+#include "signed-request.h"
+#include "ssh-wire.h"
 #include "tests.h"
 #include "time-util.h"
 
@@ -923,5 +927,139 @@ TEST(discoveryd) {
         result_clear(&res);
 
         a = advertiser_free(a);
+        teardown();
+}
+
+/* ---- signed advertisements ---- */
+
+extern char **environ;
+
+/* `ssh-keygen -Y check-novalidate -n golem-request-v1` of the request's signature over the
+ * message it stands for: its exit status. */
+static int ssh_keygen_check(const char *dir, const char *message, const char *signature) {
+        _cleanup_free_ char *msg_path = NULL, *sig_path = NULL, *armored = NULL;
+        posix_spawn_file_actions_t fa;
+        size_t n = strlen(signature);
+        FILE *f;
+        pid_t pid;
+        int status;
+
+        ASSERT_TRUE(asprintf(&msg_path, "%s/message", dir) >= 0);
+        ASSERT_TRUE(asprintf(&sig_path, "%s/message.sig", dir) >= 0);
+        free(test_write_file(dir, "message", message, strlen(message)));
+
+        /* The armor as ssh-keygen writes it: 70 columns. */
+        f = fopen(sig_path, "we");
+        ASSERT_NOT_NULL(f);
+        fputs("-----BEGIN SSH SIGNATURE-----\n", f);
+        for (size_t i = 0; i < n; i += 70)
+                fprintf(f, "%.70s\n", signature + i);
+        fputs("-----END SSH SIGNATURE-----\n", f);
+        ASSERT_OK(fclose(f));
+
+        const char *argv[] = { "ssh-keygen", "-q", "-Y", "check-novalidate", "-n", SIGNED_REQUEST_NAMESPACE,
+                               "-s", sig_path, NULL };
+        ASSERT_OK(-posix_spawn_file_actions_init(&fa));
+        ASSERT_OK(-posix_spawn_file_actions_addopen(&fa, 0, msg_path, O_RDONLY, 0));
+        ASSERT_OK(-posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0));
+        ASSERT_OK(-posix_spawnp(&pid, "ssh-keygen", &fa, NULL, (char **) argv, environ));
+        posix_spawn_file_actions_destroy(&fa);
+        ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* A recorded request verifies as signed by identity for the discovery service, and
+ * ssh-keygen agrees. */
+static void check_signed(const Recorded *r, const char *identity, NonceCache *nonces, const char *dir) {
+        _cleanup_free_ char *message = NULL;
+        const char *ts = recorded_header(r, SIGNED_REQUEST_HEADER_TIMESTAMP),
+                   *nonce = recorded_header(r, SIGNED_REQUEST_HEADER_NONCE),
+                   *sig = recorded_header(r, SIGNED_REQUEST_HEADER_PROVIDER_SIGNATURE);
+        char who[SSH_IDENTITY_SIZE] = "";
+        SignedRequest req = {
+                .method = r->method,
+                .target = r->path,
+                .audience = SIGNED_REQUEST_AUDIENCE_DISCOVERY,
+                .timestamp = ts,
+                .nonce = nonce,
+                .signature = sig,
+                .body = r->body,
+                .body_size = r->body_size,
+        };
+
+        ASSERT_NOT_NULL(ts);
+        ASSERT_NOT_NULL(nonce);
+        ASSERT_NOT_NULL(sig);
+        ASSERT_TRUE(streq_ptr(recorded_header(r, "X-Provider-ID"), identity));
+        ASSERT_OK(signed_request_verify(&req, (int64_t) (now_realtime() / USEC_PER_SEC), nonces, who));
+        ASSERT_TRUE(streq(who, identity));
+
+        /* Signed for discovery, not for anyone else. */
+        req.audience = "provider";
+        ASSERT_TRUE(signed_request_verify(&req, (int64_t) (now_realtime() / USEC_PER_SEC), NULL, who) == -EKEYREJECTED);
+
+        ASSERT_OK(signed_request_message(r->method, r->path, SIGNED_REQUEST_AUDIENCE_DISCOVERY, ts, nonce,
+                                         r->body, r->body_size, &message));
+        ASSERT_TRUE(ssh_keygen_check(dir, message, sig) == 0);
+        /* ... and refuses another message. */
+        message[strlen(message) - 2] ^= 1;
+        ASSERT_TRUE(ssh_keygen_check(dir, message, sig) != 0);
+}
+
+TEST(advertiser_signed) {
+        setup();
+        _cleanup_(curl_glue_freep) CurlGlue *g = NULL;
+        _cleanup_(nonce_cache_freep) NonceCache *nonces = NULL;
+        _cleanup_(ssh_key_freep) SshKey *k = NULL, *other = NULL;
+        _cleanup_free_ char *url = NULL, *dir = test_mkdtemp();
+        _cleanup_json_ json_object *o = NULL;
+        char identity[SSH_IDENTITY_SIZE];
+        AdvertiserConfig c = test_config();
+        Free f = { .cpu = 4, .memory_gb = 8, .storage_gb = 40 };
+        Advertiser *a = NULL;
+        bool withdrawn = false;
+        json_object *v;
+        int64_t port;
+
+        ASSERT_OK(ssh_key_generate_ed25519(&k));
+        ASSERT_OK(ssh_key_generate_ed25519(&other));
+        ssh_key_identity(k, identity);
+        ASSERT_OK(nonce_cache_new(64, SIGNED_REQUEST_WINDOW_SEC, &nonces));
+        server_reset(&server, 200);
+        ASSERT_OK(curl_glue_new(event, &g));
+
+        /* A key that is not the id's is a mistake. */
+        c.key = other;
+        c.provider_id = identity;
+        ASSERT_TRUE(advertiser_new(event, g, &c, get_free, &f, &a) == -EINVAL);
+
+        /* Behind a path prefix: the target signed is the whole path, as sent. */
+        ASSERT_TRUE(asprintf(&url, "%s/discovery/", base_url) >= 0);
+        c.discovery_url = url;
+        c.key = k;
+        c.api_port = 7466;
+        ASSERT_OK(advertiser_new(event, g, &c, get_free, &f, &a));
+        advertiser_start(a);
+        ASSERT_TRUE(run_until_count(&server, "POST", 1, 2 * USEC_PER_SEC));
+        ASSERT_TRUE(streq(server.recorded[0].path, "/discovery/api/v1/advertisements"));
+        check_signed(&server.recorded[0], identity, nonces, dir);
+        ASSERT_OK(json_parse(server.recorded[0].body, server.recorded[0].body_size, &o));
+        ASSERT_TRUE(json_object_object_get_ex(o, "api_port", &v) && json_get_int(v, 1, 65535, &port) >= 0 &&
+                    port == 7466);
+
+        /* Every request anew: another nonce, never a replay. */
+        f.cpu = 3;
+        advertiser_changed(a);
+        ASSERT_TRUE(run_until_count(&server, "POST", 2, 2 * USEC_PER_SEC));
+        check_signed(server_last(&server), identity, nonces, dir);
+
+        ASSERT_OK(advertiser_withdraw(a, 5 * USEC_PER_SEC, on_withdrawn, &withdrawn));
+        ASSERT_TRUE(run_until_flag(&withdrawn, 2 * USEC_PER_SEC));
+        ASSERT_TRUE(streq(server_last(&server)->method, "DELETE"));
+        ASSERT_TRUE(streq(startswith(server_last(&server)->path, "/discovery/api/v1/advertisements/") ?: "", identity));
+        check_signed(server_last(&server), identity, nonces, dir);
+
+        a = advertiser_free(a);
+        test_rm_rf(dir);
         teardown();
 }

@@ -41,6 +41,8 @@ static void assert_defaults(const ProviderSettings *s) {
         ASSERT_NULL(s->discovery_url);
         ASSERT_EQ_UINT(s->advertisement_interval_sec, 240);
         ASSERT_EQ_UINT(s->max_vms, 10);
+        ASSERT_EQ_UINT(s->max_vms_per_owner, 3);
+        ASSERT_FALSE(s->allow_unsigned_requests);
         ASSERT_STREQ(s->default_vm_image, "ubuntu:24.04");
         ASSERT_STREQ(s->vm_data_dir, "/var/lib/golem-provider");
         ASSERT_STREQ(s->vm_data_dir, PROVIDER_DEFAULT_DATA_DIR);
@@ -114,7 +116,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         provider_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 26);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 28);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -136,6 +138,8 @@ TEST(environment) {
                 { "GOLEM_PROVIDER_DISCOVERY_URL", "https://discovery.example.org:9001" },
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "60" },
                 { "GOLEM_PROVIDER_MAX_VMS", "3" },
+                { "GOLEM_PROVIDER_MAX_VMS_PER_OWNER", "7" },
+                { "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS", "yes" },
                 { "GOLEM_PROVIDER_DEFAULT_VM_IMAGE", "noble" },
                 { "GOLEM_PROVIDER_VM_DATA_DIR", "/srv/golem" },
                 { "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH", "/opt/multipass/bin/multipass" },
@@ -174,6 +178,8 @@ TEST(environment) {
         ASSERT_STREQ(s.discovery_url, "https://discovery.example.org:9001");
         ASSERT_EQ_UINT(s.advertisement_interval_sec, 60);
         ASSERT_EQ_UINT(s.max_vms, 3);
+        ASSERT_EQ_UINT(s.max_vms_per_owner, 7);
+        ASSERT_TRUE(s.allow_unsigned_requests);
         ASSERT_STREQ(s.default_vm_image, "noble");
         ASSERT_STREQ(s.vm_data_dir, "/srv/golem");
         ASSERT_STREQ(s.multipass_binary_path, "/opt/multipass/bin/multipass");
@@ -207,6 +213,8 @@ TEST(edges_accepted) {
                 { "GOLEM_PROVIDER_CPU_THRESHOLD", "1" },
                 { "GOLEM_PROVIDER_MEMORY_THRESHOLD", "100" },
                 { "GOLEM_PROVIDER_MAX_VMS", "0" },
+                { "GOLEM_PROVIDER_MAX_VMS_PER_OWNER", "0" },      /* no per-owner limit */
+                { "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS", "no" },
                 { "GOLEM_PROVIDER_DISCOVERY_URL", "" },           /* empty: do not advertise */
                 { "GOLEM_PROVIDER_HOST", "::" },
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "86400" },
@@ -224,6 +232,8 @@ TEST(edges_accepted) {
         ASSERT_EQ_UINT(s.cpu_threshold, 1);
         ASSERT_EQ_UINT(s.memory_threshold, 100);
         ASSERT_EQ_UINT(s.max_vms, 0);
+        ASSERT_EQ_UINT(s.max_vms_per_owner, 0);
+        ASSERT_FALSE(s.allow_unsigned_requests);
         ASSERT_NULL(s.discovery_url);
         ASSERT_STREQ(s.host, "::");
         ASSERT_EQ_UINT(s.advertisement_interval_sec, 86400);
@@ -264,6 +274,8 @@ TEST(environment_errors) {
                 { "GOLEM_PROVIDER_PUBLIC_IP", "provider.example.org" },
                 { "GOLEM_PROVIDER_MAX_VMS", "1001" },
                 { "GOLEM_PROVIDER_MAX_VMS", "-1" },
+                { "GOLEM_PROVIDER_MAX_VMS_PER_OWNER", "1001" },
+                { "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS", "maybe" },
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "0" },
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "86401" },
                 { "GOLEM_PROVIDER_LAUNCH_TIMEOUT", "0" },

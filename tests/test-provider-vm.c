@@ -165,7 +165,9 @@ static const Row rows[] = {
         OK("{" N "\"size\": \"small\", \"ssh_key\": \"" KEY_SK_ECDSA "\"}", "web-1", 1, 1, 10, "", KEY_SK_ECDSA),
         OK("{" N "\"size\": \"small\", \"ssh_key\": \"ssh-ed25519 " KEY_ED25519_BLOB "\"}", "web-1", 1, 1, 10, "",
            "ssh-ed25519 " KEY_ED25519_BLOB),
-        REFUSED("{" N "\"size\": \"small\"}", "ssh_key"),
+        /* No key: the requestor adds one after the create. */
+        OK("{" N "\"size\": \"small\"}", "web-1", 1, 1, 10, "", ""),
+        OK("{" N "\"cpu\": 2, \"memory\": 4, \"storage\": 20}", "web-1", 2, 4, 20, "", ""),
         REFUSED("{" N "\"size\": \"small\", \"ssh_key\": null}", "ssh_key"),
         REFUSED("{" N "\"size\": \"small\", \"ssh_key\": \"\"}", "ssh_key"),
         REFUSED("{" N "\"size\": \"small\", \"ssh_key\": 1}", "ssh_key"),
@@ -255,6 +257,11 @@ TEST(create_request_messages) {
         ASSERT_STR_CONTAINS(error, "starting with a letter or digit");
         ASSERT_ERROR(create_request("{" N "\"size\": \"small\", \"ssh_key\": \"" KEY_DSS "\"}", &req, error), EINVAL);
         ASSERT_STREQ(error, "ssh_key: must be one OpenSSH public key line (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*)");
+        /* A private key: told to send the .pub, and not a word of the key in the answer. */
+        ASSERT_ERROR(create_request("{" N "\"size\": \"small\", \"ssh_key\": \"-----BEGIN OPENSSH PRIVATE KEY-----\\n"
+                                    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\\n-----END OPENSSH PRIVATE KEY-----\\n\"}", &req, error),
+                     EINVAL);
+        ASSERT_STREQ(error, "ssh_key: this is a private key; send the public key (the .pub file) instead");
         ASSERT_ERROR(create_request("[1]", &req, error), EINVAL);
         ASSERT_STREQ(error, "body: must be a JSON object");
 }

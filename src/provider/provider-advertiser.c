@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "json-util.h"
 #include "log.h"
 #include "provider-advertiser.h"
+#include "signed-request.h"
+#include "ssh-key-file.h"
 #include "time-util.h"
 #include "validate.h"
 #include "wire.h"
@@ -23,6 +26,8 @@ struct Advertiser {
 
         char *discovery_url, *provider_id, *public_ip, *country, *platform;
         char *post_url, *delete_url;
+        uint16_t api_port;
+        SshKey *key;            /* NULL: unsigned (a legacy id) */
         uint64_t interval_usec;
         int64_t min_cpu, min_memory_gb, min_storage_gb;
 
@@ -54,27 +59,75 @@ static void strv_free(char **l) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 
-/* The headers that identify this provider to the discovery service. The only place that
- * knows about credentials: signing the request (method, path and body) goes here. */
-static int advertiser_build_headers(Advertiser *a, const char *method, const char *path,
+/* A copy of a key pair, through its private key text (which is wiped after). */
+static int key_copy(const SshKey *k, SshKey **ret) {
+        char *text = NULL;
+        int r;
+
+        r = ssh_key_to_private_text(k, &text);
+        if (r < 0)
+                return r;
+        r = ssh_key_from_private_text(text, strlen(text), ret);
+        erase_and_free(text, strlen(text));
+        return r;
+}
+
+/* The path and query of url, as curl sends them in the request line. */
+static const char *url_target(const char *url) {
+        const char *p = strstr(url, "://");
+
+        p = p ? p + 3 : url;
+        return p + strcspn(p, "/");
+}
+
+static int strv_push_printf(char **l, size_t *n, const char *format, ...) _printf_(3, 4);
+static int strv_push_printf(char **l, size_t *n, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&l[*n], format, ap);
+        va_end(ap);
+        if (r < 0) {
+                l[*n] = NULL;
+                return -ENOMEM;
+        }
+        (*n)++;
+        return 0;
+}
+
+/* The headers that identify this provider to the discovery service: its id and, when the id
+ * is its key's identity, a signature of the request (method, target, body) by that key. */
+static int advertiser_build_headers(Advertiser *a, const char *method, const char *url,
                                     const char *body, size_t body_size, char ***ret) {
+        _cleanup_(signed_request_headers_done) SignedRequestHeaders h = {};
         _cleanup_(strv_freep) char **l = NULL;
         size_t n = 0;
+        int r;
 
-        l = calloc(4, sizeof(char *));
+        l = calloc(6, sizeof(char *));
         if (!l)
                 return -ENOMEM;
 
-        if (body && !(l[n++] = strdup("Content-Type: application/json")))
+        if (body && strv_push_printf(l, &n, "Content-Type: application/json") < 0)
                 return -ENOMEM;
-        if (asprintf(&l[n], "X-Provider-ID: %s", a->provider_id) < 0) {
-                l[n] = NULL;
+        if (strv_push_printf(l, &n, "X-Provider-ID: %s", a->provider_id) < 0)
                 return -ENOMEM;
+        if (!a->key) {
+                if (strv_push_printf(l, &n, SIGNED_REQUEST_HEADER_PROVIDER_SIGNATURE ": unsigned") < 0)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(l);
+                return 0;
         }
-        n++;
-        if (!(l[n++] = strdup("X-Provider-Signature: unsigned")))
-                return -ENOMEM;
 
+        r = signed_request_sign(a->key, NULL, NULL, method, url_target(url), SIGNED_REQUEST_AUDIENCE_DISCOVERY,
+                                body, body_size, (int64_t) (now_realtime() / USEC_PER_SEC), &h);
+        if (r < 0)
+                return r;
+        if (strv_push_printf(l, &n, SIGNED_REQUEST_HEADER_TIMESTAMP ": %s", h.timestamp) < 0 ||
+            strv_push_printf(l, &n, SIGNED_REQUEST_HEADER_NONCE ": %s", h.nonce) < 0 ||
+            strv_push_printf(l, &n, SIGNED_REQUEST_HEADER_PROVIDER_SIGNATURE ": %s", h.signature) < 0)
+                return -ENOMEM;
         *ret = TAKE_PTR(l);
         return 0;
 }
@@ -94,6 +147,8 @@ static int advertiser_build_body(Advertiser *a, int64_t cpu, int64_t memory_gb, 
                 json_object_put(resources);
                 return -ENOMEM;
         }
+        if (a->api_port > 0 && json_object_object_add(o, "api_port", json_object_new_int(a->api_port)) < 0)
+                return -ENOMEM;
 
         s = strdup(json_to_string(o, false));
         if (!s)
@@ -197,7 +252,7 @@ static int advertiser_send(Advertiser *a, AdvertiserRequestKind kind, const char
                 url = a->delete_url;
         }
 
-        r = advertiser_build_headers(a, method, startswith(url, a->discovery_url), body, body ? strlen(body) : 0, &headers);
+        r = advertiser_build_headers(a, method, url, body, body ? strlen(body) : 0, &headers);
         if (r < 0)
                 return r;
 
@@ -367,6 +422,17 @@ int advertiser_new(sd_event *event, CurlGlue *curl, const AdvertiserConfig *conf
         a->min_cpu = config->min_cpu;
         a->min_memory_gb = config->min_memory_gb;
         a->min_storage_gb = config->min_storage_gb;
+        a->api_port = config->api_port;
+        if (config->key) {
+                char identity[SSH_IDENTITY_SIZE];
+
+                ssh_key_identity(config->key, identity);
+                if (!streq(identity, config->provider_id))
+                        return -EINVAL;
+                r = key_copy(config->key, &a->key);
+                if (r < 0)
+                        return r;
+        }
 
         a->discovery_url = strdup(config->discovery_url);
         a->provider_id = strdup(config->provider_id);
@@ -414,6 +480,7 @@ Advertiser *advertiser_free(Advertiser *a) {
         free(a->platform);
         free(a->post_url);
         free(a->delete_url);
+        ssh_key_free(a->key);
         free(a);
         return NULL;
 }

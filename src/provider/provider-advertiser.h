@@ -7,6 +7,7 @@
 
 #include "curl-glue.h"
 #include "macro.h"
+#include "ssh-key.h"
 
 /* Keeps this provider's advertisement on the discovery service fresh: a POST at start,
  * every interval and shortly after every change of free resources; a DELETE when the free
@@ -25,6 +26,11 @@ typedef struct Advertiser Advertiser;
 typedef struct AdvertiserConfig {
         const char *discovery_url;   /* e.g. http://127.0.0.1:9001; POSTs go to URL/api/v1/advertisements */
         const char *provider_id, *public_ip, *country, *platform;   /* platform may be NULL */
+        uint16_t api_port;           /* the REST API's port, advertised as "api_port"; 0: not said */
+        /* The provider's key, whose identity provider_id must be: every POST and DELETE is
+         * signed with it (signed-request.h, audience "discovery", X-Provider-Signature).
+         * NULL: a legacy id, sent unsigned. Copied. */
+        const SshKey *key;
         uint64_t interval_usec;      /* 0: ADVERTISER_INTERVAL_DEFAULT_USEC */
         int64_t min_cpu, min_memory_gb, min_storage_gb;   /* below any of these nothing is advertised */
         void (*on_posted)(void *userdata); /* after each stored advertisement; may be NULL */

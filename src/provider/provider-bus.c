@@ -362,6 +362,7 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
         }
 
 MANAGER_STRING_PROPERTY(property_get_id, b->manager ? manager_provider_id(b->manager) : NULL)
+MANAGER_STRING_PROPERTY(property_get_public_key, b->manager ? manager_public_key(b->manager) : NULL)
 MANAGER_STRING_PROPERTY(property_get_name, b->manager ? manager_provider_name(b->manager) : NULL)
 MANAGER_STRING_PROPERTY(property_get_country, b->settings ? b->settings->country : NULL)
 MANAGER_STRING_PROPERTY(property_get_discovery_url, b->settings ? b->settings->discovery_url : NULL)
@@ -425,6 +426,9 @@ static int property_set_advertising(sd_bus *bus, const char *path, const char *i
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("ProviderID", "s", property_get_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* The provider's key ("ssh-ed25519 ... comment"): ProviderID is its identity unless a
+         * legacy ProviderID= is set. */
+        SD_BUS_PROPERTY("PublicKey", "s", property_get_public_key, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Name", "s", property_get_name, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Country", "s", property_get_country, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PublicIP", "s", property_get_public_ip, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -9,7 +9,7 @@
 #define PROVIDER_DEFAULT_DATA_DIR "/var/lib/golem-provider"
 
 typedef struct ProviderSettings {
-        char *id;                   /* NULL: generated once, kept in the state directory */
+        char *id;                   /* NULL: the identity of the provider's key (legacy ids are unverifiable) */
         char *name;                 /* NULL: the host name */
         char *country;              /* ISO 3166 alpha-2, upper-case */
         char *host;
@@ -18,6 +18,8 @@ typedef struct ProviderSettings {
         char *discovery_url;        /* NULL: do not advertise */
         uint64_t advertisement_interval_sec;
         unsigned max_vms;
+        unsigned max_vms_per_owner; /* VMs one requestor's key may own at a time; 0: no limit */
+        bool allow_unsigned_requests; /* unsigned REST requests act as "anonymous" */
         char *default_vm_image;
         char *vm_data_dir;
         char *multipass_binary_path;

@@ -185,6 +185,8 @@ static int setup_advertiser(ProviderDaemon *d) {
                         .public_ip = s->public_ip,
                         .country = s->country,
                         .platform = manager_platform(d->manager),
+                        .api_port = s->port,
+                        .key = manager_provider_id_verifiable(d->manager) ? manager_provider_key(d->manager) : NULL,
                         .interval_usec = s->advertisement_interval_sec * USEC_PER_SEC,
                         .min_cpu = s->min_cpu_cores,
                         .min_memory_gb = s->min_memory_gb,
@@ -216,6 +218,8 @@ int provider_daemon_reload(ProviderDaemon *d, const char **ret_error) {
         }
 
         d->settings.max_vms = s.max_vms;
+        d->settings.max_vms_per_owner = s.max_vms_per_owner;
+        d->settings.allow_unsigned_requests = s.allow_unsigned_requests;
         d->settings.min_cpu_cores = s.min_cpu_cores;
         d->settings.min_memory_gb = s.min_memory_gb;
         d->settings.min_storage_gb = s.min_storage_gb;

@@ -170,14 +170,21 @@ int multipass_parse_info(const char *json, size_t size, const char *name, Driver
 }
 
 int cloud_init_user_data(const char *name, const char *ssh_key, char **ret) {
+        return cloud_init_user_data_keys(name, (const char *const[]) { ssh_key }, 1, ret);
+}
+
+int cloud_init_user_data_keys(const char *name, const char *const *ssh_keys, size_t n, char **ret) {
         _cleanup_json_ json_object *o = NULL, *keys = NULL;
         const char *s;
 
         o = json_object_new_object();
         keys = json_object_new_array();
-        if (!o || !keys ||
-            json_object_array_add(keys, json_object_new_string(ssh_key)) < 0 ||
-            json_object_object_add(o, "ssh_authorized_keys", TAKE_PTR(keys)) < 0 ||
+        if (!o || !keys)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (ssh_keys[i] && json_object_array_add(keys, json_object_new_string(ssh_keys[i])) < 0)
+                        return -ENOMEM;
+        if (json_object_object_add(o, "ssh_authorized_keys", TAKE_PTR(keys)) < 0 ||
             json_object_object_add(o, "hostname", json_object_new_string(name)) < 0)
                 return -ENOMEM;
 
@@ -386,7 +393,7 @@ static int multipass_launch(Driver *base, const DriverLaunchParams *p, DriverPro
         const char *image;
         int r;
 
-        if (!vm_name_valid(p->name) || !vm_image_valid(p->image) || !ssh_public_key_valid(p->ssh_key))
+        if (!vm_name_valid(p->name) || !vm_image_valid(p->image) || (p->ssh_key && !ssh_public_key_valid(p->ssh_key)))
                 return -EINVAL;
 
         r = cloud_init_user_data(p->name, p->ssh_key, &user_data);
@@ -452,6 +459,24 @@ static int multipass_remove(Driver *d, const char *name, DriverDoneFn done, void
         return simple_command(d, "delete", name, done, userdata, ret);
 }
 
+/* `multipass exec` as the default user: the file is written from stdin, its directory made
+ * when the VM was created without a key. */
+static int multipass_set_keys(Driver *base, const char *name, const char *authorized_keys, DriverDoneFn done,
+                              void *userdata, DriverOp **ret) {
+        MultipassDriver *d = (MultipassDriver *) base;
+        char instance[INSTANCE_MAX];
+
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        snprintf(instance, sizeof(instance), PREFIX "%s", name);
+
+        char *argv[] = { d->binary, (char *) "exec", instance, (char *) "--", (char *) "install", (char *) "-D",
+                         (char *) "-m", (char *) "0600", (char *) "/dev/stdin",
+                         (char *) "/home/ubuntu/.ssh/authorized_keys", NULL };
+        return run(d, OP_DONE, name, "keys", argv, authorized_keys, d->command_timeout,
+                   &(DriverOp) { .done = done, .userdata = userdata }, ret);
+}
+
 static int multipass_info(Driver *base, const char *name, DriverInfoFn done, void *userdata, DriverOp **ret) {
         MultipassDriver *d = (MultipassDriver *) base;
         char instance[INSTANCE_MAX];
@@ -491,6 +516,7 @@ static const DriverOps multipass_ops = {
         .remove = multipass_remove,
         .info = multipass_info,
         .list = multipass_list,
+        .set_keys = multipass_set_keys,
         .cancel = multipass_cancel,
         .free = multipass_free,
         .forwards_ssh = false,

@@ -15,6 +15,7 @@
 #include "json-util.h"
 #include "fs-util.h"
 #include "list.h"
+#include "ssh-key-file.h"
 #include "log.h"
 #include "provider-driver.h"
 #include "provider-qmp.h"
@@ -39,6 +40,12 @@
 #define POWERDOWN_REPEAT_USEC (3 * USEC_PER_SEC)
 #define POWERDOWN_GRACE_USEC (30 * USEC_PER_SEC)
 #define GONE_TIMEOUT_USEC (10 * USEC_PER_SEC)
+/* Changing a running guest's keys: ssh with the VM's management key, as the default user of
+ * cloud images (golem-mini gives it the seed's keys too). */
+#define SSH_BINARY "/usr/bin/ssh"
+#define GUEST_USER "ubuntu"
+#define MANAGEMENT_KEY "management/key"
+#define KEYS_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
 /* A running qemu watched through a pidfd: its exit is noticed at once, whoever's child it is
  * (a unit's main process, or daemonized from ours). */
@@ -79,6 +86,7 @@ typedef enum QemuOpKind {
         QOP_REMOVE,
         QOP_INFO,
         QOP_LIST,
+        QOP_KEYS,
 } QemuOpKind;
 
 struct DriverOp {
@@ -383,11 +391,35 @@ static int write_file(const char *dir, const char *name, const char *text) {
 
 /* The NoCloud seed's files (user-data with the key, meta-data with the hostname); the ISO is
  * made from them by the command of seed_argv(). */
-static int write_seed(DriverOp *op, const DriverLaunchParams *p) {
-        _cleanup_free_ char *user_data = NULL, *meta = NULL, *seed_dir = NULL;
+/* The VM's management key, in a 0700 directory of the VM's own: how the provider reaches
+ * the running guest to change its keys. Returns its public key line. */
+static int make_management_key(DriverOp *op, char **ret) {
+        _cleanup_(ssh_key_freep) SshKey *k = NULL;
+        _cleanup_free_ char *dir = NULL, *path = NULL;
         int r;
 
-        r = cloud_init_user_data(p->name, p->ssh_key, &user_data);
+        if (asprintf(&dir, "%s/management", op->dir) < 0 || asprintf(&path, "%s/" MANAGEMENT_KEY, op->dir) < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        r = ssh_key_generate_ed25519(&k);
+        if (r >= 0)
+                r = ssh_key_set_comment(k, "golem-provider-management");
+        if (r >= 0)
+                r = ssh_key_save(k, path);
+        if (r >= 0)
+                r = ssh_key_to_public_line(k, ret);
+        return r;
+}
+
+static int write_seed(DriverOp *op, const DriverLaunchParams *p) {
+        _cleanup_free_ char *user_data = NULL, *meta = NULL, *seed_dir = NULL, *management = NULL;
+        int r;
+
+        r = make_management_key(op, &management);
+        if (r < 0)
+                return r;
+        r = cloud_init_user_data_keys(p->name, (const char *const[]) { p->ssh_key, management }, 2, &user_data);
         if (r < 0)
                 return r;
         if (asprintf(&meta, "instance-id: golem-%s\nlocal-hostname: %s\n", p->name, p->name) < 0 ||
@@ -835,7 +867,7 @@ static int qemu_launch(Driver *base, const DriverLaunchParams *p, DriverProgress
         DriverOp *op;
         int r;
 
-        if (!vm_name_valid(p->name) || !ssh_public_key_valid(p->ssh_key))
+        if (!vm_name_valid(p->name) || (p->ssh_key && !ssh_public_key_valid(p->ssh_key)))
                 return -EINVAL;
         if (vm_exists(d, p->name))
                 return -EEXIST;
@@ -1058,6 +1090,85 @@ static void qemu_free(Driver *base) {
         free(d);
 }
 
+static void on_keys_done(RunnerJob *job, const RunnerResult *res, void *userdata) {
+        DriverOp *op = userdata;
+        char message[512];
+
+        op->job = NULL;
+        if (res->exit_status == 0) {
+                op_finish(op, 0, NULL);
+                return;
+        }
+        snprintf(message, sizeof(message), "Changing the keys in the guest failed (ssh status %d): %.*s",
+                 res->exit_status, (int) strcspn(strempty(res->err), "\n"), strempty(res->err));
+        op_finish(op, res->timed_out ? -ETIMEDOUT : -EIO, message);
+}
+
+/* ssh (an argv, no shell of ours) into the guest through its forwarded port with the VM's
+ * management key, which stays in the list; the guest's shell replaces the file whole. */
+static int qemu_set_keys(Driver *base, const char *name, const char *authorized_keys, DriverDoneFn done,
+                         void *userdata, DriverOp **ret) {
+        QemuDriver *d = (QemuDriver *) base;
+        _cleanup_free_ char *key = NULL, *pub = NULL, *input = NULL, *management = NULL;
+        _cleanup_(ssh_key_freep) SshKey *k = NULL;
+        const char *host = d->config.listen_host;
+        char port[8], description[128];
+        DriverOp *op;
+        int r;
+
+        if (!vm_name_valid(name))
+                return -EINVAL;
+        op = op_new(d, QOP_KEYS, name);
+        if (!op)
+                return -ENOMEM;
+        op->done = done;
+        op->userdata = userdata;
+        key = vm_path(d, name, MANAGEMENT_KEY);
+        r = key ? read_vm_config(op) : -ENOMEM;
+        if (r >= 0)
+                r = ssh_key_load_public(key, &k);
+        if (r == -ENOENT)
+                r = -EOPNOTSUPP; /* made before VMs had a management key */
+        if (r >= 0)
+                r = ssh_key_to_public_line(k, &management);
+        if (r >= 0 && asprintf(&input, "%s%s\n", authorized_keys, management) < 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                op_free(op);
+                return r;
+        }
+        if (streq(host, "0.0.0.0") || streq(host, "::"))
+                host = "127.0.0.1";
+        snprintf(port, sizeof(port), "%u", op->ssh_port);
+        snprintf(description, sizeof(description), "golem-vm-%s-keys", name);
+
+        char *argv[] = {
+                (char *) SSH_BINARY, (char *) "-F", (char *) "/dev/null", (char *) "-i", key, (char *) "-p", port,
+                (char *) "-o", (char *) "BatchMode=yes", (char *) "-o", (char *) "IdentitiesOnly=yes",
+                (char *) "-o", (char *) "ConnectTimeout=20",
+                /* The port is qemu's forward on our own address, to this VM alone. */
+                (char *) "-o", (char *) "StrictHostKeyChecking=no", (char *) "-o", (char *) "UserKnownHostsFile=/dev/null",
+                (char *) "-o", (char *) "LogLevel=ERROR", (char *) "-l", (char *) GUEST_USER, (char *) host,
+                (char *) "umask 077 && mkdir -p .ssh && cat >.ssh/authorized_keys.new && mv .ssh/authorized_keys.new .ssh/authorized_keys",
+                NULL };
+        r = runner_spawn(d->runner, &(RunnerSpawnParams) {
+                        .description = description,
+                        .argv = argv,
+                        .input = input,
+                        .input_size = strlen(input),
+                        .timeout = KEYS_TIMEOUT_USEC,
+                        .on_done = on_keys_done,
+                        .userdata = op,
+                        .direct = true,
+                }, &op->job);
+        if (r < 0) {
+                op_free(op);
+                return r;
+        }
+        *ret = op;
+        return 0;
+}
+
 static const DriverOps qemu_ops = {
         .name = "qemu",
         .launch = qemu_launch,
@@ -1066,6 +1177,7 @@ static const DriverOps qemu_ops = {
         .remove = qemu_remove,
         .info = qemu_info,
         .list = qemu_list,
+        .set_keys = qemu_set_keys,
         .cancel = qemu_cancel,
         .free = qemu_free,
         .image_check = qemu_image_check,

@@ -41,7 +41,7 @@ typedef struct DriverLaunchParams {
         const char *name;
         Resources resources;
         const char *image;
-        const char *ssh_key;
+        const char *ssh_key;          /* NULL: none yet (the requestor adds one later) */
         uint16_t ssh_port;            /* the provider port allocated for the VM */
 } DriverLaunchParams;
 
@@ -62,6 +62,10 @@ typedef struct DriverOps {
         /* Forgets an operation: no callback afterwards. */
         void (*cancel)(DriverOp *op);
         void (*free)(Driver *d);
+        /* Optional (NULL: keys cannot be changed on a running VM): replaces the default user's
+         * authorized keys in the running guest with authorized_keys (lines of public keys). */
+        int (*set_keys)(Driver *d, const char *name, const char *authorized_keys, DriverDoneFn done, void *userdata,
+                        DriverOp **ret);
         /* Optional: whether image can be run here; -EINVAL with reason (listing what can). */
         int (*image_check)(Driver *d, const char *image, char *reason, size_t reason_size);
         /* Whether SSH reaches the VM through the provider's own forwarder (multipass) or
@@ -117,6 +121,8 @@ int multipass_parse_list(const char *json, size_t size, DriverVM **ret, size_t *
 int multipass_parse_info(const char *json, size_t size, const char *name, DriverVM *ret);
 DriverVMState multipass_state_from_string(const char *s);
 
-/* The cloud-init user-data that puts key in the default user's authorized keys. JSON is
- * YAML, so no value can break out of its string. */
+/* The cloud-init user-data that puts key in the default user's authorized keys (none when
+ * NULL). JSON is YAML, so no value can break out of its string. */
 int cloud_init_user_data(const char *name, const char *ssh_key, char **ret);
+/* The same with the n keys of ssh_keys (NULL ones skipped). */
+int cloud_init_user_data_keys(const char *name, const char *const *keys, size_t n, char **ret);

@@ -9,12 +9,16 @@
 #include "provider-ledger.h"
 #include "provider-manager.h"
 #include "provider-ssh-access.h"
+#include "ssh-key.h"
 
 struct Manager {
         sd_event *event;
         const ProviderSettings *settings;
         char *provider_id;
         char *provider_name;
+        SshKey *key;             /* the provider's own key (provider-auth.h) */
+        char *public_key;        /* its public key line */
+        bool provider_id_verifiable; /* the id is the key's identity, not a legacy ProviderID= */
         char platform[32];
         ProviderStore *store;
         Runner *runner;

@@ -8,6 +8,7 @@
 #include <sys/utsname.h>
 
 #include "log.h"
+#include "provider-auth.h"
 #include "provider-forward.h"
 #include "provider-manager-internal.h"
 
@@ -60,9 +61,10 @@ uint64_t manager_generation(const Manager *m) {
 }
 
 bool manager_caller_owns(const Caller *c, const VM *vm) {
-        /* VMs without an owner, and callers the front end already authorized (D-Bus, after
-         * polkit), may act; a REST caller must be the owner once there is one. */
-        if (!vm->record.owner || !c || c->kind != CALLER_REST)
+        /* Callers the front end already authorized (D-Bus, after polkit) may act. Over REST
+         * an unowned VM is the anonymous callers' (AllowUnsignedRequests=), and an owned one
+         * its owner's alone: identity NULL matches owner NULL only. */
+        if (!c || c->kind != CALLER_REST)
                 return true;
         return streq_ptr(c->identity, vm->record.owner);
 }
@@ -85,6 +87,18 @@ bool manager_can_offer(const Manager *m) {
 
 const char *manager_provider_id(const Manager *m) {
         return m->provider_id;
+}
+
+bool manager_provider_id_verifiable(const Manager *m) {
+        return m->provider_id_verifiable;
+}
+
+const SshKey *manager_provider_key(const Manager *m) {
+        return m->key;
+}
+
+const char *manager_public_key(const Manager *m) {
+        return m->public_key;
 }
 
 const char *manager_provider_name(const Manager *m) {
@@ -182,6 +196,7 @@ void vm_log_event(VM *vm, int level, const char *message_id, const char *format,
         log_struct(level,
                    "MESSAGE_ID=%s", message_id,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
                    "GOLEM_VM_STATE=%s", vm_state_to_string(vm->record.state),
                    "MESSAGE=%s", message);
 }
@@ -217,6 +232,8 @@ static VM *vm_free(VM *vm) {
         sd_event_source_disable_unref(vm->poll_timer);
         forwarder_free(vm->forwarder);
         free(vm->failure_message);
+        free(vm->pending_key_name);
+        free(vm->pending_key);
         vm_record_done(&vm->record);
         free(vm);
         return NULL;
@@ -360,6 +377,7 @@ void vm_create_failed(VM *vm, int error, const char *message) {
         log_struct_errno(LOG_ERR, error,
                          "MESSAGE_ID=" GOLEM_MESSAGE_VM_FAILED,
                          "GOLEM_VM=%s", vm->record.name,
+                         "GOLEM_OWNER=%s", strempty(vm->record.owner),
                          "GOLEM_VM_OPERATION=create",
                          "MESSAGE=Creating VM %s failed: %s", vm->record.name, text);
 
@@ -427,8 +445,20 @@ static void on_launch_failed_at_once(int r, const char *message, void *userdata)
         vm_create_failed(vm, r, message);
 }
 
-/* Checks what a create asks for against what this provider has and can run. */
-static int create_check(Manager *m, const VMCreateRequest *req, const char *image, char *reason, size_t reason_size) {
+static unsigned owner_n_vms(Manager *m, const char *owner) {
+        unsigned n = 0;
+
+        LIST_FOREACH(vms, vm, m->vms)
+                if (streq_ptr(vm->record.owner, owner))
+                        n++;
+        return n;
+}
+
+/* Checks what a create asks for against what this provider has and can run, and what the
+ * caller may still own (MaxVMsPerOwner= bounds each key; anonymous callers share MaxVMs=). */
+static int create_check(Manager *m, const Caller *c, const VMCreateRequest *req, const char *image,
+                        char *reason, size_t reason_size) {
+        unsigned max = m->settings->max_vms_per_owner;
         int r;
 
         if (!m->driver) {
@@ -438,6 +468,11 @@ static int create_check(Manager *m, const VMCreateRequest *req, const char *imag
         if (manager_get_vm(m, req->name)) {
                 snprintf(reason, reason_size, "A VM named %s exists already", req->name);
                 return -EEXIST;
+        }
+        if (c && c->identity && max > 0 && owner_n_vms(m, c->identity) >= max) {
+                snprintf(reason, reason_size, "Your key owns %u VM(s) here already, the most one owner may have (MaxVMsPerOwner=%u)",
+                         max, max);
+                return -ENOSPC;
         }
         if (m->driver->ops->image_check) {
                 r = m->driver->ops->image_check(m->driver, image, reason, reason_size);
@@ -449,14 +484,14 @@ static int create_check(Manager *m, const VMCreateRequest *req, const char *imag
 
 int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, VM **ret_vm, Operation **ret_op,
                       char *reason, size_t reason_size) {
-        const char *address = c && c->address ? c->address : "local";
+        const char *address = c && c->address ? c->address : "local", *owner = c ? strempty(c->identity) : "";
         _cleanup_(vm_record_done) VMRecord record = {};
         VM *vm;
         int r;
 
         /* 1. Is it possible? A free name, an image the driver has, resources and a port. */
         snprintf(record.image, sizeof(record.image), "%s", req->image[0] ? req->image : m->settings->default_vm_image);
-        r = create_check(m, req, record.image, reason, reason_size);
+        r = create_check(m, c, req, record.image, reason, reason_size);
         if (r < 0)
                 return r;
 
@@ -465,6 +500,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
                 log_struct(LOG_NOTICE,
                            "MESSAGE_ID=" GOLEM_MESSAGE_VM_REFUSED,
                            "GOLEM_VM=%s", req->name,
+                           "GOLEM_OWNER=%s", owner,
                            "GOLEM_REMOTE_ADDR=%s", address,
                            "MESSAGE=Refused to create VM %s: %s.", req->name, reason);
                 return -ENOSPC;
@@ -517,6 +553,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
 
         log_struct(LOG_INFO,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", owner,
                    "GOLEM_REMOTE_ADDR=%s", address,
                    "GOLEM_REQUEST_ID=%s", c && c->request_id ? c->request_id : "",
                    "MESSAGE=Creating VM %s: %" PRIi64 " CPU, %" PRIi64 " GB memory, %" PRIi64 " GB storage, image %s.",
@@ -528,7 +565,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
                         .name = vm->record.name,
                         .resources = vm->record.resources,
                         .image = vm->record.image,
-                        .ssh_key = vm->record.ssh_key,
+                        .ssh_key = !isempty(vm->record.ssh_key) ? vm->record.ssh_key : NULL,
                         .ssh_port = vm->record.ssh_port,
                 }, on_launch_progress, on_launched, vm, &vm->op);
         if (r < 0)
@@ -562,6 +599,7 @@ static void op_failed(VM *vm, VMOperation op, VMState back_to, int error, const 
         log_struct_errno(LOG_ERR, error,
                          "MESSAGE_ID=" GOLEM_MESSAGE_VM_FAILED,
                          "GOLEM_VM=%s", vm->record.name,
+                         "GOLEM_OWNER=%s", strempty(vm->record.owner),
                          "GOLEM_VM_OPERATION=%s", vm_operation_to_string(op),
                          "MESSAGE=VM %s: %s", vm->record.name, text);
         manager_emit(vm->manager, vm, VM_EVENT_CHANGED);
@@ -613,6 +651,7 @@ static void on_deleted(int r, const char *message, void *userdata) {
         log_struct(LOG_INFO,
                    "MESSAGE_ID=" GOLEM_MESSAGE_VM_DELETED,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
                    "MESSAGE=VM %s deleted%s.", vm->record.name,
                    vm->superseded ? " while it was being created" : "");
         vm_remove(vm, 0, NULL);
@@ -736,29 +775,158 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
         return 0;
 }
 
-/* ---- set-up ---- */
+/* ---- the owner's keys ---- */
 
-static int setup_identity(Manager *m) {
-        struct utsname u;
-        char id[JOB_ID_LEN + 1];
+int manager_load_vm_keys(Manager *m, VM *vm, VMKey **ret, size_t *ret_n) {
+        return provider_store_load_keys(m->store, vm->record.name, ret, ret_n);
+}
+
+/* The authorized keys the guest gets: the create's key, then the added ones, with the
+ * pending change applied. */
+static int authorized_keys_text(Manager *m, VM *vm, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        VMKey *keys = NULL;
+        size_t n = 0, size = 0;
+        bool found = false;
+        FILE *f;
         int r;
 
-        if (m->settings->id)
-                r = free_and_strdup(&m->provider_id, m->settings->id);
-        else {
-                r = provider_store_get_meta(m->store, "provider_id", &m->provider_id);
-                if (r == -ENOENT) {
-                        make_random_id(id);
-                        r = provider_store_set_meta(m->store, "provider_id", id);
-                        if (r >= 0)
-                                r = free_and_strdup(&m->provider_id, id);
-                }
-        }
+        r = provider_store_load_keys(m->store, vm->record.name, &keys, &n);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the provider id: %m");
+                return r;
+        f = open_memstream(&text, &size);
+        if (!f) {
+                vm_keys_free(keys, n);
+                return -ENOMEM;
+        }
+        if (!isempty(vm->record.ssh_key))
+                fprintf(f, "%s\n", vm->record.ssh_key);
+        for (size_t i = 0; i < n; i++) {
+                if (streq(keys[i].name, vm->pending_key_name)) {
+                        found = true;
+                        continue;
+                }
+                fprintf(f, "%s\n", keys[i].key);
+        }
+        if (vm->pending_key)
+                fprintf(f, "%s\n", vm->pending_key);
+        vm_keys_free(keys, n);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        if (!vm->pending_key && !found)
+                return -ENOENT;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
 
-        if (uname(&u) >= 0)
-                snprintf(m->platform, sizeof(m->platform), "%.31s", u.machine);
+static void on_keys_set(int r, const char *message, void *userdata) {
+        VM *vm = userdata;
+        Manager *m = vm->manager;
+        const char *name = vm->pending_key_name;
+
+        vm->op = NULL;
+        if (r >= 0) {
+                r = vm->pending_key ? provider_store_save_key(m->store, vm->record.name, name, vm->pending_key)
+                                    : provider_store_remove_key(m->store, vm->record.name, name);
+                if (r == -ENOENT)
+                        r = 0; /* gone already */
+                if (r < 0)
+                        message = "The guest has the keys, but the state store failed to record them";
+        }
+        log_struct_errno(r < 0 ? LOG_ERR : LOG_INFO, r,
+                         "GOLEM_VM=%s", vm->record.name,
+                         "GOLEM_OWNER=%s", strempty(vm->record.owner),
+                         "GOLEM_VM_OPERATION=keys",
+                         "MESSAGE=%s SSH key %s %s VM %s%s%s.", r < 0 ? "Failed to change" : vm->pending_key ? "Added" : "Removed",
+                         name, vm->pending_key || r < 0 ? "on" : "from", vm->record.name, r < 0 ? ": " : "", r < 0 ? strempty(message) : "");
+        vm->pending_key_name = mfree(vm->pending_key_name);
+        vm->pending_key = mfree(vm->pending_key);
+        vm_finish(vm, &vm->operation, r, r < 0 ? message : NULL, false);
+}
+
+int manager_set_vm_key(Manager *m, const Caller *c, VM *vm, const char *name, const char *key, Operation **ret_op) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = action_check(m, c, vm, vm->record.state == VM_RUNNING);
+        if (r < 0)
+                return r;
+        if (!m->driver->ops->set_keys)
+                return -EOPNOTSUPP;
+
+        vm->pending_key_name = strdup(name);
+        vm->pending_key = key ? strdup(key) : NULL;
+        if (!vm->pending_key_name || (key && !vm->pending_key))
+                r = -ENOMEM;
+        else
+                r = authorized_keys_text(m, vm, &text);
+        if (r >= 0)
+                r = vm_begin_operation(vm, VM_OP_KEYS);
+        if (r < 0) {
+                vm->pending_key_name = mfree(vm->pending_key_name);
+                vm->pending_key = mfree(vm->pending_key);
+                return r;
+        }
+        if (ret_op)
+                *ret_op = vm->operation;
+        r = m->driver->ops->set_keys(m->driver, vm->record.name, text, on_keys_set, vm, &vm->op);
+        if (r < 0)
+                vm_driver_failed(vm, r, on_keys_set);
+        return 0;
+}
+
+/* ---- set-up ---- */
+
+/* The provider's key, made at first start; its identity is the provider id unless a legacy
+ * ProviderID= is set. The random id earlier versions kept in the store gives way to it. */
+static int setup_key(Manager *m, const char *host) {
+        _cleanup_free_ char *path = NULL, *comment = NULL, *old_id = NULL;
+        char identity[SSH_IDENTITY_SIZE];
+        int r;
+
+        if (asprintf(&path, "%s/identity", m->settings->vm_data_dir) < 0 ||
+            asprintf(&comment, "golem-provider@%s", host) < 0)
+                return log_oom();
+        r = provider_key_load_or_make(path, comment, &m->key);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load or make the provider key %s: %m", path);
+        if (r > 0)
+                log_info("Made the provider key %s.", path);
+        r = ssh_key_to_public_line(m->key, &m->public_key);
+        if (r < 0)
+                return log_oom();
+        ssh_key_identity(m->key, identity);
+
+        if (m->settings->id) {
+                log_notice("ProviderID=%s is set: a legacy id that nobody can verify; advertisements go unsigned.",
+                           m->settings->id);
+                return free_and_strdup(&m->provider_id, m->settings->id) < 0 ? log_oom() : 0;
+        }
+
+        r = provider_store_get_meta(m->store, "provider_id", &old_id);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Failed to read the stored provider id: %m");
+        if (!streq_ptr(old_id, identity)) {
+                if (old_id)
+                        log_notice("The provider id is now %s, the identity of key %s (it was %s).", identity, path, old_id);
+                r = provider_store_set_meta(m->store, "provider_id", identity);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to store the provider id: %m");
+        }
+        m->provider_id_verifiable = true;
+        return free_and_strdup(&m->provider_id, identity) < 0 ? log_oom() : 0;
+}
+
+static int setup_identity(Manager *m) {
+        struct utsname u = {};
+        int r;
+
+        (void) uname(&u);
+        r = setup_key(m, u.nodename[0] ? u.nodename : "localhost");
+        if (r < 0)
+                return r;
+
+        snprintf(m->platform, sizeof(m->platform), "%.31s", u.machine);
         if (m->settings->name)
                 r = free_and_strdup(&m->provider_name, m->settings->name);
         else
@@ -886,6 +1054,8 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->provider_id);
         free(m->provider_name);
+        ssh_key_free(m->key);
+        free(m->public_key);
         free(m);
         return NULL;
 }

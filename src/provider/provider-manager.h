@@ -9,6 +9,7 @@
 #include "provider-runner.h"
 #include "provider-store.h"
 #include "provider-vm.h"
+#include "ssh-key.h"
 #include "vm-spec.h"
 
 /* The VM manager: the VMs' state machine, their records in the store, the resource ledger
@@ -68,7 +69,7 @@ uint64_t manager_generation(const Manager *m);
 /* The operations; each checks state and writes the transition to the store, then acts.
  * On success *ret_op (may be NULL) is the operation to watch: it completes later, never
  * before the call returns. Errors (nothing was done): -EEXIST name taken, -EBUSY wrong state,
- * -ENOSPC resources (reason set), -EHOSTDOWN no driver, -EPERM not the owner, -EINVAL an image
+ * -ENOSPC resources or the owner's MaxVMsPerOwner= (reason set), -EHOSTDOWN no driver, -EPERM not the owner, -EINVAL an image
  * that cannot run here (reason set), or the store's error. */
 int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, VM **ret_vm, Operation **ret_op,
                       char *reason, size_t reason_size);
@@ -76,7 +77,17 @@ int manager_start_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 int manager_stop_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
 
-/* Whether c may see and act on vm. */
+/* The keys the owner added to vm (provider-store.h), in the order added. */
+int manager_load_vm_keys(Manager *m, VM *vm, VMKey **ret, size_t *ret_n);
+/* Adds key (a valid public key line) under name to the running vm, replacing a key of that
+ * name, or with key NULL removes the key called name (-ENOENT without one): the guest's
+ * authorized keys are rewritten (the create's key and the added ones), then the store.
+ * Errors as for start, and -EOPNOTSUPP when the driver cannot reach a running guest. */
+int manager_set_vm_key(Manager *m, const Caller *c, VM *vm, const char *name, const char *key, Operation **ret_op);
+
+/* Whether c may see and act on vm. A REST caller sees the VMs it owns only: a signed one
+ * those its key created, an anonymous one (identity NULL) those without an owner. Other
+ * callers were authorized by their front end (D-Bus: polkit). */
 bool manager_caller_owns(const Caller *c, const VM *vm);
 
 /* The create job, as stored. */
@@ -88,7 +99,12 @@ Resources manager_capacity(const Manager *m);
 Resources manager_available(const Manager *m);
 bool manager_can_offer(const Manager *m);
 
+/* The provider's id: its key's identity, or a legacy ProviderID= (then not verifiable). */
 const char *manager_provider_id(const Manager *m);
+bool manager_provider_id_verifiable(const Manager *m);
+/* The provider's key (with its private half), and its public key line. */
+const SshKey *manager_provider_key(const Manager *m);
+const char *manager_public_key(const Manager *m);
 const char *manager_provider_name(const Manager *m);
 const char *manager_platform(const Manager *m);  /* NULL: unknown */
 const char *manager_driver_name(const Manager *m); /* NULL: no driver */

@@ -12,6 +12,7 @@ static const char *const vm_operation_table[_VM_OP_MAX] = {
         [VM_OP_START] = "start",
         [VM_OP_STOP] = "stop",
         [VM_OP_DELETE] = "delete",
+        [VM_OP_KEYS] = "keys",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(vm_operation, VMOperation);

@@ -23,6 +23,7 @@ typedef enum VMOperation {
         VM_OP_START,
         VM_OP_STOP,
         VM_OP_DELETE,
+        VM_OP_KEYS,             /* the owner's SSH keys in the running guest */
         _VM_OP_MAX,
         _VM_OP_INVALID = -EINVAL,
 } VMOperation;

@@ -29,6 +29,7 @@ static void adopt_failed(VM *vm, const char *why) {
         log_struct(LOG_WARNING,
                    "MESSAGE_ID=" GOLEM_MESSAGE_VM_FAILED,
                    "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
                    "MESSAGE=VM %s was being created when the provider stopped and %s; cleaning it up.",
                    vm->record.name, why);
         vm_create_failed(vm, -EIO, "The provider restarted while the VM was being created, and the launch did not complete");

@@ -5,17 +5,24 @@
 #include "json-util.h"
 #include "log.h"
 #include "parse-util.h"
+#include "provider-auth.h"
+#include "validate.h"
 #include "provider-rest.h"
+#include "time-util.h"
 
 #define PROVIDER_BODY_MAX (64 * 1024)
 /* GET /api/v1/vms/jobs/{id}?wait=SECONDS: at most this long. */
 #define JOB_WAIT_MAX_SEC 60
+/* Nonces of signed requests remembered (nonce-cache.h): 2 MiB or so. */
+#define NONCE_CACHE_MAX 65536
 
 struct ProviderRest {
         sd_event *event;
         Manager *manager;
         const ProviderSettings *settings;
-        /* GET /api/v1/vms as anonymous callers see it, valid while the generation holds. */
+        NonceCache *nonces;
+        /* GET /api/v1/vms as anonymous callers see it (the unowned VMs), valid while the
+         * generation holds. */
         char *list_cache;
         size_t list_cache_size;
         uint64_t list_cache_generation;
@@ -34,12 +41,64 @@ typedef struct RestWait {
         sd_event_source *timer;
 } RestWait;
 
-static void caller_from_request(HttpRequest *req, Caller *ret) {
-        *ret = (Caller) {
+/* Who a request comes from (provider-auth.h). */
+typedef struct RestCaller {
+        Caller caller;
+        char identity[SSH_IDENTITY_SIZE];
+} RestCaller;
+
+/* Refuses a request whose signature does not hold: 401 with its AUTH_* code. */
+static int reply_auth_error(HttpRequest *req, int error) {
+        AuthError e = auth_error_from_errno(error);
+        const char *code = auth_error_to_string(e);
+
+        switch (e) {
+        case AUTH_ERROR_SIGNATURE_REQUIRED:
+                return http_reply_error(req, 401, code, "Signature required: sign the request (%s, %s, %s)",
+                                        SIGNED_REQUEST_HEADER_TIMESTAMP, SIGNED_REQUEST_HEADER_NONCE,
+                                        SIGNED_REQUEST_HEADER_SIGNATURE);
+        case AUTH_ERROR_SIGNATURE_INVALID:
+                return http_reply_error(req, 401, code, "Signature invalid");
+        case AUTH_ERROR_TIMESTAMP:
+                return http_reply_error(req, 401, code, "Timestamp out of window: the server's time is %" PRIi64
+                                        ", and a request may be at most %d s off",
+                                        (int64_t) (now_realtime() / USEC_PER_SEC), SIGNED_REQUEST_WINDOW_SEC);
+        case AUTH_ERROR_NONCE_REUSED:
+                return http_reply_error(req, 401, code, "Nonce already used: a request is taken once");
+        default:
+                return error; /* no verdict on the request (-EAGAIN: 503, -ENOMEM) */
+        }
+}
+
+/* Verifies the request's signature (audience: this provider's id, the target as sent, the
+ * raw body). Returns 1 with ret filled in, or 0 once the request was refused. */
+static int caller_from_request(ProviderRest *rest, HttpRequest *req, RestCaller *ret) {
+        size_t body_size = 0;
+        const char *body = http_request_body(req, &body_size);
+        int r;
+
+        r = provider_auth_verify(&(SignedRequest) {
+                        .method = http_method_to_string(http_request_method(req)),
+                        .target = http_request_target(req),
+                        .audience = manager_provider_id(rest->manager),
+                        .timestamp = http_request_header(req, SIGNED_REQUEST_HEADER_TIMESTAMP),
+                        .nonce = http_request_header(req, SIGNED_REQUEST_HEADER_NONCE),
+                        .signature = http_request_header(req, SIGNED_REQUEST_HEADER_SIGNATURE),
+                        .body = body,
+                        .body_size = body ? body_size : 0,
+                }, rest->settings->allow_unsigned_requests, (int64_t) (now_realtime() / USEC_PER_SEC),
+                rest->nonces, ret->identity);
+        if (r < 0) {
+                r = reply_auth_error(req, r);
+                return r < 0 ? r : 0;
+        }
+        ret->caller = (Caller) {
                 .kind = CALLER_REST,
+                .identity = r > 0 ? ret->identity : NULL,
                 .address = http_request_client_string(req),
                 .request_id = http_request_id(req),
         };
+        return 1;
 }
 
 /* ---- answers ---- */
@@ -94,6 +153,18 @@ static VM *lookup_vm(HttpRequest *req, Manager *m, const Caller *c) {
                 return NULL;
         }
         return vm;
+}
+
+/* The caller (verified) and the VM named in the path when it is theirs: 1; 0 once the
+ * request was answered (refused, or 404). */
+static int caller_vm_from_request(ProviderRest *rest, HttpRequest *req, RestCaller *rc, VM **ret) {
+        int r;
+
+        r = caller_from_request(rest, req, rc);
+        if (r <= 0)
+                return r;
+        *ret = lookup_vm(req, rest->manager, &rc->caller);
+        return *ret ? 1 : 0;
 }
 
 /* ---- jobs ---- */
@@ -160,6 +231,8 @@ static void on_wait_request_gone(HttpRequest *req, void *data) {
         operation_unwatch(w->operation, w->watcher); /* frees w */
 }
 
+static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm);
+
 static void on_operation_done(Operation *o, int r, const char *message, VM *vm, void *userdata) {
         RestWait *w = userdata;
         HttpRequest *req = TAKE_PTR(w->req);
@@ -171,6 +244,10 @@ static void on_operation_done(Operation *o, int r, const char *message, VM *vm, 
                 (void) reply_operation_error(req, w->kind, r, message);
         else if (w->kind == VM_OP_DELETE || !vm)
                 (void) reply_deleted(req, w->name);
+        else if (w->kind == VM_OP_KEYS) {
+                if (reply_keys(req, w->rest, vm) < 0)
+                        (void) http_reply_error(req, 500, "INTERNAL_ERROR", "Cannot read the keys of VM %s", w->name);
+        }
         else
                 (void) reply_vm(req, w->kind == VM_OP_CREATE ? 201 : 200, vm);
 }
@@ -305,10 +382,14 @@ static int post_vm(HttpRequest *req, void *userdata) {
         const char *data;
         Operation *op;
         bool async;
-        Caller c;
+        RestCaller rc;
         size_t size;
         VM *vm;
         int r;
+
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
 
         data = http_request_body(req, &size);
         if (json_parse(data, size, &body) < 0)
@@ -323,8 +404,7 @@ static int post_vm(HttpRequest *req, void *userdata) {
         if (query_flag(req, "async", &async) < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "async: true or false");
 
-        caller_from_request(req, &c);
-        r = manager_create_vm(rest->manager, &c, create, &vm, &op, reason, sizeof(reason));
+        r = manager_create_vm(rest->manager, &rc.caller, create, &vm, &op, reason, sizeof(reason));
         if (r < 0)
                 return reply_operation_error(req, VM_OP_CREATE, r, reason[0] ? reason : NULL);
 
@@ -338,27 +418,30 @@ static int list_vms(HttpRequest *req, void *userdata) {
         Manager *m = rest->manager;
         _cleanup_json_ json_object *a = json_object_new_array();
         const char *text;
-        Caller c;
+        RestCaller rc;
+        int r;
 
         if (!a)
                 return -ENOMEM;
-        caller_from_request(req, &c);
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
 
         /* Rendering every VM is most of what this costs; the answer only changes with them. */
-        if (!c.identity && rest->list_cache && rest->list_cache_generation == manager_generation(m))
+        if (!rc.caller.identity && rest->list_cache && rest->list_cache_generation == manager_generation(m))
                 return http_reply_json_text(req, 200, rest->list_cache, rest->list_cache_size);
 
         LIST_FOREACH(vms, vm, manager_vms(m)) {
                 json_object *o;
 
-                if (!manager_caller_owns(&c, vm))
+                if (!manager_caller_owns(&rc.caller, vm))
                         continue;
                 if (vm_record_to_json(&vm->record, &o) < 0 || json_object_array_add(a, o) < 0)
                         return -ENOMEM;
         }
 
         text = json_to_string(a, false);
-        if (!c.identity && text && free_and_strdup(&rest->list_cache, text) >= 0) {
+        if (!rc.caller.identity && text && free_and_strdup(&rest->list_cache, text) >= 0) {
                 rest->list_cache_size = strlen(text);
                 rest->list_cache_generation = manager_generation(m);
         }
@@ -367,12 +450,12 @@ static int list_vms(HttpRequest *req, void *userdata) {
 
 static int get_vm(HttpRequest *req, void *userdata) {
         ProviderRest *rest = userdata;
-        Caller c;
+        RestCaller rc;
         VM *vm;
+        int r;
 
-        caller_from_request(req, &c);
-        vm = lookup_vm(req, rest->manager, &c);
-        return vm ? reply_vm(req, 200, vm) : 0;
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        return r <= 0 ? r : reply_vm(req, 200, vm);
 }
 
 /* The address requestors connect to: PUBLIC_IP, else the address this request came in on. */
@@ -389,13 +472,13 @@ static int get_access(HttpRequest *req, void *userdata) {
         ProviderRest *rest = userdata;
         _cleanup_json_ json_object *o = NULL;
         char host[IP_ADDRESS_MAX], instance[sizeof("golem-") + VM_NAME_MAX];
-        Caller c;
+        RestCaller rc;
         VM *vm;
+        int r;
 
-        caller_from_request(req, &c);
-        vm = lookup_vm(req, rest->manager, &c);
-        if (!vm)
-                return 0;
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        if (r <= 0)
+                return r;
 
         ssh_host(req, rest->settings, host);
         snprintf(instance, sizeof(instance), "golem-%s", vm->record.name);
@@ -409,33 +492,38 @@ static int get_access(HttpRequest *req, void *userdata) {
         return http_reply_json(req, 200, o);
 }
 
-static int vm_action(HttpRequest *req, ProviderRest *rest, VMOperation kind) {
-        Manager *m = rest->manager;
-        Operation *op;
-        Caller c;
-        VM *vm;
-        int r;
-
-        caller_from_request(req, &c);
-        vm = lookup_vm(req, m, &c);
-        if (!vm)
-                return 0;
-
-        r = kind == VM_OP_START ? manager_start_vm(m, &c, vm, &op) :
-            kind == VM_OP_STOP ? manager_stop_vm(m, &c, vm, &op) :
-                                 manager_delete_vm(m, &c, vm, &op);
+/* The answer to an operation on vm that the manager began (r >= 0: op, answered when done)
+ * or refused. */
+static int answer_action(HttpRequest *req, ProviderRest *rest, VM *vm, VMOperation kind, int r, Operation *op) {
         if (r == -EBUSY) {
                 const ErrorInfo *e = error_info(r);
 
                 return http_reply_error(req, e->http_status, e->code, "Cannot %s VM %s while it is %s",
-                                        vm_operation_to_string(kind), vm->record.name,
-                                        vm_state_to_string(vm->record.state));
+                                        kind == VM_OP_KEYS ? "change the keys of" : vm_operation_to_string(kind),
+                                        vm->record.name, vm_state_to_string(vm->record.state));
         }
         if (r == -EPERM)
                 return reply_not_found(req, vm->record.name);
         if (r < 0)
                 return reply_operation_error(req, kind, r, NULL);
         return wait_for(rest, req, op);
+}
+
+static int vm_action(HttpRequest *req, ProviderRest *rest, VMOperation kind) {
+        Manager *m = rest->manager;
+        Operation *op;
+        RestCaller rc;
+        VM *vm;
+        int r;
+
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        if (r <= 0)
+                return r;
+
+        r = kind == VM_OP_START ? manager_start_vm(m, &rc.caller, vm, &op) :
+            kind == VM_OP_STOP ? manager_stop_vm(m, &rc.caller, vm, &op) :
+                                 manager_delete_vm(m, &rc.caller, vm, &op);
+        return answer_action(req, rest, vm, kind, r, op);
 }
 
 static int post_start(HttpRequest *req, void *userdata) {
@@ -457,16 +545,23 @@ static int get_job(HttpRequest *req, void *userdata) {
         const char *id = http_request_path_arg(req, 0), *wait = http_request_query(req, "wait");
         _cleanup_(job_done) Job j = {};
         uint64_t seconds = 0;
+        RestCaller rc;
         Operation *op;
+        VM *vm;
         int r;
 
+        r = caller_from_request(rest, req, &rc);
+        if (r <= 0)
+                return r;
         if (!id || strlen(id) != JOB_ID_LEN || !token_valid(id, JOB_ID_LEN, ""))
                 return http_reply_error(req, 404, ERROR_CODE_JOB_NOT_FOUND, "Job not found");
         if (wait && parse_uint_range(wait, 0, JOB_WAIT_MAX_SEC, &seconds) < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "wait: seconds, an integer from 0 to %d",
                                         JOB_WAIT_MAX_SEC);
         r = manager_load_job(rest->manager, id, &j);
-        if (r == -ENOENT)
+        /* The job of someone else's VM does not exist for you either. */
+        vm = r >= 0 ? manager_get_vm(rest->manager, j.vm_name) : NULL;
+        if (r == -ENOENT || (vm && !manager_caller_owns(&rc.caller, vm)))
                 return http_reply_error(req, 404, ERROR_CODE_JOB_NOT_FOUND, "Job not found");
         if (r < 0)
                 return r;
@@ -484,6 +579,7 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
 
         if (!o ||
             json_object_object_add(o, "provider_id", json_object_new_string(manager_provider_id(m))) < 0 ||
+            json_object_object_add(o, "public_key", json_object_new_string(manager_public_key(m))) < 0 ||
             json_object_object_add(o, "name", json_object_new_string(manager_provider_name(m))) < 0 ||
             json_object_object_add(o, "country", json_object_new_string(rest->settings->country)) < 0 ||
             json_object_object_add(o, "ip_address", json_string_or_null(rest->settings->public_ip)) < 0 ||
@@ -497,6 +593,137 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
         return http_reply_json(req, 200, o);
 }
 
+/* ---- the owner's SSH keys ---- */
+
+/* "SHA256:..." as ssh-keygen -l prints it, from the key's blob. */
+static int key_fingerprint(const char *line, char ret[static 8 + SSH_IDENTITY_SIZE]) {
+        _cleanup_(ssh_key_freep) SshKey *k = NULL;
+        char id[SSH_IDENTITY_SIZE];
+        int r;
+
+        r = ssh_key_from_public_line(line, &k);
+        if (r < 0)
+                return r;
+        ssh_key_identity(k, id);
+        for (char *p = id; *p; p++)
+                *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
+        snprintf(ret, 8 + SSH_IDENTITY_SIZE, "SHA256:%s", id);
+        return 0;
+}
+
+/* The keys the owner added, as [{"name","fingerprint"}]. */
+static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm) {
+        _cleanup_json_ json_object *a = json_object_new_array();
+        VMKey *keys = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        r = manager_load_vm_keys(rest->manager, vm, &keys, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                char fp[8 + SSH_IDENTITY_SIZE];
+                json_object *o = json_object_new_object();
+
+                if (!o || json_object_array_add(a, o) < 0) {
+                        json_object_put(o);
+                        r = -ENOMEM;
+                        break;
+                }
+                if (json_object_object_add(o, "name", json_object_new_string(keys[i].name)) < 0 ||
+                    json_object_object_add(o, "fingerprint",
+                                           key_fingerprint(keys[i].key, fp) >= 0 ? json_object_new_string(fp) : NULL) < 0)
+                        r = -ENOMEM;
+        }
+        vm_keys_free(keys, n);
+        if (r < 0)
+                return r;
+        return http_reply_json(req, 200, a);
+}
+
+static bool key_name_valid(const char *s) {
+        return token_valid(s, VM_KEY_NAME_MAX, "._@-");
+}
+
+/* Starts a change of keys and answers once the guest has it. */
+static int set_key(HttpRequest *req, ProviderRest *rest, VM *vm, const Caller *c, const char *name, const char *key) {
+        Operation *op;
+        int r;
+
+        r = manager_set_vm_key(rest->manager, c, vm, name, key, &op);
+        if (r == -ENOENT)
+                return http_reply_error(req, 404, "KEY_NOT_FOUND", "VM %s has no key called %s", vm->record.name, name);
+        if (r == -EOPNOTSUPP)
+                return http_reply_error(req, 501, "NOT_IMPLEMENTED",
+                                        "The keys of VM %s cannot be changed while it runs (the %s driver has no way into it); "
+                                        "create the VM with ssh_key", vm->record.name, manager_driver_name(rest->manager));
+        return answer_action(req, rest, vm, VM_OP_KEYS, r, op);
+}
+
+/* POST /api/v1/vms/{name}/ssh-keys {"key", "name"}: as the requestor guide adds its key. */
+static int post_key(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        _cleanup_json_ json_object *body = NULL;
+        const char *data, *key, *name = "default";
+        json_object *v;
+        RestCaller rc;
+        size_t size;
+        VM *vm;
+        int r;
+
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        if (r <= 0)
+                return r;
+
+        data = http_request_body(req, &size);
+        if (json_parse(data, size, &body) < 0 || !json_object_is_type(body, json_type_object))
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "body: must be a JSON object");
+        if (!json_object_object_get_ex(body, "key", &v) || !json_object_is_type(v, json_type_string))
+                return http_reply_error(req, 422, "VALIDATION_ERROR", "key: field required, an OpenSSH public key line");
+        key = json_object_get_string(v);
+        /* Not a word of a private key in the answer or the log. */
+        if (ssh_private_key_like(key))
+                return http_reply_error(req, 422, "VALIDATION_ERROR",
+                                        "key: this is a private key; send the public key (the .pub file) instead");
+        if (strlen(key) > SSH_KEY_MAX || !ssh_public_key_valid(key))
+                return http_reply_error(req, 422, "VALIDATION_ERROR",
+                                        "key: must be one OpenSSH public key line (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*)");
+        if (json_object_object_get_ex(body, "name", &v) && !json_object_is_type(v, json_type_null)) {
+                name = json_object_get_string(v);
+                if (!json_object_is_type(v, json_type_string) || !key_name_valid(name))
+                        return http_reply_error(req, 422, "VALIDATION_ERROR",
+                                                "name: must be 1-%d of A-Z, a-z, 0-9, '.', '_', '@', '-'", VM_KEY_NAME_MAX);
+        }
+        return set_key(req, rest, vm, &rc.caller, name, key);
+}
+
+static int get_keys(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        RestCaller rc;
+        VM *vm;
+        int r;
+
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        return r <= 0 ? r : reply_keys(req, rest, vm);
+}
+
+static int delete_key(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        const char *name = http_request_path_arg(req, 1);
+        RestCaller rc;
+        VM *vm;
+        int r;
+
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        if (r <= 0)
+                return r;
+        if (!key_name_valid(name))
+                return http_reply_error(req, 404, "KEY_NOT_FOUND", "VM %s has no such key", vm->record.name);
+        return set_key(req, rest, vm, &rc.caller, name, NULL);
+}
+
 static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/health",                   get_health,        0 },
         { HTTP_GET,    "/api/v1/vms/jobs/{}",       get_job,           HTTP_ROUTE_RATE_LIMITED },
@@ -507,17 +734,26 @@ static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/api/v1/vms/{}/access",     get_access,        HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/start",      post_start,        HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/stop",       post_stop,         HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_POST,   "/api/v1/vms/{}/ssh-keys",   post_key,          HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/vms/{}/ssh-keys",   get_keys,          HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_DELETE, "/api/v1/vms/{}/ssh-keys/{}", delete_key,       HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/provider/info",     get_provider_info, HTTP_ROUTE_RATE_LIMITED },
 };
 
 int provider_rest_new(sd_event *event, Manager *m, const ProviderSettings *settings, ProviderRest **ret) {
         ProviderRest *rest = calloc(1, sizeof(*rest));
+        int r;
 
         if (!rest)
                 return -ENOMEM;
         rest->event = sd_event_ref(event);
         rest->manager = m;
         rest->settings = settings;
+        r = nonce_cache_new(NONCE_CACHE_MAX, SIGNED_REQUEST_WINDOW_SEC, &rest->nonces);
+        if (r < 0) {
+                provider_rest_free(rest);
+                return r;
+        }
         *ret = rest;
         return 0;
 }
@@ -537,6 +773,7 @@ ProviderRest *provider_rest_free(ProviderRest *rest) {
         if (!rest)
                 return NULL;
         free(rest->list_cache);
+        nonce_cache_free(rest->nonces);
         sd_event_unref(rest->event);
         free(rest);
         return NULL;

@@ -43,6 +43,14 @@ void provider_store_close(ProviderStore *s) {
         free(s);
 }
 
+/* Added after version 1 without changing it: a table older stores do not have yet. */
+static const char schema_keys[] =
+        "CREATE TABLE IF NOT EXISTS vm_keys ("
+        "  vm_name TEXT NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  key TEXT NOT NULL,"
+        "  PRIMARY KEY (vm_name, name));";
+
 int provider_store_open(const char *path, ProviderStore **ret) {
         ProviderStore *s;
         int r;
@@ -53,6 +61,12 @@ int provider_store_open(const char *path, ProviderStore **ret) {
         r = sqlite_open_versioned(path, schema, SCHEMA_VERSION, &s->db);
         if (r < 0) {
                 free(s);
+                return r;
+        }
+        r = sqlite3_exec(s->db, schema_keys, NULL, NULL, NULL);
+        if (r != SQLITE_OK) {
+                r = sqlite_errno(r);
+                provider_store_close(s);
                 return r;
         }
         *ret = s;
@@ -118,6 +132,14 @@ int provider_store_commit(ProviderStore *s) {
 int provider_store_remove_vm(ProviderStore *s, const char *name) {
         sqlite3_stmt *st;
         int k;
+
+        k = prepare(s, "DELETE FROM vm_keys WHERE vm_name = ?1", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        k = step_done(st);
+        if (k < 0)
+                return k;
 
         k = prepare(s, "DELETE FROM vms WHERE name = ?1", &st);
         if (k < 0)
@@ -277,4 +299,79 @@ int provider_store_set_meta(ProviderStore *s, const char *key, const char *value
         sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
         return step_done(st);
+}
+
+void vm_keys_free(VMKey *keys, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(keys[i].key);
+        free(keys);
+}
+
+int provider_store_save_key(ProviderStore *s, const char *vm, const char *name, const char *key) {
+        sqlite3_stmt *st;
+        int k;
+
+        /* A replaced key moves to the end, as if added now. */
+        k = provider_store_remove_key(s, vm, name);
+        if (k < 0 && k != -ENOENT)
+                return k;
+        k = prepare(s, "INSERT INTO vm_keys (vm_name, name, key) VALUES (?1, ?2, ?3)", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+        return step_done(st);
+}
+
+int provider_store_remove_key(ProviderStore *s, const char *vm, const char *name) {
+        sqlite3_stmt *st;
+        int k;
+
+        k = prepare(s, "DELETE FROM vm_keys WHERE vm_name = ?1 AND name = ?2", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+        k = step_done(st);
+        if (k < 0)
+                return k;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int provider_store_load_keys(ProviderStore *s, const char *vm, VMKey **ret, size_t *ret_n) {
+        VMKey *a = NULL;
+        sqlite3_stmt *st;
+        size_t n = 0;
+        int rc, k;
+
+        k = prepare(s, "SELECT name, key FROM vm_keys WHERE vm_name = ?1 ORDER BY rowid", &st);
+        if (k < 0)
+                return k;
+        sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                VMKey *b = reallocarray(a, n + 1, sizeof(VMKey));
+
+                if (!b) {
+                        rc = SQLITE_NOMEM;
+                        break;
+                }
+                a = b;
+                a[n] = (VMKey) {};
+                column_copy(st, 0, a[n].name, sizeof(a[n].name));
+                a[n].key = column_strdup(st, 1);
+                n++;
+                if (!a[n - 1].key) {
+                        rc = SQLITE_NOMEM;
+                        break;
+                }
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                vm_keys_free(a, n);
+                return sqlite_errno(rc);
+        }
+        *ret = a;
+        *ret_n = n;
+        return 0;
 }

@@ -43,5 +43,21 @@ int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret);
 /* Forgets finished jobs older than the given time. */
 int provider_store_prune_jobs(ProviderStore *s, usec_t older_than);
 
+/* The keys a VM's owner added to it (POST /api/v1/vms/NAME/ssh-keys), by name; they go with
+ * the VM's record. */
+#define VM_KEY_NAME_MAX 64
+typedef struct VMKey {
+        char name[VM_KEY_NAME_MAX + 1];
+        char *key;          /* the public key line */
+} VMKey;
+
+void vm_keys_free(VMKey *keys, size_t n);
+/* Adds key under name, replacing one of that name. */
+int provider_store_save_key(ProviderStore *s, const char *vm, const char *name, const char *key);
+/* -ENOENT when the VM has no key of that name. */
+int provider_store_remove_key(ProviderStore *s, const char *vm, const char *name);
+/* In the order they were added. */
+int provider_store_load_keys(ProviderStore *s, const char *vm, VMKey **ret, size_t *ret_n);
+
 int provider_store_get_meta(ProviderStore *s, const char *key, char **ret);
 int provider_store_set_meta(ProviderStore *s, const char *key, const char *value);

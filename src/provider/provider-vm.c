@@ -45,6 +45,13 @@ static int parse_resources(json_object *o, const char *prefix, Resources *ret, c
         return 0;
 }
 
+/* Private key text as ssh-keygen, PuTTYgen or OpenSSL write it, in a field meant for a
+ * public key line (the seed's client sends the key at its configured path, by default the
+ * private one). */
+bool ssh_private_key_like(const char *s) {
+        return strstr(s, "PRIVATE KEY") || strstr(s, "PuTTY-User-Key-File");
+}
+
 int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char buf[static FIELD_ERROR_MAX]) {
         VMCreateRequest t = {};
         json_object *v;
@@ -88,11 +95,15 @@ int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char bu
                 strcpy(t.image, s);
         }
 
-        if (!json_object_object_get_ex(body, "ssh_key", &v))
-                return field_error(buf, "ssh_key: field required");
-        if (json_get_string(v, SSH_KEY_MAX, &s) < 0 || !ssh_public_key_valid(s))
-                return field_error(buf, "ssh_key: must be one OpenSSH public key line (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*)");
-        strcpy(t.ssh_key, s);
+        /* Optional: the requestor guide adds its key after the create. A private key is
+         * refused without a word of it in the answer. */
+        if (json_object_object_get_ex(body, "ssh_key", &v)) {
+                if (json_object_is_type(v, json_type_string) && ssh_private_key_like(json_object_get_string(v)))
+                        return field_error(buf, "ssh_key: this is a private key; send the public key (the .pub file) instead");
+                if (json_get_string(v, SSH_KEY_MAX, &s) < 0 || !ssh_public_key_valid(s))
+                        return field_error(buf, "ssh_key: must be one OpenSSH public key line (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*)");
+                strcpy(t.ssh_key, s);
+        }
 
         *ret = t;
         return 0;

@@ -65,6 +65,10 @@ typedef struct VMCreateRequest {
 
 /* Parses the POST /api/v1/vms body: name, resources (or flat cpu/memory/storage, or size),
  * image, ssh_key. -EINVAL with field_error naming the field. */
+/* Whether s holds private key text (ssh-keygen's, PuTTYgen's or OpenSSL's): refused where a
+ * public key belongs, without a word of it in the answer. */
+bool ssh_private_key_like(const char *s);
+
 int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char field_error[static FIELD_ERROR_MAX]);
 
 /* The VM as the wire protocol shows it. */
@@ -95,6 +99,9 @@ struct VM {
         unsigned adopt_polls;    /* reconcile: how often we asked a starting VM */
         int failure;             /* why a create failed, told once the clean-up is over */
         char *failure_message;
+        /* A change of the keys under way (VM_OP_KEYS): stored once the guest has it. */
+        char *pending_key_name;
+        char *pending_key;       /* NULL: the key of that name is removed */
         sd_event_source *poll_timer;
         bool unlinked;           /* out of the manager's list, about to be freed */
 };

@@ -40,7 +40,8 @@ from golemworld import (  # noqa: E402
 
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
 MANAGER_PROPERTIES = {
-    "ProviderID": "s", "Name": "s", "Country": "s", "PublicIP": "s",
+    "ProviderID": "s", "PublicKey": "s", "Name": "s", "Country": "s",
+    "PublicIP": "s",
     "DiscoveryURL": "s", "Advertising": "b", "TotalCPU": "t",
     "TotalMemory": "t", "TotalStorage": "t", "AvailableCPU": "t",
     "AvailableMemory": "t", "AvailableStorage": "t", "VMCount": "u",
@@ -220,6 +221,7 @@ def reads_for_everyone(binary):
     expect_eq(set(props), set(MANAGER_PROPERTIES), "Manager properties")
     expect_types(props, MANAGER_PROPERTIES, "Manager")
     expect_eq(props["ProviderID"], pid, "ProviderID")
+    expect_eq(props["PublicKey"], info["public_key"], "PublicKey vs REST")
     expect_eq(props["Name"], "bus-reads", "Name")
     expect_eq(props["Name"], info["name"], "Name vs REST")
     expect_eq(props["Country"], "NL", "Country")

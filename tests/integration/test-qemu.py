@@ -39,6 +39,10 @@ Cases (``--list``):
                             qemu gone, nothing left, the job failed
   same_name_two_providers   two providers on one host with a VM of the same
                             name: each one's stop and delete touch its own
+  added_key                 a VM created without a key; POST .../ssh-keys
+                            adds key B to the running guest (ssh with the
+                            VM's management key): B logs in, across a stop
+                            and a start; removed, B is refused
 
 Needs qemu-system-x86_64, qemu-img, genisoimage, ssh and ssh-keygen (Debian:
 qemu-system-x86 qemu-utils genisoimage openssh-client); fails with a clear
@@ -594,7 +598,9 @@ def two_keys(binary):
                          provider=prov)
         lines = out.strip().split("\n")
         expect_eq(lines[0], own, f"hostname of {own}")
-        keys = [l.split()[1] for l in lines[1:] if l.strip()]
+        # The provider's management key of the VM is there too.
+        keys = [l.split()[1] for l in lines[1:]
+                if l.strip() and not l.endswith(" golem-provider-management")]
         expect_eq(keys, [req.generated_pub().split()[1]],
                   f"root's authorized keys in {own}")
         # Its own key over plain ssh, as root and as ubuntu.
@@ -959,6 +965,60 @@ def same_name_two_providers(binary):
     bob.ok("vm", "stop", name)
     expect_stopped(pb, name, pid_b, port_b, t0, "b's VM after its own stop")
     destroy(bob, pb, name, port_b, timings)
+
+
+@case
+def added_key(binary):
+    """A VM created without a key; POST .../ssh-keys adds key B to the
+    running guest: B logs in at once and after a stop and a start; removed,
+    it is refused."""
+    timings = Timings("added_key")
+    images = timings.measure("mkimage", build_image)
+    disc = start_discovery()
+    prov = Provider(binary, disc, images)
+    name = f"k-{rand()}"
+    keys = f"{prov.url}{VMS}/{name}/ssh-keys"
+
+    t0 = time.monotonic()
+    status, _, vm = http("POST", prov.url + VMS, {"name": name, "size": "small"},
+                         timeout=CREATE_TIMEOUT)
+    expect_eq(status, 201, f"create without a key: {vm!r}" + prov.console_tail(name))
+    timings.items.append(("create", time.monotonic() - t0))
+    port = vm["ssh_port"]
+    key, pub = make_key()
+    code, _, err = raw_ssh(port, key, "true", user="ubuntu")
+    expect(code == 255 and "Permission denied" in err, f"B before it is added: {code} {err!r}")
+
+    t0 = time.monotonic()
+    status, _, data = http("POST", keys, {"key": pub, "name": "b"}, timeout=90)
+    expect_eq(status, 200, f"POST ssh-keys: {data!r}")
+    timings.items.append(("add key", time.monotonic() - t0))
+    expect_eq([k["name"] for k in data], ["b"], "the keys")
+    code, out, err = raw_ssh(port, key, "whoami", user="ubuntu")
+    expect_eq((code, out.strip()), (0, "ubuntu"), f"B logs in at once ({err!r})")
+
+    # Kept across a stop and a start.
+    for verb in ("stop", "start"):
+        status, _, data = http("POST", f"{prov.url}{VMS}/{name}/{verb}", timeout=CREATE_TIMEOUT)
+        expect_eq(status, 200, f"{verb}: {data!r}" + prov.console_tail(name))
+    # (Under TCG, dropbear may drop the first connections right after the boot.)
+    last = []
+
+    def logged_in():
+        last[:] = raw_ssh(port, key, "whoami", user="ubuntu")
+        return last[0] == 0 and last[1].strip() == "ubuntu"
+    wait_for(f"B to log in after a stop and a start (last {last!r})", logged_in, timeout=60, interval=2)
+
+    status, _, data = http("DELETE", f"{keys}/b", timeout=90)
+    expect_eq(status, 200, f"DELETE ssh-keys/b: {data!r}")
+    expect_eq(data, [], "the keys after the removal")
+    code, out, err = raw_ssh(port, key, "whoami", user="ubuntu")
+    expect(code == 255 and "Permission denied" in err and not out,
+           f"B after its removal: {code} {out!r} {err!r}")
+
+    status, _, data = http("DELETE", f"{prov.url}{VMS}/{name}", timeout=120)
+    expect_eq(status, 200, f"delete: {data!r}")
+
 
 if __name__ == "__main__":
     # --golemctl, --discovery, --mkimage and --images are paths the harness
