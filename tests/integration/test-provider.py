@@ -978,7 +978,7 @@ def ssh_forwarding_after_restart(binary):
     expect_eq(ssh_echo("before"), b"before\n", "ssh before the restart")
     p.stop()
     expect_refused("127.0.0.1", port, "ssh port while the provider is down")
-    q = respawn(p, "providerd-restarted").start().wait_ready()
+    q = p.respawn("providerd-restarted").start().wait_ready()
     check_running(q, get_vm(q, "sshkept"), "sshkept after the restart")
     out = wait_for("ssh after the restart", lambda: ssh_echo("after"), 10)
     expect_eq(out, b"after\n", "ssh through the port after the restart")
