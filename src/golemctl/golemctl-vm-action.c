@@ -10,16 +10,17 @@
 static int vm_action(Context *c, const char *name, const char *action) {
         _cleanup_(local_vm_done) LocalVM l = {};
         _cleanup_(http_call_done) HttpCall call = {};
+        ProviderRef p;
         RemoteVM vm = {};
         int r;
 
-        r = vm_lookup(c, name, &l);
+        r = vm_lookup_provider(c, name, &l, &p);
         if (r < 0)
                 return r;
 
-        r = provider_api_action(l.provider_url, l.name, action, &call);
+        r = provider_api_action(&p, l.name, action, &call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
         r = provider_answer_vm(&call, &l, &vm);
         if (r == -ENOENT)
                 return vm_gone_error(&l);
@@ -62,15 +63,16 @@ int verb_vm_destroy(int argc, char *argv[], void *userdata) {
         _cleanup_(local_vm_done) LocalVM l = {};
         _cleanup_(http_call_done) HttpCall call = {};
         const char *outcome = "deleted";
+        ProviderRef p;
         int r;
 
-        r = vm_lookup(c, argv[1], &l);
+        r = vm_lookup_provider(c, argv[1], &l, &p);
         if (r < 0)
                 return r;
 
-        r = provider_api_delete(l.provider_url, l.name, &call);
+        r = provider_api_delete(&p, l.name, &call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
 
         if (call.result >= 0 && call.status == 404) {
                 ctl_info(c, "Provider %s did not know VM %s any more; forgetting it.", l.provider_id, l.name);

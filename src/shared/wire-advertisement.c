@@ -149,6 +149,20 @@ static int parse(json_object *o, AdvertisementSource source, const char *provide
         v = member(o, "updated_at");
         if (v && (json_get_string(v, 64, &s) < 0 || parse_rfc3339(s, &t->updated_at) < 0))
                 return wire_error(e, "updated_at", "updated_at: must be an RFC 3339 time");
+
+        v = member(o, "verified");
+        if (v && !json_object_is_type(v, json_type_boolean))
+                return wire_error(e, "verified", "verified: must be true or false");
+        t->verified = v && json_object_get_boolean(v);
+
+        v = member(o, "api_port");
+        if (v) {
+                int64_t port;
+
+                if (json_get_int(v, 1, UINT16_MAX, &port) < 0)
+                        return wire_error(e, "api_port", "api_port: must be an integer from 1 to 65535");
+                t->api_port = (uint16_t) port;
+        }
         return 0;
 }
 

@@ -10,7 +10,7 @@
 /* An advertisement, as the discovery service serves it (GET /api/v1/advertisements[/ID]):
  *
  *     {"provider_id","ip_address","country","platform","resources":{"cpu","memory","storage",...},
- *      "pricing","created_at","updated_at"}
+ *      "pricing","created_at","updated_at","verified"?,"api_port"?}
  *
  * and as a provider posts it (POST /api/v1/advertisements): the same without provider_id,
  * which its X-Provider-ID header names, and without the timestamps, which are the service's.
@@ -27,7 +27,9 @@ typedef enum AdvertisementSource {
         ADVERTISEMENT_POSTED,
         /* What the service served. provider_id and updated_at are read from it; resources
          * are at least 0 (a provider may have nothing free); an empty platform reads as none;
-         * extra resources, pricing and created_at are not read. */
+         * extra resources, pricing and created_at are not read. "verified" (a boolean; absent
+         * or null: false) says the provider signed it with the key its id names; "api_port"
+         * (1-65535; absent or null: not known) is the provider's REST port. */
         ADVERTISEMENT_SERVED,
         _ADVERTISEMENT_SOURCE_MAX,
         _ADVERTISEMENT_SOURCE_INVALID = -EINVAL,
@@ -45,6 +47,8 @@ typedef struct Advertisement {
         json_object *pricing;                   /* posted: NULL when absent; served: NULL */
         usec_t created_at;                      /* 0 as read: the service sets it */
         usec_t updated_at;                      /* served: 0 when absent; posted: 0 */
+        bool verified;                          /* served: signed by its provider; posted: false */
+        uint16_t api_port;                      /* served: 0 when absent; posted: 0 */
 } Advertisement;
 
 /* Frees what a posted advertisement holds; one that was served holds nothing. */

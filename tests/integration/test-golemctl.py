@@ -369,10 +369,13 @@ class Requestor:
         return os.path.join(self.data, "golem", "id_ed25519")
 
     def run(self, *args, timeout=120, env=None):
-        """Runs golemctl; returns (exit code, stdout, stderr)."""
+        """Runs golemctl; returns (exit code, stdout, stderr).  The test
+        providers are unverified: 'providers' and 'vm create' get
+        --unverified (golemtest.with_unverified)."""
         e = dict(self.env)
         e.update(env or {})
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+        proc = subprocess.run([golemtest.PATHS["golemctl"]] +
+                              golemtest.with_unverified(args),
                               env=e, stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=timeout)
         return (proc.returncode, proc.stdout.decode(errors="replace"),
@@ -421,6 +424,13 @@ class Requestor:
             con.close()
 
 
+def fingerprint(pub):
+    """A key's identity: ssh-keygen's SHA256 fingerprint in base64url."""
+    out = subprocess.run(["ssh-keygen", "-lf", pub], check=True,
+                         capture_output=True, text=True).stdout
+    return out.split()[1].split(":", 1)[1].replace("+", "-").replace("/", "_")
+
+
 def table_rows(out):
     """The rows of a golemctl table (header first) split into columns on
     runs of 2+ blanks, and the legend line."""
@@ -455,7 +465,7 @@ def providers_filters(binary):
     out, err = req.ok("providers")
     rows, legend = table_rows(out)
     expect_eq(rows[0], ["PROVIDER", "COUNTRY", "ADDRESS", "CPU", "MEMORY",
-                        "STORAGE", "PLATFORM"], "providers header")
+                        "STORAGE", "PLATFORM", "VERIFIED"], "providers header")
     expect_eq(legend, "2 providers listed.", "providers legend")
     by_id = {r[0]: r for r in rows[1:]}
     expect_eq(sorted(by_id), ["prov-de", "prov-se"], "providers listed")
@@ -463,6 +473,7 @@ def providers_filters(binary):
               "prov-se row")
     expect_eq(by_id["prov-de"][1:6], ["DE", de.ip, "16", "32 GB", "500 GB"],
               "prov-de row")
+    expect_eq([r[-1] for r in rows[1:]], ["no", "no"], "unverified (legacy ids)")
     expect(not ANSI.search(out), f"colour codes without a terminal: {out!r}")
 
     # Right-aligned numbers: the CPU column's cells end where its header ends.
@@ -480,6 +491,7 @@ def providers_filters(binary):
     expect_eq(ads["prov-de"]["country"], "DE", "JSON country")
     expect_eq(ads["prov-de"]["ip_address"], de.ip, "JSON ip_address")
     expect_eq(ads["prov-de"]["url"], de.url, "JSON url")
+    expect_eq(ads["prov-de"]["verified"], False, "JSON verified")
 
     pretty, _ = req.ok("providers", "--json=pretty")
     expect(pretty.count("\n") > 5 and json.loads(pretty) == data,
@@ -754,7 +766,11 @@ def ssh_key_option(binary):
     expect(pub.split()[1] in prov.mp.record("golem-keyed")["cloud_init"],
            "--ssh-key's .pub sent")
     expect_eq(req.json("vm", "status", "keyed")["ssh_key"], key, "key recorded")
-    expect(not os.path.exists(req.generated_key), "no key generated")
+    # --ssh-key is the VM's login key; requests are signed with golemctl's
+    # own key (none configured, none in ~/.ssh: made now), the same for
+    # every later command.
+    expect_eq(req.ok("id")[0].strip(), fingerprint(req.generated_key + ".pub"),
+              "signed with the generated key, not --ssh-key's")
 
     # The environment names one too; and ~/.ssh/id_ed25519 comes before a
     # generated key.
@@ -1050,7 +1066,8 @@ def terminal_manners(binary):
         if pid == 0:
             try:
                 os.execve(golemtest.PATHS["golemctl"],
-                          [golemtest.PATHS["golemctl"]] + list(args), e)
+                          [golemtest.PATHS["golemctl"]] +
+                          golemtest.with_unverified(args), e)
             finally:
                 os._exit(127)
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 120, 0, 0))

@@ -442,14 +442,16 @@ class Requestor:
 
     def run(self, *args, timeout=CREATE_TIMEOUT):
         """golemctl ARGS; returns (exit code, stdout, stderr)."""
-        proc = subprocess.run([golemtest.PATHS["golemctl"]] + list(args),
+        proc = subprocess.run([golemtest.PATHS["golemctl"]] +
+                              golemtest.with_unverified(args),
                               env=self.env, stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=timeout)
         return (proc.returncode, proc.stdout.decode(errors="replace"),
                 proc.stderr.decode(errors="replace"))
 
     def popen(self, *args):
-        return subprocess.Popen([golemtest.PATHS["golemctl"]] + list(args),
+        return subprocess.Popen([golemtest.PATHS["golemctl"]] +
+                                golemtest.with_unverified(args),
                                 env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
