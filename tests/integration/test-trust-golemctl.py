@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golemtest  # noqa: E402
-from golemtest import (expect, expect_eq, main,  # noqa: E402
+from golemtest import (case, expect, expect_eq, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
 NAMESPACE = "golem-request-v1"
@@ -299,10 +299,11 @@ class FakeDiscovery(Fake):
 
 
 class Requestor:
-    """A user of golemctl: HOME and XDG dirs of its own, no agent unless
-    given one."""
+    """A user of golemctl (the binary under test): HOME and XDG dirs of its
+    own, no agent unless given one."""
 
-    def __init__(self, key=None, discovery=None):
+    def __init__(self, binary, key=None, discovery=None):
+        self.binary = binary
         base = make_tempdir("golemtest-trust-")
         self.dir = base
         self.home = os.path.join(base, "home")
@@ -323,7 +324,7 @@ class Requestor:
 
     def run(self, *args, env=None):
         e = dict(self.env, **(env or {}))
-        proc = subprocess.run([golemtest.PATHS["golemctl"], *args], env=e,
+        proc = subprocess.run([self.binary, *args], env=e,
                               stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=120)
         return proc.returncode, proc.stdout, proc.stderr
@@ -371,20 +372,11 @@ def lifecycle(req, provider, name="box"):
 # cases
 
 
-def case(fn):
-    """A golemtest case; the binary it gets is golemctl."""
-    def run(binary):
-        golemtest.PATHS["golemctl"] = binary
-        fn(binary)
-    run.__name__ = fn.__name__
-    return golemtest.case(run)
-
-
-def signed_with_file_key(key_type, bits=None):
+def signed_with_file_key(binary, key_type, bits=None):
     workdir = make_tempdir("golemtest-keys-")
     key = keygen(workdir, "id_" + key_type.replace("-", ""), key_type, bits=bits)
     provider = FakeProvider()
-    req = Requestor(key)
+    req = Requestor(binary, key)
     lifecycle(req, provider)
     identity = fingerprint(key + ".pub")
     expect_signed(provider.requests, identity, workdir)
@@ -394,17 +386,17 @@ def signed_with_file_key(key_type, bits=None):
 
 @case
 def signed_file_ed25519(binary):
-    signed_with_file_key("ed25519")
+    signed_with_file_key(binary, "ed25519")
 
 
 @case
 def signed_file_rsa(binary):
-    signed_with_file_key("rsa", bits=3072)
+    signed_with_file_key(binary, "rsa", bits=3072)
 
 
 @case
 def signed_file_ecdsa(binary):
-    signed_with_file_key("ecdsa", bits=384)
+    signed_with_file_key(binary, "ecdsa", bits=384)
 
 
 @case
@@ -414,7 +406,7 @@ def signed_agent_passphrase_key(binary):
     agent = Agent(workdir)
     agent.add(key, "secret words")
     provider = FakeProvider()
-    req = Requestor(key)
+    req = Requestor(binary, key)
     env = {"SSH_AUTH_SOCK": agent.sock}
     req.ok("-q", "vm", "create", "box", "--provider-url", provider.url, env=env)
     req.ok("vm", "status", "box", env=env)
@@ -428,7 +420,7 @@ def signed_agent_passphrase_key(binary):
     rsa = keygen(workdir, "locked_rsa", "rsa", passphrase="pw-rsa", bits=2048)
     agent.add(rsa, "pw-rsa")
     provider2 = FakeProvider()
-    req2 = Requestor(rsa)
+    req2 = Requestor(binary, rsa)
     req2.ok("-q", "vm", "create", "box", "--provider-url", provider2.url, env=env)
     expect_signed(provider2.requests, fingerprint(rsa + ".pub"), workdir)
 
@@ -438,7 +430,7 @@ def encrypted_key_without_agent(binary):
     workdir = make_tempdir("golemtest-keys-")
     key = keygen(workdir, "locked", "ecdsa", passphrase="secret")
     provider = FakeProvider()
-    req = Requestor(key)
+    req = Requestor(binary, key)
     expected = (f"golemctl: {key} is protected by a passphrase; add it to the "
                 f"agent: ssh-add {key}\n")
     err = req.fails(1, "vm", "create", "box", "--provider-url", provider.url)
@@ -465,12 +457,12 @@ def id_matches_ssh_keygen(binary):
     for key_type, bits in (("ed25519", None), ("rsa", 2048), ("ecdsa", 256),
                            ("ecdsa", 521)):
         key = keygen(workdir, f"k_{key_type}{bits or ''}", key_type, bits=bits)
-        out = Requestor(key).ok("id")
+        out = Requestor(binary, key).ok("id")
         expect(re.fullmatch(r"[A-Za-z0-9_-]{43}\n", out), f"id: {out!r}")
         expect_eq(out.strip(), fingerprint(key + ".pub"), f"id of {key_type}")
 
     # The default key: ~/.ssh/id_ed25519, without any configuration.
-    req = Requestor()
+    req = Requestor(binary)
     home_key = keygen(os.path.join(req.home, ".ssh"), "id_ed25519")
     expect_eq(req.json("id")["identity"], fingerprint(home_key + ".pub"),
               "~/.ssh/id_ed25519")
@@ -483,7 +475,7 @@ def id_matches_ssh_keygen(binary):
     sk = os.path.join(workdir, "sk")
     with open(sk + ".pub", "w") as f:
         f.write(f"{sk_type.decode()} {base64.b64encode(blob).decode()} x\n")
-    Requestor(sk).fails(1, "id", message="cannot sign with")
+    Requestor(binary, sk).fails(1, "id", message="cannot sign with")
 
 
 @case
@@ -496,7 +488,7 @@ def verified_only_unless_unverified(binary):
         advertisement("prov-false", verified=False, cpu=2),
     ])
     workdir = make_tempdir("golemtest-keys-")
-    req = Requestor(keygen(workdir, "k"), disc)
+    req = Requestor(binary, keygen(workdir, "k"), disc)
 
     data = req.json("providers")
     expect_eq([a["provider_id"] for a in data], ["prov-signed"], "verified only")
@@ -546,7 +538,7 @@ def api_port(binary):
         advertisement("prov-default", verified=True),
     ])
     workdir = make_tempdir("golemtest-keys-")
-    req = Requestor(keygen(workdir, "k"), disc)
+    req = Requestor(binary, keygen(workdir, "k"), disc)
     # Without api_port: the configured port (ProviderPort=, 7466 by default).
     req.env["GOLEM_REQUESTOR_PROVIDER_PORT"] = str(default.port)
 
@@ -579,7 +571,7 @@ def ssh_key_verbs(binary):
     key = keygen(workdir, "main")
     other = keygen(workdir, "other", "ecdsa")
     provider = FakeProvider()
-    req = Requestor(key)
+    req = Requestor(binary, key)
     req.ok("-q", "vm", "create", "box", "--provider-url", provider.url)
 
     # PATH names the private key: only its .pub goes out.
@@ -630,7 +622,7 @@ def ssh_key_verbs(binary):
 def signature_refused(binary):
     workdir = make_tempdir("golemtest-keys-")
     provider = FakeProvider()
-    req = Requestor(keygen(workdir, "k"))
+    req = Requestor(binary, keygen(workdir, "k"))
     req.ok("-q", "vm", "create", "box", "--provider-url", provider.url)
     provider.refuse = (401, "AUTH_005", "Timestamp out of window (server time "
                        "2026-12-04T10:00:00Z)")
