@@ -63,7 +63,7 @@ static const char *const option_names[] = {
 
 static const Verb vm_key_verbs[] = {
         { "add", 2, 3, 0, verb_vm_key_add, OPT_KEY_NAME | OPT_JSON,
-          "vm ssh-key add NAME [PATH] [--name=N]", "Let another SSH key log in to a VM",
+          "vm ssh-key add NAME [PATH]", "Let another SSH key log in to a VM",
           "Add the public key PATH (a .pub file, or the private key next to it: only its .pub is\n"
           "read and sent) to VM NAME, which lets it log in at once and after a restart. Without\n"
           "PATH, the key golemctl is configured with (see 'vm create --help').\n"
