@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "golemctl-identity.h"
 #include "golemctl-provider-api.h"
 #include "golemctl-ssh.h"
 #include "golemctl-vm-action.h"
@@ -63,18 +64,28 @@ int verb_vm_destroy(int argc, char *argv[], void *userdata) {
         _cleanup_(local_vm_done) LocalVM l = {};
         _cleanup_(http_call_done) HttpCall call = {};
         const char *outcome = "deleted";
+        Signer *signer;
         ProviderRef p;
         int r;
 
-        r = vm_lookup_provider(c, argv[1], &l, &p);
+        r = vm_lookup(c, argv[1], &l);
         if (r < 0)
                 return r;
-
-        r = provider_api_delete(&p, l.name, &call);
-        if (r < 0)
+        r = context_signer(c, &signer);
+        if (r < 0 && !c->force)
                 return r;
+        if (r >= 0) {
+                p = (ProviderRef) { l.provider_id, l.provider_url, signer };
+                r = provider_api_delete(&p, l.name, &call);
+                if (r < 0 && !c->force)
+                        return r;
+        }
 
-        if (call.result >= 0 && call.status == 404) {
+        if (r < 0) {
+                /* No signature, no request: only the record can go. */
+                ctl_warning("Forgetting VM %s without deleting it on provider %s (--force).", l.name, l.provider_id);
+                outcome = "forgotten";
+        } else if (call.result >= 0 && call.status == 404) {
                 ctl_info(c, "Provider %s did not know VM %s any more; forgetting it.", l.provider_id, l.name);
                 outcome = "missing";
         } else if (call.result >= 0 && call.status == 200) {

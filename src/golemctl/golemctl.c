@@ -170,7 +170,8 @@ static const Verb vm_verbs[] = {
           "known-hosts file. A VM its provider no longer knows is just forgotten.\n"
           "\n"
           "Options:\n"
-          "     --force             Forget the VM even when its provider cannot delete it\n"
+          "     --force             Forget the VM even when its provider cannot delete it, or\n"
+          "                         golemctl's key cannot sign the request\n"
           "     --json=FORMAT       Print the outcome as JSON (pretty, short, off)\n",
           NULL },
         { "ssh", 2, VERB_ANY, 0, verb_vm_ssh, OPT_USER | OPT_SSH_KEY,

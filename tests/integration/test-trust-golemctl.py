@@ -450,6 +450,20 @@ def encrypted_key_without_agent(binary):
     expect_eq(req.ok("id", env={"SSH_AUTH_SOCK": agent.sock}).strip(),
               fingerprint(key + ".pub"), "id with the key in the agent")
 
+    # A VM made through the agent; without it, nothing is sent, and only
+    # --force forgets the VM (its provider cannot be asked unsigned).
+    req.ok("-q", "vm", "create", "box", "--provider-url", provider.url,
+           env={"SSH_AUTH_SOCK": agent.sock})
+    expect_eq(list(provider.vms), ["box"], "created through the agent")
+    n = len(provider.requests)
+    expect_eq(req.fails(1, "vm", "destroy", "box"), expected, "destroy")
+    code, out, err = req.run("vm", "destroy", "box", "--force")
+    expect_eq((code, err.splitlines()), (0, [expected.strip(),
+              f"golemctl: Forgetting VM box without deleting it on provider "
+              f"{PROVIDER_ID} (--force)."]), "destroy --force")
+    expect_eq(len(provider.requests), n, "no request without a signature")
+    req.fails(1, "vm", "status", "box", message="No VM named box")
+
 
 @case
 def id_matches_ssh_keygen(binary):
