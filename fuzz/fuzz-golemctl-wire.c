@@ -203,13 +203,23 @@ static void check_advertisement_fields(json_object *o, const Advertisement *a) {
 
         check_resources(o, &a->resources, 0);
         check_timestamp(o, "updated_at", a->updated_at);
+
+        /* verified: a boolean, false when absent; api_port: 1-65535, 0 when absent. */
+        fuzz_check(a->verified == (member(o, "verified") && json_object_get_boolean(member(o, "verified"))));
+        if (member(o, "verified"))
+                fuzz_check(json_object_is_type(member(o, "verified"), json_type_boolean));
+        if (member(o, "api_port"))
+                fuzz_check(a->api_port >= 1 && a->api_port == member_int(o, "api_port"));
+        else
+                fuzz_check(a->api_port == 0);
 }
 
 static bool advertisement_equal(const Advertisement *a, const Advertisement *b) {
         return streq(a->provider_id, b->provider_id) && streq(a->ip_address, b->ip_address) &&
                 streq(a->country, b->country) && streq(a->platform, b->platform) &&
                 a->resources.cpu == b->resources.cpu && a->resources.memory == b->resources.memory &&
-                a->resources.storage == b->resources.storage && a->updated_at == b->updated_at;
+                a->resources.storage == b->resources.storage && a->updated_at == b->updated_at &&
+                a->verified == b->verified;
 }
 
 /* advertisement_to_output_json() (golemctl's JSON output) parses back to the same advertisement. */
@@ -237,7 +247,7 @@ static void check_advertisement_round_trip(const Advertisement *a) {
 static void fuzz_advertisement(json_object *o) {
         static const char *const fields[] = {
                 "advertisement", "provider_id", "ip_address", "country", "platform", "resources",
-                "cpu", "memory", "storage", "updated_at", NULL,
+                "cpu", "memory", "storage", "updated_at", "verified", "api_port", NULL,
         };
         Advertisement a, untouched;
         WireError e = {};

@@ -35,6 +35,35 @@ TEST(advertisement_valid) {
         ASSERT_EQ_INT(a.resources.memory, 8);
         ASSERT_EQ_INT(a.resources.storage, 40);
         ASSERT_TRUE(a.updated_at > 0);
+        /* Neither field: a legacy advertisement, on the configured port. */
+        ASSERT_FALSE(a.verified);
+        ASSERT_EQ_INT(a.api_port, 0);
+}
+
+#define AD_MIN "\"provider_id\":\"p\",\"ip_address\":\"1.2.3.4\",\"country\":\"SE\"," \
+               "\"resources\":{\"cpu\":1,\"memory\":1,\"storage\":1}"
+
+TEST(advertisement_trust) {
+        static const struct {
+                const char *json;
+                bool verified;
+                unsigned api_port;
+        } table[] = {
+                { "{" AD_MIN ",\"verified\":true,\"api_port\":8080}", true, 8080 },
+                { "{" AD_MIN ",\"verified\":false,\"api_port\":65535}", false, 65535 },
+                { "{" AD_MIN ",\"verified\":null,\"api_port\":null}", false, 0 },
+                { "{" AD_MIN ",\"verified\":true,\"api_port\":1}", true, 1 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_json_ json_object *o = parse(table[i].json);
+                Advertisement a;
+
+                TEST_CONTEXT("%s", table[i].json);
+                ASSERT_OK(advertisement_from_json(o, ADVERTISEMENT_SERVED, NULL, &a, NULL));
+                ASSERT_EQ_INT(a.verified, table[i].verified);
+                ASSERT_EQ_INT(a.api_port, table[i].api_port);
+        }
 }
 
 TEST(advertisement_refused) {
@@ -54,6 +83,12 @@ TEST(advertisement_refused) {
                 { "{\"provider_id\":\"p\",\"ip_address\":\"1.2.3.4\",\"country\":\"SE\",\"resources\":{\"cpu\":1,\"memory\":1,\"storage\":99999999999}}", "storage" },
                 { "{\"provider_id\":\"p\",\"ip_address\":\"1.2.3.4\",\"country\":\"SE\",\"platform\":\"x\\u001b[2J\",\"resources\":{\"cpu\":1,\"memory\":1,\"storage\":1}}", "platform" },
                 { "{\"provider_id\":\"p\",\"ip_address\":\"1.2.3.4\",\"country\":\"SE\",\"resources\":{\"cpu\":1,\"memory\":1,\"storage\":1},\"updated_at\":\"yesterday\"}", "updated_at" },
+                { "{" AD_MIN ",\"verified\":\"yes\"}", "verified" },
+                { "{" AD_MIN ",\"verified\":1}", "verified" },
+                { "{" AD_MIN ",\"api_port\":0}", "api_port" },
+                { "{" AD_MIN ",\"api_port\":65536}", "api_port" },
+                { "{" AD_MIN ",\"api_port\":\"7466\"}", "api_port" },
+                { "{" AD_MIN ",\"api_port\":7466.5}", "api_port" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -247,6 +282,59 @@ TEST(urls) {
         ASSERT_FALSE(http_url_valid("http://a b"));
         ASSERT_FALSE(http_url_valid(""));
         ASSERT_FALSE(http_url_valid(NULL));
+}
+
+TEST(request_target) {
+        static const struct {
+                const char *url, *target;
+        } table[] = {
+                { "http://1.2.3.4:7466/api/v1/vms?async=true", "/api/v1/vms?async=true" },
+                { "http://[2001:db8::1]:7466/api/v1/vms/web", "/api/v1/vms/web" },
+                { "https://user@host.example/prefix/api/v1/vms", "/prefix/api/v1/vms" },
+                { "http://host.example:7466", NULL },
+                { "http://host.example?x=/y", NULL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                HttpCall c = {};
+
+                TEST_CONTEXT("%s", table[i].url);
+                ASSERT_OK(http_call_init(&c, "GET", table[i].url, NULL, 0));
+                if (table[i].target)
+                        ASSERT_STREQ(http_call_target(&c), table[i].target);
+                else
+                        ASSERT_NULL(http_call_target(&c));
+                http_call_done(&c);
+        }
+}
+
+TEST(request_headers) {
+        HttpCall c = {};
+
+        ASSERT_OK(http_call_init(&c, "GET", "http://h/x", NULL, 0));
+        ASSERT_OK(http_call_add_header(&c, "X-Golem-Nonce", "abc"));
+        ASSERT_STREQ(c.headers[0], "X-Golem-Nonce: abc");
+        ASSERT_ERROR(http_call_add_header(&c, "X-Bad", "a\r\nInjected: 1"), EINVAL);
+        ASSERT_ERROR(http_call_add_header(&c, "X-Bad: x", "v"), EINVAL);
+        for (size_t i = 1; i < HTTP_CALL_HEADERS_MAX; i++)
+                ASSERT_OK(http_call_add_header(&c, "X-More", "v"));
+        ASSERT_ERROR(http_call_add_header(&c, "X-One-Too-Many", "v"), E2BIG);
+        http_call_done(&c);
+}
+
+TEST(ssh_key_names) {
+        ASSERT_TRUE(ssh_key_name_valid("laptop"));
+        ASSERT_TRUE(ssh_key_name_valid("me@host.example"));
+        ASSERT_TRUE(ssh_key_name_valid("id_ed25519"));
+        ASSERT_FALSE(ssh_key_name_valid(""));
+        ASSERT_FALSE(ssh_key_name_valid("."));
+        ASSERT_FALSE(ssh_key_name_valid(".."));
+        ASSERT_FALSE(ssh_key_name_valid("-x"));
+        ASSERT_FALSE(ssh_key_name_valid("a/b"));
+        ASSERT_FALSE(ssh_key_name_valid("a b"));
+        ASSERT_FALSE(ssh_key_name_valid("a%2e"));
+        ASSERT_TRUE(ssh_key_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        ASSERT_FALSE(ssh_key_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
 TEST(hostnames) {

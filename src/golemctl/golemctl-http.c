@@ -61,11 +61,39 @@ int http_call_init(HttpCall *c, const char *method, const char *url, json_object
         return 0;
 }
 
+int http_call_add_header(HttpCall *c, const char *name, const char *value) {
+        size_t n = 0;
+
+        if (strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
+                return -EINVAL;
+        while (n < HTTP_CALL_HEADERS_MAX && c->headers[n])
+                n++;
+        if (n >= HTTP_CALL_HEADERS_MAX)
+                return -E2BIG;
+        if (asprintf(&c->headers[n], "%s: %s", name, value) < 0) {
+                c->headers[n] = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+const char *http_call_target(const HttpCall *c) {
+        const char *p = strstr(strempty(c->url), "://");
+
+        if (!p)
+                return NULL;
+        p += 3;
+        p += strcspn(p, "/?#");
+        return *p == '/' ? p : NULL;
+}
+
 void http_call_done(HttpCall *c) {
         if (!c)
                 return;
         free(c->url);
         free(c->body);
+        for (size_t i = 0; i < HTTP_CALL_HEADERS_MAX; i++)
+                free(c->headers[i]);
         json_object_put(c->json);
         free(c->text);
         free(c->error_code);
@@ -175,11 +203,13 @@ int http_call_run_many(HttpCall *calls, size_t n) {
 
         for (size_t i = 0; i < n; i++) {
                 HttpCall *c = calls + i;
-                const char *headers[] = {
-                        "Accept: application/json",
-                        c->body ? "Content-Type: application/json" : NULL,
-                        NULL,
-                };
+                const char *headers[2 + HTTP_CALL_HEADERS_MAX + 1] = { "Accept: application/json" };
+                size_t k = 1;
+
+                if (c->body)
+                        headers[k++] = "Content-Type: application/json";
+                for (size_t j = 0; j < HTTP_CALL_HEADERS_MAX && c->headers[j]; j++)
+                        headers[k++] = c->headers[j];
 
                 c->result = -EIO;
                 c->status = 0;

@@ -13,6 +13,8 @@
  * sd-event loop, see curl-glue.h), with the JSON error envelope
  * {"detail": {"code", "message"}} turned into a code and a printable message. */
 
+#define HTTP_CALL_HEADERS_MAX 4
+
 typedef struct HttpCall {
         /* Filled by the caller (http_call_init()). */
         const char *method;
@@ -22,6 +24,8 @@ typedef struct HttpCall {
         bool keep_text;         /* set after http_call_init(): the body of a 200 answer goes to
                                  * text as it came, unparsed, for a caller that takes a large
                                  * answer apart piece by piece */
+        char *headers[HTTP_CALL_HEADERS_MAX + 1]; /* "Name: value" lines sent on top of Accept
+                                                   * and Content-Type (http_call_add_header()) */
 
         /* Filled by http_call_run_many(). */
         int result;             /* 0: an HTTP answer came (any status); < 0: transport failure */
@@ -42,6 +46,13 @@ typedef struct HttpCall {
 /* Sets up a call; url is copied, body (JSON) is serialised when non-NULL. */
 int http_call_init(HttpCall *c, const char *method, const char *url, json_object *body, usec_t timeout);
 void http_call_done(HttpCall *c);
+/* Adds "NAME: VALUE" to the headers sent (value free of CR and LF); -E2BIG past
+ * HTTP_CALL_HEADERS_MAX. */
+int http_call_add_header(HttpCall *c, const char *name, const char *value);
+/* The request target of the call's URL as it goes on the request line: the path and the
+ * query, without the scheme and the authority ("/api/v1/vms?async=true"). NULL for a URL
+ * without a path (http_url_valid() URLs that url_join() made always have one). */
+const char *http_call_target(const HttpCall *c);
 
 /* Runs all calls concurrently and returns when every one has finished. A negative errno only
  * when nothing could be run at all; each call's own outcome is in its result and status. */

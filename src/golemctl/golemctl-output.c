@@ -607,3 +607,8 @@ void json_writer_int(JsonWriter *w, const char *key, int64_t v) {
         json_write_member(w, key);
         fprintf(w->f, "%" PRIi64, v);
 }
+
+void json_writer_bool(JsonWriter *w, const char *key, bool v) {
+        json_write_member(w, key);
+        fputs(v ? "true" : "false", w->f);
+}

@@ -96,6 +96,7 @@ void json_writer_close(JsonWriter *w, char bracket);
 /* NULL is written as null. */
 void json_writer_string(JsonWriter *w, const char *key, const char *s);
 void json_writer_int(JsonWriter *w, const char *key, int64_t v);
+void json_writer_bool(JsonWriter *w, const char *key, bool v);
 
 /* open_memstream() without stdio's per-call locking (the stream never leaves one thread). */
 FILE *open_memstream_unlocked(char **ptr, size_t *sizeloc);

@@ -76,7 +76,7 @@ int provider_choose(const Advertisement *ads, size_t n, const Resources *want, c
 }
 
 int advertisement_url(const Context *c, const Advertisement *a, char **ret) {
-        return url_from_ip(a->ip_address, c->settings.provider_port, ret);
+        return url_from_ip(a->ip_address, a->api_port > 0 ? a->api_port : c->settings.provider_port, ret);
 }
 
 static int discovery_failed(const Context *c, const HttpCall *call) {
@@ -92,6 +92,7 @@ static int discovery_failed(const Context *c, const HttpCall *call) {
 typedef struct AdvertisementList {
         const Resources *min;
         const char *country;
+        bool verified_only;
         Advertisement *ads;
         size_t n, allocated;
         size_t n_received, n_bad;
@@ -122,6 +123,8 @@ static int advertisement_list_add(json_object *element, void *userdata) {
         /* The service filtered already; a board that did not is filtered here. */
         if (l->min && !advertisement_fits(l->ads + l->n, l->min, l->country))
                 return 0;
+        if (l->verified_only && !l->ads[l->n].verified)
+                return 0;
         l->n++;
         return 0;
 }
@@ -132,6 +135,7 @@ int discovery_list(const Context *c, const Resources *min, const char *country, 
         AdvertisementList l = {
                 .min = min,
                 .country = country,
+                .verified_only = !c->unverified,
         };
         HttpCall call = {};
         size_t query_size;
@@ -152,6 +156,8 @@ int discovery_list(const Context *c, const Resources *min, const char *country, 
                 fprintf(f, "&storage=%" PRIi64, min->storage);
         if (!isempty(country))
                 fprintf(f, "&country=%s", country);  /* two letters, checked */
+        if (!c->unverified)
+                fputs("&verified=true", f);
         if (fclose(f) != 0)
                 return ctl_error(-ENOMEM, "Out of memory.");
 
@@ -241,6 +247,9 @@ int discovery_get(const Context *c, const char *provider_id, Advertisement *ret)
         if (!streq(ret->provider_id, provider_id))
                 return ctl_error(-EBADMSG, "The discovery service sent the advertisement of %s when asked for %s.",
                                  ret->provider_id, provider_id);
+        if (!ret->verified && !c->unverified)
+                return ctl_error(-EPERM, "Provider %s is not verified (its advertisement is not signed by its key); "
+                                 "use it anyway with --unverified.", provider_id);
         return 0;
 }
 
@@ -288,8 +297,9 @@ static int show_table(const Context *c, const Advertisement *ads, size_t n) {
         _cleanup_free_ char *legend = NULL;
         int r;
 
-        r = table_new((const char *const[]) { "PROVIDER", "COUNTRY", "ADDRESS", "CPU", "MEMORY", "STORAGE", "PLATFORM" },
-                      7, &t);
+        r = table_new((const char *const[]) { "PROVIDER", "COUNTRY", "ADDRESS", "CPU", "MEMORY", "STORAGE", "PLATFORM",
+                                              "VERIFIED" },
+                      8, &t);
         if (r < 0)
                 return ctl_error(r, "Out of memory.");
         for (size_t col = 3; col <= 5; col++)
@@ -304,7 +314,9 @@ static int show_table(const Context *c, const Advertisement *ads, size_t n) {
                     (r = table_add_cellf(t, TABLE_COLOR_DEFAULT, "%" PRIi64, a->resources.cpu)) < 0 ||
                     (r = table_add_cellf(t, TABLE_COLOR_DEFAULT, "%" PRIi64 " GB", a->resources.memory)) < 0 ||
                     (r = table_add_cellf(t, TABLE_COLOR_DEFAULT, "%" PRIi64 " GB", a->resources.storage)) < 0 ||
-                    (r = table_add_cell(t, a->platform[0] ? a->platform : NULL, TABLE_COLOR_DEFAULT)) < 0)
+                    (r = table_add_cell(t, a->platform[0] ? a->platform : NULL, TABLE_COLOR_DEFAULT)) < 0 ||
+                    (r = table_add_cell(t, a->verified ? "yes" : "no",
+                                        a->verified ? TABLE_COLOR_DEFAULT : TABLE_COLOR_YELLOW)) < 0)
                         return ctl_error(r, "Out of memory.");
         }
 

@@ -40,15 +40,18 @@ int provider_choose(const Advertisement *ads, size_t n, const Resources *want, c
 #define DISCOVERY_LIMIT_MAX 1000U
 
 /* The first limit advertisements (best first) the discovery service has for these minimums
- * (zero: no minimum) and country ("" or NULL: any), checked; invalid ones are left out with a
- * warning. *ret_more (if non-NULL) tells whether the service sent limit of them, so that it
+ * (zero: no minimum) and country ("" or NULL: any), verified ones only unless --unverified
+ * (asked of the service with verified=true, and checked here for one that does not know
+ * it), checked; invalid ones are left out with a warning. *ret_more (if non-NULL) tells whether the service sent limit of them, so that it
  * may have more. Prints a one-line error on failure. */
 int discovery_list(const Context *c, const Resources *min, const char *country, unsigned limit,
                    Advertisement **ret, size_t *ret_n, bool *ret_more);
-/* One provider's advertisement; -ENOENT (with the error printed) when it has none. */
+/* One provider's advertisement; -ENOENT (with the error printed) when it has none, -EPERM
+ * when it is not verified (unless --unverified). */
 int discovery_get(const Context *c, const char *provider_id, Advertisement *ret);
 
-/* The provider's REST URL: http://IP:PORT with the configured port. */
+/* The provider's REST URL: http://IP:PORT with the advertisement's api_port, else the
+ * configured port (ProviderPort=, 7466). */
 int advertisement_url(const Context *c, const Advertisement *a, char **ret);
 
 int verb_providers(int argc, char *argv[], void *userdata);

@@ -171,6 +171,10 @@ void ssh_known_hosts_forget(const char *state_dir, const char *provider_id, cons
                 (void) unlink(path);
 }
 
+bool ssh_key_name_valid(const char *s) {
+        return token_valid(s, SSH_KEY_NAME_MAX, "._@-") && !strchr("._@-", s[0]);
+}
+
 bool ssh_user_valid(const char *s) {
         return token_valid(s, 32, "._-") && s[0] != '-';
 }

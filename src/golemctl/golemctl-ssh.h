@@ -29,6 +29,11 @@ int ssh_known_hosts_path(const char *state_dir, const char *provider_id, const c
 /* Removes it: a new VM of the same name has a new host key, which an old pin would refuse. */
 void ssh_known_hosts_forget(const char *state_dir, const char *provider_id, const char *vm);
 
+/* The name of a VM's SSH key (vm ssh-key): 1-64 of [A-Za-z0-9._@-], starting with a letter
+ * or digit (so never "." or "..": it goes into a path). */
+bool ssh_key_name_valid(const char *s);
+#define SSH_KEY_NAME_MAX 64
+
 /* A login name: 1-32 of [A-Za-z0-9._-], not starting with '-'. */
 bool ssh_user_valid(const char *s);
 

@@ -24,12 +24,14 @@ void context_done(Context *c) {
         free(c->image);
         free(c->ssh_key);
         free(c->user);
+        free(c->key_name);
         free(c->host);
         settings_done(&c->settings);
         paths_done(&c->paths);
         if (c->db)
                 sqlite3_close_v2(c->db);
         c->db = NULL;
+        c->signer = signer_free(c->signer);
 }
 
 static void vmessage(const char *format, va_list ap) {

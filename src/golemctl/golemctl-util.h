@@ -7,6 +7,7 @@
 
 #include "golemctl-config.h"
 #include "golemctl-output.h"
+#include "golemctl-signer.h"
 #include "macro.h"
 #include "vm-spec.h"
 
@@ -35,6 +36,7 @@ typedef struct Context {
         char *image;            /* --image */
         char *ssh_key;          /* --ssh-key: a private key path */
         char *user;             /* --user, for 'vm ssh' */
+        char *key_name;         /* --name, for 'vm ssh-key add' */
         bool no_wait;
         bool force;
         bool local;             /* 'vm list --local': the records only, no provider asked */
@@ -43,9 +45,12 @@ typedef struct Context {
         char *host;             /* -H [USER@]HOST: that machine's system bus, over ssh */
         bool ask_password;      /* polkit may ask interactively (not with --no-ask-password) */
 
+        bool unverified;        /* --unverified: providers whose advertisement is not signed too */
+
         Settings settings;
         Paths paths;
         sqlite3 *db;
+        Signer *signer;         /* loaded on first use: context_signer() */
 } Context;
 
 void context_init(Context *c);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "golemctl-identity.h"
 #include "golemctl-provider-api.h"
 #include "golemctl-ssh.h"
 #include "golemctl-vm-action.h"
@@ -10,16 +11,17 @@
 static int vm_action(Context *c, const char *name, const char *action) {
         _cleanup_(local_vm_done) LocalVM l = {};
         _cleanup_(http_call_done) HttpCall call = {};
+        ProviderRef p;
         RemoteVM vm = {};
         int r;
 
-        r = vm_lookup(c, name, &l);
+        r = vm_lookup_provider(c, name, &l, &p);
         if (r < 0)
                 return r;
 
-        r = provider_api_action(l.provider_url, l.name, action, &call);
+        r = provider_api_action(&p, l.name, action, &call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
         r = provider_answer_vm(&call, &l, &vm);
         if (r == -ENOENT)
                 return vm_gone_error(&l);
@@ -62,17 +64,28 @@ int verb_vm_destroy(int argc, char *argv[], void *userdata) {
         _cleanup_(local_vm_done) LocalVM l = {};
         _cleanup_(http_call_done) HttpCall call = {};
         const char *outcome = "deleted";
+        Signer *signer;
+        ProviderRef p;
         int r;
 
         r = vm_lookup(c, argv[1], &l);
         if (r < 0)
                 return r;
+        r = context_signer(c, &signer);
+        if (r < 0 && !c->force)
+                return r;
+        if (r >= 0) {
+                p = (ProviderRef) { l.provider_id, l.provider_url, signer };
+                r = provider_api_delete(&p, l.name, &call);
+                if (r < 0 && !c->force)
+                        return r;
+        }
 
-        r = provider_api_delete(l.provider_url, l.name, &call);
-        if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
-
-        if (call.result >= 0 && call.status == 404) {
+        if (r < 0) {
+                /* No signature, no request: only the record can go. */
+                ctl_warning("Forgetting VM %s without deleting it on provider %s (--force).", l.name, l.provider_id);
+                outcome = "forgotten";
+        } else if (call.result >= 0 && call.status == 404) {
                 ctl_info(c, "Provider %s did not know VM %s any more; forgetting it.", l.provider_id, l.name);
                 outcome = "missing";
         } else if (call.result >= 0 && call.status == 200) {

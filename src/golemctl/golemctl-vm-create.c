@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "golemctl-identity.h"
 #include "golemctl-provider-api.h"
 #include "golemctl-providers.h"
 #include "golemctl-ssh.h"
@@ -33,7 +34,7 @@ static int target_from_url(Context *c, Target *ret) {
 
         r = provider_api_info(c->provider_url, &call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
         if (!http_call_ok(&call, 200))
                 return provider_call_failed(&call, "at the given URL", c->provider_url);
         if (!json_object_object_get_ex(call.json, "provider_id", &v) ||
@@ -158,19 +159,19 @@ static void sleep_usec(usec_t u) {
 }
 
 /* GET /api/v1/vms/NAME into *ret; prints the error, but for -ENOENT (no such VM). */
-static int fetch_vm(const LocalVM *l, RemoteVM *ret) {
+static int fetch_vm(const ProviderRef *p, const LocalVM *l, RemoteVM *ret) {
         _cleanup_(http_call_done) HttpCall call = {};
         int r;
 
-        r = provider_api_get(l->provider_url, l->name, &call);
+        r = provider_api_get(p, l->name, &call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
         return provider_answer_vm(&call, l, ret);
 }
 
 /* Polls the job until it is ready (0) or failed; prints the error. -ENOENT: the provider has no
  * such VM any more (the record should go); other errors: the state is unknown. */
-static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, RemoteVM *ret) {
+static int wait_for_job(Context *c, const ProviderRef *p, const LocalVM *l, const char *job_id, RemoteVM *ret) {
         Progress progress = { .on = !c->quiet && isatty(STDERR_FILENO) > 0 };
         usec_t deadline = now_monotonic() + JOB_WAIT_MAX_USEC;
         unsigned failures = 0;
@@ -194,16 +195,16 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
                                          (unsigned) (JOB_WAIT_MAX_USEC / USEC_PER_SEC / 60), l->name);
                 }
 
-                r = provider_api_job(l->provider_url, job_id, &call);
+                r = provider_api_job(p, job_id, &call);
                 if (r < 0) {
                         progress_clear(&progress);
-                        return ctl_error(r, "Cannot run HTTP requests: %m");
+                        return r;
                 }
 
                 if (call.result >= 0 && call.status == 404) {
                         /* Jobs are kept by the provider, but a job it lost says nothing: ask about the VM. */
                         progress_clear(&progress);
-                        r = fetch_vm(l, ret);
+                        r = fetch_vm(p, l, ret);
                         if (r == -ENOENT)
                                 return ctl_error(r, "Provider %s no longer knows VM %s: it was not created.",
                                                  l->provider_id, l->name);
@@ -248,7 +249,7 @@ static int wait_for_job(Context *c, const LocalVM *l, const char *job_id, Remote
         }
         progress_clear(&progress);
 
-        r = fetch_vm(l, ret);
+        r = fetch_vm(p, l, ret);
         if (r == -ENOENT)
                 return vm_gone_error(l);
         return r;
@@ -303,6 +304,8 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
         _cleanup_(http_call_done) HttpCall call = {};
         _cleanup_(local_vm_done) LocalVM l = {};
         Target target = {};
+        ProviderRef provider;
+        Signer *signer;
         Resources want;
         RemoteVM vm = {};
         LocalVM existing;
@@ -324,6 +327,11 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 want.storage = c->storage;
 
         r = resolve_key(c, &key_private, &key_public);
+        if (r < 0)
+                return r;
+        /* The key that signs makes this user the VM's owner; a key that cannot sign is found
+         * out before anything is recorded or asked. */
+        r = context_signer(c, &signer);
         if (r < 0)
                 return r;
 
@@ -371,12 +379,16 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 return ctl_error(r, "Cannot record VM %s: %m", name);
         ssh_known_hosts_forget(c->paths.state_dir, l.provider_id, l.name);
 
+        provider = (ProviderRef) { l.provider_id, l.provider_url, signer };
         r = create_body(name, &want, c->image, key_public, &body);
-        if (r >= 0)
-                r = provider_api_create(l.provider_url, body, &call);
         if (r < 0) {
                 (void) state_remove(db, name);
-                return ctl_error(r, "Cannot send the request: %m");
+                return ctl_error(r, "Out of memory.");
+        }
+        r = provider_api_create(&provider, body, &call);
+        if (r < 0) {
+                (void) state_remove(db, name);
+                return r;
         }
 
         if (call.result >= 0 && call.status == 202) {
@@ -396,7 +408,7 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 if (c->no_wait)
                         return print_created(c, &l, NULL);
 
-                r = wait_for_job(c, &l, l.job_id, &vm);
+                r = wait_for_job(c, &provider, &l, l.job_id, &vm);
                 if (r == -ENOENT)
                         (void) state_remove(db, name);
                 if (r < 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "golemctl-identity.h"
 #include "golemctl-provider-api.h"
 #include "golemctl-vm-list.h"
 #include "golemctl-vm.h"
@@ -22,7 +23,7 @@ static const char *format_local_time(char *buf, size_t size, usec_t t) {
 
 /* What one provider said about its VMs. */
 typedef struct ProviderQuery {
-        const char *url;
+        ProviderRef provider;
         RemoteVM *vms;
         size_t n_vms;
         const char *problem;    /* NULL, "unreachable" or "unknown" */
@@ -57,25 +58,31 @@ static const RemoteVM *provider_query_find(const ProviderQuery *q, const char *n
         return NULL;
 }
 
+/* The query of l's provider; NULL when there is none. */
+static ProviderQuery *provider_query_of(ProviderQuery *queries, size_t n, const LocalVM *l) {
+        for (size_t k = 0; k < n; k++)
+                if (streq(queries[k].provider.url, l->provider_url) && streq(queries[k].provider.id, l->provider_id))
+                        return queries + k;
+        return NULL;
+}
+
 /* GET /api/v1/vms of every provider in queries, at once; prints the error. */
 static int query_providers(ProviderQuery *queries, size_t n) {
-        _cleanup_free_ const char **urls = calloc(MAX(n, (size_t) 1), sizeof(char *));
+        _cleanup_free_ ProviderRef *providers = calloc(MAX(n, (size_t) 1), sizeof(ProviderRef));
         _cleanup_free_ HttpCall *calls = calloc(MAX(n, (size_t) 1), sizeof(HttpCall));
         int r;
 
-        if (!urls || !calls)
+        if (!providers || !calls)
                 return ctl_error(-ENOMEM, "Out of memory.");
         for (size_t k = 0; k < n; k++)
-                urls[k] = queries[k].url;
-        r = provider_api_list(urls, n, calls);
+                providers[k] = queries[k].provider;
+        r = provider_api_list(providers, n, calls);
         if (r >= 0)
                 for (size_t k = 0; k < n; k++)
                         provider_query_parse(queries + k, calls + k);
         for (size_t k = 0; k < n; k++)
                 http_call_done(calls + k);
-        if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
-        return 0;
+        return r;
 }
 
 int verb_vm_list(int argc, char *argv[], void *userdata) {
@@ -102,14 +109,17 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                 r = ctl_error(-ENOMEM, "Out of memory.");
                 goto finish;
         }
-        for (size_t i = 0; i < n_vms && !c->local; i++) {
-                bool seen = false;
+        if (n_vms > 0 && !c->local) {
+                Signer *signer;
 
-                for (size_t k = 0; k < n_queries; k++)
-                        if (streq(queries[k].url, vms[i].provider_url))
-                                seen = true;
-                if (!seen)
-                        queries[n_queries++].url = vms[i].provider_url;
+                r = context_signer(c, &signer);
+                if (r < 0)
+                        goto finish;
+                for (size_t i = 0; i < n_vms; i++)
+                        if (!provider_query_of(queries, n_queries, vms + i))
+                                queries[n_queries++].provider = (ProviderRef) {
+                                        vms[i].provider_id, vms[i].provider_url, signer,
+                                };
         }
         r = query_providers(queries, n_queries);
         if (r < 0)
@@ -137,15 +147,12 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
 
         for (size_t i = 0; i < n_vms; i++) {
                 LocalVM *l = vms + i;
-                const ProviderQuery *q = NULL;
+                const ProviderQuery *q = provider_query_of(queries, n_queries, l);
                 const RemoteVM *remote = NULL;
                 const char *problem;
                 const Resources *res;
                 char when[64], port[8] = "";
 
-                for (size_t k = 0; k < n_queries; k++)
-                        if (streq(queries[k].url, l->provider_url))
-                                q = queries + k;
                 problem = q ? q->problem : "unknown";
                 if (c->local)
                         problem = NULL;
@@ -237,15 +244,16 @@ int verb_vm_status(int argc, char *argv[], void *userdata) {
         bool have_vm = false, have_access = false;
         const char *problem = NULL, *field = NULL;
         char text[RESOURCES_TEXT_MAX], when[RFC3339_MAX];
+        ProviderRef p;
         int r, failure = 0;
 
-        r = vm_lookup(c, argv[1], &l);
+        r = vm_lookup_provider(c, argv[1], &l, &p);
         if (r < 0)
                 return r;
 
-        r = provider_api_get_with_access(l.provider_url, l.name, &vm_call, &access_call);
+        r = provider_api_get_with_access(&p, l.name, &vm_call, &access_call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
 
         if (vm_call.result < 0) {
                 problem = "unreachable";

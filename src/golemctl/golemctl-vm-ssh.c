@@ -18,20 +18,21 @@ int verb_vm_ssh(int argc, char *argv[], void *userdata) {
         const char *user = c->user ?: SSH_DEFAULT_USER, *field = NULL;
         RemoteVM vm = {};
         Access access = {};
+        ProviderRef p;
         int r;
 
         if (!ssh_user_valid(user))
                 return ctl_usage("Invalid user name '%s'.", user);
 
-        r = vm_lookup(c, argv[1], &l);
+        r = vm_lookup_provider(c, argv[1], &l, &p);
         if (r < 0)
                 return r;
 
         /* The VM's state (to say something better than "connection refused" when it is not
          * running) and where to connect, at once. */
-        r = provider_api_get_with_access(l.provider_url, l.name, &vm_call, &access_call);
+        r = provider_api_get_with_access(&p, l.name, &vm_call, &access_call);
         if (r < 0)
-                return ctl_error(r, "Cannot run HTTP requests: %m");
+                return r;
 
         if (access_call.result >= 0 && access_call.status == 404)
                 return ctl_error(-ENOENT, "Provider %s does not know VM %s; 'golemctl vm destroy %s' forgets it.",

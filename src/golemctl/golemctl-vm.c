@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "golemctl-identity.h"
 #include "golemctl-vm.h"
 #include "json-util.h"
 #include "validate.h"
@@ -18,6 +19,22 @@ int vm_lookup(Context *c, const char *name, LocalVM *ret) {
                 return ctl_error(r, "No VM named %s (see 'golemctl vm list').", name);
         if (r < 0)
                 return ctl_error(r, "Cannot read the record of VM %s: %m", name);
+        return 0;
+}
+
+int vm_lookup_provider(Context *c, const char *name, LocalVM *ret, ProviderRef *ret_provider) {
+        Signer *signer;
+        int r;
+
+        r = vm_lookup(c, name, ret);
+        if (r < 0)
+                return r;
+        r = context_signer(c, &signer);
+        if (r < 0) {
+                local_vm_done(ret);
+                return r;
+        }
+        *ret_provider = (ProviderRef) { ret->provider_id, ret->provider_url, signer };
         return 0;
 }
 

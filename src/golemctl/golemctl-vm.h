@@ -3,6 +3,7 @@
 
 #include <json-c/json.h>
 
+#include "golemctl-provider-api.h"
 #include "golemctl-state.h"
 #include "golemctl-util.h"
 #include "golemctl-wire.h"
@@ -14,6 +15,9 @@
 /* Checks a VM name from the command line (-EUSAGE with a message when invalid) and finds its
  * record (-ENOENT with a message when there is none). */
 int vm_lookup(Context *c, const char *name, LocalVM *ret);
+/* The same, and the VM's provider as the requests about it go there, signed by the user's
+ * key (context_signer()); *ret_provider points into *ret. */
+int vm_lookup_provider(Context *c, const char *name, LocalVM *ret, ProviderRef *ret_provider);
 
 /* Keeps the record in step with what the provider says (created, its SSH port); a failure
  * here only costs a later lookup, so it is ignored. */

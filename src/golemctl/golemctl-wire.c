@@ -95,6 +95,7 @@ void advertisement_write_json(JsonWriter *w, const Advertisement *a, const char 
         json_writer_int(w, "storage", a->resources.storage);
         json_writer_close(w, '}');
         json_writer_string(w, "updated_at", a->updated_at > 0 ? format_rfc3339(ts, a->updated_at) : NULL);
+        json_writer_bool(w, "verified", a->verified);
         json_writer_close(w, '}');
 }
 

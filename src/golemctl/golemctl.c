@@ -8,12 +8,14 @@
 
 #include "golemctl-admin.h"
 #include "golemctl-http.h"
+#include "golemctl-identity.h"
 #include "golemctl-providers.h"
 #include "golemctl-ssh.h"
 #include "golemctl-util.h"
 #include "golemctl-verbs.h"
 #include "golemctl-vm-action.h"
 #include "golemctl-vm-create.h"
+#include "golemctl-vm-key.h"
 #include "golemctl-vm-list.h"
 #include "golemctl-vm-ssh.h"
 #include "parse-util.h"
@@ -42,38 +44,73 @@ enum {
         OPT_LOCAL         = 1 << 14,
         OPT_BUS           = 1 << 15,  /* -H, --no-ask-password; one name in option_names */
         OPT_LIMIT         = 1 << 16,
+        OPT_UNVERIFIED    = 1 << 17,
+        OPT_KEY_NAME      = 1 << 18,
 };
 
 static const char *const option_names[] = {
         "--cpu", "--memory", "--storage", "--country", "--size", "--provider", "--provider-url",
         "--discovery-url", "--image", "--ssh-key", "--no-wait", "--user", "--force", "--json", "--local",
-        "--host or --no-ask-password", "--limit",
+        "--host or --no-ask-password", "--limit", "--unverified", "--name",
 };
 
 #define RESOURCE_OPTION_HELP \
         "     --cpu=N             At least N CPU cores free\n" \
         "     --memory=GB         At least GB gigabytes of memory free\n" \
         "     --storage=GB        At least GB gigabytes of storage free\n" \
-        "     --country=CC        Only providers in this country (ISO 3166 code, e.g. SE)\n"
+        "     --country=CC        Only providers in this country (ISO 3166 code, e.g. SE)\n" \
+        "     --unverified        Also providers whose advertisement is not signed by them\n"
+
+static const Verb vm_key_verbs[] = {
+        { "add", 2, 3, 0, verb_vm_key_add, OPT_KEY_NAME | OPT_JSON,
+          "vm ssh-key add NAME [PATH]", "Let another SSH key log in to a VM",
+          "Add the public key PATH (a .pub file, or the private key next to it: only its .pub is\n"
+          "read and sent) to VM NAME, which lets it log in at once and after a restart. Without\n"
+          "PATH, the key golemctl is configured with (see 'vm create --help').\n"
+          "\n"
+          "Options:\n"
+          "     --name=N            The key's name on the VM (default: the key's comment, else\n"
+          "                         the file's name): 1-64 of A-Z, a-z, 0-9, '.', '_', '@', '-'\n"
+          "     --json=FORMAT       Print the provider's answer as JSON (pretty, short, off)\n",
+          NULL },
+        { "list", 2, 2, 0, verb_vm_key_list, OPT_JSON,
+          "vm ssh-key list NAME", "List the SSH keys of a VM",
+          "List the names and fingerprints of the SSH keys that may log in to VM NAME.\n"
+          "\n"
+          "Options:\n"
+          "     --json=FORMAT       Print the list as JSON (pretty, short, off)\n"
+          "     --no-legend         Print no header and no legend\n",
+          NULL },
+        { "remove", 3, 3, 0, verb_vm_key_remove, OPT_JSON,
+          "vm ssh-key remove NAME N", "Stop an SSH key from logging in to a VM",
+          "Remove the SSH key called N from VM NAME: it can no longer log in.\n"
+          "\n"
+          "Options:\n"
+          "     --json=FORMAT       Print the outcome as JSON (pretty, short, off)\n",
+          NULL },
+        {}
+};
 
 static const Verb vm_verbs[] = {
         { "create", 2, 2, 0, verb_vm_create,
           OPT_CPU | OPT_MEMORY | OPT_STORAGE | OPT_COUNTRY | OPT_SIZE | OPT_PROVIDER | OPT_PROVIDER_URL |
-          OPT_DISCOVERY_URL | OPT_IMAGE | OPT_SSH_KEY | OPT_NO_WAIT | OPT_JSON,
+          OPT_DISCOVERY_URL | OPT_IMAGE | OPT_SSH_KEY | OPT_NO_WAIT | OPT_JSON | OPT_UNVERIFIED,
           "vm create NAME [OPTIONS...]",
           "Create a VM on the best-fitting provider",
           "Create a VM called NAME and wait until it runs. On a terminal the provider's progress\n"
           "is shown; in a script golemctl is quiet until the end.\n"
           "\n"
-          "Without --provider, the discovery service is asked for providers whose free\n"
-          "resources cover the request, and the best fit is taken: the one that would have the\n"
+          "Without --provider, the discovery service is asked for verified providers (whose\n"
+          "advertisement is signed by their own key) whose free resources cover the request, and\n"
+          "the best fit is taken: the one that would have the\n"
           "least left over, counted in units of the request (free CPU/requested CPU + free\n"
           "memory/requested memory + free storage/requested storage, smallest wins), the lowest\n"
           "provider id among equals. golemctl says which provider it chose and why.\n"
           "\n"
           "The VM gets the public key of --ssh-key, else of SSHKeyPath= (golemctl.conf) or\n"
           "$GOLEM_REQUESTOR_SSH_KEY_PATH, else ~/.ssh/id_ed25519.pub, else ~/.ssh/id_rsa.pub,\n"
-          "else of a key made with ssh-keygen in ~/.local/share/golem/.\n"
+          "else of a key made with ssh-keygen in ~/.local/share/golem/. Every request is signed\n"
+          "with the configured key (see 'golemctl id'), which makes you the VM's owner.\n"
           "\n"
           "Options:\n"
           "     --size=SIZE         small (1 CPU, 1 GB memory, 10 GB storage; the default),\n"
@@ -83,6 +120,7 @@ static const Verb vm_verbs[] = {
           "     --storage=GB        Storage in GB (instead of the size's)\n"
           "     --country=CC        Only a provider in this country (ISO 3166 code)\n"
           "     --provider=ID       This provider, not the best fit\n"
+          "     --unverified        Also providers whose advertisement is not signed by them\n"
           "     --image=IMAGE       The image to run (default: the provider's, e.g. ubuntu:24.04)\n"
           "     --ssh-key=PATH      The private key to log in with; its .pub goes to the VM\n"
           "     --no-wait           Return once the provider has accepted the request\n"
@@ -132,7 +170,8 @@ static const Verb vm_verbs[] = {
           "known-hosts file. A VM its provider no longer knows is just forgotten.\n"
           "\n"
           "Options:\n"
-          "     --force             Forget the VM even when its provider cannot delete it\n"
+          "     --force             Forget the VM even when its provider cannot delete it, or\n"
+          "                         golemctl's key cannot sign the request\n"
           "     --json=FORMAT       Print the outcome as JSON (pretty, short, off)\n",
           NULL },
         { "ssh", 2, VERB_ANY, 0, verb_vm_ssh, OPT_USER | OPT_SSH_KEY,
@@ -147,6 +186,9 @@ static const Verb vm_verbs[] = {
           "     --user=USER         Log in as USER (default: ubuntu)\n"
           "     --ssh-key=PATH      Log in with this private key instead\n",
           NULL },
+        { "ssh-key", VERB_ANY, VERB_ANY, 0, NULL, 0,
+          "vm ssh-key COMMAND NAME ...", "Add, list and remove a VM's SSH keys",
+          NULL, vm_key_verbs },
         {}
 };
 
@@ -192,18 +234,34 @@ static const Verb provider_verbs[] = {
 
 static const Verb verbs[] = {
         { "providers", VERB_ANY, 1, 0, verb_providers,
-          OPT_CPU | OPT_MEMORY | OPT_STORAGE | OPT_COUNTRY | OPT_DISCOVERY_URL | OPT_JSON | OPT_LIMIT,
+          OPT_CPU | OPT_MEMORY | OPT_STORAGE | OPT_COUNTRY | OPT_DISCOVERY_URL | OPT_JSON | OPT_LIMIT | OPT_UNVERIFIED,
           "providers [OPTIONS...]",
           "List the providers advertising free resources",
           "List the providers the discovery service knows, with the resources they have free,\n"
           "best first (most CPU, then memory, then storage). golemctl asks for the first 1000;\n"
           "when the service may have more, it says so on standard error (unless -q).\n"
+          "Only verified providers (whose advertisement is signed by their own key) are listed,\n"
+          "unless --unverified.\n"
           "\n"
           "Options:\n"
           RESOURCE_OPTION_HELP
           "     --limit=N           Ask for the first N providers only, 1-1000 (default: 1000)\n"
           "     --json=FORMAT       Print the list as JSON (pretty, short, off)\n"
           "     --no-legend         Print no header and no legend\n",
+          NULL },
+        { "id", VERB_ANY, 1, 0, verb_id, OPT_JSON,
+          "id",
+          "Show the identity golemctl signs requests with",
+          "Print the identity providers know you by: the SHA-256 fingerprint of the SSH key\n"
+          "golemctl signs every request to a provider with, in base64url (what\n"
+          "'ssh-keygen -lf KEY.pub' prints after SHA256:, with '-' and '_' for '+' and '/').\n"
+          "The key is SSHKeyPath= (golemctl.conf) or $GOLEM_REQUESTOR_SSH_KEY_PATH, else\n"
+          "~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else golemctl's own; it signs through ssh-agent\n"
+          "when the agent holds it, else from the key file, which must then have no passphrase.\n"
+          "\n"
+          "Options:\n"
+          "     --json=FORMAT       Print the identity, the key's path and where the signatures\n"
+          "                         come from (\"agent\" or \"file\") as JSON\n",
           NULL },
         { "vm", VERB_ANY, VERB_ANY, VERB_DEFAULT, NULL, 0,
           "vm COMMAND ...",
@@ -232,6 +290,8 @@ static void help(void) {
         help_commands(verbs, "Commands");
         printf("\n");
         help_commands(vm_verbs, "VM commands");
+        printf("\n");
+        help_commands(vm_key_verbs, "VM SSH key commands");
         printf("\n"
                "Options:\n"
                "  -h --help                Show this help, or a command's (golemctl vm create --help)\n"
@@ -280,6 +340,8 @@ enum {
         ARG_LOCAL,
         ARG_NO_ASK_PASSWORD,
         ARG_LIMIT,
+        ARG_UNVERIFIED,
+        ARG_NAME,
 };
 
 typedef struct Args {
@@ -326,6 +388,8 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                 { "host",          required_argument, NULL, 'H'               },
                 { "no-ask-password", no_argument,     NULL, ARG_NO_ASK_PASSWORD },
                 { "limit",         required_argument, NULL, ARG_LIMIT         },
+                { "unverified",    no_argument,       NULL, ARG_UNVERIFIED    },
+                { "name",          required_argument, NULL, ARG_NAME          },
                 {}
         };
         int opt, r;
@@ -458,6 +522,19 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
                         c->local = true;
                         a->seen |= OPT_LOCAL;
                         break;
+                case ARG_UNVERIFIED:
+                        c->unverified = true;
+                        a->seen |= OPT_UNVERIFIED;
+                        break;
+                case ARG_NAME:
+                        if (!ssh_key_name_valid(optarg))
+                                return ctl_usage("Invalid key name '%s': 1-64 of A-Z, a-z, 0-9, '.', '_', '@' and "
+                                                 "'-', starting with a letter or digit.", optarg);
+                        r = set_string(&c->key_name, optarg);
+                        if (r < 0)
+                                return r;
+                        a->seen |= OPT_KEY_NAME;
+                        break;
                 case ARG_LIMIT: {
                         uint64_t v;
 
@@ -480,7 +557,7 @@ static int parse_argv(int argc, char *argv[], Context *c, Args *a) {
         return 0;
 }
 
-_Static_assert(ELEMENTSOF(option_names) == 17, "one name per OPT_* bit");
+_Static_assert(ELEMENTSOF(option_names) == 19, "one name per OPT_* bit");
 
 static int check_options(const Verb *v, const char *path, uint64_t seen) {
         uint64_t wrong = seen & ~v->options;

@@ -29,7 +29,9 @@ typedef enum AdvertisementSource {
         ADVERTISEMENT_POSTED,
         /* What the service served. provider_id and updated_at are read from it; resources
          * are at least 0 (a provider may have nothing free); an empty platform reads as none;
-         * extra resources, pricing and created_at are not read. */
+         * extra resources, pricing and created_at are not read. "verified" (a boolean; absent
+         * or null: false) says the provider signed it with the key its id names; "api_port"
+         * (1-65535; absent or null: not known) is the provider's REST port. */
         ADVERTISEMENT_SERVED,
         _ADVERTISEMENT_SOURCE_MAX,
         _ADVERTISEMENT_SOURCE_INVALID = -EINVAL,

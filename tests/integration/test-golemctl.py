@@ -66,6 +66,13 @@ def Provider(discovery, provider_id, country, capacity, vm_ip=None,
     return d
 
 
+def fingerprint(pub):
+    """A key's identity: ssh-keygen's SHA256 fingerprint in base64url."""
+    out = subprocess.run(["ssh-keygen", "-lf", pub], check=True,
+                         capture_output=True, text=True).stdout
+    return out.split()[1].split(":", 1)[1].replace("+", "-").replace("/", "_")
+
+
 def table_rows(out):
     """The rows of a golemctl table (header first) split into columns on
     runs of 2+ blanks, and the legend line."""
@@ -90,7 +97,7 @@ def providers_filters(binary):
     out, err = req.ok("providers")
     rows, legend = table_rows(out)
     expect_eq(rows[0], ["PROVIDER", "COUNTRY", "ADDRESS", "CPU", "MEMORY",
-                        "STORAGE", "PLATFORM"], "providers header")
+                        "STORAGE", "PLATFORM", "VERIFIED"], "providers header")
     expect_eq(legend, "2 providers listed.", "providers legend")
     by_id = {r[0]: r for r in rows[1:]}
     expect_eq(sorted(by_id), ["prov-de", "prov-se"], "providers listed")
@@ -98,6 +105,7 @@ def providers_filters(binary):
               "prov-se row")
     expect_eq(by_id["prov-de"][1:6], ["DE", de.host, "16", "32 GB", "500 GB"],
               "prov-de row")
+    expect_eq([r[-1] for r in rows[1:]], ["no", "no"], "unverified (legacy ids)")
     expect(not ANSI.search(out), f"colour codes without a terminal: {out!r}")
 
     # Right-aligned numbers: the CPU column's cells end where its header ends.
@@ -115,6 +123,7 @@ def providers_filters(binary):
     expect_eq(ads["prov-de"]["country"], "DE", "JSON country")
     expect_eq(ads["prov-de"]["ip_address"], de.host, "JSON ip_address")
     expect_eq(ads["prov-de"]["url"], de.url, "JSON url")
+    expect_eq(ads["prov-de"]["verified"], False, "JSON verified")
 
     pretty, _ = req.ok("providers", "--json=pretty")
     expect(pretty.count("\n") > 5 and json.loads(pretty) == data,
@@ -383,7 +392,11 @@ def ssh_key_option(binary):
     expect(pub.split()[1] in prov.mp.record("golem-keyed")["cloud_init"],
            "--ssh-key's .pub sent")
     expect_eq(req.json("vm", "status", "keyed")["ssh_key"], key, "key recorded")
-    expect(not os.path.exists(req.generated_key), "no key generated")
+    # --ssh-key is the VM's login key; requests are signed with golemctl's
+    # own key (none configured, none in ~/.ssh: made now), the same for
+    # every later command.
+    expect_eq(req.ok("id")[0].strip(), fingerprint(req.generated_key + ".pub"),
+              "signed with the generated key, not --ssh-key's")
 
     # The environment names one too; and ~/.ssh/id_ed25519 comes before a
     # generated key.
