@@ -97,7 +97,7 @@ static int bus_call_error(sd_bus_error *e, int r, const char *what) {
 }
 
 typedef struct ProviderProperties {
-        char *id, *name, *country, *public_ip, *discovery_url;
+        char *id, *name, *country, *public_ip, *discovery_url, *public_key;
         int advertising;
         uint64_t total[3], available[3];
         uint32_t n_vms;
@@ -110,6 +110,7 @@ static void provider_properties_done(ProviderProperties *p) {
         free(p->country);
         free(p->public_ip);
         free(p->discovery_url);
+        free(p->public_key);
 }
 
 /* Reads one a{sv} of properties into the fields the table names; skips the others. */
@@ -162,6 +163,7 @@ static int get_provider(sd_bus *bus, ProviderProperties *p) {
         sd_bus_message *reply = NULL;
         const PropertyMap map[] = {
                 { "ProviderID", 's', &p->id },
+                { "PublicKey", 's', &p->public_key },
                 { "Name", 's', &p->name },
                 { "Country", 's', &p->country },
                 { "PublicIP", 's', &p->public_ip },
@@ -217,6 +219,7 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
 
                 if (!o ||
                     json_object_object_add(o, "provider_id", json_object_new_string(strempty(p.id))) < 0 ||
+                    json_object_object_add(o, "public_key", json_string_or_null(isempty(p.public_key) ? NULL : p.public_key)) < 0 ||
                     json_object_object_add(o, "name", json_object_new_string(strempty(p.name))) < 0 ||
                     json_object_object_add(o, "country", json_object_new_string(strempty(p.country))) < 0 ||
                     json_object_object_add(o, "public_ip", json_string_or_null(isempty(p.public_ip) ? NULL : p.public_ip)) < 0 ||
@@ -238,6 +241,7 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
         }
 
         printf("       Provider: %s (%s)\n"
+               "     Public key: %s\n"
                "        Country: %s\n"
                "      Public IP: %s\n"
                "      Discovery: %s\n"
@@ -246,7 +250,8 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
                "            CPU: %" PRIu64 " of %" PRIu64 " free\n"
                "         Memory: %" PRIu64 " of %" PRIu64 " GB free\n"
                "        Storage: %" PRIu64 " of %" PRIu64 " GB free\n",
-               strempty(p.id), strempty(p.name), strempty(p.country),
+               strempty(p.id), strempty(p.name), isempty(p.public_key) ? "-" : p.public_key,
+               strempty(p.country),
                isempty(p.public_ip) ? "-" : p.public_ip,
                isempty(p.discovery_url) ? "-" : p.discovery_url,
                p.advertising ? "yes" : "no",
