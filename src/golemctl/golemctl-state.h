@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "macro.h"
+#include "sqlite-util.h"
 #include "time-util.h"
 #include "vm-spec.h"
 
@@ -55,8 +56,3 @@ int state_set_created(sqlite3 *db, const char *name, const char *job_id);
 int state_set_ssh_port(sqlite3 *db, const char *name, uint16_t port);
 /* -ENOENT when there is no such VM. */
 int state_remove(sqlite3 *db, const char *name);
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3 *, sqlite3_close_v2);
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize);
-#define _cleanup_sqlite_ _cleanup_(sqlite3_close_v2p)
-#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)

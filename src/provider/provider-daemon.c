@@ -42,19 +42,16 @@ struct ProviderDaemon {
  * SSH forwarders become transient units (they outlive our restarts); otherwise they are our
  * own children. Whether we may own our D-Bus name has nothing to do with it. */
 static bool systemd_reachable(sd_bus *bus) {
-        sd_bus_error e = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        int r;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int has = 0, r;
 
         if (!bus || sd_booted() <= 0)
                 return false;
         r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                "NameHasOwner", &e, &reply, "s", "org.freedesktop.systemd1");
-        int has = 0;
         if (r >= 0)
                 r = sd_bus_message_read(reply, "b", &has);
-        sd_bus_error_free(&e);
-        sd_bus_message_unref(reply);
         return r >= 0 && has;
 }
 

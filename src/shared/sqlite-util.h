@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include "macro.h"
+
 /* A negative errno for an SQLite result code (0 for OK, ROW and DONE). */
 int sqlite_errno(int rc);
 
@@ -16,3 +18,8 @@ int sqlite_open_versioned(const char *path, const char *schema, int version, sql
  * takes version v to v + 1), all in one transaction with the new user_version. */
 int sqlite_open_migrated(const char *path, const char *schema, int version, const char *const *migrations,
                          sqlite3 **ret);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3 *, sqlite3_close_v2);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize);
+#define _cleanup_sqlite_ _cleanup_(sqlite3_close_v2p)
+#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
