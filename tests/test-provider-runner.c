@@ -509,7 +509,9 @@ TEST(cancel) {
 
         env_setup(&e);
         ASSERT_OK(spawn(&e, ARGV("/bin/sleep", "30"), NULL, 0, 0, &o1, &j1));
-        ASSERT_OK(spawn(&e, ARGV("/bin/sh", "-c", "echo x; exec sleep 30"), NULL, 0, 100 * USEC_PER_MSEC, &o2, &j2));
+        /* A timeout that must not fire once cancelled; long enough that it cannot fire before
+         * the cancel on a loaded machine (the test would then hold a finished job). */
+        ASSERT_OK(spawn(&e, ARGV("/bin/sh", "-c", "echo x; exec sleep 30"), NULL, 0, 2 * USEC_PER_SEC, &o2, &j2));
         ASSERT_OK(spawn(&e, ARGV("/bin/echo", "three"), NULL, 0, 0, &o3, &j3));
         ASSERT_EQ_UINT(runner_n_jobs(e.runner), 3);
         run_for(&e, 20 * USEC_PER_MSEC);
@@ -522,7 +524,7 @@ TEST(cancel) {
         runner_job_cancel(NULL);
         run_until_done(&e, &o3, 5 * USEC_PER_SEC);
         ASSERT_EQ_UINT(runner_n_jobs(e.runner), 0);
-        run_for(&e, 300 * USEC_PER_MSEC);
+        run_for(&e, 2500 * USEC_PER_MSEC); /* past j2's timeout */
         ASSERT_EQ_UINT(o1.n_done, 0);
         ASSERT_EQ_UINT(o2.n_done, 0);
         ASSERT_EQ_UINT(o3.n_done, 1);
