@@ -11,22 +11,6 @@
 
 #define FINGERPRINT_MAX 128
 
-/* "SHA256:..." as ssh-keygen -l prints it, of a public key line. */
-static int fingerprint(const char *line, char ret[static FINGERPRINT_MAX]) {
-        _cleanup_(ssh_key_freep) SshKey *k = NULL;
-        char id[SSH_IDENTITY_SIZE];
-        int r;
-
-        r = ssh_key_from_public_line(line, &k);
-        if (r < 0)
-                return r;
-        ssh_key_identity(k, id);
-        for (char *p = id; *p; p++)
-                *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
-        snprintf(ret, FINGERPRINT_MAX, "SHA256:%s", id);
-        return 0;
-}
-
 /* The name a key gets without --name: its comment ("user@host"), else its file's name. */
 static const char *default_key_name(const char *line, const char *path, char *buf, size_t size) {
         const char *comment = strchr(line, ' '), *base = strrchr(path, '/');
@@ -60,7 +44,7 @@ int verb_vm_key_add(int argc, char *argv[], void *userdata) {
                 return ctl_error(r, "SSH key %s: the .pub file is not an OpenSSH public key.", path ?: "(default)");
         if (r < 0)
                 return ctl_error(r, "Cannot read SSH key %s: %m", path ?: "(default)");
-        r = fingerprint(public, fp);
+        r = ssh_key_line_fingerprint(public, fp);
         if (r < 0)
                 snprintf(fp, sizeof(fp), "a key of a type golemctl does not sign with");
 

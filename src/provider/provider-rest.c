@@ -595,22 +595,6 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
 
 /* ---- the owner's SSH keys ---- */
 
-/* "SHA256:..." as ssh-keygen -l prints it, from the key's blob. */
-static int key_fingerprint(const char *line, char ret[static 8 + SSH_IDENTITY_SIZE]) {
-        _cleanup_(ssh_key_freep) SshKey *k = NULL;
-        char id[SSH_IDENTITY_SIZE];
-        int r;
-
-        r = ssh_key_from_public_line(line, &k);
-        if (r < 0)
-                return r;
-        ssh_key_identity(k, id);
-        for (char *p = id; *p; p++)
-                *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
-        snprintf(ret, 8 + SSH_IDENTITY_SIZE, "SHA256:%s", id);
-        return 0;
-}
-
 /* The keys the owner added, as [{"name","fingerprint"}]. */
 static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm) {
         _cleanup_json_ json_object *a = json_object_new_array();
@@ -624,7 +608,7 @@ static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
-                char fp[8 + SSH_IDENTITY_SIZE];
+                char fp[SSH_FINGERPRINT_SIZE];
                 json_object *o = json_object_new_object();
 
                 if (!o || json_object_array_add(a, o) < 0) {
@@ -634,7 +618,7 @@ static int reply_keys(HttpRequest *req, ProviderRest *rest, VM *vm) {
                 }
                 if (json_object_object_add(o, "name", json_object_new_string(keys[i].name)) < 0 ||
                     json_object_object_add(o, "fingerprint",
-                                           key_fingerprint(keys[i].key, fp) >= 0 ? json_object_new_string(fp) : NULL) < 0)
+                                           ssh_key_line_fingerprint(keys[i].key, fp) >= 0 ? json_object_new_string(fp) : NULL) < 0)
                         r = -ENOMEM;
         }
         vm_keys_free(keys, n);

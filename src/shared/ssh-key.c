@@ -557,6 +557,22 @@ void ssh_key_identity(const SshKey *k, char ret[static SSH_IDENTITY_SIZE]) {
         ssh_key_blob_identity(k->blob, k->blob_size, ret);
 }
 
+int ssh_key_line_fingerprint(const char *line, char ret[static SSH_FINGERPRINT_SIZE]) {
+        _cleanup_(ssh_key_freep) SshKey *k = NULL;
+        char id[SSH_IDENTITY_SIZE];
+        int r;
+
+        r = ssh_key_from_public_line(line, &k);
+        if (r < 0)
+                return r;
+        ssh_key_identity(k, id);
+        /* The identity is the same digest in base64url. */
+        for (char *p = id; *p; p++)
+                *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
+        snprintf(ret, SSH_FINGERPRINT_SIZE, "SHA256:%s", id);
+        return 0;
+}
+
 bool ssh_identity_valid(const char *s) {
         static const char last[] = "AEIMQUYcgkosw048"; /* 4 bits left: the low 2 bits are 0 */
         const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

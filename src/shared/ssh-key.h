@@ -70,6 +70,10 @@ int ssh_key_to_public_line(const SshKey *k, char **ret);
 
 /* The identity of a key, or of a blob that need not be parsed (any bytes). */
 void ssh_key_identity(const SshKey *k, char ret[static SSH_IDENTITY_SIZE]);
+/* The fingerprint as ssh-keygen -l prints it ("SHA256:" and the standard, unpadded base64) of
+ * a public key line; -EBADMSG/-EPROTONOSUPPORT as ssh_key_from_public_line(). */
+#define SSH_FINGERPRINT_SIZE (sizeof("SHA256:") - 1 + SSH_IDENTITY_SIZE)
+int ssh_key_line_fingerprint(const char *line, char ret[static SSH_FINGERPRINT_SIZE]);
 void ssh_key_blob_identity(const uint8_t *blob, size_t size, char ret[static SSH_IDENTITY_SIZE]);
 /* 43 characters of [A-Za-z0-9_-] whose last one carries no stray bits. */
 bool ssh_identity_valid(const char *s);
