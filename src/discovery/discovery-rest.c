@@ -46,7 +46,10 @@ static int refuse(HttpRequest *req, const char *id, const char *code, const char
         vsnprintf(message, sizeof(message), format, ap);
         va_end(ap);
 
-        log_struct(LOG_NOTICE,
+        /* Every refusal at debug level; the journal gets one summary line per address and
+         * minute (http-server.c), so a flood of forgeries cannot flood it. */
+        http_request_refused_unauthorized(req);
+        log_struct(LOG_DEBUG,
                    "MESSAGE_ID=" GOLEM_MESSAGE_AUTH_REFUSED,
                    "GOLEM_PROVIDER=%s", strempty(id),
                    "GOLEM_AUTH_CODE=%s", code,

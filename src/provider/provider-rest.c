@@ -52,6 +52,8 @@ static int reply_auth_error(HttpRequest *req, int error) {
         AuthError e = auth_error_from_errno(error);
         const char *code = auth_error_to_string(e);
 
+        if (e >= 0)
+                http_request_refused_unauthorized(req); /* summed up in the journal */
         switch (e) {
         case AUTH_ERROR_SIGNATURE_REQUIRED:
                 return http_reply_error(req, 401, code, "Signature required: sign the request (%s, %s, %s)",

@@ -214,6 +214,7 @@ static void on_refusal_line(const char *who, unsigned n_sources, const unsigned 
                 [HTTP_REFUSAL_TOO_SLOW] = "connection(s) without a complete request in time",
                 [HTTP_REFUSAL_MALFORMED] = "malformed request(s)",
                 [HTTP_REFUSAL_RATE_LIMITED] = "request(s) over the rate limit",
+                [HTTP_REFUSAL_UNAUTHORIZED] = "request(s) without a valid signature",
         };
         char text[256] = "", addresses[32] = "";
 
@@ -231,6 +232,7 @@ static void on_refusal_line(const char *who, unsigned n_sources, const unsigned 
                    "GOLEM_REFUSED_TOO_SLOW=%u", refused[HTTP_REFUSAL_TOO_SLOW],
                    "GOLEM_REFUSED_MALFORMED=%u", refused[HTTP_REFUSAL_MALFORMED],
                    "GOLEM_REFUSED_RATE_LIMITED=%u", refused[HTTP_REFUSAL_RATE_LIMITED],
+                   "GOLEM_REFUSED_UNAUTHORIZED=%u", refused[HTTP_REFUSAL_UNAUTHORIZED],
                    "MESSAGE=Refused %s%s: %s (further refusals summed up for %" PRIu64 " s).",
                    who, addresses, text, interval / USEC_PER_SEC);
 }
@@ -661,6 +663,11 @@ static void request_set_id(HttpRequest *req) {
 
 HttpMethod http_request_method(const HttpRequest *req) {
         return req->method;
+}
+
+void http_request_refused_unauthorized(HttpRequest *req) {
+        if (req->conn)
+                server_refused(req->server, req->conn->source, HTTP_REFUSAL_UNAUTHORIZED);
 }
 
 const char *http_request_target(const HttpRequest *req) {

@@ -91,6 +91,9 @@ void http_server_shutdown(HttpServer *s);
 /* Request accessors. Strings live as long as the request. */
 HttpMethod http_request_method(const HttpRequest *req);
 const char *http_request_path(const HttpRequest *req);
+/* Counts a 401 against the client's address for the refusal log (one summary line per
+ * address and interval), so that an attacker does not control the log volume. */
+void http_request_refused_unauthorized(HttpRequest *req);
 /* The request target exactly as the client sent it (path and query, still percent-encoded). */
 const char *http_request_target(const HttpRequest *req);
 const char *http_request_path_arg(const HttpRequest *req, size_t i); /* the i-th "{}" */

@@ -27,6 +27,7 @@ static const char *const http_refusal_table[_HTTP_REFUSAL_MAX] = {
         [HTTP_REFUSAL_TOO_SLOW] = "too-slow",
         [HTTP_REFUSAL_MALFORMED] = "malformed",
         [HTTP_REFUSAL_RATE_LIMITED] = "rate-limited",
+        [HTTP_REFUSAL_UNAUTHORIZED] = "unauthorized",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(http_refusal, HttpRefusal);

@@ -19,6 +19,7 @@ typedef enum HttpRefusal {
         HTTP_REFUSAL_TOO_SLOW,          /* a head or body not complete in time */
         HTTP_REFUSAL_MALFORMED,         /* a request refused for its framing or syntax */
         HTTP_REFUSAL_RATE_LIMITED,      /* answered 429 */
+        HTTP_REFUSAL_UNAUTHORIZED,      /* answered 401 (a missing or invalid signature) */
         _HTTP_REFUSAL_MAX,
         _HTTP_REFUSAL_INVALID = -EINVAL,
 } HttpRefusal;
