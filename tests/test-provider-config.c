@@ -318,40 +318,33 @@ TEST(environment_errors) {
 }
 
 TEST(environment_error_texts) {
-        _cleanup_free_ char *error = NULL;
-        ProviderSettings s;
+        static const struct {
+                const char *env[2][2];       /* up to two variables */
+                const char *error;
+        } cases[] = {
+                { { { "GOLEM_PROVIDER_CPU_THRESHOLD", "101" } },
+                  "GOLEM_PROVIDER_CPU_THRESHOLD=101: value out of range" },
+                { { { "GOLEM_PROVIDER_COUNTRY", "XX" } },
+                  "GOLEM_PROVIDER_COUNTRY=XX: invalid value" },
+                /* The port range is checked as a whole. */
+                { { { "GOLEM_PROVIDER_PORT_RANGE_START", "50900" } },
+                  "PORT_RANGE_START=50900 is above PORT_RANGE_END=50899" },
+                { { { "GOLEM_PROVIDER_PORT_RANGE_START", "40010" }, { "GOLEM_PROVIDER_PORT_RANGE_END", "40009" } },
+                  "PORT_RANGE_START=40010 is above PORT_RANGE_END=40009" },
+        };
 
-        env_clear();
-        setenv("GOLEM_PROVIDER_CPU_THRESHOLD", "101", 1);
-        ASSERT_ERROR(provider_settings_load(&s, NULL, &error), EINVAL);
-        ASSERT_STREQ(error, "GOLEM_PROVIDER_CPU_THRESHOLD=101: value out of range");
-        provider_settings_done(&s);
-        free(error);
-        error = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *error = NULL;
+                ProviderSettings s;
 
-        env_clear();
-        setenv("GOLEM_PROVIDER_COUNTRY", "XX", 1);
-        ASSERT_ERROR(provider_settings_load(&s, NULL, &error), EINVAL);
-        ASSERT_STREQ(error, "GOLEM_PROVIDER_COUNTRY=XX: invalid value");
-        provider_settings_done(&s);
-        free(error);
-        error = NULL;
-
-        /* The port range is checked as a whole. */
-        env_clear();
-        setenv("GOLEM_PROVIDER_PORT_RANGE_START", "50900", 1);
-        ASSERT_ERROR(provider_settings_load(&s, NULL, &error), EINVAL);
-        ASSERT_STREQ(error, "PORT_RANGE_START=50900 is above PORT_RANGE_END=50899");
-        provider_settings_done(&s);
-        free(error);
-        error = NULL;
-
-        env_clear();
-        setenv("GOLEM_PROVIDER_PORT_RANGE_START", "40010", 1);
-        setenv("GOLEM_PROVIDER_PORT_RANGE_END", "40009", 1);
-        ASSERT_ERROR(provider_settings_load(&s, NULL, &error), EINVAL);
-        ASSERT_STREQ(error, "PORT_RANGE_START=40010 is above PORT_RANGE_END=40009");
-        provider_settings_done(&s);
+                TEST_CONTEXT("%s", cases[i].error);
+                env_clear();
+                for (size_t k = 0; k < ELEMENTSOF(cases[i].env) && cases[i].env[k][0]; k++)
+                        setenv(cases[i].env[k][0], cases[i].env[k][1], 1);
+                ASSERT_ERROR(provider_settings_load(&s, NULL, &error), EINVAL);
+                ASSERT_STREQ(error, cases[i].error);
+                provider_settings_done(&s);
+        }
         env_clear();
 }
 
