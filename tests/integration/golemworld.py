@@ -32,8 +32,10 @@ import argparse
 import atexit
 import base64
 import calendar
+import copy
 import ctypes
 import fcntl
+import hashlib
 from http.client import HTTPConnection, HTTPException
 from http.server import ThreadingHTTPServer
 import json
@@ -41,6 +43,7 @@ import os
 import pty
 import random
 import re
+import secrets
 import select
 import shlex
 import shutil
@@ -664,6 +667,55 @@ def random_public_key(comment="tester@golem"):
 
 
 # --------------------------------------------------------------------------
+# signed requests to golem-providerd, by ssh-keygen (man golem-providerd,
+# SECURITY)
+
+NAMESPACE = "golem-request-v1"
+
+
+def request_message(method, target, audience, timestamp, nonce, body):
+    """What a request signature covers: these lines, each ending in \\n."""
+    lines = [NAMESPACE, method, target, audience, timestamp, nonce,
+             hashlib.sha256(body).hexdigest()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def sshsig(key, data, namespace=NAMESPACE):
+    """``ssh-keygen -Y sign`` of data: the blob (base64, one line)."""
+    workdir = make_tempdir("golemtest-sign-")
+    path = os.path.join(workdir, "message")
+    with open(path, "wb") as f:
+        f.write(data)
+    proc = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", namespace,
+                           "-f", key, path], capture_output=True, text=True)
+    expect_eq(proc.returncode, 0, f"ssh-keygen -Y sign -f {key} "
+              f"({proc.stderr.strip()})")
+    with open(path + ".sig") as f:
+        armored = f.read().strip().splitlines()
+    return "".join(armored[1:-1])
+
+
+class Signer:
+    """Signs requests to one provider (its id: ``audience``) with the private
+    key ``key``, as golemctl does."""
+
+    def __init__(self, key, audience):
+        self.key = key
+        self.audience = audience
+
+    def headers(self, method, target, body=b"", audience=None,
+                namespace=NAMESPACE, skew=0, nonce=None):
+        """The X-Golem-* headers of the request; ``skew``: seconds the
+        timestamp is off the clock now."""
+        timestamp = str(int(time.time()) + skew)
+        nonce = nonce or secrets.token_urlsafe(24)
+        data = request_message(method, target, audience or self.audience,
+                               timestamp, nonce, body)
+        return {"X-Golem-Timestamp": timestamp, "X-Golem-Nonce": nonce,
+                "X-Golem-Signature": sshsig(self.key, data, namespace)}
+
+
+# --------------------------------------------------------------------------
 # the multipass stand-in (tests/multipass)
 
 
@@ -863,10 +915,34 @@ class ProviderDaemon(Daemon):
 
     ssh_range = None
     capacity = None
+    key = None          # the private key requests are signed with, if any
+
+    def signed(self, key):
+        """This provider, its requests signed with the private key ``key``
+        (None: unsigned, anonymous)."""
+        view = copy.copy(self)
+        view.key = key
+        return view
+
+    def provider_id(self):
+        """Its id, as GET /api/v1/provider/info (open to anyone) says."""
+        status, _, data = http("GET", self.url + INFO)
+        expect_eq(status, 200, f"{self.name}: GET {INFO} (body {data!r})")
+        return data["provider_id"]
 
     def rest(self, method, path, body=None, timeout=60):
-        """One request; returns (status, data)."""
-        status, _, data = http(method, self.url + path, body,
+        """One request, signed with ``key`` when set; returns (status,
+        data)."""
+        headers = {}
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        if isinstance(body, str):
+            body = body.encode()
+        if self.key:
+            headers.update(Signer(self.key, self.provider_id()).headers(
+                method, path, body or b""))
+        status, _, data = http(method, self.url + path, body, headers,
                                timeout=timeout)
         return status, data
 
@@ -922,6 +998,7 @@ class ProviderDaemon(Daemon):
             d.port = self.port
         d.env["GOLEM_PROVIDER_PORT"] = str(d.port)
         d.ssh_range, d.capacity = self.ssh_range, self.capacity
+        d.key = self.key
         return d
 
 
@@ -1005,15 +1082,34 @@ class Golemctl:
         return f"golemctl {' '.join(args)}" + (
             f" (as {self.user})" if self.user else "")
 
+    unverified = False
+
+    def picks_providers(self, args):
+        """Whether golemctl ``args`` take providers from the discovery
+        service ('providers', 'vm create')."""
+        words = [a for a in args if not a.startswith("-")]
+        return words[:1] == ["providers"] or words[:2] == ["vm", "create"]
+
+    def argv(self, args):
+        """golemctl's argv for ``args``: with --unverified in front for the
+        verbs that pick providers when ``unverified`` (for providers with
+        legacy ids, whose advertisements are unverified)."""
+        args = list(args)
+        if self.unverified and self.picks_providers(args):
+            args.insert(0, "--unverified")
+        return [PATHS["golemctl"]] + args
+
     def run(self, *args, timeout=None, env=None):
         """golemctl ARGS; returns (exit code, stdout, stderr)."""
+        argv = self.argv(args)
+        args = argv[1:]     # (for what(): as run)
         e = dict(self.env)
         e.update(env or {})
         kw = {} if self.user is None else {
             "user": self.user, "group": self.user, "extra_groups": []}
         timeout = timeout or self.timeout
         try:
-            proc = subprocess.run([PATHS["golemctl"]] + list(args), env=e,
+            proc = subprocess.run(argv, env=e,
                                   cwd="/", stdin=subprocess.DEVNULL,
                                   capture_output=True, timeout=timeout, **kw)
         except subprocess.TimeoutExpired:
@@ -1024,7 +1120,7 @@ class Golemctl:
 
     def popen(self, *args):
         """golemctl ARGS started, with pipes for stdout and stderr."""
-        return subprocess.Popen([PATHS["golemctl"]] + list(args),
+        return subprocess.Popen(self.argv(args),
                                 env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
@@ -1074,10 +1170,12 @@ class Requestor(Golemctl):
     """One user of golemctl: HOME and the XDG dirs in a temp dir of its own,
     nothing of the caller's GOLEM_*, XDG_*, pager, colour or ssh agent
     settings; ``discovery`` as its discovery service when given.  ``env``
-    adds to (or overrides) that environment."""
+    adds to (or overrides) that environment.  ``unverified``: 'providers'
+    and 'vm create' get --unverified (see Golemctl.argv())."""
 
     def __init__(self, discovery=None, name="requestor", env=None,
-                 timeout=120):
+                 timeout=120, unverified=False):
+        self.unverified = unverified
         base = make_tempdir(f"golemtest-{name}-")
         self.home = os.path.join(base, "home")
         self.config = os.path.join(base, "config")

@@ -44,13 +44,17 @@ def Provider(discovery, provider_id, country, capacity, vm_ip=None,
              timings=None, **settings):
     """A started golem-providerd (its ``id``, its stand-in ``mp``) on
     127.X.Y.Z:7466, advertising to ``discovery``, which has its
-    advertisement by the time this returns."""
+    advertisement by the time this returns.  ``provider_id`` is a legacy
+    id (its advertisement is unverified); None: the id is its key's, and
+    the advertisement verified."""
     mp = Standin(ip=vm_ip, PLAIN=1, **(timings or {}))
+    legacy = {"ID": provider_id} if provider_id else {}
+    name = provider_id or "verified"
     for attempt in range(3):
-        d = provider(mp=mp, name=f"providerd-{provider_id}",
+        d = provider(mp=mp, name=f"providerd-{name}",
                      host=loopback_ip(PROVIDER_PORT), port=PROVIDER_PORT,
-                     capacity=capacity, discovery=discovery, ID=provider_id,
-                     NAME=provider_id, COUNTRY=country, **settings)
+                     capacity=capacity, discovery=discovery, NAME=name,
+                     COUNTRY=country, **legacy, **settings)
         d.start()
         try:
             d.wait_ready()
@@ -61,9 +65,20 @@ def Provider(discovery, provider_id, country, capacity, vm_ip=None,
                 d.kill9()
                 continue
             raise
-    d.id, d.mp = provider_id, mp
-    wait_advertised(discovery, provider_id, capacity)
+    d.id, d.mp = provider_id or d.provider_id(), mp
+    wait_advertised(discovery, d.id, capacity)
     return d
+
+
+def user(discovery, *providers, name="requestor", **kw):
+    """A Requestor of ``discovery`` (a golem-discoveryd, or None) that
+    takes unverified providers too (those of Provider() with legacy ids);
+    ``providers``' REST helpers sign with the key golemctl makes for it on
+    its first create, so that they see its VMs."""
+    req = Requestor(discovery, name=name, unverified=True, **kw)
+    for d in providers:
+        d.key = req.generated_key
+    return req
 
 
 def fingerprint(pub):
@@ -92,7 +107,7 @@ def providers_filters(binary):
     disc = start_discovery()
     se = Provider(disc, "prov-se", "SE", {"cpu": 4, "memory": 8, "storage": 100})
     de = Provider(disc, "prov-de", "DE", {"cpu": 16, "memory": 32, "storage": 500})
-    req = Requestor(disc)
+    req = user(disc)
 
     out, err = req.ok("providers")
     rows, legend = table_rows(out)
@@ -157,11 +172,44 @@ def providers_filters(binary):
 
 
 @case
+def create_verified(binary):
+    """A provider with its key's id (no GOLEM_PROVIDER_ID) advertises
+    verified, and golemctl takes it without --unverified, never the
+    unverified one next to it, though that one fits better."""
+    disc = start_discovery()
+    Provider(disc, "prov-legacy", "SE", {"cpu": 4, "memory": 8, "storage": 40})
+    signed = Provider(disc, None, "SE", {"cpu": 16, "memory": 32, "storage": 200})
+    expect_eq(advertisement(disc, signed.id)["verified"], True,
+              "the key-id provider's advertisement verified")
+    expect_eq(advertisement(disc, "prov-legacy")["verified"], False,
+              "the legacy id's advertisement verified")
+    req = Requestor(disc)
+
+    rows, legend = table_rows(req.ok("providers")[0])
+    expect_eq([(r[0], r[-1]) for r in rows[1:]], [(signed.id, "yes")],
+              "providers: the verified one only")
+    out, err = req.ok("vm", "create", "web", "--size", "medium")
+    expect(f"Chose provider {signed.id} " in err, f"the choice: {err!r}")
+    expect_eq(req.records()["web"]["provider_id"], signed.id, "record provider")
+    vm = signed.signed(req.generated_key).vm("web")
+    expect(vm is not None, "web not on the verified provider (to its owner)")
+    expect_eq((vm["status"], vm["resources"]), ("running", MEDIUM), "web")
+    expect_eq(signed.vm_names(), [], "an owned VM shown to an anonymous caller")
+
+    req.fails(1, "vm", "create", "old", "--provider", "prov-legacy",
+              message="prov-legacy .*--unverified")
+    expect_eq(sorted(req.records()), ["web"], "no record for a refused create")
+    _, err = req.ok("--unverified", "vm", "create", "old", "--size", "medium")
+    expect("Chose provider prov-legacy " in err,
+           f"--unverified: the better fit: {err!r}")
+
+
+@case
 def create_by_size_best_fit(binary):
     disc = start_discovery()
     big = Provider(disc, "prov-big", "SE", {"cpu": 16, "memory": 32, "storage": 200})
     snug = Provider(disc, "prov-snug", "SE", {"cpu": 4, "memory": 8, "storage": 40})
-    req = Requestor(disc)
+    req = user(disc, big, snug)
 
     out, err = req.ok("vm", "create", "web", "--size", "medium")
     expect(re.search(r"Chose provider prov-snug .*best fit", err),
@@ -219,7 +267,7 @@ def create_tie_break(binary):
     same = {"cpu": 8, "memory": 16, "storage": 100}
     b = Provider(disc, "prov-b", "SE", same)
     a = Provider(disc, "prov-a", "SE", same)
-    req = Requestor(disc)
+    req = user(disc, a, b)
     out, err = req.ok("vm", "create", "tie", "--size", "small")
     expect(re.search(r"Chose provider prov-a .*tied with 1 other", err),
            f"tie-break by provider id: {err!r}")
@@ -232,7 +280,7 @@ def create_by_resources(binary):
     disc = start_discovery()
     se = Provider(disc, "prov-se", "SE", {"cpu": 8, "memory": 16, "storage": 100})
     de = Provider(disc, "prov-de", "DE", {"cpu": 32, "memory": 64, "storage": 1000})
-    req = Requestor(disc)
+    req = user(disc, se, de)
 
     req.ok("vm", "create", "calc", "--cpu", "3", "--memory", "5",
            "--storage", "15")
@@ -268,7 +316,7 @@ def lifecycle_list_status_stop_start_destroy(binary):
     disc = start_discovery()
     p1 = Provider(disc, "prov-1", "SE", {"cpu": 8, "memory": 16, "storage": 200})
     p2 = Provider(disc, "prov-2", "NO", {"cpu": 8, "memory": 16, "storage": 200})
-    req = Requestor(disc)
+    req = user(disc, p1, p2)
     req.ok("vm", "create", "alpha", "--provider", "prov-1")
     req.ok("vm", "create", "beta", "--provider", "prov-2", "--size", "medium")
 
@@ -317,7 +365,7 @@ def lifecycle_list_status_stop_start_destroy(binary):
     req.fails(1, "vm", "status", "beta", message="No VM named beta")
 
     # A VM deleted behind golemctl's back is "missing", and destroy forgets it.
-    status, _, _ = http("DELETE", f"{p1.url}/api/v1/vms/alpha", timeout=60)
+    status, _ = p1.rest("DELETE", "/api/v1/vms/alpha")
     expect_eq(status, 200, "direct delete of alpha")
     out, _ = req.ok("vm", "list")
     expect(re.search(r"alpha\s+prov-1\s+missing", out), f"missing: {out!r}")
@@ -335,7 +383,7 @@ def ssh_echo(binary):
     disc = start_discovery()
     prov = Provider(disc, "prov-ssh", "SE", {"cpu": 4, "memory": 8, "storage": 100},
                     vm_ip=sshd.ip)
-    req = Requestor(disc)
+    req = user(disc, prov)
     req.ok("vm", "create", "shell")
     cloud = prov.mp.record("golem-shell")["cloud_init"]
     pub = req.generated_pub()
@@ -384,7 +432,7 @@ def ssh_echo(binary):
 def ssh_key_option(binary):
     disc = start_discovery()
     prov = Provider(disc, "prov-k", "SE", {"cpu": 4, "memory": 8, "storage": 100})
-    req = Requestor(disc)
+    req = user(disc)
     keydir = make_tempdir("golemtest-key-")
     key, pub = make_key("mine@test", keydir, "mykey")
 
@@ -424,7 +472,7 @@ def ssh_key_option(binary):
 def no_provider_fits(binary):
     disc = start_discovery()
     Provider(disc, "prov-small", "SE", {"cpu": 2, "memory": 4, "storage": 50})
-    req = Requestor(disc)
+    req = user(disc)
     req.fails(1, "vm", "create", "huge", "--size", "xlarge",
               message=r"No provider has room for 8 CPU, 16 GB memory, "
                       r"80 GB storage")
@@ -446,7 +494,7 @@ def provider_down(binary):
     disc = start_discovery()
     up = Provider(disc, "prov-up", "SE", {"cpu": 8, "memory": 16, "storage": 200})
     down = Provider(disc, "prov-down", "SE", {"cpu": 8, "memory": 16, "storage": 200})
-    req = Requestor(disc)
+    req = user(disc)
     req.ok("vm", "create", "stays", "--provider", "prov-up")
     req.ok("vm", "create", "lost", "--provider", "prov-down")
 
@@ -488,12 +536,12 @@ def provider_down(binary):
 def name_taken(binary):
     disc = start_discovery()
     prov = Provider(disc, "prov-n", "SE", {"cpu": 8, "memory": 16, "storage": 200})
-    req = Requestor(disc)
+    req = user(disc, prov)
     req.ok("vm", "create", "dup")
     req.fails(1, "vm", "create", "dup", message="VM dup exists already")
 
     # Someone else has the name on that provider: the provider says so.
-    other = Requestor(disc, name="other")
+    other = user(disc, name="other")
     req2_out, err = other.fails(1, "vm", "create", "dup", "--provider", "prov-n",
                                 message=r"Provider prov-n refused: .*dup")
     expect_eq(other.records(), {}, "no record kept after the 409")
@@ -548,8 +596,8 @@ def usage_errors(binary):
 @case
 def config_file(binary):
     disc = start_discovery()
-    Provider(disc, "prov-c", "SE", {"cpu": 4, "memory": 8, "storage": 100})
-    req = Requestor(None)  # no GOLEM_REQUESTOR_DISCOVERY_URL
+    prov = Provider(disc, "prov-c", "SE", {"cpu": 4, "memory": 8, "storage": 100})
+    req = user(None)  # no GOLEM_REQUESTOR_DISCOVERY_URL
     os.makedirs(os.path.join(req.config, "golem"))
     with open(os.path.join(req.config, "golem", "golemctl.conf"), "w") as f:
         f.write(f"[Requestor]\nDiscoveryURL={disc.url}\nProviderPort=7466\n")
@@ -562,10 +610,20 @@ def config_file(binary):
     data = req.json("providers", "--discovery-url", disc.url,
                     env={"GOLEM_REQUESTOR_DISCOVERY_URL": "http://127.0.0.1:1"})
     expect_eq(len(data), 1, "--discovery-url wins")
-    # A wrong provider port in the config: the chosen provider is unreachable.
-    req.fails(1, "vm", "create", "portless",
+    # A wrong provider port in the config: a provider advertising no
+    # api_port (an older one) is unreachable; the port a provider
+    # advertises wins over it.
+    status, data = post_advertisement(disc, "prov-old", {
+        "ip_address": prov.host, "country": "SE", "platform": "x86_64",
+        "resources": {"cpu": 4, "memory": 8, "storage": 100}})
+    expect_eq(status, 200, f"the advertisement of prov-old ({data!r})")
+    req.fails(1, "vm", "create", "portless", "--provider", "prov-old",
               env={"GOLEM_REQUESTOR_PROVIDER_PORT": "1"},
-              message=r"Cannot reach provider prov-c at http://[0-9.]+:1:")
+              message=r"Cannot reach provider prov-old at http://[0-9.]+:1:")
+    _, err = req.ok("vm", "create", "ported", "--provider", "prov-c",
+                    env={"GOLEM_REQUESTOR_PROVIDER_PORT": "1"})
+    expect_eq(req.records()["ported"]["provider_url"], prov.url,
+              "the advertised api_port over ProviderPort=")
 
 
 @case
@@ -573,7 +631,7 @@ def no_wait_and_create_failure(binary):
     disc = start_discovery()
     prov = Provider(disc, "prov-w", "SE", {"cpu": 8, "memory": 16, "storage": 200},
                     timings={"BOOT_SECONDS": 8})
-    req = Requestor(disc)
+    req = user(disc, prov)
     t0 = time.monotonic()
     out, _ = req.ok("vm", "create", "later", "--no-wait")
     expect(time.monotonic() - t0 < 6, "--no-wait waited")
@@ -672,7 +730,7 @@ def terminal_manners(binary):
     Provider(disc, "prov-t1", "SE", {"cpu": 4, "memory": 8, "storage": 100},
              timings={"BOOT_SECONDS": 2})
     Provider(disc, "prov-t2", "DE", {"cpu": 8, "memory": 16, "storage": 100})
-    req = Requestor(disc)
+    req = user(disc)
     pager = os.path.join(make_tempdir("golemtest-pager-"), "pager")
     with open(pager, "w") as f:
         f.write("#!/bin/sh\necho PAGER-RAN\nexec cat\n")
@@ -680,7 +738,7 @@ def terminal_manners(binary):
 
     def on_tty(*args, rows=24, env=None):
         """Runs golemctl with stdin, stdout and stderr on a terminal."""
-        _, code, out = run_on_terminal([PATHS["golemctl"]] + list(args),
+        _, code, out = run_on_terminal(req.argv(args),
                                        dict(req.env, **(env or {})),
                                        rows=rows)
         return code, out
@@ -710,6 +768,15 @@ def terminal_manners(binary):
     expect("PAGER-RAN" not in out, f"paged into a pipe: {out!r}")
 
 
+def post_advertisement(discovery, provider_id, body):
+    """An unsigned (legacy) advertisement of ``provider_id`` posted straight
+    to the discovery service; returns (status, data)."""
+    status, _, data = http("POST", f"{discovery.url}/api/v1/advertisements",
+                           body, headers={"X-Provider-ID": provider_id,
+                                          "X-Provider-Signature": "sig"})
+    return status, data
+
+
 def seed_advertisements(discovery, n, prefix="many"):
     """``n`` advertisements posted straight to the discovery service (no
     provider behind them), from a few threads."""
@@ -722,9 +789,7 @@ def seed_advertisements(discovery, n, prefix="many"):
                 "platform": ("x86_64", "arm64")[i // 5 % 2],
                 "resources": {"cpu": h % 32 + 1, "memory": 2 ** (h // 32 % 8),
                               "storage": 10 * 2 ** (h // 256 % 8)}}
-        status, _, data = http("POST", f"{discovery.url}/api/v1/advertisements",
-                               body, headers={"X-Provider-ID": f"{prefix}-{i:05d}",
-                                              "X-Provider-Signature": "sig"})
+        status, data = post_advertisement(discovery, f"{prefix}-{i:05d}", body)
         if status != 200:
             errors.append((i, status, data))
 
@@ -747,7 +812,7 @@ def providers_many(binary):
     JSON out as json-c does."""
     disc = start_discovery()
     seed_advertisements(disc, 1005)
-    req = Requestor(disc)
+    req = user(disc)
     status, _, first = http("GET", f"{disc.url}/api/v1/advertisements?limit=1000")
     expect_eq((status, len(first)), (200, 1000), "the service's first 1000")
     order = [a["provider_id"] for a in first]
@@ -828,7 +893,7 @@ def providers_bad_answers(binary):
             self.end_headers()
             self.wfile.write(data)
 
-    req = Requestor(env={"GOLEM_REQUESTOR_DISCOVERY_URL": serve_http(Stub)})
+    req = user(None, env={"GOLEM_REQUESTOR_DISCOVERY_URL": serve_http(Stub)})
 
     def serve(body):
         answer["body"] = body.encode() if isinstance(body, str) else body

@@ -200,22 +200,23 @@ class Provider:
     """golem-providerd (``daemon``, whose REST helpers and addresses this
     answers for too) with the qemu driver on ``host`` (127.0.0.1 unless
     given; a free port), advertising to ``discovery`` with ``host`` as its
-    public address (the advertisement is there once this returns); VMs'
-    SSH ports from a free block."""
+    public address (the advertisement is there, verified, once this
+    returns: its ``id`` is its key's); VMs' SSH ports from a free block."""
 
     def __init__(self, binary, discovery, images, name="providerd",
                  host="127.0.0.1", **settings):
-        self.id = f"prov-{rand()}"
         self.generation = 0
         self.daemon = provider(
             binary, name=name, host=host, capacity=CAPACITY,
-            discovery=discovery, ID=self.id, NAME=self.id, COUNTRY="SE",
+            discovery=discovery, NAME=f"prov-{rand()}", COUNTRY="SE",
             DRIVER="qemu", IMAGE_DIR=images, QEMU_ACCEL="tcg",
             DEFAULT_VM_IMAGE=IMAGE, LAUNCH_TIMEOUT=180, **settings)
         self.data = self.daemon.data_dir()
         on_cleanup(lambda: kill_own(self.data))
         self._start()
-        wait_advertised(discovery, self.id)
+        self.id = self.provider_id()
+        expect_eq(wait_advertised(discovery, self.id)["verified"], True,
+                  f"{name}'s advertisement verified")
 
     def __getattr__(self, name):  # url, host, port, ssh_range, vm(), info()...
         if name == "daemon":
@@ -284,12 +285,14 @@ class Provider:
 class Requestor(golemworld.Requestor):
     """One user of golemctl, of ``provider`` through ``discovery``: HOME and
     XDG dirs of its own, a key of its own (made by golemctl on the first
-    create)."""
+    create), which ``provider``'s REST helpers sign with from now on (so
+    that they see its VMs)."""
 
     def __init__(self, discovery, provider, name="requestor"):
         super().__init__(discovery, name, timeout=CREATE_TIMEOUT, env={
             "TERM": "dumb",
             "GOLEM_REQUESTOR_PROVIDER_PORT": str(provider.port)})
+        provider.daemon.key = self.generated_key
 
     def ssh(self, name, *command, user="root", key=None, timeout=90):
         """golemctl vm ssh NAME --user USER -- COMMAND; (code, out, err)."""
@@ -353,7 +356,7 @@ def create(req, prov, name, timings, *extra):
                                      "create", name, "--size", "small", *extra)
     expect_eq(code, 0, f"golemctl vm create {name}: exit code (stdout "
               f"{out!r}, stderr {err!r})" + prov.console_tail(name))
-    vm = prov.vm(name)
+    vm = prov.signed(req.generated_key).vm(name)
     expect(vm is not None, f"{name} not on the provider after create")
     expect_eq(vm["status"], "running", f"{name} status after create")
     expect_eq(vm["resources"], SMALL, f"{name} resources")
@@ -375,15 +378,17 @@ def create(req, prov, name, timings, *extra):
     return vm
 
 
-def expect_gone(prov, name, port, what):
-    """VM ``name`` is deleted: no qemu, its port refuses, no state dir, 404."""
+def expect_gone(prov, name, port, what, key=None):
+    """VM ``name`` is deleted: no qemu, its port refuses, no state dir, 404
+    (to its owner's ``key`` when given)."""
     state = prov.state_dir(name)
     wait_for(f"{what}: the qemu of {name} to exit",
              lambda: not qemu_pids(state), timeout=10)
     expect_refused(prov.host, port, f"{what}: {name}'s SSH port")
     expect(not os.path.exists(state), f"{what}: {state} still exists: "
            f"{sorted(os.listdir(state)) if os.path.isdir(state) else ''}")
-    expect(prov.vm(name) is None, f"{what}: the provider still lists {name}")
+    expect((prov.signed(key) if key else prov).vm(name) is None,
+           f"{what}: the provider still lists {name}")
 
 
 def expect_stopped(prov, name, pid, port, t0, what):
@@ -411,7 +416,8 @@ def start_keeps_file(req, prov, name, token, timings, label, what):
 
 def destroy(req, prov, name, port, timings):
     timings.measure(f"destroy {name}", req.ok, "vm", "destroy", name)
-    expect_gone(prov, name, port, f"after destroying {name}")
+    expect_gone(prov, name, port, f"after destroying {name}",
+                key=req.generated_key)
     expect(name not in req.records(), f"golemctl still records {name}")
 
 
@@ -585,8 +591,8 @@ def two_keys(binary):
     expect(alice.generated_pub() != bob.generated_pub(),
            "alice and bob got the same key")
     port = {}
-    for name in (va, vb):
-        vm = prov.vm(name)
+    for name, req in ((va, alice), (vb, bob)):
+        vm = prov.signed(req.generated_key).vm(name)
         expect_eq(vm["status"], "running", f"{name} status")
         port[name] = vm["ssh_port"]
         prov.qemu_pid(name)
@@ -646,7 +652,6 @@ def missing_image(binary):
                     os.path.join(mine, "debian-12.qcow2"), "1G"], check=True)
     disc = start_discovery()
     prov = Provider(binary, disc, mine)
-    req = Requestor(disc, prov)
     _, key = make_key()
 
     status, _, data = http("POST", prov.url + VMS, {
@@ -671,6 +676,7 @@ def missing_image(binary):
     expect_eq(pids_naming(prov.data), [], "processes naming the data dir")
 
     # golemctl passes the provider's words on.
+    req = Requestor(disc, prov)
     code, out, err = req.run("vm", "create", "nope2", "--image", "ubuntu:99.04")
     expect(code == 1 and IMAGE in err and "refused" in err,
            f"golemctl vm create --image ubuntu:99.04: {code} {out!r} {err!r}")
@@ -721,7 +727,7 @@ def listen_address(binary):
     req = Requestor(disc, prov)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
-    status, _, access = http("GET", f"{prov.url}{VMS}/{name}/access")
+    status, access = prov.rest("GET", f"{VMS}/{name}/access")
     expect_eq((status, access.get("ssh_host"), access.get("ssh_port")),
               (200, ip, port), f"access: {access!r}")
     out = req.ssh_ok(name, "hostname", provider=prov)

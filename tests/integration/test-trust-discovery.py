@@ -31,10 +31,10 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-from golemworld import Daemon, case, expect, expect_eq, http, main
+from golemworld import (NAMESPACE, Daemon, case, expect,  # noqa: E402
+                        expect_eq, http, main, request_message, sshsig)
 
 BASE = "/api/v1/advertisements"
-NAMESPACE = "golem-request-v1"
 WINDOW = 300
 
 
@@ -89,30 +89,14 @@ class Key:
         expect_eq(len(self.id), 43, f"identity of {name}")
 
 
-def message(method, target, audience, timestamp, nonce, body):
-    lines = (NAMESPACE, method, target, audience, timestamp, nonce,
-             hashlib.sha256(body).hexdigest())
-    return "".join(line + "\n" for line in lines).encode()
-
-
-def ssh_sign(key, data, namespace=NAMESPACE):
-    """`ssh-keygen -Y sign` of data; the base64 between the armor lines."""
-    out = subprocess.run(
-        ["ssh-keygen", "-q", "-Y", "sign", "-f", key.path, "-n", namespace],
-        input=data, check=True, capture_output=True).stdout.decode()
-    lines = out.strip().splitlines()
-    expect(lines[0] == "-----BEGIN SSH SIGNATURE-----", f"armor {out!r}")
-    return "".join(lines[1:-1])
-
-
 def signed(key, method, target, body=b"", provider_id=None, audience="discovery",
            timestamp=None, nonce=None, namespace=NAMESPACE):
     """Headers of a request signed by key: X-Provider-ID (key.id unless
     given), X-Golem-Timestamp, X-Golem-Nonce, X-Provider-Signature."""
     timestamp = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or secrets.token_urlsafe(24)
-    sig = ssh_sign(key, message(method, target, audience, timestamp, nonce, body),
-                   namespace)
+    sig = sshsig(key.path, request_message(method, target, audience, timestamp,
+                                           nonce, body), namespace)
     return {"X-Provider-ID": provider_id or key.id,
             "X-Golem-Timestamp": timestamp, "X-Golem-Nonce": nonce,
             "X-Provider-Signature": sig}

@@ -27,10 +27,10 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golemworld  # noqa: E402
-from golemworld import (Daemon, case, expect, expect_eq, http, main,  # noqa: E402
-                       make_tempdir)
+from golemworld import (NAMESPACE, Daemon, Signer, case, expect,  # noqa: E402
+                        expect_eq, http, main, make_tempdir,
+                        request_message)
 
-NAMESPACE = "golem-request-v1"
 VMS = "/api/v1/vms"
 INFO = "/api/v1/provider/info"
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
@@ -60,43 +60,6 @@ def identity(pub_path):
                          check=True, capture_output=True, text=True).stdout
     fp = re.search(r"SHA256:([A-Za-z0-9+/]+)", out).group(1)
     return fp.replace("+", "-").replace("/", "_")
-
-
-def message(method, target, audience, timestamp, nonce, body):
-    lines = [NAMESPACE, method, target, audience, timestamp, nonce,
-             hashlib.sha256(body).hexdigest()]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def sshsig(key, data, namespace=NAMESPACE):
-    """``ssh-keygen -Y sign`` of data: the blob (base64, one line)."""
-    workdir = make_tempdir("golemtest-sign-")
-    path = os.path.join(workdir, "message")
-    with open(path, "wb") as f:
-        f.write(data)
-    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", namespace,
-                    "-f", key, path], check=True, capture_output=True)
-    with open(path + ".sig") as f:
-        armored = f.read().strip().splitlines()
-    return "".join(armored[1:-1])
-
-
-class Signer:
-    """Signs requests to one provider with one key, as golemctl will."""
-
-    def __init__(self, key, audience):
-        self.key = key
-        self.audience = audience
-
-    def headers(self, method, target, body=b"", audience=None,
-                namespace=NAMESPACE, skew=0, nonce=None):
-        """``skew``: seconds the timestamp is off the clock now."""
-        timestamp = str(int(time.time()) + skew)
-        nonce = nonce or secrets.token_urlsafe(24)
-        data = message(method, target, audience or self.audience, timestamp,
-                       nonce, body)
-        return {"X-Golem-Timestamp": timestamp, "X-Golem-Nonce": nonce,
-                "X-Golem-Signature": sshsig(self.key, data, namespace)}
 
 
 def ssh_string(b):
@@ -475,7 +438,7 @@ def rsa_sha1(binary):
 
     def headers(digest, algorithm):
         ts, nonce = str(int(time.time())), secrets.token_urlsafe(24)
-        data = message("GET", VMS, w.id, ts, nonce, b"")
+        data = request_message("GET", VMS, w.id, ts, nonce, b"")
         return {"X-Golem-Timestamp": ts, "X-Golem-Nonce": nonce,
                 "X-Golem-Signature": rsa_sshsig_by_openssl(key, data, digest, algorithm)}
 
