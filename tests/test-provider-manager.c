@@ -964,11 +964,14 @@ TEST(callers_act_on_their_own_vms) {
         ASSERT_NULL(unowned->record.owner);
         world_forget(&w);
 
-        /* Refused before anything else is looked at (the start of a running VM, too). */
+        /* Refused before anything else is looked at (the start of a running VM, too). An
+         * unowned VM is the anonymous callers' (AllowUnsignedRequests=): a signed caller owns
+         * only what it signed. */
         for (size_t i = 0; i < ELEMENTSOF(actions); i++) {
                 TEST_CONTEXT("action %zu", i);
                 ASSERT_ERROR(actions[i](w.manager, &rest_a, owned, NULL), EPERM);
                 ASSERT_ERROR(actions[i](w.manager, &rest_anonymous, owned, NULL), EPERM);
+                ASSERT_ERROR(actions[i](w.manager, &rest_a, unowned, NULL), EPERM);
         }
         ASSERT_STREQ(w.driver.calls, "");
         ASSERT_EQ_INT(owned->record.state, VM_RUNNING);
@@ -976,7 +979,7 @@ TEST(callers_act_on_their_own_vms) {
         /* The owner, an anonymous caller on an unowned VM and a D-Bus caller on any. */
         ASSERT_OK(manager_stop_vm(w.manager, &rest_b, owned, NULL));
         finish(&w, FAKE_STOP, "owned", 0, NULL);
-        ASSERT_OK(manager_stop_vm(w.manager, &rest_a, unowned, NULL));
+        ASSERT_OK(manager_stop_vm(w.manager, &rest_anonymous, unowned, NULL));
         finish(&w, FAKE_STOP, "unowned", 0, NULL);
         ASSERT_OK(manager_delete_vm(w.manager, &rest_anonymous, unowned, NULL));
         finish(&w, FAKE_REMOVE, "unowned", 0, NULL);
