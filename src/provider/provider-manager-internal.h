@@ -21,7 +21,6 @@ struct Manager {
         bool provider_id_verifiable; /* the id is the key's identity, not a legacy ProviderID= */
         char platform[32];
         ProviderStore *store;
-        Runner *runner;
         Driver *driver;
         Ledger ledger;
         SshAccess *ssh;

@@ -1024,7 +1024,6 @@ int manager_new(sd_event *event, const ProviderSettings *settings, Runner *runne
                 return -ENOMEM;
         m->event = sd_event_ref(event);
         m->settings = settings;
-        m->runner = runner;
         m->driver = driver;
 
         r = ssh_access_new(&(SshAccessConfig) {

@@ -172,7 +172,6 @@ static int on_adopt_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void adopt_poll_schedule(VM *vm) {
-        vm->adopt_polls++;
         if (!vm->poll_timer)
                 (void) sd_event_add_time_relative(vm->manager->event, &vm->poll_timer, CLOCK_MONOTONIC,
                                                   ADOPT_POLL_USEC, 0, on_adopt_poll, vm);

@@ -96,7 +96,6 @@ struct VM {
         int deferred_error;
         void (*deferred_done)(int r, const char *message, void *userdata);
         Forwarder *forwarder;
-        unsigned adopt_polls;    /* reconcile: how often we asked a starting VM */
         int failure;             /* why a create failed, told once the clean-up is over */
         char *failure_message;
         /* A change of the keys under way (VM_OP_KEYS): stored once the guest has it. */

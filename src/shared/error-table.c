@@ -41,12 +41,3 @@ const ErrorInfo *error_info(int error) {
                         break;
         return error_table + i;
 }
-
-int error_from_bus_name(const char *name) {
-        if (!name)
-                return 0;
-        for (size_t i = 0; error_table[i].error != 0; i++)
-                if (streq(error_table[i].bus_error, name))
-                        return error_table[i].error;
-        return 0;
-}

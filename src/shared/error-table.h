@@ -20,10 +20,6 @@ typedef struct ErrorInfo {
  * org.golem.Provider1.Error.Failed. Never NULL. */
 const ErrorInfo *error_info(int error);
 
-/* The errno for a D-Bus error name of ours (the first row that has it), 0 if none: for
- * clients that turn a D-Bus answer back into an error. */
-int error_from_bus_name(const char *name);
-
 /* detail.code of an operation the hypervisor failed (a 500 of the table's default row). */
 #define ERROR_CODE_VM_CREATE "VM_CREATE_ERROR"
 #define ERROR_CODE_VM_OPERATION "VM_OPERATION_ERROR"
@@ -31,4 +27,3 @@ int error_from_bus_name(const char *name);
 
 /* Names used beyond the errno rows: an operation that failed in the hypervisor. */
 #define GOLEM_BUS_ERROR_FAILED GOLEM_BUS_ERROR_PREFIX "Failed"
-#define GOLEM_BUS_ERROR_NOT_FOUND GOLEM_BUS_ERROR_PREFIX "NotFound"
