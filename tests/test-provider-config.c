@@ -64,6 +64,10 @@ static void assert_defaults(const ProviderSettings *s) {
         ASSERT_EQ_UINT(s->capacity_memory_gb, 0);
         ASSERT_EQ_UINT(s->capacity_storage_gb, 0);
         ASSERT_EQ_UINT(s->rate_limit_per_minute, 600);
+        ASSERT_STREQ(s->vm_denied_networks,
+                     "127.0.0.0/8 0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 169.254.0.0/16 172.16.0.0/12 192.168.0.0/16 "
+                     "224.0.0.0/4 240.0.0.0/4 ::1/128 ::/128 fc00::/7 fe80::/10 ff00::/8");
+        ASSERT_STREQ(s->vm_allowed_networks, "");
 }
 
 TEST(defaults) {
@@ -116,7 +120,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         provider_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 28);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 30);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -160,6 +164,8 @@ TEST(environment) {
                 { "GOLEM_PROVIDER_CAPACITY_MEMORY_GB", "20" },
                 { "GOLEM_PROVIDER_CAPACITY_STORAGE_GB", "500" },
                 { "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE", "0" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/8,  192.168.1.0/24 FC00::/7" },
+                { "GOLEM_PROVIDER_VM_ALLOWED_NETWORKS", "10.1.2.3 2001:DB8:0::/32" },
         };
         _cleanup_free_ char *error = NULL;
         ProviderSettings s;
@@ -200,6 +206,9 @@ TEST(environment) {
         ASSERT_EQ_UINT(s.capacity_memory_gb, 20);
         ASSERT_EQ_UINT(s.capacity_storage_gb, 500);
         ASSERT_EQ_UINT(s.rate_limit_per_minute, 0);
+        /* canonical: one space, inet_ntop()'s form, a prefix always */
+        ASSERT_STREQ(s.vm_denied_networks, "10.0.0.0/8 192.168.1.0/24 fc00::/7");
+        ASSERT_STREQ(s.vm_allowed_networks, "10.1.2.3/32 2001:db8::/32");
         provider_settings_done(&s);
         env_clear();
 }
@@ -298,6 +307,20 @@ TEST(environment_errors) {
                 { "GOLEM_PROVIDER_RESERVE_MEMORY_GB", "1048577" },
                 { "GOLEM_PROVIDER_CAPACITY_CPU", "lots" },
                 { "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE", "1000001" },
+                /* Whatever could reach the nftables ruleset is checked entry by entry. */
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/33" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.1/8" },          /* host bits set */
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/08" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/+8" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0/8" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "localhost" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "fe80::/129" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "fe80::1%eth0" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/8; flush ruleset" },
+                { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/8 }" },
+                { "GOLEM_PROVIDER_VM_ALLOWED_NETWORKS", "1.2.3.4/32/1" },
+                { "GOLEM_PROVIDER_VM_ALLOWED_NETWORKS", "/24" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -402,6 +425,10 @@ TEST(file_errors) {
                 { "[Discovery]\nPort=1\n", "provider.conf:2: unknown key 'Port' in section [Discovery]" },
                 { "Port=1\n", "provider.conf:1: key 'Port' outside of any section" },
                 { "[Provider]\nPortRangeStart=50900\n", "PORT_RANGE_START=50900 is above PORT_RANGE_END=50899" },
+                { "[Provider]\nVMDeniedNetworks=10.0.0.0/8 192.168.0.1/16\n",
+                  "provider.conf:2: VMDeniedNetworks=10.0.0.0/8 192.168.0.1/16: invalid value" },
+                { "[Provider]\nVMAllowedNetworks=\"8.8.8.8\"\n",
+                  "provider.conf:2: VMAllowedNetworks=\"8.8.8.8\": invalid value" },
         };
         _cleanup_free_ char *dir = test_mkdtemp();
 

@@ -6,6 +6,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "provider-config.h"
+#include "provider-vm-network.h"
 #include "validate.h"
 #include "vm-spec.h"
 
@@ -68,6 +69,19 @@ static int parse_percent(const ConfigItem *item, const char *value, void *data) 
         return 0;
 }
 
+/* CIDR lists, kept in their canonical form: what reaches the VMs' nftables ruleset. */
+static int parse_networks(const ConfigItem *item, const char *value, void *data) {
+        _cleanup_free_ char *list = NULL;
+        int r;
+
+        r = cidr_list_canonicalize(value, &list);
+        if (r < 0)
+                return r == -E2BIG ? -ERANGE : r;
+        free(*(char **) data);
+        *(char **) data = TAKE_PTR(list);
+        return 0;
+}
+
 #define ITEM(key, env, parser, field, lo, hi) \
         { "Provider", key, "GOLEM_PROVIDER_" env, parser, offsetof(ProviderSettings, field), lo, hi }
 
@@ -106,6 +120,8 @@ static const ConfigItem provider_items[] = {
         ITEM("CapacityMemoryGB",      "CAPACITY_MEMORY_GB",     config_parse_unsigned, capacity_memory_gb, 0, 1048576),
         ITEM("CapacityStorageGB",     "CAPACITY_STORAGE_GB",    config_parse_unsigned, capacity_storage_gb, 0, 1048576),
         ITEM("RateLimitPerMinute",    "RATE_LIMIT_PER_MINUTE",  config_parse_unsigned, rate_limit_per_minute, 0, 1000000),
+        ITEM("VMDeniedNetworks",      "VM_DENIED_NETWORKS",     parse_networks, vm_denied_networks, 0, 0),
+        ITEM("VMAllowedNetworks",     "VM_ALLOWED_NETWORKS",    parse_networks, vm_allowed_networks, 0, 0),
 };
 
 int provider_settings_load(ProviderSettings *s, const char *path, char **ret_error) {
@@ -132,7 +148,9 @@ int provider_settings_load(ProviderSettings *s, const char *path, char **ret_err
             free_and_strdup(&s->country, "SE") < 0 ||
             free_and_strdup(&s->default_vm_image, "ubuntu:24.04") < 0 ||
             free_and_strdup(&s->driver, "auto") < 0 ||
-            free_and_strdup(&s->qemu_accel, "auto") < 0)
+            free_and_strdup(&s->qemu_accel, "auto") < 0 ||
+            cidr_list_canonicalize(VM_NETWORK_DENIED_DEFAULT, &s->vm_denied_networks) < 0 ||
+            free_and_strdup(&s->vm_allowed_networks, "") < 0)
                 return -ENOMEM;
 
         r = config_load(provider_items, ELEMENTSOF(provider_items), path, s, ret_error);
@@ -170,5 +188,7 @@ void provider_settings_done(ProviderSettings *s) {
         free(s->image_dir);
         free(s->qemu_binary_path);
         free(s->qemu_accel);
+        free(s->vm_denied_networks);
+        free(s->vm_allowed_networks);
         *s = (ProviderSettings) {};
 }
