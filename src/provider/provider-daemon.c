@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 
@@ -15,6 +17,7 @@
 #include "provider-manager.h"
 #include "provider-reconcile.h"
 #include "provider-rest.h"
+#include "provider-vm-network.h"
 
 #define WITHDRAW_TIMEOUT_USEC (3 * USEC_PER_SEC)
 
@@ -69,6 +72,56 @@ static int setup_runner(ProviderDaemon *d) {
         if (r > 0)
                 log_debug("Running hypervisor commands, VMs and SSH forwarders as transient units.");
         return 0;
+}
+
+/* ---- tenant isolation ---- */
+
+/* The VMs' network filter, for the driver in use: loaded (again) at start and on reload. Under
+ * systemd only: without it VMs run as our children, with no group to filter on, no slice and
+ * no limits, which is said once at start. Stopping the provider leaves the filter in place:
+ * the VMs outlive us. */
+static void setup_vm_network(ProviderDaemon *d, const char *driver, bool at_start) {
+        _cleanup_free_ char *nameservers = NULL;
+        sd_bus *bus = runner_units_bus(d->runner);
+        bool qemu = streq_ptr(driver, "qemu");
+        FILE *f;
+        int r;
+
+        if (!driver)
+                return;
+        if (!bus) {
+                if (at_start)
+                        log_struct(LOG_WARNING,
+                                   "MESSAGE_ID=" GOLEM_MESSAGE_VM_ISOLATION_OFF,
+                                   "MESSAGE=VMs do not run as systemd units: they get no network filter, slice or "
+                                   "resource limits (see golem-providerd(8)).");
+                return;
+        }
+        if (qemu && !getgrnam(VM_NETWORK_GROUP))
+                log_error("The group %s does not exist (systemd-sysusers makes it from golem.conf): VMs cannot "
+                          "start until it does.", VM_NETWORK_GROUP);
+
+        /* What a guest's DNS is forwarded to: the host's own nameservers. */
+        f = fopen("/etc/resolv.conf", "re");
+        if (f) {
+                r = resolv_conf_nameservers(f, &nameservers);
+                fclose(f);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot read the nameservers of /etc/resolv.conf, VMs get no DNS: %m");
+        }
+
+        (void) mkdir("/run/golem-provider", 0700);
+        r = vm_network_install(bus, VM_NETWORK_RULES_PATH, &(VMNetworkParams) {
+                        .group = qemu ? VM_NETWORK_GROUP : NULL,
+                        .denied = d->settings.vm_denied_networks,
+                        .allowed = d->settings.vm_allowed_networks,
+                        .nameservers = nameservers,
+                        .bridge = streq(driver, "multipass") ? VM_NETWORK_MULTIPASS_BRIDGE : NULL,
+                });
+        if (r < 0)
+                log_struct_errno(LOG_ERR, r,
+                                 "MESSAGE_ID=" GOLEM_MESSAGE_VM_NETWORK_FAILED,
+                                 "MESSAGE=Failed to write the VMs' network filter %s: %m", VM_NETWORK_RULES_PATH);
 }
 
 static int connect_bus(ProviderDaemon *d) {
@@ -223,8 +276,13 @@ int provider_daemon_reload(ProviderDaemon *d, const char **ret_error) {
         d->settings.cpu_threshold = s.cpu_threshold;
         d->settings.memory_threshold = s.memory_threshold;
         d->settings.storage_threshold = s.storage_threshold;
+        free(d->settings.vm_denied_networks);
+        free(d->settings.vm_allowed_networks);
+        d->settings.vm_denied_networks = TAKE_PTR(s.vm_denied_networks);
+        d->settings.vm_allowed_networks = TAKE_PTR(s.vm_allowed_networks);
         provider_settings_done(&s);
         manager_limits_changed(d->manager);
+        setup_vm_network(d, manager_driver_name(d->manager), false);
 
         log_info("Configuration reloaded.");
         if (d->advertiser) {
@@ -323,6 +381,8 @@ int provider_daemon_start(ProviderDaemon *d) {
         r = driver_select(d->event, d->runner, &d->settings, &driver);
         if (r < 0)
                 return r;
+        /* Before any VM can start. */
+        setup_vm_network(d, driver ? driver->ops->name : NULL, true);
         r = manager_new(d->event, &d->settings, d->runner, driver, &d->manager);
         if (r < 0) {
                 if (driver)

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "provider-driver.h"
 #include "provider-qmp.h"
+#include "provider-vm-network.h"
 
 /* The qemu driver: each VM is one qemu-system-x86_64 with a qcow2 overlay on its image, a
  * NoCloud seed (an ISO labelled cidata) for its key and hostname, and user-mode networking
@@ -46,6 +47,16 @@
 #define GUEST_USER "ubuntu"
 #define MANAGEMENT_KEY "management/key"
 #define KEYS_TIMEOUT_USEC (60 * USEC_PER_SEC)
+/* The limits of a VM's unit, from what was rented (golem-providerd(8), "Isolation"): on top of
+ * the guest's CPUs a quarter of one for qemu's own threads (I/O, the monitor, TCG's
+ * translation); on top of its memory 512 MiB for qemu (device emulation, TCG's code cache,
+ * the seed and disk helpers); tasks for one thread per vCPU, qemu's main, RCU and I/O
+ * threads and its pool of at most 64 workers, with ample room, yet no fork bomb; weights half
+ * the default 100 of the provider's own unit. */
+#define VM_CPU_ALLOWANCE_USEC (250 * USEC_PER_MSEC)
+#define VM_MEMORY_OVERHEAD (UINT64_C(512) << 20)
+#define VM_TASKS_BASE 256
+#define VM_WEIGHT 50
 
 /* A running qemu watched through a pidfd: its exit is noticed at once, whoever's child it is
  * (a unit's main process, or daemonized from ours). */
@@ -497,11 +508,28 @@ static int read_vm_config(DriverOp *op) {
 
 /* The sandbox of golem-vm-NAME.service: qemu runs as root there (its files are root's), but
  * without any capability, sees the file system read-only except its own directory and its
- * QMP socket's, and reaches no device but /dev/kvm. */
+ * QMP socket's, and reaches no device but /dev/kvm. Its group is the VMs' group, which the
+ * network filter (VM_NETWORK_UNIT, required) knows the guest's connections by, and it runs in
+ * the VMs' slice with limits from what was rented. */
 static int append_vm_unit_properties(sd_bus_message *m, void *userdata) {
         DriverOp *op = userdata;
         bool kvm = !streq(op->driver->config.accel, "tcg");
+        uint64_t cpus = (uint64_t) MAX(op->resources.cpu, (int64_t) 1);
+        uint64_t memory = (uint64_t) MAX(op->resources.memory, (int64_t) 1) << 30;
         int k;
+
+        k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "Group", "s", VM_NETWORK_GROUP,
+                                  "Requires", "as", 1, VM_NETWORK_UNIT,
+                                  "After", "as", 1, VM_NETWORK_UNIT,
+                                  "Slice", "s", VM_NETWORK_SLICE,
+                                  "CPUQuotaPerSecUSec", "t", cpus * USEC_PER_SEC + VM_CPU_ALLOWANCE_USEC,
+                                  "MemoryMax", "t", memory + VM_MEMORY_OVERHEAD,
+                                  "TasksMax", "t", VM_TASKS_BASE + cpus,
+                                  "CPUWeight", "t", (uint64_t) VM_WEIGHT,
+                                  "IOWeight", "t", (uint64_t) VM_WEIGHT);
+        if (k < 0)
+                return k;
 
         k = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "CapabilityBoundingSet", "t", UINT64_C(0),

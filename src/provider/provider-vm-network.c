@@ -333,8 +333,8 @@ static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *r
         return 1;
 }
 
-int vm_network_install(sd_bus *bus, const char *runtime_dir, const VMNetworkParams *p) {
-        _cleanup_free_ char *text = NULL, *path = NULL, *tmp = NULL;
+int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p) {
+        _cleanup_free_ char *text = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t n;
         int r;
@@ -342,8 +342,7 @@ int vm_network_install(sd_bus *bus, const char *runtime_dir, const VMNetworkPara
         r = vm_network_ruleset(p, &text);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/" VM_NETWORK_RULES_FILE, runtime_dir) < 0 ||
-            asprintf(&tmp, "%s/." VM_NETWORK_RULES_FILE ".tmp", runtime_dir) < 0)
+        if (asprintf(&tmp, "%s.tmp", path) < 0)
                 return -ENOMEM;
 
         /* Replaced whole: the unit never reads half a file. */

@@ -19,8 +19,8 @@
 #define VM_NETWORK_SLICE "golem-vms.slice"
 #define VM_NETWORK_GROUP "golem-vm"
 #define VM_NETWORK_TABLE "golem_vms"
-/* In the runtime directory, /run/golem-provider/ (the unit reads it there). */
-#define VM_NETWORK_RULES_FILE "vm-network.nft"
+/* In the provider's runtime directory; the unit reads it there. */
+#define VM_NETWORK_RULES_PATH "/run/golem-provider/vm-network.nft"
 #define VM_NETWORK_MULTIPASS_BRIDGE "mpqemubr0"
 
 /* VMDeniedNetworks= by default: loopback, "this network", RFC 1918, CGNAT, link-local (the
@@ -65,6 +65,7 @@ typedef struct VMNetworkParams {
 /* The whole table as one nft -f transaction: it replaces the table atomically. */
 int vm_network_ruleset(const VMNetworkParams *p, char **ret);
 
-/* Writes the ruleset to runtime_dir/VM_NETWORK_RULES_FILE and has systemd load it (reload of
- * VM_NETWORK_UNIT when it is active, start otherwise), asynchronously; a failure is logged. */
-int vm_network_install(sd_bus *bus, const char *runtime_dir, const VMNetworkParams *p);
+/* Writes the ruleset to path (VM_NETWORK_RULES_PATH) and has systemd load it: a reload of
+ * VM_NETWORK_UNIT when it is active (an atomic replace), a start otherwise. Asynchronous; a
+ * refusal by systemd is logged. */
+int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p);
