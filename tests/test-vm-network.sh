@@ -27,7 +27,9 @@ if [[ ${1:-} != --inner ]]; then
         dir=$(mktemp -d)
         trap 'rm -rf "$dir"' EXIT
         "$helper" --group=$gid --nameservers="127.0.0.53 ::1" --bridge=mpqemubr0 >"$dir/all.nft"
-        unshare -n nft -c -f "$dir/all.nft" || { echo "FAILED: nft -c of the qemu and multipass ruleset"; exit 1; }
+        # Without /etc/protocols, as on a minimal system: no protocol names in the ruleset.
+        unshare -n -m sh -c 'mount --bind /dev/null /etc/protocols 2>/dev/null; exec nft -c -f "$1"' sh "$dir/all.nft" ||
+                { echo "FAILED: nft -c of the qemu and multipass ruleset"; exit 1; }
         echo "ok: nft -c accepts the ruleset with the qemu output chain and the multipass bridge chains"
         "$helper" --group=$gid --nameservers=127.0.0.53 >"$dir/vm.nft"
         "$helper" --group=$gid --nameservers=127.0.0.53 --allowed="192.168.77.0/24" >"$dir/allowed.nft"

@@ -270,14 +270,16 @@ int vm_network_ruleset(const VMNetworkParams *p, char **ret) {
         if (r >= 0 && p->group) {
                 /* qemu's user-mode network: the guest's connections are sockets of the VM's
                  * qemu, which runs with the VMs' group. Inbound SSH to its forward is input,
-                 * and qemu's answers belong to established connections. */
+                 * and qemu's answers belong to established connections. Protocols by number
+                 * (6 tcp, 17 udp): nft resolves names through /etc/protocols, which a
+                 * minimal system lacks. */
                 fprintf(f, "\n"
                            "        chain vm_output {\n"
                            "                type filter hook output priority filter; policy accept;\n"
                            "                meta skgid != %s return\n"
                            "                ct state established,related accept\n"
-                           "                meta l4proto { tcp, udp } th dport 53 ip daddr @dns_v4 accept\n"
-                           "                meta l4proto { tcp, udp } th dport 53 ip6 daddr @dns_v6 accept\n",
+                           "                meta l4proto { 6, 17 } th dport 53 ip daddr @dns_v4 accept\n"
+                           "                meta l4proto { 6, 17 } th dport 53 ip6 daddr @dns_v6 accept\n",
                         p->group);
                 write_destination_rules(f);
                 fputs("                fib daddr type local reject\n", f);
@@ -304,7 +306,9 @@ int vm_network_ruleset(const VMNetworkParams *p, char **ret) {
                            "                ct state established,related accept\n"
                            "                udp dport { 53, 67, 547 } accept\n"
                            "                tcp dport 53 accept\n"
-                           "                meta l4proto { icmp, ipv6-icmp } accept\n",
+                           /* icmp and ipv6-icmp, by number: nft resolves names through
+                            * /etc/protocols, which a minimal system lacks */
+                           "                meta l4proto { 1, 58 } accept\n",
                         p->bridge);
                 write_destination_rules(f);
                 fputs("                reject\n"
