@@ -564,6 +564,29 @@ def driver_unavailable(binary):
     expect_eq(mp2.calls(), [], "calls to a stand-in nobody pointed at")
 
 
+@case
+def isolation_without_systemd(binary):
+    """Not under systemd the VMs get no network filter, slice or limits: the
+    provider says so once at start (a journal MESSAGE_ID for the catalog);
+    a bad VMDeniedNetworks= is a refusal to start, naming the value."""
+    mp = Standin()
+    p = provider(binary, mp).start().wait_ready()
+    wait_for("the warning that VMs run without isolation",
+             lambda: "VMs do not run as systemd units" in p.stderr(), 5)
+    expect_eq(p.stderr().count("VMs do not run as systemd units"), 1,
+              "the warning, once")
+    create(p, "plain")
+    expect_eq(p.stderr().count("VMs do not run as systemd units"), 1,
+              "the warning, still once after a create")
+
+    q = provider(binary, Standin(), name="bad-networks",
+                 VM_DENIED_NETWORKS="10.0.0.0/8 192.168.1.1/16")
+    q.start()
+    expect_eq(q.wait_exit(15), 1, "exit status with a bad VMDeniedNetworks=")
+    expect("GOLEM_PROVIDER_VM_DENIED_NETWORKS=10.0.0.0/8 192.168.1.1/16: invalid value" in q.stderr(),
+           f"the error names the variable and the value{q.tail()}")
+
+
 # --------------------------------------------------------------------------
 # cases: crashes and restarts
 
