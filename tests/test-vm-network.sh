@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # The VMs' nftables ruleset, loaded for real in a private network namespace (unshare -n): a
-# process with the VMs' group cannot connect to a listener on 127.0.0.1, on the host's own
+# process with the VMs' group cannot connect to a listener on 127.0.0.1 or ::1, on the host's own
 # other address, on a private address or on 169.254.169.254 (both in a second namespace behind
 # a veth pair), and can connect to a "public" TEST-NET address there; a process of another
 # group reaches them all; an inbound connection to a listener of the VMs' group (qemu's SSH
@@ -76,6 +76,7 @@ while True:
 }
 serve 127.0.0.1 8081
 serve 0.0.0.0 8082
+serve ::1 8083
 (exec nsenter -t "$peer" -n python3 -c '
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -116,7 +117,7 @@ expect() {   # expect ok|refused GROUP ADDRESS PORT WHAT
 }
 
 # Without the ruleset everything is reachable: the listeners work.
-for a in "127.0.0.1 8081" "192.168.77.2 8082" "192.168.77.1 80" "169.254.169.254 80" "198.51.100.1 80"; do
+for a in "127.0.0.1 8081" "::1 8083" "192.168.77.2 8082" "192.168.77.1 80" "169.254.169.254 80" "198.51.100.1 80"; do
         expect ok $gid $a "(no ruleset yet)"
 done
 
@@ -126,12 +127,14 @@ nft -f "$dir/vm.nft"
 [[ $(nft list tables | grep -c golem_vms) -eq 1 ]] || { echo "FAILED: not exactly one table golem_vms"; failed=1; }
 
 expect refused $gid 127.0.0.1 8081 "a listener on the host's 127.0.0.1"
+expect refused $gid ::1 8083 "a listener on the host's ::1"
 expect refused $gid 192.168.77.2 8082 "the host's own address"
 expect refused $gid 127.0.0.1 2222 "another VM's SSH forward"
 expect refused $gid 192.168.77.1 80 "a private address"
 expect refused $gid 169.254.169.254 80 "the metadata address"
 expect ok $gid 198.51.100.1 80 "a public address"
 expect ok 0 127.0.0.1 8081 "a listener on 127.0.0.1"
+expect ok 0 ::1 8083 "a listener on ::1"
 expect ok 0 192.168.77.1 80 "a private address"
 expect ok 0 127.0.0.1 2222 "a VM's SSH forward (inbound)"
 
