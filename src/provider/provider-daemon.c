@@ -37,6 +37,7 @@ struct ProviderDaemon {
         ProviderBus *bus_api;
         CurlGlue *curl;
         Advertiser *advertiser;
+        sd_bus_slot *vm_network_watch; /* failed jobs of the VMs' network filter */
 };
 
 /* ---- how children run ---- */
@@ -117,11 +118,11 @@ static void setup_vm_network(ProviderDaemon *d, const char *driver, bool at_star
                         .allowed = d->settings.vm_allowed_networks,
                         .nameservers = nameservers,
                         .bridge = streq(driver, "multipass") ? VM_NETWORK_MULTIPASS_BRIDGE : NULL,
-                });
+                }, &d->vm_network_watch);
         if (r < 0)
                 log_struct_errno(LOG_ERR, r,
                                  "MESSAGE_ID=" GOLEM_MESSAGE_VM_NETWORK_FAILED,
-                                 "MESSAGE=Failed to write the VMs' network filter %s: %m", VM_NETWORK_RULES_PATH);
+                                 "MESSAGE=Failed to install the VMs' network filter %s: %m", VM_NETWORK_RULES_PATH);
 }
 
 static int connect_bus(ProviderDaemon *d) {
@@ -357,6 +358,7 @@ ProviderDaemon *provider_daemon_free(ProviderDaemon *d) {
         advertiser_free(d->advertiser);
         curl_glue_free(d->curl);
         runner_free(d->runner);
+        sd_bus_slot_unref(d->vm_network_watch);
         if (d->bus) {
                 (void) sd_bus_flush(d->bus);
                 sd_bus_flush_close_unref(d->bus);

@@ -324,20 +324,36 @@ int vm_network_ruleset(const VMNetworkParams *p, char **ret) {
         return 0;
 }
 
+static void log_not_loaded(const char *why) {
+        log_struct(LOG_ERR,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_VM_NETWORK_FAILED,
+                   "MESSAGE=Failed to load the VMs' network filter (" VM_NETWORK_UNIT "): %s. VMs cannot start "
+                   "until it loads: see systemctl status " VM_NETWORK_UNIT ".", why);
+}
+
 static int on_unit_loaded(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         const sd_bus_error *e = sd_bus_message_get_error(reply);
 
         if (e)
-                log_struct(LOG_ERR,
-                           "MESSAGE_ID=" GOLEM_MESSAGE_VM_NETWORK_FAILED,
-                           "MESSAGE=Failed to load the VMs' network filter (" VM_NETWORK_UNIT "): %s. "
-                           "VMs cannot start until it loads.", e->message);
+                log_not_loaded(e->message);
         else
                 log_debug("Loading the VMs' network filter through " VM_NETWORK_UNIT ".");
         return 1;
 }
 
-int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p) {
+/* Any job of the unit that did not succeed: our reload, or a start a VM unit pulled in. */
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        const char *path, *unit, *result;
+        uint32_t id;
+
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0 || !streq(unit, VM_NETWORK_UNIT) ||
+            streq(result, "done") || streq(result, "skipped") || streq(result, "canceled"))
+                return 0;
+        log_not_loaded(streq(result, "failed") ? "nft failed" : result);
+        return 0;
+}
+
+int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, sd_bus_slot **watch) {
         _cleanup_free_ char *text = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t n;
@@ -363,6 +379,15 @@ int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p) 
                 r = -errno;
                 (void) unlink(tmp);
                 return r;
+        }
+
+        /* The runner subscribed to systemd's job signals already. */
+        if (!*watch) {
+                r = sd_bus_match_signal_async(bus, watch, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                              "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed,
+                                              NULL, NULL);
+                if (r < 0)
+                        return r;
         }
 
         /* Reload when active: an atomic replace, with no stop that would stop the VMs

@@ -66,6 +66,7 @@ typedef struct VMNetworkParams {
 int vm_network_ruleset(const VMNetworkParams *p, char **ret);
 
 /* Writes the ruleset to path (VM_NETWORK_RULES_PATH) and has systemd load it: a reload of
- * VM_NETWORK_UNIT when it is active (an atomic replace), a start otherwise. Asynchronous; a
- * refusal by systemd is logged. */
-int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p);
+ * VM_NETWORK_UNIT when it is active (an atomic replace), a start otherwise. Asynchronous: the
+ * first call sets *watch to a match on systemd's JobRemoved (the caller's to unref), by which
+ * every failed job of the unit, whoever asked for it, is logged. */
+int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, sd_bus_slot **watch);
