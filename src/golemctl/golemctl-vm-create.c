@@ -273,6 +273,17 @@ static int resolve_key(Context *c, char **ret_private, char **ret_public) {
         return 0;
 }
 
+/* Where the provider forwards SSH, kept with the record so that every command shows it; without
+ * an answer it stays unknown until 'vm status' or 'vm ssh' ask. */
+static void record_access(Context *c, const ProviderRef *p, LocalVM *l) {
+        _cleanup_(http_call_done) HttpCall call = {};
+        Access access = {};
+
+        if (provider_api_access(p, l->name, &call) >= 0 && http_call_ok(&call, 200) &&
+            access_from_json(call.json, &access, NULL) >= 0)
+                vm_record_access(c, l, &access);
+}
+
 static int print_created(Context *c, const LocalVM *l, const RemoteVM *vm) {
         char text[RESOURCES_TEXT_MAX];
 
@@ -437,5 +448,6 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
 
         if (vm.ssh_port > 0 && state_set_ssh_port(db, name, vm.ssh_port) >= 0)
                 l.ssh_port = vm.ssh_port;
+        record_access(c, &provider, &l);
         return print_created(c, &l, &vm);
 }

@@ -271,8 +271,10 @@ int verb_vm_status(int argc, char *argv[], void *userdata) {
                         vm_record_refresh(c, &l, &vm);
                 }
         }
-        if (have_vm && http_call_ok(&access_call, 200) && access_from_json(access_call.json, &access, &field) >= 0)
+        if (have_vm && http_call_ok(&access_call, 200) && access_from_json(access_call.json, &access, &field) >= 0) {
                 have_access = true;
+                vm_record_access(c, &l, &access);
+        }
 
         if (c->json != JSON_FORMAT_OFF) {
                 _cleanup_json_ json_object *o = vm_to_json(&l, have_vm ? &vm : NULL, problem,

@@ -318,7 +318,10 @@ def lifecycle_list_status_stop_start_destroy(binary):
     p2 = Provider(disc, "prov-2", "NO", {"cpu": 8, "memory": 16, "storage": 200})
     req = user(disc, p1, p2)
     req.ok("vm", "create", "alpha", "--provider", "prov-1")
-    req.ok("vm", "create", "beta", "--provider", "prov-2", "--size", "medium")
+    created = req.json("vm", "create", "beta", "--provider", "prov-2", "--size", "medium")
+    # Where to SSH is the same in every command's JSON: create, list and status.
+    expect_eq(created["ssh_host"], p2.host, "create --json: ssh_host")
+    expect_eq(created["ssh_port"], p2.vm("beta")["ssh_port"], "create --json: ssh_port")
 
     out, _ = req.ok("vm", "list")
     rows, legend = table_rows(out)
@@ -338,6 +341,11 @@ def lifecycle_list_status_stop_start_destroy(binary):
 
     data = req.json("vm", "list")
     expect_eq([v["name"] for v in data], ["alpha", "beta"], "JSON list order")
+    expect_eq([(v["ssh_host"], v["ssh_port"]) for v in data],
+              [(p1.host, p1.vm("alpha")["ssh_port"]), (p2.host, p2.vm("beta")["ssh_port"])],
+              "JSON list: ssh_host and ssh_port")
+    expect_eq(req.json("vm", "status", "beta")["ssh_host"], created["ssh_host"],
+              "status --json: the ssh_host create showed")
     expect(all(v["status"] == "running" and v["reachable"] for v in data),
            f"JSON list: {data!r}")
 
