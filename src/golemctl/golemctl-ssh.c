@@ -154,7 +154,8 @@ int ssh_key_resolve(const char *explicit_path, const char *home, const char *dat
         r = ssh_keygen(p);
         if (r < 0)
                 return r;
-        return key_pair(p, ret_private, ret_public);
+        r = key_pair(p, ret_private, ret_public);
+        return r < 0 ? r : 1;
 }
 
 int ssh_known_hosts_path(const char *state_dir, const char *provider_id, const char *vm, char **ret) {

@@ -14,7 +14,7 @@
  * else ~/.ssh/id_rsa (whichever has a .pub); else DATA_DIR/id_ed25519, generated with
  * ssh-keygen when missing and generate is true. Returns the private key's absolute path and
  * the public key line, which is checked with ssh_public_key_valid(): -EBADMSG when it is not
- * one, -ENOENT when there is no key. */
+ * one, -ENOENT when there is no key; 1 when the key was generated just now, else 0. */
 int ssh_key_resolve(const char *explicit_path, const char *home, const char *data_dir, bool generate,
                     char **ret_private, char **ret_public);
 

@@ -270,6 +270,8 @@ static int resolve_key(Context *c, char **ret_private, char **ret_public) {
                                  explicit ?: "(default)");
         if (r < 0)
                 return ctl_error(r, "Cannot get an SSH key%s%s: %m", explicit ? " from " : "", strempty(explicit));
+        if (r > 0)
+                ctl_key_generated(c, *ret_private);
         return 0;
 }
 

@@ -215,6 +215,9 @@ def create_by_size_best_fit(binary):
     expect(re.search(r"Chose provider prov-snug .*best fit", err),
            f"the choice and its reason: {err!r}")
     expect("Creating VM" not in err, f"progress without a terminal: {err!r}")
+    # No key of the user's: golemctl made one, and says where, once.
+    expect(err.count(f"made one for golemctl, {req.generated_key} ") == 1,
+           f"the generated key announced: {err!r}")
     expect("web" in out and "prov-snug" in out and "running" in out,
            f"summary: {out!r}")
     vm = snug.vm("web")
@@ -243,6 +246,7 @@ def create_by_size_best_fit(binary):
     wait_advertised(disc, "prov-snug", {"cpu": 2, "memory": 4, "storage": 20})
     out, err = req.ok("vm", "create", "web2", "--size", "medium")
     expect("Chose provider prov-snug" in err, f"second choice: {err!r}")
+    expect("made one for golemctl" not in err, f"the key is made once: {err!r}")
     # Now prov-snug is full and withdraws its advertisement: prov-big is next.
     wait_for("prov-snug to withdraw",
              lambda: advertisement(disc, "prov-snug") is None)
