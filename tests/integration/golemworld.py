@@ -1225,10 +1225,12 @@ class Requestor(Golemctl):
             con.close()
 
 
-def run_on_terminal(argv, env, user=None, rows=None, timeout=60):
+def run_on_terminal(argv, env, user=None, rows=None, timeout=60, respond=None):
     """``argv`` with a pseudo-terminal of its own as its controlling
     terminal, stdin, stdout and stderr (``rows`` x 120 characters when
-    given), as ``user`` when given; returns (pid, exit code, output)."""
+    given), as ``user`` when given; returns (pid, exit code, output).
+    ``respond(output so far)``, called as output comes, may return bytes to
+    type on the terminal (b"\x03" is Ctrl-C)."""
     master, slave = pty.openpty()
     if rows:
         fcntl.ioctl(master, termios.TIOCSWINSZ,
@@ -1260,6 +1262,9 @@ def run_on_terminal(argv, env, user=None, rows=None, timeout=60):
         if not chunk:
             break
         output += chunk
+        typed = respond(output.decode(errors="replace")) if respond else None
+        if typed:
+            os.write(master, typed)
     os.close(master)
     try:
         code = proc.wait(max(1, deadline - time.monotonic()))

@@ -760,6 +760,25 @@ def terminal_manners(binary):
     expect_eq(code, 0, f"create on a terminal: {out!r}")
     expect("Creating VM tty on provider prov-t1" in out,
            f"no progress on a terminal: {out!r}")
+    # The progress line tells the time so far, and stages are phrases.
+    expect(re.search(r"Creating VM tty on provider prov-t1: [A-Za-z][^:\r]*[^:\s] "
+                     r"(\d+% )?\(\d+ s\)", out),
+           f"progress without elapsed time, or a stage ending in a colon: {out!r}")
+
+    # Ctrl-C while it waits stops golemctl, not the creation: it says so and how to
+    # follow or undo it; the VM comes up and stays recorded.
+    _, code, out = run_on_terminal(
+        req.argv(("vm", "create", "interrupted", "--provider", "prov-t1")), req.env,
+        respond=lambda o: b"\x03" if "Creating VM interrupted" in o else None)
+    expect_eq(code, 130, f"exit code after Ctrl-C: {out!r}")
+    expect(re.search(r"Interrupted: VM interrupted goes on being created on provider "
+                     r"prov-t1\. Follow it with 'golemctl vm status interrupted', or remove it "
+                     r"with 'golemctl vm destroy interrupted'\.", out),
+           f"what Ctrl-C said: {out!r}")
+    expect("interrupted" in req.records(), "the interrupted VM's record")
+    wait_for("the interrupted VM to run",
+             lambda: req.json("vm", "status", "interrupted")["status"] == "running",
+             timeout=30)
 
     # Colour on a terminal only.
     code, out = on_tty("vm", "list", "--no-pager")

@@ -860,6 +860,9 @@ def job_wait(binary):
     expect(len(seen) >= 2 and any(s == "creating" and (st or pr is not None)
                                   for s, st, pr in seen),
            f"no progress seen on the way: {seen!r}")
+    # Stages are phrases ("Verifying image", not multipass' "Verifying image: ").
+    expect(all(not st or (st == st.strip() and not st.endswith(":")) for _, st, _ in seen),
+           f"a stage with a trailing colon or space: {seen!r}")
     check_running(p, get_vm(p, "waited"), "the VM after its job")
     # Done: answered at once.
     status, _, data = call(p, "GET", f"{path}?wait=60")
