@@ -306,6 +306,8 @@ int verb_provider_vms(int argc, char *argv[], void *userdata) {
         }
         for (size_t col = 3; col <= 6; col++)
                 (void) table_set_align_right(t, col, true);
+        (void) table_set_ellipsize(t, 0, true);
+        (void) table_set_ellipsize(t, 7, true);
 
         /* a{oa{sa{sv}}}: every object with its interfaces and their properties. */
         r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");

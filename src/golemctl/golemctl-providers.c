@@ -304,6 +304,8 @@ static int show_table(const Context *c, const Advertisement *ads, size_t n) {
                 return ctl_error(r, "Out of memory.");
         for (size_t col = 3; col <= 5; col++)
                 (void) table_set_align_right(t, col, true);
+        (void) table_set_ellipsize(t, 0, true);
+        (void) table_set_ellipsize(t, 2, true);
 
         for (size_t i = 0; i < n; i++) {
                 const Advertisement *a = ads + i;

@@ -131,6 +131,7 @@ int ctl_show_table(const Context *c, Table *t, const char *legend) {
         bool colors = colors_enabled();
         int r;
 
+        table_set_max_width(t, output_width());
         r = table_format(t, c->legend, colors, &text);
         if (r < 0)
                 return ctl_error(r, "Cannot format the table: %m");

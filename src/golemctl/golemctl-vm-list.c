@@ -16,7 +16,7 @@ static const char *format_local_time(char *buf, size_t size, usec_t t) {
         time_t sec = (time_t) (t / USEC_PER_SEC);
         struct tm tm;
 
-        if (t == 0 || !localtime_r(&sec, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+        if (t == 0 || !localtime_r(&sec, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M %Z", &tm) == 0)
                 return NULL;
         return buf;
 }
@@ -143,6 +143,8 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                 }
                 for (size_t col = 3; col <= 6; col++)
                         (void) table_set_align_right(t, col, true);
+                (void) table_set_ellipsize(t, 0, true);
+                (void) table_set_ellipsize(t, 1, true);
         }
 
         for (size_t i = 0; i < n_vms; i++) {

@@ -1225,16 +1225,16 @@ class Requestor(Golemctl):
             con.close()
 
 
-def run_on_terminal(argv, env, user=None, rows=None, timeout=60, respond=None):
+def run_on_terminal(argv, env, user=None, rows=None, timeout=60, respond=None, cols=120):
     """``argv`` with a pseudo-terminal of its own as its controlling
-    terminal, stdin, stdout and stderr (``rows`` x 120 characters when
-    given), as ``user`` when given; returns (pid, exit code, output).
+    terminal, stdin, stdout and stderr (``rows`` x ``cols`` characters when
+    rows is given), as ``user`` when given; returns (pid, exit code, output).
     ``respond(output so far)``, called as output comes, may return bytes to
     type on the terminal (b"\x03" is Ctrl-C)."""
     master, slave = pty.openpty()
     if rows:
         fcntl.ioctl(master, termios.TIOCSWINSZ,
-                    struct.pack("HHHH", rows, 120, 0, 0))
+                    struct.pack("HHHH", rows, cols, 0, 0))
 
     def controlling_terminal():
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)

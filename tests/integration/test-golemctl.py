@@ -742,18 +742,30 @@ def terminal_manners(binary):
     Provider(disc, "prov-t1", "SE", {"cpu": 4, "memory": 8, "storage": 100},
              timings={"BOOT_SECONDS": 2})
     Provider(disc, "prov-t2", "DE", {"cpu": 8, "memory": 16, "storage": 100})
+    verified = Provider(disc, None, "SE", {"cpu": 2, "memory": 2, "storage": 20})
     req = user(disc)
     pager = os.path.join(make_tempdir("golemtest-pager-"), "pager")
     with open(pager, "w") as f:
         f.write("#!/bin/sh\necho PAGER-RAN\nexec cat\n")
     os.chmod(pager, 0o755)
 
-    def on_tty(*args, rows=24, env=None):
+    def on_tty(*args, rows=24, cols=120, env=None):
         """Runs golemctl with stdin, stdout and stderr on a terminal."""
         _, code, out = run_on_terminal(req.argv(args),
                                        dict(req.env, **(env or {})),
-                                       rows=rows)
+                                       rows=rows, cols=cols)
         return code, out
+
+    # On an 80-column terminal long ids are cut ("…") rather than lines wrapped;
+    # into a pipe they are whole.
+    code, out = on_tty("providers", "--no-pager", cols=80)
+    lines = ANSI.sub("", out).replace("\r", "").splitlines()
+    expect(code == 0 and lines and all(len(ln) <= 80 for ln in lines),
+           f"providers on 80 columns: {out!r}")
+    expect(verified.id not in out and re.search(re.escape(verified.id[:8]) + r"\S*…", out),
+           f"the 43-character id not cut on 80 columns: {out!r}")
+    piped, _ = req.ok("providers")
+    expect(verified.id in piped, f"the whole id into a pipe: {piped!r}")
 
     # Progress on a terminal (and the answer's colours).
     code, out = on_tty("vm", "create", "tty", "--provider", "prov-t1")
@@ -767,9 +779,18 @@ def terminal_manners(binary):
 
     # Ctrl-C while it waits stops golemctl, not the creation: it says so and how to
     # follow or undo it; the VM comes up and stays recorded.
+    typed = []
+
+    def ctrl_c_once(output):
+        # Once: the terminal discards pending output at each Ctrl-C.
+        if "Creating VM interrupted" in output and not typed:
+            typed.append(1)
+            return b"\x03"
+        return None
+
     _, code, out = run_on_terminal(
         req.argv(("vm", "create", "interrupted", "--provider", "prov-t1")), req.env,
-        respond=lambda o: b"\x03" if "Creating VM interrupted" in o else None)
+        respond=ctrl_c_once)
     expect_eq(code, 130, f"exit code after Ctrl-C: {out!r}")
     expect(re.search(r"Interrupted: VM interrupted goes on being created on provider "
                      r"prov-t1\. Follow it with 'golemctl vm status interrupted', or remove it "
