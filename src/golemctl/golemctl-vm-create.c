@@ -481,6 +481,13 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 else
                         ctl_warning("The outcome is unknown; VM %s stays recorded: see 'golemctl vm status %s'.",
                                     name, name);
+                if (call.result >= 0 && call.status == 409 && streq_ptr(call.error_code, "VM_NAME_TAKEN"))
+                        /* Not ours (ours would be recorded): another requestor's, whom we cannot see. */
+                        return ctl_error(-EEXIST, "Provider %s already has a VM called %s, not yours%s; "
+                                         "choose another name%s.", l.provider_id, name,
+                                         c->provider_id || c->provider_url ? "" : " (golemctl chose this provider)",
+                                         c->provider_id || c->provider_url ? ", or another provider" :
+                                         ", or another provider with --provider");
                 return provider_call_failed(&call, l.provider_id, l.provider_url);
         }
 

@@ -552,10 +552,16 @@ def name_taken(binary):
     req.ok("vm", "create", "dup")
     req.fails(1, "vm", "create", "dup", message="VM dup exists already")
 
-    # Someone else has the name on that provider: the provider says so.
+    # Someone else has the name on that provider: golemctl says whose it is not,
+    # and what to do (another name; another provider, which it chose itself).
     other = user(disc, name="other")
-    req2_out, err = other.fails(1, "vm", "create", "dup", "--provider", "prov-n",
-                                message=r"Provider prov-n refused: .*dup")
+    other.fails(1, "vm", "create", "dup", "--provider", "prov-n",
+                message=r"Provider prov-n already has a VM called dup, not yours; "
+                        r"choose another name, or another provider\.$")
+    other.fails(1, "vm", "create", "dup",
+                message=r"Provider prov-n already has a VM called dup, not yours "
+                        r"\(golemctl chose this provider\); choose another name, or another "
+                        r"provider with --provider\.$")
     expect_eq(other.records(), {}, "no record kept after the 409")
     expect_eq(prov.vm_names(), ["dup"], "one dup on the provider")
 
