@@ -258,6 +258,15 @@ const char *http_call_reason(const HttpCall *c, char *buf, size_t size) {
                 case EFBIG:
                         snprintf(buf, size, "Answer too large");
                         break;
+                case EPROTO:
+                        snprintf(buf, size, "TLS handshake failed (is it a plain http:// server?)");
+                        break;
+                case EKEYREJECTED:
+                        snprintf(buf, size, "Its TLS certificate is not trusted");
+                        break;
+                case ECONNRESET:
+                        snprintf(buf, size, "The connection was closed without an answer");
+                        break;
                 default:
                         snprintf(buf, size, "%s", strerror(-c->result));
                 }

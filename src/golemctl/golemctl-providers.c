@@ -84,8 +84,10 @@ static int discovery_failed(const Context *c, const HttpCall *call) {
 
         http_call_reason(call, reason, sizeof(reason));
         if (call->result < 0)
-                return ctl_error(call->result, "Cannot reach the discovery service at %s: %s",
-                                 context_discovery_url(c), reason);
+                return ctl_error(call->result, "Cannot reach the discovery service at %s: %s%s",
+                                 context_discovery_url(c), reason,
+                                 c->discovery_url ? "" :
+                                 " (another one: --discovery-url=URL, or DiscoveryURL= in golemctl.conf)");
         return ctl_error(-EIO, "The discovery service refused: %s", reason);
 }
 

@@ -539,9 +539,18 @@ def provider_down(binary):
     req.ok("vm", "destroy", "lost", "--force")
     expect_eq(sorted(req.records()), ["stays"], "forgotten with --force")
 
-    # The discovery service down too.
+    # https:// to the plain HTTP discovery service: said so, not "Input/output error".
+    tls = disc.url.replace("http://", "https://")
+    req.fails(1, "--discovery-url", tls, "providers",
+              message=rf"Cannot reach the discovery service at {re.escape(tls)}: TLS handshake "
+                      r"failed \(is it a plain http:// server\?\)$")
+
+    # The discovery service down too: where to set another one, unless it was given.
     disc.kill9()
-    req.fails(1, "providers", message="Cannot reach the discovery service")
+    req.fails(1, "providers", message=r"Cannot reach the discovery service at .*: Connection "
+              r"refused \(another one: --discovery-url=URL, or DiscoveryURL= in golemctl.conf\)$")
+    req.fails(1, "--discovery-url", disc.url, "providers",
+              message=rf"Cannot reach the discovery service at {re.escape(disc.url)}: Connection refused$")
 
 
 @case
