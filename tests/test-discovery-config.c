@@ -214,6 +214,45 @@ TEST(environment_errors) {
         }
 }
 
+/* --check-config: the effective settings, which read back as the config file give the same. */
+TEST(dump_reads_back) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *first = NULL, *second = NULL, *error = NULL;
+        DiscoverySettings s;
+        size_t size = 0;
+        FILE *f;
+
+        env_clear();
+        path = test_write_text(dir, "discovery.conf",
+                               "[Discovery]\nPort=9100\nAdvertisementTTL=600\nAllowUnsignedAdvertisements=no\n");
+        setenv("GOLEM_DISCOVERY_DATABASE_DIR", "/var/lib/elsewhere", 1);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        env_clear();
+        ASSERT_NOT_NULL(f = open_memstream(&first, &size));
+        ASSERT_OK(discovery_settings_dump(&s, f));
+        ASSERT_EQ_INT(fclose(f), 0);
+        discovery_settings_done(&s);
+        ASSERT_STREQ(first,
+                     "[Discovery]\n"
+                     "Host=0.0.0.0\n"
+                     "Port=9100\n"
+                     "DatabaseDir=/var/lib/elsewhere\n"
+                     "DatabasePath=/var/lib/elsewhere/discovery.db\n"
+                     "RateLimitPerMinute=100\n"
+                     "AdvertisementTTL=600\n"
+                     "CleanupIntervalSec=60\n"
+                     "AllowUnsignedAdvertisements=no\n");
+
+        free(path);
+        path = test_write_text(dir, "again.conf", first);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_NOT_NULL(f = open_memstream(&second, &size));
+        ASSERT_OK(discovery_settings_dump(&s, f));
+        ASSERT_EQ_INT(fclose(f), 0);
+        discovery_settings_done(&s);
+        ASSERT_STREQ(second, first);
+        test_rm_rf(dir);
+}
+
 TEST(file_errors) {
         _cleanup_free_ char *dir = test_mkdtemp(), *error = NULL, *path = NULL, *expected = NULL;
         DiscoverySettings s;

@@ -56,6 +56,10 @@ int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_e
         return 0;
 }
 
+int discovery_settings_dump(const DiscoverySettings *s, FILE *f) {
+        return config_dump(discovery_items, ELEMENTSOF(discovery_items), s, NULL, 0, f);
+}
+
 void discovery_settings_done(DiscoverySettings *s) {
         free(s->host);
         free(s->database_dir);

@@ -108,6 +108,23 @@ static const ConfigItem provider_items[] = {
         ITEM("RateLimitPerMinute",    "RATE_LIMIT_PER_MINUTE",  config_parse_unsigned, rate_limit_per_minute, 0, 1000000),
 };
 
+/* The values of this file's own parsers. */
+static const ConfigFormat provider_formats[] = {
+        { parse_provider_id,  config_format_string },
+        { parse_display_name, config_format_string },
+        { parse_country,      config_format_string },
+        { parse_url,          config_format_string },
+        { parse_image,        config_format_string },
+        { parse_driver,       config_format_string },
+        { parse_accel,        config_format_string },
+        { parse_percent,      config_format_unsigned },
+};
+
+int provider_settings_dump(const ProviderSettings *s, FILE *f) {
+        return config_dump(provider_items, ELEMENTSOF(provider_items), s, provider_formats,
+                           ELEMENTSOF(provider_formats), f);
+}
+
 int provider_settings_load(ProviderSettings *s, const char *path, char **ret_error) {
         const char *state_dir;
         int r;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -231,4 +232,73 @@ int config_parse_path(const ConfigItem *item, const char *value, void *data) {
         if (isempty(value) || value[0] != '/' || strlen(value) >= 4096)
                 return -EINVAL;
         return free_and_strdup(data, value);
+}
+
+int config_format_string(const void *data, char **ret) {
+        const char *s = *(char *const *) data;
+
+        *ret = NULL;
+        return s && !(*ret = strdup(s)) ? -ENOMEM : 0;
+}
+
+int config_format_uint64(const void *data, char **ret) {
+        return asprintf(ret, "%" PRIu64, *(const uint64_t *) data) < 0 ? -ENOMEM : 0;
+}
+
+int config_format_unsigned(const void *data, char **ret) {
+        return asprintf(ret, "%u", *(const unsigned *) data) < 0 ? -ENOMEM : 0;
+}
+
+int config_format_port(const void *data, char **ret) {
+        uint16_t port = *(const uint16_t *) data;
+
+        *ret = NULL;
+        return port > 0 && asprintf(ret, "%u", (unsigned) port) < 0 ? -ENOMEM : 0;
+}
+
+int config_format_bool(const void *data, char **ret) {
+        *ret = strdup(*(const bool *) data ? "yes" : "no");
+        return *ret ? 0 : -ENOMEM;
+}
+
+ConfigFormatter config_formatter(const ConfigItem *item, const ConfigFormat *formats, size_t n_formats) {
+        static const ConfigFormat shared[] = {
+                { config_parse_string,     config_format_string },
+                { config_parse_uint64,     config_format_uint64 },
+                { config_parse_unsigned,   config_format_unsigned },
+                { config_parse_port,       config_format_port },
+                { config_parse_bool,       config_format_bool },
+                { config_parse_ip_address, config_format_string },
+                { config_parse_path,       config_format_string },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(shared); i++)
+                if (shared[i].parser == item->parse)
+                        return shared[i].format;
+        for (size_t i = 0; i < n_formats; i++)
+                if (formats[i].parser == item->parse)
+                        return formats[i].format;
+        return NULL;
+}
+
+int config_dump(const ConfigItem *items, size_t n_items, const void *settings, const ConfigFormat *formats,
+                size_t n_formats, FILE *f) {
+        const char *section = NULL;
+
+        for (size_t i = 0; i < n_items; i++) {
+                ConfigFormatter format = config_formatter(items + i, formats, n_formats);
+                _cleanup_free_ char *value = NULL;
+                int r;
+
+                if (!format)
+                        return -EOPNOTSUPP;
+                r = format((const uint8_t *) settings + items[i].offset, &value);
+                if (r < 0)
+                        return r;
+                if (!streq_ptr(section, items[i].section))
+                        fprintf(f, "%s[%s]\n", section ? "\n" : "", items[i].section);
+                section = items[i].section;
+                fprintf(f, "%s%s=%s\n", value ? "" : "#", items[i].key, strempty(value));
+        }
+        return fflush(f) == 0 ? 0 : -errno;
 }

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* systemd-style configuration: "[Section]" headers, "Key=Value" lines, '#' and ';'
  * comments; the main file, then PATH.d/ *.conf drop-ins in lexical order, then
@@ -37,3 +38,26 @@ int config_parse_port(const ConfigItem *item, const char *value, void *data);   
 int config_parse_bool(const ConfigItem *item, const char *value, void *data);    /* bool */
 int config_parse_ip_address(const ConfigItem *item, const char *value, void *data); /* char *, numeric */
 int config_parse_path(const ConfigItem *item, const char *value, void *data);    /* char *, absolute */
+
+/* The value of a setting as a config file line would have it (NULL: unset). */
+typedef int (*ConfigFormatter)(const void *data, char **ret);
+int config_format_string(const void *data, char **ret);   /* char * */
+int config_format_uint64(const void *data, char **ret);
+int config_format_unsigned(const void *data, char **ret);
+int config_format_port(const void *data, char **ret);     /* uint16_t */
+int config_format_bool(const void *data, char **ret);
+
+/* How the values of a daemon's own parsers are shown. */
+typedef struct ConfigFormat {
+        ConfigParser parser;
+        ConfigFormatter format;
+} ConfigFormat;
+
+/* The formatter of item: the shared parsers' own, else the one formats has for its parser;
+ * NULL when there is none (a test makes sure each daemon has one for every item). */
+ConfigFormatter config_formatter(const ConfigItem *item, const ConfigFormat *formats, size_t n_formats);
+
+/* The effective settings, as a config file: "[Section]" headers and "Key=value" lines (an unset
+ * one as "#Key="), for --check-config. */
+int config_dump(const ConfigItem *items, size_t n_items, const void *settings, const ConfigFormat *formats,
+                size_t n_formats, FILE *f);
