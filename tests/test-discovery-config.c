@@ -4,6 +4,7 @@
 #include "discovery-config.h"
 #include "macro.h"
 #include "tests.h"
+#include "test-config-rules.h"
 
 static const char *const env_names[] = {
         "GOLEM_DISCOVERY_HOST",
@@ -12,6 +13,7 @@ static const char *const env_names[] = {
         "GOLEM_DISCOVERY_DATABASE_PATH",
         "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE",
         "GOLEM_DISCOVERY_ADVERTISEMENT_TTL",
+        "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SEC",
         "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS",
         "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS",
         "STATE_DIRECTORY",
@@ -251,6 +253,21 @@ TEST(dump_reads_back) {
         discovery_settings_done(&s);
         ASSERT_STREQ(second, first);
         test_rm_rf(dir);
+}
+
+TEST(variable_names) {
+        size_t n;
+        const ConfigItem *items = discovery_settings_items(&n);
+        DiscoverySettings s;
+
+        assert_env_names_follow_rule(items, n, "GOLEM_DISCOVERY_");
+
+        env_clear();
+        setenv("GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "17", 1);
+        ASSERT_OK(discovery_settings_load(&s, "/nonexistent", NULL));
+        ASSERT_EQ_UINT(s.cleanup_interval_sec, 17);
+        discovery_settings_done(&s);
+        env_clear();
 }
 
 TEST(file_errors) {

@@ -8,6 +8,7 @@
 #include "macro.h"
 #include "provider-config.h"
 #include "tests.h"
+#include "test-config-rules.h"
 
 extern char **environ;
 
@@ -451,6 +452,29 @@ TEST(dump_reads_back) {
         ASSERT_STREQ(second, again);
         provider_settings_done(&s);
         test_rm_rf(dir);
+}
+
+TEST(variable_names) {
+        size_t n;
+        const ConfigItem *items = provider_settings_items(&n);
+        _cleanup_free_ char *name = NULL;
+        ProviderSettings s;
+
+        assert_env_names_follow_rule(items, n, "GOLEM_PROVIDER_");
+        ASSERT_OK(config_env_name("GOLEM_PROVIDER_", "MaxVMsPerOwner", &name));
+        ASSERT_STREQ(name, "GOLEM_PROVIDER_MAX_VMS_PER_OWNER");
+
+        /* The name before the rule still works; the new one wins when both are set. */
+        env_clear();
+        setenv("GOLEM_PROVIDER_LAUNCH_TIMEOUT", "77", 1);
+        ASSERT_OK(provider_settings_load(&s, "/nonexistent", NULL));
+        ASSERT_EQ_UINT(s.launch_timeout_sec, 77);
+        provider_settings_done(&s);
+        setenv("GOLEM_PROVIDER_LAUNCH_TIMEOUT_SEC", "88", 1);
+        ASSERT_OK(provider_settings_load(&s, "/nonexistent", NULL));
+        ASSERT_EQ_UINT(s.launch_timeout_sec, 88);
+        provider_settings_done(&s);
+        env_clear();
 }
 
 TEST(file_errors) {

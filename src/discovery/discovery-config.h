@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conf-parser.h"
+
 #define DISCOVERY_CONFIG_FILE "/etc/golem/discovery.conf"
 #define DISCOVERY_DEFAULT_PORT 9001
 #define DISCOVERY_DEFAULT_DATABASE_DIR "/var/lib/golem-discovery"
@@ -25,3 +27,5 @@ int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_e
 void discovery_settings_done(DiscoverySettings *s);
 /* The effective settings as a config file (--check-config). */
 int discovery_settings_dump(const DiscoverySettings *s, FILE *f);
+/* The settings' table (for the tests). */
+const ConfigItem *discovery_settings_items(size_t *ret_n);

@@ -15,7 +15,7 @@ static void help(void) {
                "     --config=FILE    Read FILE instead of %s\n\n"
                "Configuration comes from the file, its .d/*.conf drop-ins and GOLEM_DISCOVERY_*\n"
                "variables (HOST, PORT, DATABASE_DIR, DATABASE_PATH, RATE_LIMIT_PER_MINUTE,\n"
-               "ADVERTISEMENT_TTL, CLEANUP_INTERVAL_SECONDS, ALLOW_UNSIGNED_ADVERTISEMENTS).\n"
+               "ADVERTISEMENT_TTL, CLEANUP_INTERVAL_SEC, ALLOW_UNSIGNED_ADVERTISEMENTS).\n"
                "See golem-discoveryd(8) and golem-discovery.conf(5).\n",
                program_invocation_short_name, DISCOVERY_DEFAULT_PORT, DISCOVERY_CONFIG_FILE);
 }

@@ -70,6 +70,10 @@ static int parse_percent(const ConfigItem *item, const char *value, void *data) 
 
 #define ITEM(key, env, parser, field, lo, hi) \
         { "Provider", key, "GOLEM_PROVIDER_" env, parser, offsetof(ProviderSettings, field), lo, hi }
+/* One whose variable was renamed to follow the rule (conf-parser.h); the old name still works. */
+#define ITEM_RENAMED(key, env, old, parser, field, lo, hi) \
+        { "Provider", key, "GOLEM_PROVIDER_" env, parser, offsetof(ProviderSettings, field), lo, hi, \
+          "GOLEM_PROVIDER_" old }
 
 static const ConfigItem provider_items[] = {
         ITEM("ID",                    "ID",                     parse_provider_id, id, 0, 0),
@@ -90,7 +94,7 @@ static const ConfigItem provider_items[] = {
         ITEM("ImageDir",              "IMAGE_DIR",              config_parse_path, image_dir, 0, 0),
         ITEM("QemuBinaryPath",        "QEMU_BINARY_PATH",       config_parse_path, qemu_binary_path, 0, 0),
         ITEM("QemuAccel",             "QEMU_ACCEL",             parse_accel, qemu_accel, 0, 0),
-        ITEM("LaunchTimeoutSec",      "LAUNCH_TIMEOUT",         config_parse_uint64, launch_timeout_sec, 1, 86400),
+        ITEM_RENAMED("LaunchTimeoutSec", "LAUNCH_TIMEOUT_SEC", "LAUNCH_TIMEOUT", config_parse_uint64, launch_timeout_sec, 1, 86400),
         ITEM("PortRangeStart",        "PORT_RANGE_START",       config_parse_port, port_range_start, 0, 0),
         ITEM("PortRangeEnd",          "PORT_RANGE_END",         config_parse_port, port_range_end, 0, 0),
         ITEM("MinCPUCores",           "MIN_CPU_CORES",          config_parse_unsigned, min_cpu_cores, 0, 4096),
@@ -119,6 +123,11 @@ static const ConfigFormat provider_formats[] = {
         { parse_accel,        config_format_string },
         { parse_percent,      config_format_unsigned },
 };
+
+const ConfigItem *provider_settings_items(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(provider_items);
+        return provider_items;
+}
 
 int provider_settings_dump(const ProviderSettings *s, FILE *f) {
         return config_dump(provider_items, ELEMENTSOF(provider_items), s, provider_formats,

@@ -169,14 +169,18 @@ int config_load(const ConfigItem *items, size_t n_items, const char *path, void 
         for (size_t i = 0; i < n_items; i++) {
                 const char *v;
 
-                if (!items[i].env)
+                const char *name = items[i].env;
+
+                if (!name)
                         continue;
-                v = getenv(items[i].env);
+                v = getenv(name);
+                if (!v && items[i].env_old)
+                        v = getenv(name = items[i].env_old);
                 if (!v)
                         continue;
                 r = items[i].parse(items + i, v, (uint8_t *) settings + items[i].offset);
                 if (r < 0)
-                        return set_error(ret_error, "%s=%s: %s", items[i].env, v, value_error(r));
+                        return set_error(ret_error, "%s=%s: %s", name, v, value_error(r));
         }
         return 0;
 }
@@ -232,6 +236,30 @@ int config_parse_path(const ConfigItem *item, const char *value, void *data) {
         if (isempty(value) || value[0] != '/' || strlen(value) >= 4096)
                 return -EINVAL;
         return free_and_strdup(data, value);
+}
+
+int config_env_name(const char *prefix, const char *key, char **ret) {
+        size_t n = strlen(key), k = strlen(prefix);
+        char *s = malloc(k + 2 * n + 1);
+
+        if (!s)
+                return -ENOMEM;
+        memcpy(s, prefix, k);
+        for (size_t i = 0; i < n; i++) {
+                bool upper = key[i] >= 'A' && key[i] <= 'Z';
+                bool after_lower = i > 0 && !(key[i - 1] >= 'A' && key[i - 1] <= 'Z');
+                /* "VMData": the D starts a word; "VMs": the s ends the acronym's plural. */
+                bool acronym_ends = i > 0 && i + 1 < n && key[i - 1] >= 'A' && key[i - 1] <= 'Z' &&
+                                    key[i + 1] >= 'a' && key[i + 1] <= 'z' && !(key[i + 1] == 's' &&
+                                    (i + 2 == n || (key[i + 2] >= 'A' && key[i + 2] <= 'Z')));
+
+                if (upper && (after_lower || acronym_ends))
+                        s[k++] = '_';
+                s[k++] = (char) (key[i] >= 'a' && key[i] <= 'z' ? key[i] - 'a' + 'A' : key[i]);
+        }
+        s[k] = 0;
+        *ret = s;
+        return 0;
 }
 
 int config_format_string(const void *data, char **ret) {

@@ -1041,7 +1041,7 @@ def provider(binary=None, mp=None, name="providerd", host="127.0.0.1",
         # The suites' requests are unsigned: the existing network's compat mode
         # (test-trust-provider.py covers signed ones).
         "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS": "yes",
-        "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
+        "GOLEM_PROVIDER_LAUNCH_TIMEOUT_SEC": "120",
         "DBUS_SYSTEM_BUS_ADDRESS": (bus.address if bus else
                                     "unix:path=" + d.path("no-system-bus")),
     })

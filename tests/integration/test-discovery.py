@@ -506,7 +506,7 @@ def expiry(binary):
     """With a 2 s TTL an advertisement that is not refreshed disappears
     from the list and its GET/DELETE become 404; a refreshed one stays."""
     d = start_discovery(binary, ADVERTISEMENT_TTL=2,
-                        CLEANUP_INTERVAL_SECONDS=1)
+                        CLEANUP_INTERVAL_SEC=1)
     post_ad(d, "fading")
     post_ad(d, "refreshed")
     get_ad(d, "fading")
@@ -696,7 +696,7 @@ def bad_config_values(binary):
     rows = [("PORT", "70000"), ("PORT", "-1"),
             ("RATE_LIMIT_PER_MINUTE", "lots"), ("RATE_LIMIT_PER_MINUTE", "-1"),
             ("ADVERTISEMENT_TTL", "soon"),
-            ("CLEANUP_INTERVAL_SECONDS", "often")]
+            ("CLEANUP_INTERVAL_SEC", "often")]
     for key, value in rows:
         d = discovery_daemon(binary, name=f"bad-{key.lower()}", **{key: value})
         expect_bad_config(d.start(), ["GOLEM_DISCOVERY_" + key],
