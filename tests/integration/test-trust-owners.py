@@ -40,33 +40,24 @@ def signed_only_provider():
     return d, mp
 
 
-def agent_requestor():
-    """alice: her passphrase-protected key in an ssh-agent of her own, which
-    signs (golemctl could not read the key file)."""
-    key, _ = make_key("alice@golem", make_tempdir("golemtest-alice-key-"),
-                      passphrase=PASSPHRASE)
-    agent = Agent()
-    agent.add(key, PASSPHRASE)
-    alice = Requestor(name="alice", env={
-        "GOLEM_REQUESTOR_SSH_KEY_PATH": key, "SSH_AUTH_SOCK": agent.sock})
-    alice.strict = True
-    alice.key = key
-    expect_eq(alice.json("id"), {"identity": identity(key + ".pub"),
-                                 "key": key, "source": "agent"},
-              "alice: golemctl id --json")
-    return alice
-
-
-def file_requestor():
-    """bob: an unencrypted key file, no agent."""
-    key, _ = make_key("bob@golem", make_tempdir("golemtest-bob-key-"))
-    bob = Requestor(name="bob", env={"GOLEM_REQUESTOR_SSH_KEY_PATH": key})
-    bob.strict = True
-    bob.key = key
-    expect_eq(bob.json("id"), {"identity": identity(key + ".pub"),
-                               "key": key, "source": "file"},
-              "bob: golemctl id --json")
-    return bob
+def requestor(name, agent):
+    """A golemctl user with an ed25519 key of its own: with ``agent``, the
+    key is protected by a passphrase and held by an ssh-agent of its own,
+    which signs (golemctl could not read the key file); else an unencrypted
+    key file, no agent."""
+    key, _ = make_key(f"{name}@golem", make_tempdir(f"golemtest-{name}-key-"),
+                      passphrase=PASSPHRASE if agent else "")
+    env = {"GOLEM_REQUESTOR_SSH_KEY_PATH": key}
+    if agent:
+        agent = Agent()
+        agent.add(key, PASSPHRASE)
+        env["SSH_AUTH_SOCK"] = agent.sock
+    req = Requestor(name=name, env=env)
+    req.strict = True
+    expect_eq(req.json("id"), {"identity": identity(key + ".pub"), "key": key,
+                               "source": "agent" if agent else "file"},
+              f"{name}: golemctl id --json")
+    return req
 
 
 def create(req, d, name):
@@ -110,7 +101,7 @@ def gone_message(d, vm):
 @case
 def each_sees_only_its_own(binary):
     d, mp = signed_only_provider()
-    alice, bob = agent_requestor(), file_requestor()
+    alice, bob = requestor("alice", agent=True), requestor("bob", agent=False)
     create(alice, d, "alice-vm")
     create(bob, d, "bob-vm")
 
@@ -133,7 +124,7 @@ def each_sees_only_its_own(binary):
     expect_eq(mp.power("bob-vm"), "Stopped", "bob's VM after alice's start")
     bob.ok("vm", "start", "bob-vm")
     spy.fails(1, "vm", "ssh-key", "list", "bob-vm", message=gone)
-    spy.fails(1, "vm", "ssh-key", "add", "bob-vm", alice.key + ".pub",
+    spy.fails(1, "vm", "ssh-key", "add", "bob-vm", alice.env["GOLEM_REQUESTOR_SSH_KEY_PATH"],
               "--name", "intruder", message=gone)
     expect_eq(key_names(bob, "bob-vm"), {}, "bob's keys after alice's add")
     expect("intruder" not in " ".join(mp.guest_keys("bob-vm")),
@@ -210,13 +201,13 @@ def ssh_key_verbs(req, d, mp):
 @case
 def ssh_key_through_agent(binary):
     d, mp = signed_only_provider()
-    ssh_key_verbs(agent_requestor(), d, mp)
+    ssh_key_verbs(requestor("carol", agent=True), d, mp)
 
 
 @case
 def ssh_key_from_key_file(binary):
     d, mp = signed_only_provider()
-    ssh_key_verbs(file_requestor(), d, mp)
+    ssh_key_verbs(requestor("dave", agent=False), d, mp)
 
 
 if __name__ == "__main__":
