@@ -21,6 +21,10 @@ int ssh_key_resolve(const char *explicit_path, const char *home, const char *dat
 /* The public key line of a .pub file (the first line), checked. */
 int ssh_public_key_read(const char *path, char **ret);
 
+/* Whether the file at path starts with private key text (ssh_private_key_like()); false when
+ * it cannot be read. */
+bool ssh_private_key_file(const char *path);
+
 /* Runs ssh-keygen -t ed25519 -N '' -f PATH -q (argv, no shell). */
 int ssh_keygen(const char *path);
 
