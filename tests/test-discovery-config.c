@@ -4,6 +4,7 @@
 #include "discovery-config.h"
 #include "macro.h"
 #include "tests.h"
+#include "test-config-rules.h"
 
 static const char *const env_names[] = {
         "GOLEM_DISCOVERY_HOST",
@@ -12,6 +13,7 @@ static const char *const env_names[] = {
         "GOLEM_DISCOVERY_DATABASE_PATH",
         "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE",
         "GOLEM_DISCOVERY_ADVERTISEMENT_TTL",
+        "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SEC",
         "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS",
         "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS",
         "STATE_DIRECTORY",
@@ -212,6 +214,60 @@ TEST(environment_errors) {
                 discovery_settings_done(&s);
                 unsetenv(table[i].name);
         }
+}
+
+/* --check-config: the effective settings, which read back as the config file give the same. */
+TEST(dump_reads_back) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *first = NULL, *second = NULL, *error = NULL;
+        DiscoverySettings s;
+        size_t size = 0;
+        FILE *f;
+
+        env_clear();
+        path = test_write_text(dir, "discovery.conf",
+                               "[Discovery]\nPort=9100\nAdvertisementTTL=600\nAllowUnsignedAdvertisements=no\n");
+        setenv("GOLEM_DISCOVERY_DATABASE_DIR", "/var/lib/elsewhere", 1);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        env_clear();
+        ASSERT_NOT_NULL(f = open_memstream(&first, &size));
+        ASSERT_OK(discovery_settings_dump(&s, f));
+        ASSERT_EQ_INT(fclose(f), 0);
+        discovery_settings_done(&s);
+        ASSERT_STREQ(first,
+                     "[Discovery]\n"
+                     "Host=0.0.0.0\n"
+                     "Port=9100\n"
+                     "DatabaseDir=/var/lib/elsewhere\n"
+                     "DatabasePath=/var/lib/elsewhere/discovery.db\n"
+                     "RateLimitPerMinute=100\n"
+                     "AdvertisementTTL=600\n"
+                     "CleanupIntervalSec=60\n"
+                     "AllowUnsignedAdvertisements=no\n");
+
+        free(path);
+        path = test_write_text(dir, "again.conf", first);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_NOT_NULL(f = open_memstream(&second, &size));
+        ASSERT_OK(discovery_settings_dump(&s, f));
+        ASSERT_EQ_INT(fclose(f), 0);
+        discovery_settings_done(&s);
+        ASSERT_STREQ(second, first);
+        test_rm_rf(dir);
+}
+
+TEST(variable_names) {
+        size_t n;
+        const ConfigItem *items = discovery_settings_items(&n);
+        DiscoverySettings s;
+
+        assert_env_names_follow_rule(items, n, "GOLEM_DISCOVERY_");
+
+        env_clear();
+        setenv("GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "17", 1);
+        ASSERT_OK(discovery_settings_load(&s, "/nonexistent", NULL));
+        ASSERT_EQ_UINT(s.cleanup_interval_sec, 17);
+        discovery_settings_done(&s);
+        env_clear();
 }
 
 TEST(file_errors) {

@@ -217,6 +217,59 @@ TEST(table_no_trailing_blanks_and_utf8) {
         ASSERT_EQ_UINT(utf8_width("åäö"), 3);
 }
 
+TEST(utf8_width_is_display_width) {
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+        ASSERT_EQ_UINT(utf8_width(""), 0);
+        ASSERT_EQ_UINT(utf8_width("abc"), 3);
+        ASSERT_EQ_UINT(utf8_width("日本語"), 6);         /* wide: two columns each */
+        ASSERT_EQ_UINT(utf8_width("e\xcc\x81"), 1);      /* e and a combining acute accent */
+        ASSERT_EQ_UINT(utf8_width("a\xff" "b"), 3);        /* a byte that is not UTF-8: one column */
+
+        ASSERT_OK(utf8_ellipsize("abcdef", 6, &a));
+        ASSERT_STREQ(a, "abcdef");
+        ASSERT_OK(utf8_ellipsize("abcdefgh", 6, &b));
+        ASSERT_STREQ(b, "abcde…");
+        /* A wide character that would straddle the cut is left out whole. */
+        ASSERT_OK(utf8_ellipsize("ab日本語", 5, &c));
+        ASSERT_STREQ(c, "ab日…");
+        ASSERT_EQ_UINT(utf8_width(c), 5);
+        ASSERT_OK(utf8_ellipsize("ab日本語", 4, &d));
+        ASSERT_STREQ(d, "ab…");
+}
+
+/* On an 80-column terminal, long ids are cut instead of lines wrapping; other columns and
+ * narrower tables stay whole. */
+TEST(table_fits_max_width) {
+        _cleanup_table_ Table *t = NULL;
+        _cleanup_free_ char *s = NULL, *whole = NULL;
+        const char *id = "kZ3p9QmW2xR7tY5uV8nB1cD4eF6gH0jL3mN5pQ7rS9t";  /* 43: a fingerprint id */
+
+        ASSERT_OK(table_new((const char *const[]) { "NAME", "PROVIDER", "STATUS", "CREATED" }, 4, &t));
+        ASSERT_OK(table_set_ellipsize(t, 1, true));
+        ASSERT_OK(table_add_cell(t, "web", TABLE_COLOR_DEFAULT));
+        ASSERT_OK(table_add_cell(t, id, TABLE_COLOR_DEFAULT));
+        ASSERT_OK(table_add_cell(t, "running", TABLE_COLOR_DEFAULT));
+        ASSERT_OK(table_add_cell(t, "2026-12-04 22:15 UTC", TABLE_COLOR_DEFAULT));
+
+        ASSERT_OK(table_format(t, true, false, &whole));
+        ASSERT_STR_CONTAINS(whole, id);
+
+        table_set_max_width(t, 60);
+        ASSERT_OK(table_format(t, true, false, &s));
+        ASSERT_STREQ(s,
+                     "NAME  PROVIDER                 STATUS   CREATED\n"     /* 60 columns */
+                     "web   kZ3p9QmW2xR7tY5uV8nB1c…  running  2026-12-04 22:15 UTC\n");
+        free(s);
+        s = NULL;
+
+        /* Never below TABLE_ELLIPSIZE_MIN: then the line is as narrow as it gets. */
+        table_set_max_width(t, 20);
+        ASSERT_OK(table_format(t, true, false, &s));
+        ASSERT_STR_CONTAINS(s, "web   kZ3p9Qm…  running");
+        ASSERT_ERROR(table_set_ellipsize(t, 4, true), EINVAL);
+}
+
 TEST(table_empty) {
         _cleanup_table_ Table *t = NULL;
         _cleanup_free_ char *s = NULL;

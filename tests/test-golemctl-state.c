@@ -37,14 +37,18 @@ TEST(add_get_complete_remove) {
         ASSERT_EQ_INT(got.resources.storage, 20);
         ASSERT_EQ_INT(got.ssh_port, 0);
         ASSERT_EQ_UINT(got.created_at, 1700000000 * USEC_PER_SEC);
+
+        ASSERT_NULL(got.ssh_host);
         local_vm_done(&got);
 
         ASSERT_OK(state_set_created(db, "web", "job1"));
         ASSERT_OK(state_set_ssh_port(db, "web", 50801));
+        ASSERT_OK(state_set_ssh_host(db, "web", "192.0.2.7"));
         ASSERT_OK(state_get(db, "web", &got));
         ASSERT_EQ_INT(got.state, LOCAL_VM_CREATED);
         ASSERT_STREQ(got.job_id, "job1");
         ASSERT_EQ_INT(got.ssh_port, 50801);
+        ASSERT_STREQ(got.ssh_host, "192.0.2.7");
         local_vm_done(&got);
 
         ASSERT_ERROR(state_set_created(db, "nope", NULL), ENOENT);
@@ -81,6 +85,43 @@ TEST(list_in_creation_order_and_reopen) {
         local_vm_array_free(list, n);
         sqlite3_close_v2(db);
 
+        test_rm_rf(dir);
+        free(dir);
+}
+
+/* A record golemctl 1 wrote (schema version 1, before ssh_host) is read and kept. */
+TEST(version_1_migrated) {
+        char *dir = test_mkdtemp(), *path = NULL;
+        sqlite3 *db = NULL;
+        LocalVM got;
+
+        ASSERT_TRUE(asprintf(&path, "%s/%s", dir, STATE_DB_FILE) > 0);
+        ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_exec(db,
+                "CREATE TABLE vms (name TEXT PRIMARY KEY NOT NULL, provider_id TEXT NOT NULL,"
+                " provider_url TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('creating', 'created')),"
+                " job_id TEXT, cpu INTEGER NOT NULL, memory INTEGER NOT NULL, storage INTEGER NOT NULL,"
+                " image TEXT, ssh_port INTEGER NOT NULL DEFAULT 0, ssh_key_path TEXT NOT NULL,"
+                " created_at TEXT NOT NULL);"
+                "INSERT INTO vms VALUES ('old', 'prov', 'http://192.0.2.9:7466', 'created', 'j', 1, 1, 10,"
+                " NULL, 50800, '/k', '2025-01-02T03:04:05Z');"
+                "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        db = NULL;
+
+        ASSERT_OK(state_open(dir, &db));
+        ASSERT_OK(state_get(db, "old", &got));
+        ASSERT_STREQ(got.provider_url, "http://192.0.2.9:7466");
+        ASSERT_EQ_INT(got.ssh_port, 50800);
+        ASSERT_NULL(got.ssh_host);
+        local_vm_done(&got);
+        ASSERT_OK(state_set_ssh_host(db, "old", "192.0.2.9"));
+        ASSERT_OK(state_get(db, "old", &got));
+        ASSERT_STREQ(got.ssh_host, "192.0.2.9");
+        local_vm_done(&got);
+        sqlite3_close_v2(db);
+
+        free(path);
         test_rm_rf(dir);
         free(dir);
 }

@@ -8,6 +8,7 @@
 #include "macro.h"
 #include "provider-config.h"
 #include "tests.h"
+#include "test-config-rules.h"
 
 extern char **environ;
 
@@ -410,6 +411,93 @@ TEST(file_dropins_environment) {
         provider_settings_done(&s);
         env_clear();
         test_rm_rf(dir);
+}
+
+/* --check-config: every setting is printed, and what it prints, read back as the config file,
+ * gives the same settings (so each value is written as the parser takes it). */
+static char *dump(const ProviderSettings *s) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        ASSERT_NOT_NULL(f);
+        ASSERT_OK(provider_settings_dump(s, f));
+        ASSERT_EQ_INT(fclose(f), 0);
+        return text;
+}
+
+TEST(dump_reads_back) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *first = NULL, *second = NULL,
+                            *error = NULL, *again = NULL;
+        ProviderSettings s;
+
+        env_clear();
+        path = test_write_text(dir, "provider.conf",
+                          "[Provider]\n"
+                          "ID=legacy-id\n"
+                          "Name=a name with spaces\n"
+                          "Country=de\n"
+                          "PublicIP=2001:DB8::1\n"
+                          "DiscoveryURL=https://discovery.example:9001\n"
+                          "MaxVMs=4\n"
+                          "AllowUnsignedRequests=yes\n"
+                          "CPUThreshold=80\n"
+                          "PortRangeStart=40000\n");
+        setenv("GOLEM_PROVIDER_NAME", "from the environment", 1);
+        ASSERT_OK(provider_settings_load(&s, path, &error));
+        first = dump(&s);
+        provider_settings_done(&s);
+        env_clear();
+
+        ASSERT_STR_CONTAINS(first, "[Provider]\nID=legacy-id\nName=from the environment\nCountry=DE\n");
+        ASSERT_STR_CONTAINS(first, "\nPublicIP=2001:db8::1\n");
+        ASSERT_STR_CONTAINS(first, "\nAllowUnsignedRequests=yes\n");
+        ASSERT_STR_CONTAINS(first, "\nCPUThreshold=80\n");
+        ASSERT_STR_CONTAINS(first, "\nPortRangeStart=40000\n");
+
+        free(path);
+        path = test_write_text(dir, "again.conf", first);
+        ASSERT_OK(provider_settings_load(&s, path, &error));
+        second = dump(&s);
+        ASSERT_STREQ(second, first);
+        provider_settings_done(&s);
+
+        /* The defaults too: unset ones are comments ("#Key="), which read back as unset. */
+        ASSERT_OK(provider_settings_load(&s, "/nonexistent/provider.conf", &error));
+        again = dump(&s);
+        ASSERT_STR_CONTAINS(again, "\n#PublicIP=\n");
+        provider_settings_done(&s);
+        free(path);
+        path = test_write_text(dir, "defaults.conf", again);
+        free(second);
+        ASSERT_OK(provider_settings_load(&s, path, &error));
+        second = dump(&s);
+        ASSERT_STREQ(second, again);
+        provider_settings_done(&s);
+        test_rm_rf(dir);
+}
+
+TEST(variable_names) {
+        size_t n;
+        const ConfigItem *items = provider_settings_items(&n);
+        _cleanup_free_ char *name = NULL;
+        ProviderSettings s;
+
+        assert_env_names_follow_rule(items, n, "GOLEM_PROVIDER_");
+        ASSERT_OK(config_env_name("GOLEM_PROVIDER_", "MaxVMsPerOwner", &name));
+        ASSERT_STREQ(name, "GOLEM_PROVIDER_MAX_VMS_PER_OWNER");
+
+        /* The name before the rule still works; the new one wins when both are set. */
+        env_clear();
+        setenv("GOLEM_PROVIDER_LAUNCH_TIMEOUT", "77", 1);
+        ASSERT_OK(provider_settings_load(&s, "/nonexistent", NULL));
+        ASSERT_EQ_UINT(s.launch_timeout_sec, 77);
+        provider_settings_done(&s);
+        setenv("GOLEM_PROVIDER_LAUNCH_TIMEOUT_SEC", "88", 1);
+        ASSERT_OK(provider_settings_load(&s, "/nonexistent", NULL));
+        ASSERT_EQ_UINT(s.launch_timeout_sec, 88);
+        provider_settings_done(&s);
+        env_clear();
 }
 
 TEST(file_errors) {

@@ -1203,40 +1203,169 @@ TEST(nonce_cache_bound) {
         ASSERT_EQ_UINT(nonce_cache_size(c), 1);
 }
 
-/* The hash table against a plain list, through many insertions and expiries. */
-TEST(nonce_cache_model) {
+/* The hash table against a plain list, through many insertions and expiries: cap entries
+ * at most, nonces of kinds kinds, the clock moving on once in per_second steps on average. */
+static size_t nonce_cache_model(size_t cap, size_t kinds, unsigned per_second, int64_t steps,
+                                size_t *ret_capacity) {
         _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
-        enum { CAP = 200, WINDOW = 10, KINDS = 400, STEPS = 20000 };
-        int64_t seen_at[KINDS]; /* when each nonce was added, or -1 */
+        _cleanup_free_ int64_t *seen_at = NULL; /* when each nonce was added, or -1 */
+        enum { WINDOW = 10 };
         uint32_t seed = 12345;
-        size_t live = 0;
+        size_t live = 0, full = 0;
 
-        ASSERT_OK(nonce_cache_new(CAP, WINDOW, &c));
-        for (size_t i = 0; i < KINDS; i++)
+        ASSERT_NOT_NULL(seen_at = calloc(kinds, sizeof(int64_t)));
+        ASSERT_OK(nonce_cache_new(cap, WINDOW, &c));
+        for (size_t i = 0; i < kinds; i++)
                 seen_at[i] = -1;
-        for (int64_t step = 0, now = 0; step < STEPS; step++) {
+        for (int64_t step = 0, now = 0; step < steps; step++) {
                 char nonce[16];
                 size_t n;
                 int expected;
 
                 seed = seed * 1103515245 + 12345;
-                n = (seed >> 8) % KINDS;
-                if ((seed >> 20) % 4 == 0)
+                n = (seed >> 8) % kinds;
+                if ((seed >> 20) % per_second == 0)
                         now++;
                 snprintf(nonce, sizeof(nonce), "n%zu", n);
 
                 live = 0;
-                for (size_t i = 0; i < KINDS; i++) {
+                for (size_t i = 0; i < kinds; i++) {
                         if (seen_at[i] >= 0 && seen_at[i] + 2 * WINDOW <= now)
                                 seen_at[i] = -1;
                         if (seen_at[i] >= 0)
                                 live++;
                 }
-                expected = seen_at[n] >= 0 ? -EALREADY : live >= CAP ? -EAGAIN : 0;
+                expected = seen_at[n] >= 0 ? -EALREADY : live >= cap ? -EAGAIN : 0;
                 TEST_CONTEXT("step %" PRIi64 ", nonce %zu", step, n);
                 ASSERT_EQ_INT(nonce_cache_add(c, "id", nonce, now), expected);
                 if (expected == 0)
                         seen_at[n] = now, live++;
+                full += expected == -EAGAIN;
                 ASSERT_EQ_UINT(nonce_cache_size(c), live);
+                ASSERT_TRUE(nonce_cache_capacity(c) <= cap);
         }
+        *ret_capacity = nonce_cache_capacity(c);
+        return full;
+}
+
+TEST(nonce_cache_model) {
+        size_t capacity;
+
+        nonce_cache_model(200, 400, 4, 20000, &capacity);
+}
+
+/* The same where the cache has to double twice to hold what is live, and then is full
+ * (some 5000 nonces come in 2 × WINDOW). */
+TEST(nonce_cache_model_growing) {
+        size_t capacity;
+
+        ASSERT_TRUE(nonce_cache_model(3 * NONCE_CACHE_INITIAL, 6 * NONCE_CACHE_INITIAL, 256, 30000,
+                                      &capacity) > 0);
+        ASSERT_EQ_UINT(capacity, 3 * NONCE_CACHE_INITIAL);
+}
+
+static void nonce_name(char buf[static 24], const char *prefix, size_t i) {
+        snprintf(buf, 24, "%s%zu", prefix, i);
+}
+
+TEST(nonce_cache_grows) {
+        _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
+        enum { N = 5 * NONCE_CACHE_INITIAL + 17 };
+        char nonce[24];
+
+        /* It starts small and doubles as the nonces come: 1024, 2048, 4096, 8192. Nonce i
+         * comes at 1000 + i / 10. */
+        ASSERT_OK(nonce_cache_new(100000, 300, &c));
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), NONCE_CACHE_INITIAL);
+        for (size_t i = 0; i < N; i++) {
+                nonce_name(nonce, "g", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, 1000 + (int64_t) i / 10));
+        }
+        ASSERT_EQ_UINT(nonce_cache_size(c), N);
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), 8 * NONCE_CACHE_INITIAL);
+
+        /* Every one survived the doublings: each is still a replay, under its identity only. */
+        for (size_t i = 0; i < N; i++) {
+                nonce_name(nonce, "g", i);
+                TEST_CONTEXT("nonce %s", nonce);
+                ASSERT_ERROR(nonce_cache_add(c, "id", nonce, 1000 + N / 10), EALREADY);
+        }
+        ASSERT_OK(nonce_cache_add(c, "other", "g0", 1000 + N / 10));
+        ASSERT_EQ_UINT(nonce_cache_size(c), N + 1);
+
+        /* They leave in the order they came, 600 s after: at 1700 those of 1000-1100 have left,
+         * nonces 0-1009. */
+        ASSERT_OK(nonce_cache_add(c, "id", "probe", 1700));
+        ASSERT_EQ_UINT(nonce_cache_size(c), N + 1 - 1010 + 1);
+        ASSERT_OK(nonce_cache_add(c, "id", "g1009", 1700));
+        ASSERT_ERROR(nonce_cache_add(c, "id", "g1010", 1700), EALREADY);
+        ASSERT_ERROR(nonce_cache_add(c, "id", "g5000", 1700), EALREADY);
+        /* Later, all of the first ones; those added at 1700 stay. */
+        ASSERT_OK(nonce_cache_add(c, "id", "g0", 2299));
+        ASSERT_EQ_UINT(nonce_cache_size(c), 3); /* probe, g1009 and g0 again */
+        ASSERT_ERROR(nonce_cache_add(c, "id", "g1009", 2299), EALREADY);
+        ASSERT_ERROR(nonce_cache_add(c, "id", "probe", 2299), EALREADY);
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), 8 * NONCE_CACHE_INITIAL); /* it does not shrink */
+}
+
+/* A doubling while the ring has wrapped (the oldest entry is not at its start) keeps the
+ * order in which they leave. */
+TEST(nonce_cache_grows_wrapped) {
+        _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
+        char nonce[24];
+
+        /* A full ring, nonce i at 1000 + i / 100; at 1605 the first 600 have left. */
+        ASSERT_OK(nonce_cache_new(100000, 300, &c));
+        for (size_t i = 0; i < NONCE_CACHE_INITIAL; i++) {
+                nonce_name(nonce, "old", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, 1000 + (int64_t) i / 100));
+        }
+        for (size_t i = 0; i < 600; i++) {
+                nonce_name(nonce, "new", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, 1605));
+        }
+        ASSERT_EQ_UINT(nonce_cache_size(c), NONCE_CACHE_INITIAL);
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), NONCE_CACHE_INITIAL);
+        ASSERT_OK(nonce_cache_add(c, "id", "grows", 1605));
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), 2 * NONCE_CACHE_INITIAL);
+        ASSERT_EQ_UINT(nonce_cache_size(c), NONCE_CACHE_INITIAL + 1);
+
+        for (size_t i = 600; i < NONCE_CACHE_INITIAL; i++) {
+                nonce_name(nonce, "old", i);
+                ASSERT_ERROR(nonce_cache_add(c, "id", nonce, 1605), EALREADY);
+        }
+        for (size_t i = 0; i < 600; i++) {
+                nonce_name(nonce, "new", i);
+                ASSERT_ERROR(nonce_cache_add(c, "id", nonce, 1605), EALREADY);
+        }
+        /* At 1610 the old ones of 1010 (1000-1023) are the next to leave, then none until 2205. */
+        ASSERT_OK(nonce_cache_add(c, "id", "probe", 1610));
+        ASSERT_EQ_UINT(nonce_cache_size(c), 601 + 1);
+        ASSERT_OK(nonce_cache_add(c, "id", "old1023", 1610));
+        ASSERT_ERROR(nonce_cache_add(c, "id", "new0", 2204), EALREADY);
+        ASSERT_OK(nonce_cache_add(c, "id", "new0", 2205));
+        ASSERT_EQ_UINT(nonce_cache_size(c), 3); /* probe, old1023 and new0 again */
+}
+
+/* The max holds across doublings: a cache of 3000 grows to exactly that and refuses then. */
+TEST(nonce_cache_grows_to_max) {
+        _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
+        char nonce[24];
+
+        ASSERT_OK(nonce_cache_new(3000, 300, &c));
+        for (size_t i = 0; i < 3000; i++) {
+                nonce_name(nonce, "m", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, 1000));
+        }
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), 3000);
+        ASSERT_ERROR(nonce_cache_add(c, "id", "one-more", 1000), EAGAIN);
+        ASSERT_ERROR(nonce_cache_add(c, "id", "m2999", 1000), EALREADY);
+        ASSERT_ERROR(nonce_cache_add(c, "id", "m0", 1599), EALREADY);
+        ASSERT_OK(nonce_cache_add(c, "id", "one-more", 1600));
+        ASSERT_EQ_UINT(nonce_cache_size(c), 1);
+
+        /* One of fewer than NONCE_CACHE_INITIAL starts at its max. */
+        nonce_cache_free(TAKE_PTR(c));
+        ASSERT_OK(nonce_cache_new(4, 300, &c));
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), 4);
 }

@@ -8,6 +8,10 @@
 
 #define ITEM(key, env, parser, field, lo, hi) \
         { "Discovery", key, "GOLEM_DISCOVERY_" env, parser, offsetof(DiscoverySettings, field), lo, hi }
+/* One whose variable was renamed to follow the rule (conf-parser.h); the old name still works. */
+#define ITEM_RENAMED(key, env, old, parser, field, lo, hi) \
+        { "Discovery", key, "GOLEM_DISCOVERY_" env, parser, offsetof(DiscoverySettings, field), lo, hi, \
+          "GOLEM_DISCOVERY_" old }
 
 static const ConfigItem discovery_items[] = {
         ITEM("Host",               "HOST",                     config_parse_ip_address, host, 0, 0),
@@ -16,7 +20,7 @@ static const ConfigItem discovery_items[] = {
         ITEM("DatabasePath",       "DATABASE_PATH",            config_parse_path, database_path, 0, 0),
         ITEM("RateLimitPerMinute", "RATE_LIMIT_PER_MINUTE",    config_parse_unsigned, rate_limit_per_minute, 0, 1000000),
         ITEM("AdvertisementTTL",   "ADVERTISEMENT_TTL",        config_parse_uint64, advertisement_ttl_sec, 1, 86400 * 365),
-        ITEM("CleanupIntervalSec", "CLEANUP_INTERVAL_SECONDS", config_parse_uint64, cleanup_interval_sec, 1, 86400),
+        ITEM_RENAMED("CleanupIntervalSec", "CLEANUP_INTERVAL_SEC", "CLEANUP_INTERVAL_SECONDS", config_parse_uint64, cleanup_interval_sec, 1, 86400),
         ITEM("AllowUnsignedAdvertisements", "ALLOW_UNSIGNED_ADVERTISEMENTS", config_parse_bool, allow_unsigned_advertisements, 0, 0),
 };
 
@@ -54,6 +58,15 @@ int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_e
                 return -ENOMEM;
         }
         return 0;
+}
+
+const ConfigItem *discovery_settings_items(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(discovery_items);
+        return discovery_items;
+}
+
+int discovery_settings_dump(const DiscoverySettings *s, FILE *f) {
+        return config_dump(discovery_items, ELEMENTSOF(discovery_items), s, NULL, 0, f);
 }
 
 void discovery_settings_done(DiscoverySettings *s) {

@@ -3,6 +3,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "conf-parser.h"
 
 #define DISCOVERY_CONFIG_FILE "/etc/golem/discovery.conf"
 #define DISCOVERY_DEFAULT_PORT 9001
@@ -22,3 +25,7 @@ typedef struct DiscoverySettings {
 /* Defaults, then the file and its drop-ins, then GOLEM_DISCOVERY_* variables. */
 int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_error);
 void discovery_settings_done(DiscoverySettings *s);
+/* The effective settings as a config file (--check-config). */
+int discovery_settings_dump(const DiscoverySettings *s, FILE *f);
+/* The settings' table (for the tests). */
+const ConfigItem *discovery_settings_items(size_t *ret_n);

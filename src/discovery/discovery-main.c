@@ -10,11 +10,12 @@ static void help(void) {
                "The VM on Golem discovery service: providers advertise their free resources,\n"
                "requestors find them. Serves HTTP on port %u unless sockets are passed in.\n\n"
                "  -h --help           Show this help\n"
+               "     --check-config   Check the configuration, print the effective settings, exit\n"
                "     --version        Show the version\n"
                "     --config=FILE    Read FILE instead of %s\n\n"
                "Configuration comes from the file, its .d/*.conf drop-ins and GOLEM_DISCOVERY_*\n"
                "variables (HOST, PORT, DATABASE_DIR, DATABASE_PATH, RATE_LIMIT_PER_MINUTE,\n"
-               "ADVERTISEMENT_TTL, CLEANUP_INTERVAL_SECONDS, ALLOW_UNSIGNED_ADVERTISEMENTS).\n"
+               "ADVERTISEMENT_TTL, CLEANUP_INTERVAL_SEC, ALLOW_UNSIGNED_ADVERTISEMENTS).\n"
                "See golem-discoveryd(8) and golem-discovery.conf(5).\n",
                program_invocation_short_name, DISCOVERY_DEFAULT_PORT, DISCOVERY_CONFIG_FILE);
 }
@@ -42,6 +43,13 @@ int main(int argc, char *argv[]) {
                 log_error("Bad configuration: %s", error ?: strerror(ERRNO_VALUE(r)));
                 discovery_settings_done(&settings);
                 return EXIT_FAILURE;
+        }
+        if (args.check_config) {
+                r = discovery_settings_dump(&settings, stdout);
+                discovery_settings_done(&settings);
+                if (r < 0)
+                        log_error_errno(r, "Failed to print the settings: %m");
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         r = manager_new(&settings, &m);

@@ -200,6 +200,7 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         ProviderProperties p = {};
         char last[RFC3339_MAX];
+        Resources total, available;
         int r;
 
         r = bus_open(c, &bus);
@@ -213,6 +214,8 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
 
         if (p.last_advertisement)
                 format_rfc3339(last, p.last_advertisement);
+        total = (Resources) { (int64_t) p.total[0], (int64_t) p.total[1], (int64_t) p.total[2] };
+        available = (Resources) { (int64_t) p.available[0], (int64_t) p.available[1], (int64_t) p.available[2] };
 
         if (c->json != JSON_FORMAT_OFF) {
                 _cleanup_json_ json_object *o = json_object_new_object();
@@ -226,12 +229,9 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
                     json_object_object_add(o, "discovery_url", json_string_or_null(isempty(p.discovery_url) ? NULL : p.discovery_url)) < 0 ||
                     json_object_object_add(o, "advertising", json_object_new_boolean(p.advertising)) < 0 ||
                     json_object_object_add(o, "vm_count", json_object_new_int64(p.n_vms)) < 0 ||
-                    json_object_object_add(o, "total_cpu", json_object_new_int64((int64_t) p.total[0])) < 0 ||
-                    json_object_object_add(o, "total_memory", json_object_new_int64((int64_t) p.total[1])) < 0 ||
-                    json_object_object_add(o, "total_storage", json_object_new_int64((int64_t) p.total[2])) < 0 ||
-                    json_object_object_add(o, "available_cpu", json_object_new_int64((int64_t) p.available[0])) < 0 ||
-                    json_object_object_add(o, "available_memory", json_object_new_int64((int64_t) p.available[1])) < 0 ||
-                    json_object_object_add(o, "available_storage", json_object_new_int64((int64_t) p.available[2])) < 0 ||
+                    /* nested as in the provider's GET /api/v1/provider/info */
+                    json_object_object_add(o, "total_resources", resources_to_json(&total)) < 0 ||
+                    json_object_object_add(o, "available_resources", resources_to_json(&available)) < 0 ||
                     json_object_object_add(o, "last_advertisement", json_string_or_null(p.last_advertisement ? last : NULL)) < 0)
                         r = ctl_error(-ENOMEM, "Out of memory.");
                 else
@@ -306,6 +306,8 @@ int verb_provider_vms(int argc, char *argv[], void *userdata) {
         }
         for (size_t col = 3; col <= 6; col++)
                 (void) table_set_align_right(t, col, true);
+        (void) table_set_ellipsize(t, 0, true);
+        (void) table_set_ellipsize(t, 7, true);
 
         /* a{oa{sa{sv}}}: every object with its interfaces and their properties. */
         r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");

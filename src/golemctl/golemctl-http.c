@@ -246,21 +246,27 @@ bool http_call_not_sent(const HttpCall *c) {
                IN_SET(-c->result, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EADDRNOTAVAIL, EINVAL);
 }
 
+/* Better words than strerror()'s for what goes wrong on the way. */
+static const struct {
+        int error;
+        const char *text;
+} transport_error_table[] = {
+        { EHOSTUNREACH, "Host not found or unreachable" },
+        { ETIMEDOUT,    "No answer (timed out)" },
+        { EFBIG,        "Answer too large" },
+        { EPROTO,       "TLS handshake failed (is it a plain http:// server?)" },
+        { EKEYREJECTED, "Its TLS certificate is not trusted" },
+        { ECONNRESET,   "The connection was closed without an answer" },
+};
+
 const char *http_call_reason(const HttpCall *c, char *buf, size_t size) {
         if (c->result < 0) {
-                switch (-c->result) {
-                case EHOSTUNREACH:
-                        snprintf(buf, size, "Host not found or unreachable");
-                        break;
-                case ETIMEDOUT:
-                        snprintf(buf, size, "No answer (timed out)");
-                        break;
-                case EFBIG:
-                        snprintf(buf, size, "Answer too large");
-                        break;
-                default:
-                        snprintf(buf, size, "%s", strerror(-c->result));
-                }
+                const char *text = strerror(-c->result);
+
+                for (size_t i = 0; i < ELEMENTSOF(transport_error_table); i++)
+                        if (transport_error_table[i].error == -c->result)
+                                text = transport_error_table[i].text;
+                snprintf(buf, size, "%s", text);
         } else if (c->error_message)
                 snprintf(buf, size, "%s", c->error_message);
         else if (c->status >= 200 && c->status <= 299)

@@ -49,6 +49,8 @@ int context_signer(Context *c, Signer **ret) {
                                          configured ?: "(default)");
                 if (r < 0)
                         return ctl_error(r, "Cannot get an SSH key to sign with: %m");
+                if (r > 0)
+                        ctl_key_generated(c, private);
 
                 r = signer_load(private, NULL, &c->signer);
                 if (r < 0)

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,10 +10,13 @@
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <uchar.h>
+#include <wchar.h>
 
 #include "golemctl-output.h"
 #include "json-util.h"
 #include "parse-util.h"
+#include "utf8.h"
 
 static const char *const json_format_table[_JSON_FORMAT_MAX] = {
         [JSON_FORMAT_OFF] = "off",
@@ -43,6 +47,8 @@ struct Table {
         size_t n_columns;
         char **headers;
         bool *right;
+        bool *ellipsize;
+        size_t max_width;       /* 0: no limit */
         TableCell *cells;
         size_t n_cells, allocated;
 };
@@ -56,6 +62,7 @@ Table *table_free(Table *t) {
                 free(t->cells[i].text);
         free(t->headers);
         free(t->right);
+        free(t->ellipsize);
         free(t->cells);
         free(t);
         return NULL;
@@ -72,6 +79,7 @@ int table_new(const char *const *headers, size_t n_columns, Table **ret) {
                 return -ENOMEM;
         t->headers = calloc(n_columns, sizeof(char *));
         t->right = calloc(n_columns, sizeof(bool));
+        t->ellipsize = calloc(n_columns, sizeof(bool));
         if (!t->headers || !t->right)
                 return -ENOMEM;
         t->n_columns = n_columns;
@@ -139,13 +147,60 @@ size_t table_n_rows(const Table *t) {
         return t ? (t->n_cells + t->n_columns - 1) / t->n_columns : 0;
 }
 
-size_t utf8_width(const char *s) {
-        size_t n = 0;
+/* The code point of the UTF-8 character of length len (1-4, from utf8_char_len()) at s. */
+static char32_t utf8_decode(const char *s, size_t len) {
+        static const unsigned char lead_mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+        char32_t c = (unsigned char) s[0] & lead_mask[len];
 
-        for (; s && *s; s++)
-                if (((unsigned char) *s & 0xc0) != 0x80)
-                        n++;
+        for (size_t i = 1; i < len; i++)
+                c = (c << 6) | ((unsigned char) s[i] & 0x3f);
+        return c;
+}
+
+/* Columns of one character: wcwidth() in a UTF-8 locale whatever the user's (C.UTF-8 is
+ * built into glibc), 1 for what it does not know; invalid bytes show as one U+FFFD. */
+static size_t char_width(const char *s, size_t *ret_len) {
+        static locale_t utf8 = (locale_t) 0;
+        size_t len = utf8_char_len(s, strnlen(s, 4));
+        locale_t old;
+        int w;
+
+        *ret_len = len ?: 1;
+        if (len <= 1)
+                return 1;
+        if (!utf8)
+                utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        if (!utf8)
+                return 1;
+        old = uselocale(utf8);
+        w = wcwidth((wchar_t) utf8_decode(s, len));
+        (void) uselocale(old);
+        return w < 0 ? 1 : (size_t) w;
+}
+
+size_t utf8_width(const char *s) {
+        size_t n = 0, len;
+
+        for (; s && *s; s += len)
+                n += char_width(s, &len);
         return n;
+}
+
+int utf8_ellipsize(const char *s, size_t width, char **ret) {
+        size_t used = 0, len, w, end = 0;
+
+        if (utf8_width(s) <= width || width == 0) {
+                *ret = strdup(width == 0 ? "" : s);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* As many whole characters as leave a column for the "…". */
+        for (; s[end]; end += len) {
+                w = char_width(s + end, &len);
+                if (used + w > width - 1)
+                        break;
+                used += w;
+        }
+        return asprintf(ret, "%.*s…", (int) end, s) < 0 ? -ENOMEM : 0;
 }
 
 static const TableCell *cell_at(const Table *t, size_t row, size_t column) {
@@ -201,7 +256,18 @@ static void put_line(TextBuffer *b, const Table *t, const size_t *widths, const 
         if (colors_on && line_color)
                 text_puts(b, line_color);
         for (size_t c = 0; c < t->n_columns; c++) {
+                _cleanup_free_ char *cut = NULL;
+                TableCell narrowed;
                 const TableCell *cell = cells[c];
+
+                if (cell->width > widths[c]) {
+                        if (utf8_ellipsize(cell->text, widths[c], &cut) < 0) {
+                                b->oom = true;
+                                return;
+                        }
+                        narrowed = (TableCell) { cut, utf8_width(cut), cell->color };
+                        cell = &narrowed;
+                }
                 size_t pad = widths[c] > cell->width ? widths[c] - cell->width : 0;
                 const char *ansi = table_color_ansi(cell->color);
                 bool colored = colors_on && !isempty(ansi);
@@ -228,6 +294,44 @@ static void put_line(TextBuffer *b, const Table *t, const size_t *widths, const 
         text_put(b, "\n", 1);
 }
 
+int table_set_ellipsize(Table *t, size_t column, bool ellipsize) {
+        if (!t || column >= t->n_columns)
+                return -EINVAL;
+        t->ellipsize[column] = ellipsize;
+        return 0;
+}
+
+void table_set_max_width(Table *t, size_t width) {
+        t->max_width = width;
+}
+
+/* Narrows the ellipsizable columns, widest first, until the lines fit t->max_width (or they are
+ * all down to TABLE_ELLIPSIZE_MIN). */
+static void fit_widths(const Table *t, size_t *widths) {
+        size_t total = 2 * (t->n_columns - 1);
+
+        for (size_t c = 0; c < t->n_columns; c++)
+                total += widths[c];
+        while (t->max_width > 0 && total > t->max_width) {
+                size_t widest = SIZE_MAX, cut;
+
+                for (size_t c = 0; c < t->n_columns; c++)
+                        if (t->ellipsize[c] && widths[c] > TABLE_ELLIPSIZE_MIN &&
+                            (widest == SIZE_MAX || widths[c] > widths[widest]))
+                                widest = c;
+                if (widest == SIZE_MAX)
+                        return;
+                cut = MIN(total - t->max_width, widths[widest] - TABLE_ELLIPSIZE_MIN);
+                /* Take from the widest only down to the next widest, so that the cut is shared. */
+                for (size_t c = 0; c < t->n_columns; c++)
+                        if (c != widest && t->ellipsize[c] && widths[c] < widths[widest] &&
+                            widths[c] >= TABLE_ELLIPSIZE_MIN)
+                                cut = MIN(cut, MAX(widths[widest] - widths[c], (size_t) 1));
+                widths[widest] -= cut;
+                total -= cut;
+        }
+}
+
 int table_format(const Table *t, bool header, bool colors, char **ret) {
         _cleanup_free_ size_t *widths = NULL;
         _cleanup_free_ const TableCell **cells = NULL;
@@ -252,6 +356,7 @@ int table_format(const Table *t, bool header, bool colors, char **ret) {
                 for (size_t r = 0; r < rows; r++)
                         widths[c] = MAX(widths[c], cell_at(t, r, c)->width);
         }
+        fit_widths(t, widths);
 
         if (header) {
                 for (size_t c = 0; c < t->n_columns; c++)
@@ -331,15 +436,25 @@ int pager_argv(const char *s, char ***ret) {
         return 0;
 }
 
-static unsigned terminal_rows(void) {
+/* The terminal's size (ws_row or ws_col), else $LINES or $COLUMNS, else fallback. */
+static unsigned terminal_size(bool rows, unsigned fallback) {
         struct winsize ws = {};
+        unsigned short n;
         uint64_t v;
 
-        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 && ws.ws_row > 0)
-                return ws.ws_row;
-        if (parse_uint_range(strempty(getenv("LINES")), 1, 10000, &v) >= 0)
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 && (n = rows ? ws.ws_row : ws.ws_col) > 0)
+                return n;
+        if (parse_uint_range(strempty(getenv(rows ? "LINES" : "COLUMNS")), 1, 10000, &v) >= 0)
                 return (unsigned) v;
-        return 24;
+        return fallback;
+}
+
+static unsigned terminal_rows(void) {
+        return terminal_size(true, 24);
+}
+
+size_t output_width(void) {
+        return isatty(STDOUT_FILENO) > 0 ? terminal_size(false, 80) : 0;
 }
 
 static size_t count_lines(const char *text, size_t size) {

@@ -50,6 +50,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
 
 /* Numbers read better right-aligned. */
 int table_set_align_right(Table *t, size_t column, bool right);
+/* Long ids may be cut ("…") when the lines would be wider than max_width; no column is cut below
+ * TABLE_ELLIPSIZE_MIN, and only these columns are. */
+#define TABLE_ELLIPSIZE_MIN 8
+int table_set_ellipsize(Table *t, size_t column, bool ellipsize);
+/* 0, the default: no limit. */
+void table_set_max_width(Table *t, size_t width);
 /* Cells are added row by row, left to right; text is copied (NULL shows as "-"). */
 int table_add_cell(Table *t, const char *text, TableColor color);
 int table_add_cellf(Table *t, TableColor color, const char *format, ...) _printf_(3, 4);
@@ -58,8 +64,11 @@ size_t table_n_rows(const Table *t);
  * cell, two spaces apart, no trailing blanks, one line per row; ANSI colours when colors. */
 int table_format(const Table *t, bool header, bool colors, char **ret);
 
-/* The width a string takes on a terminal: its UTF-8 code points. */
-size_t utf8_width(const char *s) _pure_;
+/* The columns a string takes on a terminal: 2 for wide characters (CJK, emoji), 0 for
+ * combining ones, 1 for the rest (and for each byte that is not UTF-8). */
+size_t utf8_width(const char *s);
+/* s cut to at most width columns, ending in "…" when it was cut. */
+int utf8_ellipsize(const char *s, size_t width, char **ret);
 
 /* Colours only on a terminal, unless $NO_COLOR is set or $TERM is "dumb". */
 bool colors_enabled(void);
@@ -68,6 +77,9 @@ bool colors_enabled(void);
  * pager ($PAGER, else less with LESS=FRXMK, else more) unless allow_pager is false; never
  * when stdout is not a terminal. A pager that cannot be started means plain output. */
 int output_show(const char *text, bool allow_pager);
+/* The columns a line of output may take: the terminal's width; 0 (no limit) when stdout is not
+ * a terminal, so that scripts get whole ids. */
+size_t output_width(void);
 
 /* The JSON value as text in this format, with a newline ("" for JSON_FORMAT_OFF). */
 int json_format_text(json_object *o, JsonFormat f, char **ret);

@@ -79,6 +79,10 @@ int provider_api_get(const ProviderRef *p, const char *name, HttpCall *ret) {
         return run(ret, 1, request(ret, p, "GET", HTTP_TIMEOUT_QUERY, NULL, "/api/v1/vms/%s", name));
 }
 
+int provider_api_access(const ProviderRef *p, const char *name, HttpCall *ret) {
+        return run(ret, 1, request(ret, p, "GET", HTTP_TIMEOUT_QUERY, NULL, "/api/v1/vms/%s/access", name));
+}
+
 int provider_api_get_with_access(const ProviderRef *p, const char *name, HttpCall *ret_vm, HttpCall *ret_access) {
         HttpCall calls[2] = {};
         int r;

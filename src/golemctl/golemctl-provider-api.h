@@ -39,6 +39,9 @@ int provider_api_job(const ProviderRef *p, const char *job_id, HttpCall *ret);
 /* GET /api/v1/vms/NAME */
 int provider_api_get(const ProviderRef *p, const char *name, HttpCall *ret);
 
+/* GET /api/v1/vms/NAME/access. */
+int provider_api_access(const ProviderRef *p, const char *name, HttpCall *ret);
+
 /* GET /api/v1/vms/NAME and GET /api/v1/vms/NAME/access, at once. */
 int provider_api_get_with_access(const ProviderRef *p, const char *name, HttpCall *ret_vm, HttpCall *ret_access);
 

@@ -84,8 +84,10 @@ static int discovery_failed(const Context *c, const HttpCall *call) {
 
         http_call_reason(call, reason, sizeof(reason));
         if (call->result < 0)
-                return ctl_error(call->result, "Cannot reach the discovery service at %s: %s",
-                                 context_discovery_url(c), reason);
+                return ctl_error(call->result, "Cannot reach the discovery service at %s: %s%s",
+                                 context_discovery_url(c), reason,
+                                 c->discovery_url ? "" :
+                                 " (another one: --discovery-url=URL, or DiscoveryURL= in golemctl.conf)");
         return ctl_error(-EIO, "The discovery service refused: %s", reason);
 }
 
@@ -304,6 +306,8 @@ static int show_table(const Context *c, const Advertisement *ads, size_t n) {
                 return ctl_error(r, "Out of memory.");
         for (size_t col = 3; col <= 5; col++)
                 (void) table_set_align_right(t, col, true);
+        (void) table_set_ellipsize(t, 0, true);
+        (void) table_set_ellipsize(t, 2, true);
 
         for (size_t i = 0; i < n; i++) {
                 const Advertisement *a = ads + i;

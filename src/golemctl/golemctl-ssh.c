@@ -70,6 +70,24 @@ int ssh_keygen(const char *path) {
         return 0;
 }
 
+bool ssh_private_key_file(const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+        char head[65];  /* the armor line, "-----BEGIN ... PRIVATE KEY-----", is all it takes */
+        ssize_t n;
+        bool r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return false;
+        n = read(fd, head, sizeof(head) - 1);
+        if (n <= 0)
+                return false;
+        head[n] = 0;
+        r = ssh_private_key_like(head);
+        explicit_bzero(head, sizeof(head));
+        return r;
+}
+
 /* path made absolute (from the working directory; "~/" from home), without .pub. */
 static int private_key_path(const char *path, const char *home, char **ret) {
         _cleanup_free_ char *p = NULL;
@@ -154,7 +172,8 @@ int ssh_key_resolve(const char *explicit_path, const char *home, const char *dat
         r = ssh_keygen(p);
         if (r < 0)
                 return r;
-        return key_pair(p, ret_private, ret_public);
+        r = key_pair(p, ret_private, ret_public);
+        return r < 0 ? r : 1;
 }
 
 int ssh_known_hosts_path(const char *state_dir, const char *provider_id, const char *vm, char **ret) {

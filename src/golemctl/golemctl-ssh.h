@@ -14,12 +14,16 @@
  * else ~/.ssh/id_rsa (whichever has a .pub); else DATA_DIR/id_ed25519, generated with
  * ssh-keygen when missing and generate is true. Returns the private key's absolute path and
  * the public key line, which is checked with ssh_public_key_valid(): -EBADMSG when it is not
- * one, -ENOENT when there is no key. */
+ * one, -ENOENT when there is no key; 1 when the key was generated just now, else 0. */
 int ssh_key_resolve(const char *explicit_path, const char *home, const char *data_dir, bool generate,
                     char **ret_private, char **ret_public);
 
 /* The public key line of a .pub file (the first line), checked. */
 int ssh_public_key_read(const char *path, char **ret);
+
+/* Whether the file at path starts with private key text (ssh_private_key_like()); false when
+ * it cannot be read. */
+bool ssh_private_key_file(const char *path);
 
 /* Runs ssh-keygen -t ed25519 -N '' -f PATH -q (argv, no shell). */
 int ssh_keygen(const char *path);

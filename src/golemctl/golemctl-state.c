@@ -24,10 +24,17 @@ static const char schema[] =
         "        image TEXT,\n"
         "        ssh_port INTEGER NOT NULL DEFAULT 0,\n"
         "        ssh_key_path TEXT NOT NULL,\n"
-        "        created_at TEXT NOT NULL\n"       /* RFC 3339 */
+        "        created_at TEXT NOT NULL,\n"      /* RFC 3339 */
+        "        ssh_host TEXT\n"                  /* from GET .../access; NULL: not asked yet */
         ");\n";
 
-#define COLUMNS "name, provider_id, provider_url, state, job_id, cpu, memory, storage, image, ssh_port, ssh_key_path, created_at"
+/* From version N to N + 1. */
+static const char *const migrations[] = {
+        "ALTER TABLE vms ADD COLUMN ssh_host TEXT",
+};
+_Static_assert(ELEMENTSOF(migrations) == STATE_SCHEMA_VERSION - 1, "one migration per version");
+
+#define COLUMNS "name, provider_id, provider_url, state, job_id, cpu, memory, storage, image, ssh_port, ssh_key_path, created_at, ssh_host"
 
 void local_vm_done(LocalVM *v) {
         if (!v)
@@ -38,6 +45,7 @@ void local_vm_done(LocalVM *v) {
         free(v->job_id);
         free(v->image);
         free(v->ssh_key_path);
+        free(v->ssh_host);
         *v = (LocalVM) {};
 }
 
@@ -52,7 +60,7 @@ int state_open(const char *dir, sqlite3 **ret) {
 
         if (asprintf(&path, "%s/%s", dir, STATE_DB_FILE) < 0)
                 return -ENOMEM;
-        return sqlite_open_versioned(path, schema, STATE_SCHEMA_VERSION, ret);
+        return sqlite_open_migrated(path, schema, STATE_SCHEMA_VERSION, migrations, ret);
 }
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret) {
@@ -81,7 +89,7 @@ int state_add(sqlite3 *db, const LocalVM *v) {
         if (!v->name || !v->provider_id || !v->provider_url || !v->ssh_key_path)
                 return -EINVAL;
 
-        r = prepare(db, "INSERT INTO vms (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+        r = prepare(db, "INSERT INTO vms (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
         if (r < 0)
                 return r;
         if ((r = bind_text(st, 1, v->name)) < 0 ||
@@ -95,7 +103,8 @@ int state_add(sqlite3 *db, const LocalVM *v) {
             (r = bind_text(st, 9, v->image)) < 0 ||
             (r = sqlite_errno(sqlite3_bind_int(st, 10, v->ssh_port))) < 0 ||
             (r = bind_text(st, 11, v->ssh_key_path)) < 0 ||
-            (r = bind_text(st, 12, format_rfc3339(ts, v->created_at))) < 0)
+            (r = bind_text(st, 12, format_rfc3339(ts, v->created_at))) < 0 ||
+            (r = bind_text(st, 13, v->ssh_host)) < 0)
                 return r;
         return step_done(st);
 }
@@ -124,7 +133,8 @@ static int row_to_vm(sqlite3_stmt *st, LocalVM *ret) {
             (r = column_strdup(st, 4, &v.job_id)) < 0 ||
             (r = column_strdup(st, 8, &v.image)) < 0 ||
             (r = column_strdup(st, 10, &v.ssh_key_path)) < 0 ||
-            (r = column_strdup(st, 11, &created)) < 0) {
+            (r = column_strdup(st, 11, &created)) < 0 ||
+            (r = column_strdup(st, 12, &v.ssh_host)) < 0) {
                 local_vm_done(&v);
                 return r;
         }
@@ -224,6 +234,10 @@ int state_set_created(sqlite3 *db, const char *name, const char *job_id) {
 
 int state_set_ssh_port(sqlite3 *db, const char *name, uint16_t port) {
         return update(db, "UPDATE vms SET ssh_port = ? WHERE name = ?", name, NULL, port, false);
+}
+
+int state_set_ssh_host(sqlite3 *db, const char *name, const char *host) {
+        return update(db, "UPDATE vms SET ssh_host = ? WHERE name = ?", name, host, 0, true);
 }
 
 int state_remove(sqlite3 *db, const char *name) {

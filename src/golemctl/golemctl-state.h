@@ -16,7 +16,7 @@
  * leaves a record that says where to look, never a VM nobody knows about. */
 
 #define STATE_DB_FILE "golemctl.db"
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 typedef enum LocalVMState {
         LOCAL_VM_CREATING,      /* the request may or may not have reached the provider */
@@ -38,6 +38,7 @@ typedef struct LocalVM {
         uint16_t ssh_port;      /* 0: not known yet */
         char *ssh_key_path;     /* the private key; its .pub was sent */
         usec_t created_at;
+        char *ssh_host;         /* where the provider forwards SSH; NULL: not known yet */
 } LocalVM;
 
 void local_vm_done(LocalVM *v);
@@ -54,5 +55,6 @@ int state_list(sqlite3 *db, LocalVM **ret, size_t *ret_n);
 /* The provider accepted it: state created, with the job id (or NULL). */
 int state_set_created(sqlite3 *db, const char *name, const char *job_id);
 int state_set_ssh_port(sqlite3 *db, const char *name, uint16_t port);
+int state_set_ssh_host(sqlite3 *db, const char *name, const char *host);
 /* -ENOENT when there is no such VM. */
 int state_remove(sqlite3 *db, const char *name);

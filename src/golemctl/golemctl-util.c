@@ -75,6 +75,12 @@ void ctl_info(const Context *c, const char *format, ...) {
         va_end(ap);
 }
 
+void ctl_key_generated(const Context *c, const char *private_path) {
+        ctl_info(c, "No SSH key found (~/.ssh/id_ed25519, ~/.ssh/id_rsa): made one for golemctl, %s "
+                 "(public half %s.pub). It logs in to your VMs and signs your requests; keep it, or use "
+                 "your own with SSHKeyPath= in golemctl.conf or --ssh-key.", private_path, private_path);
+}
+
 void ctl_warning(const char *format, ...) {
         va_list ap;
 
@@ -125,6 +131,7 @@ int ctl_show_table(const Context *c, Table *t, const char *legend) {
         bool colors = colors_enabled();
         int r;
 
+        table_set_max_width(t, output_width());
         r = table_format(t, c->legend, colors, &text);
         if (r < 0)
                 return ctl_error(r, "Cannot format the table: %m");

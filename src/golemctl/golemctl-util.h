@@ -70,6 +70,8 @@ int ctl_usage(const char *format, ...) _printf_(1, 2);
 /* A note on stderr, unless -q. */
 void ctl_info(const Context *c, const char *format, ...) _printf_(2, 3);
 void ctl_warning(const char *format, ...) _printf_(1, 2);
+/* After ssh_key_resolve() made golemctl's own key: where it is and what it is for. */
+void ctl_key_generated(const Context *c, const char *private_path);
 
 /* Prints a table, its legend ("3 VMs listed.") after a blank line unless --no-legend (which
  * also drops the header), through the pager when long. */

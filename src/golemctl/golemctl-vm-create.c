@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "golemctl-identity.h"
 #include "golemctl-provider-api.h"
@@ -129,19 +131,51 @@ static int create_body(const char *name, const Resources *want, const char *imag
 typedef struct Progress {
         bool on;        /* a terminal to draw on */
         bool drawn;
+        usec_t start;
 } Progress;
 
 static void progress_draw(Progress *p, const char *name, const char *provider_id, const Job *j) {
         char percent[16] = "";
+        const char *stage = j && j->stage[0] ? j->stage : "waiting";
+        size_t n = strlen(stage);
 
         if (!p->on)
                 return;
         if (j && j->progress >= 0)
                 snprintf(percent, sizeof(percent), " %d%%", j->progress);
-        fprintf(stderr, "\r\033[KCreating VM %s on provider %s: %s%s", name, provider_id,
-                j && j->stage[0] ? j->stage : "waiting", percent);
+        /* The provider's stage text as a phrase: "Verifying image: " without its colon. */
+        while (n > 0 && strchr(": ", stage[n - 1]))
+                n--;
+        fprintf(stderr, "\r\033[KCreating VM %s on provider %s: %.*s%s (%" PRIu64 " s)", name, provider_id,
+                (int) n, stage, percent, (now_monotonic() - p->start) / USEC_PER_SEC);
         fflush(stderr);
         p->drawn = true;
+}
+
+/* Ctrl-C while waiting stops golemctl, not the creation: say so, and how to follow it or undo
+ * it. The text is made before the handler is set, which only writes it (async-signal-safe). */
+static char interrupted_text[512];
+static size_t interrupted_size;
+
+static void on_interrupt(int sig) {
+        (void) !write(STDERR_FILENO, interrupted_text, interrupted_size);
+        _exit(128 + sig);
+}
+
+static void interrupt_explain(const LocalVM *l) {
+        int n = snprintf(interrupted_text, sizeof(interrupted_text),
+                         "%sInterrupted: VM %s goes on being created on provider %s. Follow it with "
+                         "'golemctl vm status %s', or remove it with 'golemctl vm destroy %s'.\n",
+                         isatty(STDERR_FILENO) > 0 ? "\r\033[K" : "", l->name, l->provider_id, l->name, l->name);
+
+        interrupted_size = n < 0 ? 0 : MIN((size_t) n, sizeof(interrupted_text) - 1);
+        (void) sigaction(SIGINT, &(struct sigaction) { .sa_handler = on_interrupt }, NULL);
+        (void) sigaction(SIGTERM, &(struct sigaction) { .sa_handler = on_interrupt }, NULL);
+}
+
+static void interrupt_default(void) {
+        (void) sigaction(SIGINT, &(struct sigaction) { .sa_handler = SIG_DFL }, NULL);
+        (void) sigaction(SIGTERM, &(struct sigaction) { .sa_handler = SIG_DFL }, NULL);
 }
 
 static void progress_clear(Progress *p) {
@@ -172,7 +206,7 @@ static int fetch_vm(const ProviderRef *p, const LocalVM *l, RemoteVM *ret) {
 /* Polls the job until it is ready (0) or failed; prints the error. -ENOENT: the provider has no
  * such VM any more (the record should go); other errors: the state is unknown. */
 static int wait_for_job(Context *c, const ProviderRef *p, const LocalVM *l, const char *job_id, RemoteVM *ret) {
-        Progress progress = { .on = !c->quiet && isatty(STDERR_FILENO) > 0 };
+        Progress progress = { .on = !c->quiet && isatty(STDERR_FILENO) > 0, .start = now_monotonic() };
         usec_t deadline = now_monotonic() + JOB_WAIT_MAX_USEC;
         unsigned failures = 0;
         Job job = {};
@@ -270,7 +304,20 @@ static int resolve_key(Context *c, char **ret_private, char **ret_public) {
                                  explicit ?: "(default)");
         if (r < 0)
                 return ctl_error(r, "Cannot get an SSH key%s%s: %m", explicit ? " from " : "", strempty(explicit));
+        if (r > 0)
+                ctl_key_generated(c, *ret_private);
         return 0;
+}
+
+/* Where the provider forwards SSH, kept with the record so that every command shows it; without
+ * an answer it stays unknown until 'vm status' or 'vm ssh' ask. */
+static void record_access(Context *c, const ProviderRef *p, LocalVM *l) {
+        _cleanup_(http_call_done) HttpCall call = {};
+        Access access = {};
+
+        if (provider_api_access(p, l->name, &call) >= 0 && http_call_ok(&call, 200) &&
+            access_from_json(call.json, &access, NULL) >= 0)
+                vm_record_access(c, l, &access);
 }
 
 static int print_created(Context *c, const LocalVM *l, const RemoteVM *vm) {
@@ -408,7 +455,9 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 if (c->no_wait)
                         return print_created(c, &l, NULL);
 
+                interrupt_explain(&l);
                 r = wait_for_job(c, &provider, &l, l.job_id, &vm);
+                interrupt_default();
                 if (r == -ENOENT)
                         (void) state_remove(db, name);
                 if (r < 0)
@@ -432,10 +481,18 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 else
                         ctl_warning("The outcome is unknown; VM %s stays recorded: see 'golemctl vm status %s'.",
                                     name, name);
+                if (call.result >= 0 && call.status == 409 && streq_ptr(call.error_code, "VM_NAME_TAKEN"))
+                        /* Not ours (ours would be recorded): another requestor's, whom we cannot see. */
+                        return ctl_error(-EEXIST, "Provider %s already has a VM called %s, not yours%s; "
+                                         "choose another name%s.", l.provider_id, name,
+                                         c->provider_id || c->provider_url ? "" : " (golemctl chose this provider)",
+                                         c->provider_id || c->provider_url ? ", or another provider" :
+                                         ", or another provider with --provider");
                 return provider_call_failed(&call, l.provider_id, l.provider_url);
         }
 
         if (vm.ssh_port > 0 && state_set_ssh_port(db, name, vm.ssh_port) >= 0)
                 l.ssh_port = vm.ssh_port;
+        record_access(c, &provider, &l);
         return print_created(c, &l, &vm);
 }

@@ -38,6 +38,10 @@ int verb_vm_key_add(int argc, char *argv[], void *userdata) {
         int r;
 
         r = ssh_key_resolve(path, c->paths.home, c->paths.data_dir, false, &private, &public);
+        if (r == -ENOENT && path && ssh_private_key_file(path))
+                return ctl_error(-ENOKEY, "SSH key %s is a private key, and there is no %s.pub beside it; "
+                                 "golemctl sends only public keys: give the .pub (ssh-keygen -y -f %s > %s.pub "
+                                 "makes it).", path, path, path, path);
         if (r == -ENOENT)
                 return ctl_error(r, "SSH key %s: no such key (a .pub file is needed).", path ?: "(default)");
         if (r == -EBADMSG)

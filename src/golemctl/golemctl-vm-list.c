@@ -16,7 +16,7 @@ static const char *format_local_time(char *buf, size_t size, usec_t t) {
         time_t sec = (time_t) (t / USEC_PER_SEC);
         struct tm tm;
 
-        if (t == 0 || !localtime_r(&sec, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+        if (t == 0 || !localtime_r(&sec, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M %Z", &tm) == 0)
                 return NULL;
         return buf;
 }
@@ -143,6 +143,8 @@ int verb_vm_list(int argc, char *argv[], void *userdata) {
                 }
                 for (size_t col = 3; col <= 6; col++)
                         (void) table_set_align_right(t, col, true);
+                (void) table_set_ellipsize(t, 0, true);
+                (void) table_set_ellipsize(t, 1, true);
         }
 
         for (size_t i = 0; i < n_vms; i++) {
@@ -271,8 +273,10 @@ int verb_vm_status(int argc, char *argv[], void *userdata) {
                         vm_record_refresh(c, &l, &vm);
                 }
         }
-        if (have_vm && http_call_ok(&access_call, 200) && access_from_json(access_call.json, &access, &field) >= 0)
+        if (have_vm && http_call_ok(&access_call, 200) && access_from_json(access_call.json, &access, &field) >= 0) {
                 have_access = true;
+                vm_record_access(c, &l, &access);
+        }
 
         if (c->json != JSON_FORMAT_OFF) {
                 _cleanup_json_ json_object *o = vm_to_json(&l, have_vm ? &vm : NULL, problem,

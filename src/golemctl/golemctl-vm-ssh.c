@@ -43,6 +43,7 @@ int verb_vm_ssh(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return ctl_error(r, "Provider %s sent invalid access data for VM %s (field %s).",
                                  l.provider_id, l.name, strempty(field));
+        vm_record_access(c, &l, &access);
         if (http_call_ok(&vm_call, 200) && remote_vm_from_json(vm_call.json, &vm, NULL) >= 0 &&
             !streq(vm.status, "running")) {
                 if (streq(vm.status, "stopped"))

@@ -78,7 +78,7 @@ json_object *vm_to_json(const LocalVM *l, const RemoteVM *r, const char *problem
             json_object_object_add(o, "resources", resources_to_json(r ? &r->resources : &l->resources)) < 0 ||
             json_object_object_add(o, "image", json_string_or_null(r && r->image[0] ? r->image : l->image)) < 0 ||
             json_object_object_add(o, "ip_address", json_string_or_null(r && r->ip_address[0] ? r->ip_address : NULL)) < 0 ||
-            json_object_object_add(o, "ssh_host", json_string_or_null(a ? a->ssh_host : NULL)) < 0 ||
+            json_object_object_add(o, "ssh_host", json_string_or_null(a ? a->ssh_host : l->ssh_host)) < 0 ||
             json_object_object_add(o, "ssh_port", port > 0 ? json_object_new_int(port) : NULL) < 0 ||
             json_object_object_add(o, "ssh_key", json_object_new_string(l->ssh_key_path)) < 0 ||
             json_object_object_add(o, "job_id", json_string_or_null(l->job_id)) < 0 ||
@@ -100,6 +100,19 @@ void vm_record_refresh(Context *c, LocalVM *l, const RemoteVM *r) {
                 l->state = LOCAL_VM_CREATED;
         if (r && r->ssh_port > 0 && r->ssh_port != l->ssh_port && state_set_ssh_port(db, l->name, r->ssh_port) >= 0)
                 l->ssh_port = r->ssh_port;
+}
+
+void vm_record_access(Context *c, LocalVM *l, const Access *a) {
+        _cleanup_free_ char *host = NULL;
+        sqlite3 *db;
+
+        if (streq_ptr(l->ssh_host, a->ssh_host) || context_open_state(c, &db) < 0)
+                return;
+        host = strdup(a->ssh_host);
+        if (host && state_set_ssh_host(db, l->name, host) >= 0) {
+                free(l->ssh_host);
+                l->ssh_host = TAKE_PTR(host);
+        }
 }
 
 int vm_gone_error(const LocalVM *l) {

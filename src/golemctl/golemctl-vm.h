@@ -22,6 +22,9 @@ int vm_lookup_provider(Context *c, const char *name, LocalVM *ret, ProviderRef *
 /* Keeps the record in step with what the provider says (created, its SSH port); a failure
  * here only costs a later lookup, so it is ignored. */
 void vm_record_refresh(Context *c, LocalVM *l, const RemoteVM *r);
+/* The same for where the provider forwards SSH (GET .../access), so that every command shows
+ * it, not only those that ask. */
+void vm_record_access(Context *c, LocalVM *l, const Access *a);
 
 /* "Provider P does not know VM N (...); 'golemctl vm destroy N' forgets it.": -ENOENT. */
 int vm_gone_error(const LocalVM *l);

@@ -292,6 +292,10 @@ static void help(void) {
         help_commands(vm_verbs, "VM commands");
         printf("\n");
         help_commands(vm_key_verbs, "VM SSH key commands");
+        printf("\n");
+        help_commands(provider_verbs, "Provider commands (the provider on this machine, over D-Bus)");
+        printf("\n");
+        help_commands(provider_vm_verbs, "Provider VM commands");
         printf("\n"
                "Options:\n"
                "  -h --help                Show this help, or a command's (golemctl vm create --help)\n"
@@ -304,6 +308,8 @@ static void help(void) {
                "     --discovery-url=URL   The discovery service (default: DiscoveryURL= in\n"
                "                           ~/.config/golem/golemctl.conf or $GOLEM_REQUESTOR_DISCOVERY_URL,\n"
                "                           else %s)\n"
+               "  -H --host=[USER@]HOST    provider commands: the provider on HOST (over ssh)\n"
+               "     --no-ask-password     provider commands: never ask for a password (polkit)\n"
                "\n"
                "With no command, 'vm list' runs. See golemctl(1) for more.\n",
                DEFAULT_DISCOVERY_URL);

@@ -84,6 +84,10 @@ static int parse_networks(const ConfigItem *item, const char *value, void *data)
 
 #define ITEM(key, env, parser, field, lo, hi) \
         { "Provider", key, "GOLEM_PROVIDER_" env, parser, offsetof(ProviderSettings, field), lo, hi }
+/* One whose variable was renamed to follow the rule (conf-parser.h); the old name still works. */
+#define ITEM_RENAMED(key, env, old, parser, field, lo, hi) \
+        { "Provider", key, "GOLEM_PROVIDER_" env, parser, offsetof(ProviderSettings, field), lo, hi, \
+          "GOLEM_PROVIDER_" old }
 
 static const ConfigItem provider_items[] = {
         ITEM("ID",                    "ID",                     parse_provider_id, id, 0, 0),
@@ -104,7 +108,7 @@ static const ConfigItem provider_items[] = {
         ITEM("ImageDir",              "IMAGE_DIR",              config_parse_path, image_dir, 0, 0),
         ITEM("QemuBinaryPath",        "QEMU_BINARY_PATH",       config_parse_path, qemu_binary_path, 0, 0),
         ITEM("QemuAccel",             "QEMU_ACCEL",             parse_accel, qemu_accel, 0, 0),
-        ITEM("LaunchTimeoutSec",      "LAUNCH_TIMEOUT",         config_parse_uint64, launch_timeout_sec, 1, 86400),
+        ITEM_RENAMED("LaunchTimeoutSec", "LAUNCH_TIMEOUT_SEC", "LAUNCH_TIMEOUT", config_parse_uint64, launch_timeout_sec, 1, 86400),
         ITEM("PortRangeStart",        "PORT_RANGE_START",       config_parse_port, port_range_start, 0, 0),
         ITEM("PortRangeEnd",          "PORT_RANGE_END",         config_parse_port, port_range_end, 0, 0),
         ITEM("MinCPUCores",           "MIN_CPU_CORES",          config_parse_unsigned, min_cpu_cores, 0, 4096),
@@ -123,6 +127,29 @@ static const ConfigItem provider_items[] = {
         ITEM("VMDeniedNetworks",      "VM_DENIED_NETWORKS",     parse_networks, vm_denied_networks, 0, 0),
         ITEM("VMAllowedNetworks",     "VM_ALLOWED_NETWORKS",    parse_networks, vm_allowed_networks, 0, 0),
 };
+
+/* The values of this file's own parsers. */
+static const ConfigFormat provider_formats[] = {
+        { parse_provider_id,  config_format_string },
+        { parse_display_name, config_format_string },
+        { parse_country,      config_format_string },
+        { parse_url,          config_format_string },
+        { parse_image,        config_format_string },
+        { parse_driver,       config_format_string },
+        { parse_accel,        config_format_string },
+        { parse_percent,      config_format_unsigned },
+        { parse_networks,     config_format_string },
+};
+
+const ConfigItem *provider_settings_items(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(provider_items);
+        return provider_items;
+}
+
+int provider_settings_dump(const ProviderSettings *s, FILE *f) {
+        return config_dump(provider_items, ELEMENTSOF(provider_items), s, provider_formats,
+                           ELEMENTSOF(provider_formats), f);
+}
 
 int provider_settings_load(ProviderSettings *s, const char *path, char **ret_error) {
         const char *state_dir;

@@ -3,6 +3,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "conf-parser.h"
 
 #define PROVIDER_CONFIG_FILE "/etc/golem/provider.conf"
 #define PROVIDER_DEFAULT_PORT 7466
@@ -40,3 +43,8 @@ typedef struct ProviderSettings {
 
 int provider_settings_load(ProviderSettings *s, const char *path, char **ret_error);
 void provider_settings_done(ProviderSettings *s);
+/* The effective settings as a config file (--check-config); -EOPNOTSUPP if a setting has no
+ * formatter (provider_formats in provider-config.c). */
+int provider_settings_dump(const ProviderSettings *s, FILE *f);
+/* The settings' table (for the tests). */
+const ConfigItem *provider_settings_items(size_t *ret_n);

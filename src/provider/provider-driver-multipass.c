@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -263,18 +264,26 @@ static void on_job_line(RunnerJob *job, const char *line, void *userdata) {
         DriverOp *op = userdata;
         const char *p;
         unsigned percent;
+        char stage[128];
+        size_t n;
 
         if (!op->progress || startswith(line, "Launched: "))
                 return;
-        /* "Retrieving image: 42%" and the spinner's stage texts. */
+        /* "Retrieving image: 42%", "Verifying image: " and the spinner's stage texts: the stage
+         * is the phrase, without the colon. */
         p = strrchr(line, ':');
-        if (p && sscanf(p + 1, " %u%%", &percent) == 1 && percent <= 100) {
-                char stage[64];
-
-                snprintf(stage, sizeof(stage), "%.*s", (int) (p - line), line);
-                op->progress((int) percent, stage, op->userdata);
-        } else
-                op->progress(-1, line, op->userdata);
+        if (p && sscanf(p + 1, " %u%%", &percent) == 1 && percent <= 100)
+                n = (size_t) (p - line);
+        else {
+                percent = UINT_MAX;
+                n = strlen(line);
+        }
+        while (n > 0 && strchr(": ", line[n - 1]))
+                n--;
+        if (n == 0)
+                return;
+        snprintf(stage, sizeof(stage), "%.*s", (int) MIN(n, sizeof(stage) - 1), line);
+        op->progress(percent == UINT_MAX ? -1 : (int) percent, stage, op->userdata);
 }
 
 static void on_job_done(RunnerJob *job, const RunnerResult *res, void *userdata) {

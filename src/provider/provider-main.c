@@ -11,6 +11,7 @@ static void help(void) {
                "The VM on Golem provider daemon: rents out VMs on this machine over a REST API\n"
                "(port %u unless sockets are passed in) and advertises free resources.\n\n"
                "  -h --help           Show this help\n"
+               "     --check-config   Check the configuration, print the effective settings, exit\n"
                "     --version        Show the version\n"
                "     --config=FILE    Read FILE instead of %s\n"
                "     --bus-introspect Print the D-Bus introspection data and exit\n\n"
@@ -49,6 +50,13 @@ int main(int argc, char *argv[]) {
                 log_error("Bad configuration: %s", error ?: strerror(ERRNO_VALUE(r)));
                 provider_settings_done(&settings);
                 return EXIT_FAILURE;
+        }
+        if (args.check_config) {
+                r = provider_settings_dump(&settings, stdout);
+                provider_settings_done(&settings);
+                if (r < 0)
+                        log_error_errno(r, "Failed to print the settings: %m");
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
         r = provider_daemon_new(&settings, args.config, &d);

@@ -45,13 +45,6 @@ static int parse_resources(json_object *o, const char *prefix, Resources *ret, c
         return 0;
 }
 
-/* Private key text as ssh-keygen, PuTTYgen or OpenSSL write it, in a field meant for a
- * public key line (the seed's client sends the key at its configured path, by default the
- * private one). */
-bool ssh_private_key_like(const char *s) {
-        return strstr(s, "PRIVATE KEY") || strstr(s, "PuTTY-User-Key-File");
-}
-
 int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char buf[static FIELD_ERROR_MAX]) {
         VMCreateRequest t = {};
         json_object *v;

@@ -65,10 +65,6 @@ typedef struct VMCreateRequest {
 
 /* Parses the POST /api/v1/vms body: name, resources (or flat cpu/memory/storage, or size),
  * image, ssh_key. -EINVAL with field_error naming the field. */
-/* Whether s holds private key text (ssh-keygen's, PuTTYgen's or OpenSSL's): refused where a
- * public key belongs, without a word of it in the answer. */
-bool ssh_private_key_like(const char *s);
-
 int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char field_error[static FIELD_ERROR_MAX]);
 
 /* The VM as the wire protocol shows it. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -168,14 +169,18 @@ int config_load(const ConfigItem *items, size_t n_items, const char *path, void 
         for (size_t i = 0; i < n_items; i++) {
                 const char *v;
 
-                if (!items[i].env)
+                const char *name = items[i].env;
+
+                if (!name)
                         continue;
-                v = getenv(items[i].env);
+                v = getenv(name);
+                if (!v && items[i].env_old)
+                        v = getenv(name = items[i].env_old);
                 if (!v)
                         continue;
                 r = items[i].parse(items + i, v, (uint8_t *) settings + items[i].offset);
                 if (r < 0)
-                        return set_error(ret_error, "%s=%s: %s", items[i].env, v, value_error(r));
+                        return set_error(ret_error, "%s=%s: %s", name, v, value_error(r));
         }
         return 0;
 }
@@ -231,4 +236,97 @@ int config_parse_path(const ConfigItem *item, const char *value, void *data) {
         if (isempty(value) || value[0] != '/' || strlen(value) >= 4096)
                 return -EINVAL;
         return free_and_strdup(data, value);
+}
+
+int config_env_name(const char *prefix, const char *key, char **ret) {
+        size_t n = strlen(key), k = strlen(prefix);
+        char *s = malloc(k + 2 * n + 1);
+
+        if (!s)
+                return -ENOMEM;
+        memcpy(s, prefix, k);
+        for (size_t i = 0; i < n; i++) {
+                bool upper = key[i] >= 'A' && key[i] <= 'Z';
+                bool after_lower = i > 0 && !(key[i - 1] >= 'A' && key[i - 1] <= 'Z');
+                /* "VMData": the D starts a word; "VMs": the s ends the acronym's plural. */
+                bool acronym_ends = i > 0 && i + 1 < n && key[i - 1] >= 'A' && key[i - 1] <= 'Z' &&
+                                    key[i + 1] >= 'a' && key[i + 1] <= 'z' && !(key[i + 1] == 's' &&
+                                    (i + 2 == n || (key[i + 2] >= 'A' && key[i + 2] <= 'Z')));
+
+                if (upper && (after_lower || acronym_ends))
+                        s[k++] = '_';
+                s[k++] = (char) (key[i] >= 'a' && key[i] <= 'z' ? key[i] - 'a' + 'A' : key[i]);
+        }
+        s[k] = 0;
+        *ret = s;
+        return 0;
+}
+
+int config_format_string(const void *data, char **ret) {
+        const char *s = *(char *const *) data;
+
+        *ret = NULL;
+        return s && !(*ret = strdup(s)) ? -ENOMEM : 0;
+}
+
+int config_format_uint64(const void *data, char **ret) {
+        return asprintf(ret, "%" PRIu64, *(const uint64_t *) data) < 0 ? -ENOMEM : 0;
+}
+
+int config_format_unsigned(const void *data, char **ret) {
+        return asprintf(ret, "%u", *(const unsigned *) data) < 0 ? -ENOMEM : 0;
+}
+
+int config_format_port(const void *data, char **ret) {
+        uint16_t port = *(const uint16_t *) data;
+
+        *ret = NULL;
+        return port > 0 && asprintf(ret, "%u", (unsigned) port) < 0 ? -ENOMEM : 0;
+}
+
+int config_format_bool(const void *data, char **ret) {
+        *ret = strdup(*(const bool *) data ? "yes" : "no");
+        return *ret ? 0 : -ENOMEM;
+}
+
+ConfigFormatter config_formatter(const ConfigItem *item, const ConfigFormat *formats, size_t n_formats) {
+        static const ConfigFormat shared[] = {
+                { config_parse_string,     config_format_string },
+                { config_parse_uint64,     config_format_uint64 },
+                { config_parse_unsigned,   config_format_unsigned },
+                { config_parse_port,       config_format_port },
+                { config_parse_bool,       config_format_bool },
+                { config_parse_ip_address, config_format_string },
+                { config_parse_path,       config_format_string },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(shared); i++)
+                if (shared[i].parser == item->parse)
+                        return shared[i].format;
+        for (size_t i = 0; i < n_formats; i++)
+                if (formats[i].parser == item->parse)
+                        return formats[i].format;
+        return NULL;
+}
+
+int config_dump(const ConfigItem *items, size_t n_items, const void *settings, const ConfigFormat *formats,
+                size_t n_formats, FILE *f) {
+        const char *section = NULL;
+
+        for (size_t i = 0; i < n_items; i++) {
+                ConfigFormatter format = config_formatter(items + i, formats, n_formats);
+                _cleanup_free_ char *value = NULL;
+                int r;
+
+                if (!format)
+                        return -EOPNOTSUPP;
+                r = format((const uint8_t *) settings + items[i].offset, &value);
+                if (r < 0)
+                        return r;
+                if (!streq_ptr(section, items[i].section))
+                        fprintf(f, "%s[%s]\n", section ? "\n" : "", items[i].section);
+                section = items[i].section;
+                fprintf(f, "%s%s=%s\n", value ? "" : "#", items[i].key, strempty(value));
+        }
+        return fflush(f) == 0 ? 0 : -errno;
 }

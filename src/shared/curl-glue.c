@@ -424,6 +424,18 @@ static int curl_code_to_errno(CurlRequest *req, CURLcode code) {
                 return -ECONNREFUSED;
         case CURLE_OUT_OF_MEMORY:
                 return -ENOMEM;
+        case CURLE_SSL_CONNECT_ERROR:           /* e.g. https:// to a plain HTTP server */
+                return -EPROTO;
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CACERT_BADFILE:
+                return -EKEYREJECTED;
+        case CURLE_GOT_NOTHING:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+                return -ECONNRESET;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                return -EPROTONOSUPPORT;
         case CURLE_FILESIZE_EXCEEDED:
                 return -EFBIG;
         case CURLE_WRITE_ERROR:

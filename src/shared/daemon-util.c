@@ -88,12 +88,13 @@ void daemon_notify_stopping(void) {
 }
 
 int daemon_parse_argv(int argc, char *argv[], DaemonArgs *a) {
-        enum { ARG_VERSION = 0x100, ARG_CONFIG, ARG_BUS_INTROSPECT };
+        enum { ARG_VERSION = 0x100, ARG_CONFIG, ARG_BUS_INTROSPECT, ARG_CHECK_CONFIG };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h' },
                 { "version",        no_argument,       NULL, ARG_VERSION },
                 { "config",         required_argument, NULL, ARG_CONFIG },
                 { "bus-introspect", no_argument,       NULL, ARG_BUS_INTROSPECT },
+                { "check-config",   no_argument,       NULL, ARG_CHECK_CONFIG },
                 {}
         };
         bool explicit_config = false;
@@ -117,6 +118,9 @@ int daemon_parse_argv(int argc, char *argv[], DaemonArgs *a) {
                                 return -EINVAL;
                         }
                         a->bus_introspect = true;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        a->check_config = true;
                         break;
                 default:
                         return -EINVAL;

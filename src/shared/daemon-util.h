@@ -16,14 +16,15 @@ int daemon_setup_event(sd_event **ret, DaemonStopFn on_stop, void *userdata);
 void daemon_notify_ready(const char *status);
 void daemon_notify_stopping(void);
 
-/* The command line every golem daemon takes: --help, --version, --config=FILE, and
- * --bus-introspect where the daemon has a D-Bus API. */
+/* The command line every golem daemon takes: --help, --version, --config=FILE,
+ * --check-config, and --bus-introspect where the daemon has a D-Bus API. */
 typedef struct DaemonArgs {
         const char *name;              /* for --version */
         void (*help)(void);
         const char *config;            /* in: the default file; out: the one to read */
         bool accept_bus_introspect;
         bool bus_introspect;           /* out */
+        bool check_config;             /* out: load the settings, print them, exit */
 } DaemonArgs;
 
 /* Returns 1 to go on, 0 when done (help or version printed), -EINVAL on a bad command line

@@ -21,29 +21,39 @@ struct NonceCache {
         unsigned window;
         uint8_t secret[SECRET_SIZE];
 
-        Entry *ring; /* the entries, oldest at head */
-        size_t max, head, count;
+        Entry *ring; /* capacity entries, the oldest at head */
+        size_t capacity, max, head, count;
 
         uint32_t *slots; /* open addressing, linear probing: 1 + index into ring, 0 empty */
         size_t mask;
 };
 
+/* Slots for capacity entries: a power of two, at least twice as many (at most half full:
+ * short probes). */
+static size_t slots_for(size_t capacity) {
+        size_t n = 16;
+
+        while (n < capacity * 2)
+                n <<= 1;
+        return n;
+}
+
 int nonce_cache_new(size_t max_entries, unsigned window_sec, NonceCache **ret) {
         _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
-        size_t n = 16;
+        size_t n;
 
         if (max_entries == 0 || max_entries > UINT32_MAX / 4 || window_sec == 0)
                 return -EINVAL;
-        while (n < max_entries * 2) /* at most half full: short probes */
-                n <<= 1;
 
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->window = window_sec;
         c->max = max_entries;
+        c->capacity = MIN(max_entries, (size_t) NONCE_CACHE_INITIAL);
+        n = slots_for(c->capacity);
         c->mask = n - 1;
-        c->ring = calloc(max_entries, sizeof(Entry));
+        c->ring = calloc(c->capacity, sizeof(Entry));
         c->slots = calloc(n, sizeof(uint32_t));
         if (!c->ring || !c->slots)
                 return -ENOMEM;
@@ -65,6 +75,10 @@ NonceCache *nonce_cache_free(NonceCache *c) {
 
 size_t nonce_cache_size(const NonceCache *c) {
         return c->count;
+}
+
+size_t nonce_cache_capacity(const NonceCache *c) {
+        return c->capacity;
 }
 
 static int make_key(const NonceCache *c, const char *identity, const char *nonce, uint8_t key[static KEY_SIZE]) {
@@ -121,9 +135,45 @@ static void clear_slot(NonceCache *c, size_t i) {
 static void expire(NonceCache *c, int64_t now) {
         while (c->count > 0 && c->ring[c->head].expires <= now) {
                 clear_slot(c, find_slot(c, c->ring[c->head].key));
-                c->head = (c->head + 1) % c->max;
+                c->head = (c->head + 1) % c->capacity;
                 c->count--;
         }
+}
+
+/* Twice the capacity (at most max): the entries move to the start of a new ring in the order
+ * they came, and the table is made again for their new places. O(count), once per doubling:
+ * constant per add over the adds that filled it. The old arrays stay as they were on -ENOMEM. */
+static int grow(NonceCache *c) {
+        size_t capacity = c->capacity > c->max / 2 ? c->max : c->capacity * 2;
+        size_t n = slots_for(capacity);
+        Entry *ring;
+        uint32_t *slots;
+
+        ring = calloc(capacity, sizeof(Entry));
+        slots = calloc(n, sizeof(uint32_t));
+        if (!ring || !slots) {
+                free(ring);
+                free(slots);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < c->count; i++)
+                ring[i] = c->ring[(c->head + i) % c->capacity];
+        free(c->ring);
+        free(c->slots);
+        c->ring = ring;
+        c->slots = slots;
+        c->capacity = capacity;
+        c->mask = n - 1;
+        c->head = 0;
+        for (size_t i = 0; i < c->count; i++) {
+                /* Every key is there once: the first empty slot from its home is its place. */
+                size_t j = home_slot(c, ring[i].key);
+
+                while (c->slots[j] != 0)
+                        j = (j + 1) & c->mask;
+                c->slots[j] = (uint32_t) i + 1;
+        }
+        return 0;
 }
 
 int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int64_t now) {
@@ -141,8 +191,14 @@ int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int6
                 return -EALREADY;
         if (c->count >= c->max)
                 return -EAGAIN;
+        if (c->count >= c->capacity) {
+                r = grow(c);
+                if (r < 0)
+                        return r;
+                slot = find_slot(c, key); /* the table is a new one */
+        }
 
-        index = (c->head + c->count) % c->max;
+        index = (c->head + c->count) % c->capacity;
         memcpy(c->ring[index].key, key, KEY_SIZE);
         c->ring[index].expires = now > INT64_MAX - 2 * (int64_t) c->window ? INT64_MAX : now + 2 * (int64_t) c->window;
         c->slots[slot] = (uint32_t) index + 1;

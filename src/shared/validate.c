@@ -225,6 +225,10 @@ static bool utf8_yaml_safe(const char *s, size_t n) {
         return true;
 }
 
+bool ssh_private_key_like(const char *s) {
+        return strstr(s, "PRIVATE KEY") || strstr(s, "PuTTY-User-Key-File");
+}
+
 bool ssh_public_key_valid(const char *s) {
         const char *type_end, *blob, *blob_end;
         uint8_t *decoded = NULL;

@@ -39,3 +39,8 @@ bool vm_name_valid(const char *s);
  * comment of printable characters, no control characters, one line. */
 bool ssh_public_key_valid(const char *s);
 
+/* Whether s holds private key text (ssh-keygen's, PuTTYgen's or OpenSSL's): refused where a
+ * public key belongs (the seed's client sends the key at its configured path, by default the
+ * private one), without a word of it in the answer. */
+bool ssh_private_key_like(const char *s);
+

@@ -645,17 +645,71 @@ atexit.register(_cleanup_daemons)
 # keys
 
 
-def make_key(comment="tester@golem", directory=None, name="id_ed25519"):
-    """A real ed25519 key pair made by ssh-keygen, without a passphrase, as
-    ``name`` in ``directory`` (a fresh temp dir unless given); returns
-    (private key path, public key line)."""
+def make_key(comment="tester@golem", directory=None, name="id_ed25519",
+             passphrase=""):
+    """A real ed25519 key pair made by ssh-keygen, protected by
+    ``passphrase`` when given, as ``name`` in ``directory`` (a fresh temp
+    dir unless given); returns (private key path, public key line)."""
     keygen = shutil.which("ssh-keygen")
     expect(keygen, "ssh-keygen not found (apt-get install openssh-client)")
     path = os.path.join(directory or make_tempdir("golemtest-key-"), name)
-    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment,
-                    "-f", path], check=True, stdin=subprocess.DEVNULL)
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", passphrase,
+                    "-C", comment, "-f", path], check=True,
+                   stdin=subprocess.DEVNULL)
     with open(path + ".pub") as f:
         return path, f.read().strip()
+
+
+def fingerprint(pub_path):
+    """A key's SHA256 fingerprint as ``ssh-keygen -lf`` prints it
+    ("SHA256:..."), of its .pub file."""
+    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", pub_path],
+                         check=True, capture_output=True, text=True).stdout
+    return out.split()[1]
+
+
+def identity(pub_path):
+    """The identity a key signs as: its fingerprint after "SHA256:", in
+    base64url (``+/`` as ``-_``)."""
+    return (fingerprint(pub_path).split(":", 1)[1]
+            .replace("+", "-").replace("/", "_"))
+
+
+class Agent:
+    """An ``ssh-agent -D -a SOCK`` of the case's own (``sock``), killed by
+    its PID when the case ends."""
+
+    def __init__(self, workdir=None):
+        workdir = workdir or make_tempdir("golemtest-agent-")
+        self.sock = os.path.join(workdir, "agent.sock")
+        self.proc = subprocess.Popen(["ssh-agent", "-D", "-a", self.sock],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL,
+                                     preexec_fn=_set_pdeathsig)
+        on_cleanup(self.stop)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.sock):
+            expect(self.proc.poll() is None, "ssh-agent exited")
+            expect(time.monotonic() < deadline, "ssh-agent did not start")
+            time.sleep(0.05)
+
+    def add(self, key, passphrase):
+        """ssh-add the private key ``key``, its passphrase given by an
+        SSH_ASKPASS program."""
+        askpass = key + ".askpass"
+        with open(askpass, "w") as f:
+            f.write(f"#!/bin/sh\necho '{passphrase}'\n")
+        os.chmod(askpass, 0o700)
+        env = dict(os.environ, SSH_AUTH_SOCK=self.sock, SSH_ASKPASS=askpass,
+                   SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+        subprocess.run(["ssh-add", "-q", key], env=env, check=True,
+                       stdin=subprocess.DEVNULL, capture_output=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait()
 
 
 def random_public_key(comment="tester@golem"):
@@ -742,6 +796,20 @@ def instance_arg(argv):
     return None
 
 
+def guest_keys(state, vm):
+    """The lines of ~ubuntu/.ssh/authorized_keys in VM ``vm``'s guest of the
+    stand-in whose state dir is ``state``, as the provider last installed it
+    there (``multipass exec ... install``: see tests/multipass); [] when it
+    never did."""
+    path = os.path.join(state, "instances", f"golem-{vm}.files",
+                        "%home%ubuntu%.ssh%authorized_keys")
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
 class Standin:
     """One private instance of tests/multipass: its state dir, its
     environment (``env``, for the provider) and what it was asked.
@@ -818,6 +886,10 @@ class Standin:
                 return json.load(f)
         except FileNotFoundError:
             return None
+
+    def guest_keys(self, vm):
+        """guest_keys() of VM ``vm`` of this stand-in."""
+        return guest_keys(self.state, vm)
 
     def calls(self):
         """Every argv the stand-in was called with, in order."""
@@ -1041,7 +1113,7 @@ def provider(binary=None, mp=None, name="providerd", host="127.0.0.1",
         # The suites' requests are unsigned: the existing network's compat mode
         # (test-trust-provider.py covers signed ones).
         "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS": "yes",
-        "GOLEM_PROVIDER_LAUNCH_TIMEOUT": "120",
+        "GOLEM_PROVIDER_LAUNCH_TIMEOUT_SEC": "120",
         "DBUS_SYSTEM_BUS_ADDRESS": (bus.address if bus else
                                     "unix:path=" + d.path("no-system-bus")),
     })
@@ -1225,14 +1297,16 @@ class Requestor(Golemctl):
             con.close()
 
 
-def run_on_terminal(argv, env, user=None, rows=None, timeout=60):
+def run_on_terminal(argv, env, user=None, rows=None, timeout=60, respond=None, cols=120):
     """``argv`` with a pseudo-terminal of its own as its controlling
-    terminal, stdin, stdout and stderr (``rows`` x 120 characters when
-    given), as ``user`` when given; returns (pid, exit code, output)."""
+    terminal, stdin, stdout and stderr (``rows`` x ``cols`` characters when
+    rows is given), as ``user`` when given; returns (pid, exit code, output).
+    ``respond(output so far)``, called as output comes, may return bytes to
+    type on the terminal (b"\x03" is Ctrl-C)."""
     master, slave = pty.openpty()
     if rows:
         fcntl.ioctl(master, termios.TIOCSWINSZ,
-                    struct.pack("HHHH", rows, 120, 0, 0))
+                    struct.pack("HHHH", rows, cols, 0, 0))
 
     def controlling_terminal():
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -1260,6 +1334,9 @@ def run_on_terminal(argv, env, user=None, rows=None, timeout=60):
         if not chunk:
             break
         output += chunk
+        typed = respond(output.decode(errors="replace")) if respond else None
+        if typed:
+            os.write(master, typed)
     os.close(master)
     try:
         code = proc.wait(max(1, deadline - time.monotonic()))

@@ -506,7 +506,7 @@ def expiry(binary):
     """With a 2 s TTL an advertisement that is not refreshed disappears
     from the list and its GET/DELETE become 404; a refreshed one stays."""
     d = start_discovery(binary, ADVERTISEMENT_TTL=2,
-                        CLEANUP_INTERVAL_SECONDS=1)
+                        CLEANUP_INTERVAL_SEC=1)
     post_ad(d, "fading")
     post_ad(d, "refreshed")
     get_ad(d, "fading")
@@ -696,11 +696,41 @@ def bad_config_values(binary):
     rows = [("PORT", "70000"), ("PORT", "-1"),
             ("RATE_LIMIT_PER_MINUTE", "lots"), ("RATE_LIMIT_PER_MINUTE", "-1"),
             ("ADVERTISEMENT_TTL", "soon"),
-            ("CLEANUP_INTERVAL_SECONDS", "often")]
+            ("CLEANUP_INTERVAL_SEC", "often")]
     for key, value in rows:
         d = discovery_daemon(binary, name=f"bad-{key.lower()}", **{key: value})
         expect_bad_config(d.start(), ["GOLEM_DISCOVERY_" + key],
                           f"GOLEM_DISCOVERY_{key}={value}")
+
+
+@case
+def check_config_option(binary):
+    """--check-config prints the effective settings (file, drop-ins, then the
+    environment) and exits 0 without serving; a bad value exits 1 naming it."""
+    d = discovery_daemon(binary, name="check-config", ADVERTISEMENT_TTL="600")
+    conf = d.path("discovery.conf")
+    with open(conf, "w") as f:
+        f.write("[Discovery]\nCleanupIntervalSec=30\nAdvertisementTTL=100\n")
+    os.makedirs(conf + ".d")
+    with open(conf + ".d/10-limit.conf", "w") as f:
+        f.write("[Discovery]\nRateLimitPerMinute=7\n")
+    del d.env["GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE"]
+    d.args = ["--config", conf, "--check-config"]
+    d.start()
+    expect_eq(d.wait_exit(15), 0, "--check-config exit code" + d.tail())
+    out = d.stdout()
+    for line in ("[Discovery]", f"Port={d.port}", "CleanupIntervalSec=30",
+                 "AdvertisementTTL=600", "RateLimitPerMinute=7",
+                 "AllowUnsignedAdvertisements=yes"):
+        expect(line in out.splitlines(), f"--check-config lacks {line!r}: {out!r}")
+    expect(not d.notified("READY=1"), "--check-config sent READY=1")
+    expect_refused("127.0.0.1", d.port, "--check-config")
+
+    bad = discovery_daemon(binary, name="check-bad", CLEANUP_INTERVAL_SECONDS="often")
+    bad.args = ["--check-config"]
+    expect_bad_config(bad.start(), ["GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS"],
+                      "--check-config with a bad value")
+    expect_eq(bad.stdout(), "", "--check-config printed settings despite the error")
 
 
 @case
@@ -709,7 +739,7 @@ def help_option(binary):
     d = Daemon(binary, args=["--help"], name="help").start()
     expect_eq(d.wait_exit(15), 0, "--help exit code" + d.tail())
     text = d.stdout()
-    for option in ("--config", "--help", "--version"):
+    for option in ("--config", "--help", "--version", "--check-config"):
         expect(option in text, f"--help output lacks {option}: {text!r}")
     expect(not d.notified("READY=1"), "--help sent READY=1")
 

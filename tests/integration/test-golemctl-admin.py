@@ -199,10 +199,7 @@ def reads_for_everyone(binary):
             "country": info["country"], "public_ip": info["ip_address"],
             "discovery_url": w.disc.url, "advertising": True,
             "vm_count": info["vm_count"],
-            "total_cpu": total["cpu"], "total_memory": total["memory"],
-            "total_storage": total["storage"],
-            "available_cpu": free["cpu"], "available_memory": free["memory"],
-            "available_storage": free["storage"]}
+            "total_resources": total, "available_resources": free}
         expect_eq({k: st.get(k) for k in expected}, expected,
                   f"provider status --json=short as {user} vs REST {INFO}")
         expect(isinstance(st.get("last_advertisement"), str) and

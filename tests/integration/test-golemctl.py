@@ -215,6 +215,9 @@ def create_by_size_best_fit(binary):
     expect(re.search(r"Chose provider prov-snug .*best fit", err),
            f"the choice and its reason: {err!r}")
     expect("Creating VM" not in err, f"progress without a terminal: {err!r}")
+    # No key of the user's: golemctl made one, and says where, once.
+    expect(err.count(f"made one for golemctl, {req.generated_key} ") == 1,
+           f"the generated key announced: {err!r}")
     expect("web" in out and "prov-snug" in out and "running" in out,
            f"summary: {out!r}")
     vm = snug.vm("web")
@@ -243,6 +246,7 @@ def create_by_size_best_fit(binary):
     wait_advertised(disc, "prov-snug", {"cpu": 2, "memory": 4, "storage": 20})
     out, err = req.ok("vm", "create", "web2", "--size", "medium")
     expect("Chose provider prov-snug" in err, f"second choice: {err!r}")
+    expect("made one for golemctl" not in err, f"the key is made once: {err!r}")
     # Now prov-snug is full and withdraws its advertisement: prov-big is next.
     wait_for("prov-snug to withdraw",
              lambda: advertisement(disc, "prov-snug") is None)
@@ -318,7 +322,10 @@ def lifecycle_list_status_stop_start_destroy(binary):
     p2 = Provider(disc, "prov-2", "NO", {"cpu": 8, "memory": 16, "storage": 200})
     req = user(disc, p1, p2)
     req.ok("vm", "create", "alpha", "--provider", "prov-1")
-    req.ok("vm", "create", "beta", "--provider", "prov-2", "--size", "medium")
+    created = req.json("vm", "create", "beta", "--provider", "prov-2", "--size", "medium")
+    # Where to SSH is the same in every command's JSON: create, list and status.
+    expect_eq(created["ssh_host"], p2.host, "create --json: ssh_host")
+    expect_eq(created["ssh_port"], p2.vm("beta")["ssh_port"], "create --json: ssh_port")
 
     out, _ = req.ok("vm", "list")
     rows, legend = table_rows(out)
@@ -338,6 +345,11 @@ def lifecycle_list_status_stop_start_destroy(binary):
 
     data = req.json("vm", "list")
     expect_eq([v["name"] for v in data], ["alpha", "beta"], "JSON list order")
+    expect_eq([(v["ssh_host"], v["ssh_port"]) for v in data],
+              [(p1.host, p1.vm("alpha")["ssh_port"]), (p2.host, p2.vm("beta")["ssh_port"])],
+              "JSON list: ssh_host and ssh_port")
+    expect_eq(req.json("vm", "status", "beta")["ssh_host"], created["ssh_host"],
+              "status --json: the ssh_host create showed")
     expect(all(v["status"] == "running" and v["reachable"] for v in data),
            f"JSON list: {data!r}")
 
@@ -527,9 +539,18 @@ def provider_down(binary):
     req.ok("vm", "destroy", "lost", "--force")
     expect_eq(sorted(req.records()), ["stays"], "forgotten with --force")
 
-    # The discovery service down too.
+    # https:// to the plain HTTP discovery service: said so, not "Input/output error".
+    tls = disc.url.replace("http://", "https://")
+    req.fails(1, "--discovery-url", tls, "providers",
+              message=rf"Cannot reach the discovery service at {re.escape(tls)}: TLS handshake "
+                      r"failed \(is it a plain http:// server\?\)$")
+
+    # The discovery service down too: where to set another one, unless it was given.
     disc.kill9()
-    req.fails(1, "providers", message="Cannot reach the discovery service")
+    req.fails(1, "providers", message=r"Cannot reach the discovery service at .*: Connection "
+              r"refused \(another one: --discovery-url=URL, or DiscoveryURL= in golemctl.conf\)$")
+    req.fails(1, "--discovery-url", disc.url, "providers",
+              message=rf"Cannot reach the discovery service at {re.escape(disc.url)}: Connection refused$")
 
 
 @case
@@ -540,10 +561,16 @@ def name_taken(binary):
     req.ok("vm", "create", "dup")
     req.fails(1, "vm", "create", "dup", message="VM dup exists already")
 
-    # Someone else has the name on that provider: the provider says so.
+    # Someone else has the name on that provider: golemctl says whose it is not,
+    # and what to do (another name; another provider, which it chose itself).
     other = user(disc, name="other")
-    req2_out, err = other.fails(1, "vm", "create", "dup", "--provider", "prov-n",
-                                message=r"Provider prov-n refused: .*dup")
+    other.fails(1, "vm", "create", "dup", "--provider", "prov-n",
+                message=r"Provider prov-n already has a VM called dup, not yours; "
+                        r"choose another name, or another provider\.$")
+    other.fails(1, "vm", "create", "dup",
+                message=r"Provider prov-n already has a VM called dup, not yours "
+                        r"\(golemctl chose this provider\); choose another name, or another "
+                        r"provider with --provider\.$")
     expect_eq(other.records(), {}, "no record kept after the 409")
     expect_eq(prov.vm_names(), ["dup"], "one dup on the provider")
 
@@ -730,24 +757,64 @@ def terminal_manners(binary):
     Provider(disc, "prov-t1", "SE", {"cpu": 4, "memory": 8, "storage": 100},
              timings={"BOOT_SECONDS": 2})
     Provider(disc, "prov-t2", "DE", {"cpu": 8, "memory": 16, "storage": 100})
+    verified = Provider(disc, None, "SE", {"cpu": 2, "memory": 2, "storage": 20})
     req = user(disc)
     pager = os.path.join(make_tempdir("golemtest-pager-"), "pager")
     with open(pager, "w") as f:
         f.write("#!/bin/sh\necho PAGER-RAN\nexec cat\n")
     os.chmod(pager, 0o755)
 
-    def on_tty(*args, rows=24, env=None):
+    def on_tty(*args, rows=24, cols=120, env=None):
         """Runs golemctl with stdin, stdout and stderr on a terminal."""
         _, code, out = run_on_terminal(req.argv(args),
                                        dict(req.env, **(env or {})),
-                                       rows=rows)
+                                       rows=rows, cols=cols)
         return code, out
+
+    # On an 80-column terminal long ids are cut ("…") rather than lines wrapped;
+    # into a pipe they are whole.
+    code, out = on_tty("providers", "--no-pager", cols=80)
+    lines = ANSI.sub("", out).replace("\r", "").splitlines()
+    expect(code == 0 and lines and all(len(ln) <= 80 for ln in lines),
+           f"providers on 80 columns: {out!r}")
+    expect(verified.id not in out and re.search(re.escape(verified.id[:8]) + r"\S*…", out),
+           f"the 43-character id not cut on 80 columns: {out!r}")
+    piped, _ = req.ok("providers")
+    expect(verified.id in piped, f"the whole id into a pipe: {piped!r}")
 
     # Progress on a terminal (and the answer's colours).
     code, out = on_tty("vm", "create", "tty", "--provider", "prov-t1")
     expect_eq(code, 0, f"create on a terminal: {out!r}")
     expect("Creating VM tty on provider prov-t1" in out,
            f"no progress on a terminal: {out!r}")
+    # The progress line tells the time so far, and stages are phrases.
+    expect(re.search(r"Creating VM tty on provider prov-t1: [A-Za-z][^:\r]*[^:\s] "
+                     r"(\d+% )?\(\d+ s\)", out),
+           f"progress without elapsed time, or a stage ending in a colon: {out!r}")
+
+    # Ctrl-C while it waits stops golemctl, not the creation: it says so and how to
+    # follow or undo it; the VM comes up and stays recorded.
+    typed = []
+
+    def ctrl_c_once(output):
+        # Once: the terminal discards pending output at each Ctrl-C.
+        if "Creating VM interrupted" in output and not typed:
+            typed.append(1)
+            return b"\x03"
+        return None
+
+    _, code, out = run_on_terminal(
+        req.argv(("vm", "create", "interrupted", "--provider", "prov-t1")), req.env,
+        respond=ctrl_c_once)
+    expect_eq(code, 130, f"exit code after Ctrl-C: {out!r}")
+    expect(re.search(r"Interrupted: VM interrupted goes on being created on provider "
+                     r"prov-t1\. Follow it with 'golemctl vm status interrupted', or remove it "
+                     r"with 'golemctl vm destroy interrupted'\.", out),
+           f"what Ctrl-C said: {out!r}")
+    expect("interrupted" in req.records(), "the interrupted VM's record")
+    wait_for("the interrupted VM to run",
+             lambda: req.json("vm", "status", "interrupted")["status"] == "running",
+             timeout=30)
 
     # Colour on a terminal only.
     code, out = on_tty("vm", "list", "--no-pager")

@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import time
+from xml.etree import ElementTree
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golembus  # noqa: E402
@@ -124,6 +125,13 @@ def introspect_matches_committed(binary):
                           env=env, timeout=30, stdin=subprocess.DEVNULL)
     expect_eq(proc.returncode, 0, "--bus-introspect exit code "
               f"(stderr {proc.stderr.decode(errors='replace')!r})")
+    # Tools such as gdbus-codegen read the installed file: it must be
+    # well-formed XML for an independent parser (expat), comments included.
+    try:
+        ElementTree.fromstring(committed)
+    except ElementTree.ParseError as e:
+        raise AssertionError(f"dbus/org.golem.Provider1.xml is not "
+                             f"well-formed XML: {e}") from None
     if proc.stdout != committed:
         import difflib
         diff = "".join(difflib.unified_diff(

@@ -883,6 +883,9 @@ def job_wait(binary):
     expect(len(seen) >= 2 and any(s == "creating" and (st or pr is not None)
                                   for s, st, pr in seen),
            f"no progress seen on the way: {seen!r}")
+    # Stages are phrases ("Verifying image", not multipass' "Verifying image: ").
+    expect(all(not st or (st == st.strip() and not st.endswith(":")) for _, st, _ in seen),
+           f"a stage with a trailing colon or space: {seen!r}")
     check_running(p, get_vm(p, "waited"), "the VM after its job")
     # Done: answered at once.
     status, _, data = call(p, "GET", f"{path}?wait=60")
@@ -890,6 +893,31 @@ def job_wait(binary):
     status, _, data = call(p, "GET", "/health")
     expect_eq(status, 200, "health after the waits")
     p.stop()
+
+
+@case
+def check_config_option(binary):
+    """--check-config prints the effective settings and exits 0 without
+    serving; a bad value exits 1 naming it."""
+    mp = Standin()
+    p = provider(binary, mp, MAX_VMS="4")
+    p.args = ["--check-config"]
+    p.start()
+    expect_eq(p.wait_exit(15), 0, "--check-config exit code" + p.tail())
+    out = p.stdout().splitlines()
+    for line in ("[Provider]", f"Port={p.port}", "MaxVMs=4", "MaxVMsPerOwner=3",
+                 f"MultipassBinaryPath={mp.binary}"):
+        expect(line in out, f"--check-config lacks {line!r}: {out!r}")
+    expect(not p.notified("READY=1"), "--check-config sent READY=1")
+    expect_refused("127.0.0.1", p.port, "--check-config")
+
+    bad = provider(binary, mp, PORT_RANGE_START="50900", PORT_RANGE_END="50800")
+    bad.args = ["--check-config"]
+    bad.start()
+    expect_eq(bad.wait_exit(15), 1, "--check-config exit code with a bad range" + bad.tail())
+    expect("PORT_RANGE_START=50900 is above PORT_RANGE_END=50800" in bad.stderr(),
+           f"the error: {bad.stderr()!r}")
+    expect_eq(bad.stdout(), "", "--check-config printed settings despite the error")
 
 
 @case

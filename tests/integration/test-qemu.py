@@ -210,7 +210,7 @@ class Provider:
             binary, name=name, host=host, capacity=CAPACITY,
             discovery=discovery, NAME=f"prov-{rand()}", COUNTRY="SE",
             DRIVER="qemu", IMAGE_DIR=images, QEMU_ACCEL="tcg",
-            DEFAULT_VM_IMAGE=IMAGE, LAUNCH_TIMEOUT=180, **settings)
+            DEFAULT_VM_IMAGE=IMAGE, LAUNCH_TIMEOUT_SEC=180, **settings)
         self.data = self.daemon.data_dir()
         on_cleanup(lambda: kill_own(self.data))
         self._start()

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,9 +26,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
-import golemworld  # noqa: E402
-from golemworld import (case, expect, expect_eq, main,  # noqa: E402
-                       make_tempdir, on_cleanup)
+from golemworld import (Agent, case, expect, expect_eq,  # noqa: E402
+                        identity, main, make_tempdir, on_cleanup)
 
 NAMESPACE = "golem-request-v1"
 PROVIDER_ID = "prov-fake"
@@ -48,13 +46,6 @@ def keygen(directory, name, key_type="ed25519", passphrase="", bits=None):
         argv += ["-b", str(bits)]
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
     return path
-
-
-def fingerprint(pub):
-    """ssh-keygen's SHA256 fingerprint of a key, in base64url: the identity."""
-    out = subprocess.run(["ssh-keygen", "-lf", pub], check=True,
-                         capture_output=True, text=True).stdout
-    return out.split()[1].split(":", 1)[1].replace("+", "-").replace("/", "_")
 
 
 def message(method, target, audience, timestamp, nonce, body):
@@ -112,39 +103,6 @@ def expect_signed(requests, identity, workdir, audience=PROVIDER_ID):
                            h["x-golem-timestamp"], h["x-golem-nonce"], r["body"])
         expect(check_novalidate(h["x-golem-signature"], tampered, workdir)
                is None, f"{what}: a tampered target verified")
-
-
-class Agent:
-    """ssh-agent -D -a SOCK of the case's own, killed by its PID."""
-
-    def __init__(self, workdir):
-        self.sock = os.path.join(workdir, "agent.sock")
-        self.proc = subprocess.Popen(["ssh-agent", "-D", "-a", self.sock],
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL,
-                                     preexec_fn=golemworld._set_pdeathsig)
-        on_cleanup(self.stop)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(self.sock):
-            expect(self.proc.poll() is None, "ssh-agent exited")
-            expect(time.monotonic() < deadline, "ssh-agent did not start")
-            time.sleep(0.05)
-
-    def add(self, key, passphrase):
-        askpass = key + ".askpass"
-        with open(askpass, "w") as f:
-            f.write(f"#!/bin/sh\necho '{passphrase}'\n")
-        os.chmod(askpass, 0o700)
-        env = dict(os.environ, SSH_AUTH_SOCK=self.sock, SSH_ASKPASS=askpass,
-                   SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
-        subprocess.run(["ssh-add", "-q", key], env=env, check=True,
-                       stdin=subprocess.DEVNULL, capture_output=True)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait()
 
 
 # --------------------------------------------------------------------------
@@ -378,9 +336,9 @@ def signed_with_file_key(binary, key_type, bits=None):
     provider = FakeProvider()
     req = Requestor(binary, key)
     lifecycle(req, provider)
-    identity = fingerprint(key + ".pub")
-    expect_signed(provider.requests, identity, workdir)
-    expect_eq(req.json("id"), {"identity": identity, "key": key,
+    ident = identity(key + ".pub")
+    expect_signed(provider.requests, ident, workdir)
+    expect_eq(req.json("id"), {"identity": ident, "key": key,
                                "source": "file"}, "golemctl id --json")
 
 
@@ -411,9 +369,9 @@ def signed_agent_passphrase_key(binary):
     req.ok("-q", "vm", "create", "box", "--provider-url", provider.url, env=env)
     req.ok("vm", "status", "box", env=env)
     req.ok("vm", "destroy", "box", env=env)
-    identity = fingerprint(key + ".pub")
-    expect_signed(provider.requests, identity, workdir)
-    expect_eq(req.json("id", env=env), {"identity": identity, "key": key,
+    ident = identity(key + ".pub")
+    expect_signed(provider.requests, ident, workdir)
+    expect_eq(req.json("id", env=env), {"identity": ident, "key": key,
                                         "source": "agent"}, "id --json")
 
     # An RSA key in the agent signs with rsa-sha2-512, which ssh-keygen takes.
@@ -422,7 +380,7 @@ def signed_agent_passphrase_key(binary):
     provider2 = FakeProvider()
     req2 = Requestor(binary, rsa)
     req2.ok("-q", "vm", "create", "box", "--provider-url", provider2.url, env=env)
-    expect_signed(provider2.requests, fingerprint(rsa + ".pub"), workdir)
+    expect_signed(provider2.requests, identity(rsa + ".pub"), workdir)
 
 
 @case
@@ -448,7 +406,7 @@ def encrypted_key_without_agent(binary):
     # Added, it works.
     agent.add(key, "secret")
     expect_eq(req.ok("id", env={"SSH_AUTH_SOCK": agent.sock}).strip(),
-              fingerprint(key + ".pub"), "id with the key in the agent")
+              identity(key + ".pub"), "id with the key in the agent")
 
     # A VM made through the agent; without it, nothing is sent, and only
     # --force forgets the VM (its provider cannot be asked unsigned).
@@ -473,12 +431,12 @@ def id_matches_ssh_keygen(binary):
         key = keygen(workdir, f"k_{key_type}{bits or ''}", key_type, bits=bits)
         out = Requestor(binary, key).ok("id")
         expect(re.fullmatch(r"[A-Za-z0-9_-]{43}\n", out), f"id: {out!r}")
-        expect_eq(out.strip(), fingerprint(key + ".pub"), f"id of {key_type}")
+        expect_eq(out.strip(), identity(key + ".pub"), f"id of {key_type}")
 
     # The default key: ~/.ssh/id_ed25519, without any configuration.
     req = Requestor(binary)
     home_key = keygen(os.path.join(req.home, ".ssh"), "id_ed25519")
-    expect_eq(req.json("id")["identity"], fingerprint(home_key + ".pub"),
+    expect_eq(req.json("id")["identity"], identity(home_key + ".pub"),
               "~/.ssh/id_ed25519")
     # A key type that cannot sign (DSA is not offered by modern ssh-keygen; a
     # .pub of a security key stands in): one line that says so.
@@ -625,7 +583,7 @@ def ssh_key_verbs(binary):
     req.fails(1, "vm", "ssh-key", "add", "box", os.path.join(workdir, "none"),
               message="no such key")
     req.fails(1, "vm", "ssh-key", "list", "nobox", message="No VM named nobox")
-    expect_signed(provider.requests, fingerprint(key + ".pub"), workdir)
+    expect_signed(provider.requests, identity(key + ".pub"), workdir)
 
     # The VM gone from the provider.
     provider.vms.clear()

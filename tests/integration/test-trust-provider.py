@@ -28,7 +28,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golemworld  # noqa: E402
 from golemworld import (NAMESPACE, Daemon, Signer, case, expect,  # noqa: E402
-                        expect_eq, http, main, make_tempdir,
+                        expect_eq, fingerprint, http, main, make_tempdir,
                         request_message)
 
 VMS = "/api/v1/vms"
@@ -573,20 +573,8 @@ def private_key_refused(binary):
 
 
 def guest_keys(w, name):
-    """The authorized keys the stand-in's guest holds (see tests/multipass)."""
-    path = os.path.join(w.p.standin, "instances", f"golem-{name}.files",
-                        "%home%ubuntu%.ssh%authorized_keys")
-    try:
-        with open(path) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
-
-
-def fingerprint(pub_path):
-    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", pub_path],
-                         check=True, capture_output=True, text=True).stdout
-    return out.split()[1]
+    """The authorized keys the stand-in's guest holds."""
+    return golemworld.guest_keys(w.p.standin, name)
 
 
 @case
