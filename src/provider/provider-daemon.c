@@ -77,10 +77,10 @@ static int setup_runner(ProviderDaemon *d) {
 
 /* ---- tenant isolation ---- */
 
-/* The VMs' network filter, for the driver in use: loaded (again) at start and on reload. Under
- * systemd only: without it VMs run as our children, with no group to filter on, no slice and
- * no limits, which is said once at start. Stopping the provider leaves the filter in place:
- * the VMs outlive us. */
+/* The VMs' network filter, for the driver in use: loaded at start when it changed, and again
+ * on every reload. Under systemd only: without it VMs run as our children, with no group to
+ * filter on, no slice and no limits, which is said once at start. Stopping the provider
+ * leaves the filter in place: the VMs outlive us. */
 static void setup_vm_network(ProviderDaemon *d, const char *driver, bool at_start) {
         _cleanup_free_ char *nameservers = NULL;
         sd_bus *bus = runner_units_bus(d->runner);
@@ -118,7 +118,7 @@ static void setup_vm_network(ProviderDaemon *d, const char *driver, bool at_star
                         .allowed = d->settings.vm_allowed_networks,
                         .nameservers = nameservers,
                         .bridge = streq(driver, "multipass") ? VM_NETWORK_MULTIPASS_BRIDGE : NULL,
-                }, &d->vm_network_watch);
+                }, /* force= */ !at_start, &d->vm_network_watch);
         if (r < 0)
                 log_struct_errno(LOG_ERR, r,
                                  "MESSAGE_ID=" GOLEM_MESSAGE_VM_NETWORK_FAILED,

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -353,7 +354,21 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         return 0;
 }
 
-int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, sd_bus_slot **watch) {
+/* Whether the file at path holds exactly text. */
+static bool file_holds(const char *path, const char *text) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = strlen(text);
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t) st.st_size != n)
+                return false;
+        buf = malloc(n + 1);
+        return buf && read(fd, buf, n + 1) == (ssize_t) n && memcmp(buf, text, n) == 0;
+}
+
+int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, bool force, sd_bus_slot **watch) {
         _cleanup_free_ char *text = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t n;
@@ -364,6 +379,10 @@ int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, 
                 return r;
         if (asprintf(&tmp, "%s.tmp", path) < 0)
                 return -ENOMEM;
+
+        /* Loaded already, as a restart of ours finds it: nothing to do. */
+        if (!force && file_holds(path, text))
+                goto watch;
 
         /* Replaced whole: the unit never reads half a file. */
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -381,18 +400,19 @@ int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, 
                 return r;
         }
 
-        /* The runner subscribed to systemd's job signals already. */
-        if (!*watch) {
-                r = sd_bus_match_signal_async(bus, watch, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                              "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed,
-                                              NULL, NULL);
-                if (r < 0)
-                        return r;
-        }
-
         /* Reload when active: an atomic replace, with no stop that would stop the VMs
          * requiring the unit. */
-        return sd_bus_call_method_async(bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                        "org.freedesktop.systemd1.Manager", "ReloadOrRestartUnit",
-                                        on_unit_loaded, NULL, "ss", VM_NETWORK_UNIT, "replace");
+        r = sd_bus_call_method_async(bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                     "org.freedesktop.systemd1.Manager", "ReloadOrRestartUnit",
+                                     on_unit_loaded, NULL, "ss", VM_NETWORK_UNIT, "replace");
+        if (r < 0)
+                return r;
+
+watch:
+        /* The runner subscribed to systemd's job signals already. */
+        if (!*watch)
+                return sd_bus_match_signal_async(bus, watch, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                                 "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed,
+                                                 NULL, NULL);
+        return 0;
 }

@@ -66,7 +66,9 @@ typedef struct VMNetworkParams {
 int vm_network_ruleset(const VMNetworkParams *p, char **ret);
 
 /* Writes the ruleset to path (VM_NETWORK_RULES_PATH) and has systemd load it: a reload of
- * VM_NETWORK_UNIT when it is active (an atomic replace), a start otherwise. Asynchronous: the
- * first call sets *watch to a match on systemd's JobRemoved (the caller's to unref), by which
- * every failed job of the unit, whoever asked for it, is logged. */
-int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, sd_bus_slot **watch);
+ * VM_NETWORK_UNIT when it is active (an atomic replace), a start otherwise. Unless force, a
+ * file that holds that ruleset already (a restart of the provider) is left as it is: a VM unit
+ * that starts pulls the unit in when it is not active. Asynchronous: the first call sets
+ * *watch to a match on systemd's JobRemoved (the caller's to unref), by which every failed
+ * job of the unit, whoever asked for it, is logged. */
+int vm_network_install(sd_bus *bus, const char *path, const VMNetworkParams *p, bool force, sd_bus_slot **watch);
