@@ -194,6 +194,44 @@ def tour(binary):
         ("/api/v1/advertisements/{provider_id}", "DELETE", 200)])
 
 
+@case
+def checker_refuses(binary):
+    """The check every case runs is no yes-man: answers the documents do not
+    describe fail it, with a message that says why."""
+    provider_doc = golemopenapi.document("golem-providerd")
+    vm = {"id": "web", "name": "web", "status": "running",
+          "resources": {"cpu": 1, "memory": 1, "storage": 10}, "image": "ubuntu:24.04",
+          "ip_address": None, "ssh_port": 50800, "created_at": "2026-11-23T17:04:05Z",
+          "updated_at": "2026-11-23T17:04:05Z", "error_message": None}
+    json_headers = {"x-request-id": "1", "content-type": "application/json"}
+
+    def error(code):
+        return {"detail": {"code": code, "message": "text"}}
+
+    provider_doc.check("GET", "/api/v1/vms/web", 200, json_headers, vm)  # conforms
+    bad = [
+        ("GET", "/api/v1/vms/web", 200, json_headers, dict(vm, status="paused"), "status"),
+        ("GET", "/api/v1/vms/web", 200, json_headers, dict(vm, extra=1), "extra"),
+        ("GET", "/api/v1/vms/web", 200, {"content-type": "application/json"}, vm, "X-Request-ID"),
+        ("GET", "/api/v1/vms/web", 418, json_headers, error("TEAPOT"), "does not document 418"),
+        ("GET", "/api/v1/vms/web", 401, json_headers, error("VM_NOT_FOUND"), "AUTH_001"),
+        ("GET", "/api/v1/vms/web", 404, json_headers, {"error": "not found"}, "detail"),
+        ("GET", "/api/v1/nothing", 200, json_headers, {}, "not a path"),
+        ("PUT", "/api/v1/vms/web", 405, dict(json_headers, allow="GET"),
+         error("METHOD_NOT_ALLOWED"), "Allow"),
+        ("POST", "/api/v1/vms", 429, json_headers, error("RATE_001"), "Retry-After"),
+    ]
+    for method, path, status, headers, data, why in bad:
+        try:
+            provider_doc.check(method, path, status, headers, data)
+        except AssertionError as e:
+            expect(why in str(e), f"{method} {path} -> {status}: refused, but the message "
+                   f"does not say {why!r}: {e}")
+            continue
+        raise AssertionError(f"{method} {path} -> {status} {data!r}: taken, and "
+                             "golem-provider.json does not describe it")
+
+
 def ssh_identity(key):
     """The identity of a key: its SHA-256 fingerprint in base64url, no
     padding (what ssh-keygen -l prints after SHA256:, with - and _)."""
