@@ -9,12 +9,20 @@
 #   test-openapi-lint.sh OPENAPI_DIR CACHE_DIR
 set -euo pipefail
 
-src=$1
-cache=$2
+src=$(cd "$1" && pwd)
+mkdir -p "$2"
+cache=$(cd "$2" && pwd)
 
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
         echo "SKIP: npm or node not installed (apt-get install nodejs npm)"
         exit 77
+fi
+
+# @redocly/cli 2 needs Node.js 20.19 or later (Debian 12's own nodejs is 18): say so plainly.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+              process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+        echo "FAIL: node $(node --version) is too old for @redocly/cli; it needs Node.js 20.19 or later"
+        exit 1
 fi
 
 mkdir -p "$cache"
