@@ -6,6 +6,7 @@
 #include "log.h"
 #include "parse-util.h"
 #include "provider-auth.h"
+#include "provider-openapi.h"
 #include "validate.h"
 #include "provider-rest.h"
 #include "time-util.h"
@@ -352,6 +353,11 @@ static int get_health(HttpRequest *req, void *userdata) {
         if (!o || json_object_object_add(o, "status", json_object_new_string("healthy")) < 0)
                 return -ENOMEM;
         return http_reply_json(req, 200, o);
+}
+
+/* openapi/golem-provider.json, built in. */
+static int get_openapi(HttpRequest *req, void *userdata) {
+        return http_reply_json_text(req, 200, provider_openapi_json, provider_openapi_json_size);
 }
 
 /* A boolean query parameter (?async=true): absent is false, anything but a boolean -EINVAL. */
@@ -713,6 +719,7 @@ static int delete_key(HttpRequest *req, void *userdata) {
 
 static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/health",                   get_health,        0 },
+        { HTTP_GET,    "/openapi.json",             get_openapi,       HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms/jobs/{}",       get_job,           HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms",               post_vm,           HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms",               list_vms,          HTTP_ROUTE_RATE_LIMITED },

@@ -1,6 +1,6 @@
-"""The world of golem's integration tests (standard library only): the case
-runner, the daemons and the stand-ins, keys, ports, temp dirs and
-``wait_for``.  Every test script imports what it needs from here (and the
+"""The world of golem's integration tests (standard library, and
+python3-jsonschema for golemopenapi.py): the case runner, the daemons and the
+stand-ins, keys, ports, temp dirs and ``wait_for``.  Every test script imports what it needs from here (and the
 D-Bus world from golembus.py); no test script imports another.
 
 A test script registers cases with ``@case`` and calls ``main()``:
@@ -19,6 +19,11 @@ programs a script needs are options named in ``main(paths=(...))``:
 finds its programs there: golem-providerd as "providerd", golem-discoveryd
 as "discovery", golemctl as "golemctl", the multipass stand-in as
 "multipass".
+
+Every answer of a golem daemon that http() (and so call(), the daemons'
+helpers and every case that uses them) receives is checked against the
+daemon's OpenAPI document (golemopenapi.py): an answer the document does not
+describe fails the case.  GOLEMTEST_OPENAPI=off turns that off.
 
 Everything a case starts is its own: temp dirs, free ports, a block of SSH
 ports no other case holds, a private NOTIFY_SOCKET, a private state dir for
@@ -59,6 +64,8 @@ import threading
 import time
 import traceback
 import urllib.parse
+
+import golemopenapi
 
 CASES = {}
 PATHS = {}
@@ -225,11 +232,26 @@ def http(method, url, body=None, headers=None, timeout=10, source=None):
         parts.hostname, parts.port, timeout=timeout,
         source_address=(source, 0) if source else None)
     try:
-        return _exchange(conn, method, path, body, headers)
+        answer = _exchange(conn, method, path, body, headers)
     except (OSError, HTTPException) as e:
         raise AssertionError(f"{method} {url}: no HTTP answer: {e!r}")
     finally:
         conn.close()
+    program = _golem_program_at(parts.hostname, parts.port)
+    if program and os.environ.get("GOLEMTEST_OPENAPI") != "off":
+        golemopenapi.check_answer(program, method, path, *answer)
+    return answer
+
+
+def _golem_program_at(host, port):
+    """golem-providerd or golem-discoveryd, when one that this case started
+    listens on host:port; else None (a stand-in, a fake server)."""
+    for d in reversed(_DAEMONS):
+        program = os.path.basename(d.binary)
+        if (d.port == port and program in golemopenapi.DOCUMENTS
+                and d.host in (host, "0.0.0.0", "::")):
+            return program
+    return None
 
 
 def _exchange(conn, method, path, body, headers):
