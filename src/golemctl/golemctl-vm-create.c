@@ -285,7 +285,7 @@ static int wait_for_job(Context *c, const ProviderRef *p, const LocalVM *l, cons
 
         r = fetch_vm(p, l, ret);
         if (r == -ENOENT)
-                return vm_gone_error(l);
+                return vm_gone_error(c, l);
         return r;
 }
 
@@ -416,8 +416,9 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 .image = c->image ? strdup(c->image) : NULL,
                 .ssh_key_path = strdup(key_private),
                 .created_at = now_realtime(),
+                .identity = strdup(signer_identity(signer)),
         };
-        if (!l.name || !l.provider_id || !l.provider_url || !l.ssh_key_path || (c->image && !l.image))
+        if (!l.name || !l.provider_id || !l.provider_url || !l.ssh_key_path || (c->image && !l.image) || !l.identity)
                 return ctl_error(-ENOMEM, "Out of memory.");
         r = state_add(db, &l);
         if (r == -EEXIST)
