@@ -7,7 +7,10 @@
  * VM's state, how the operation completed, the records and jobs as a fresh connection to the
  * store reads them, the free resources, the listeners' events and the calls the driver got. */
 
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <unistd.h>
 #include <systemd/sd-event.h>
 
@@ -318,7 +321,8 @@ static char *test_strdup(const char *s) {
         return p;
 }
 
-static void world_init(World *w) {
+/* A world not started yet: its directories, settings and loop. */
+static void world_setup(World *w) {
         /* A private range per process, so that parallel runs do not skip each other's ports. */
         uint16_t port = (uint16_t) (20000 + (getpid() % 1000) * N_PORTS);
 
@@ -345,11 +349,16 @@ static void world_init(World *w) {
         ASSERT_TRUE(asprintf(&w->db, "%s/provider.db", w->settings.vm_data_dir) >= 0);
         ASSERT_OK(sd_event_new(&w->event));
         ASSERT_OK(runner_new(w->event, &w->runner));
+}
+
+static void world_init(World *w) {
+        world_setup(w);
         world_start(w);
 }
 
 static void world_done(World *w) {
         world_stop(w);
+        (void) umount2(w->settings.vm_data_dir, MNT_DETACH); /* a small disk of its own */
         runner_free(w->runner);
         sd_event_unref(w->event);
         provider_settings_done(&w->settings);
@@ -836,6 +845,122 @@ TEST(start_of_vanished_vm_is_an_error) {
         ASSERT_EQ_INT(start.vm_state, VM_ERROR);
         ASSERT_STREQ(stored_vm(&w, "web"), "error (The VM no longer exists in the hypervisor)");
         ASSERT_VMS_HOLD(&w, 0);
+}
+
+/* ---- 6b. the store full: nothing changes, nothing is acted on ---- */
+
+/* A new world whose state directory is a small tmpfs of its own (in a private mount
+ * namespace), so that it can be filled to the brim, where VM web runs and VM cache is
+ * stopped; what led there is forgotten. False where that cannot be had (not root): the test
+ * is skipped. */
+static bool world_init_small_disk(World *w, VM **ret_web, VM **ret_cache) {
+        Watch stop;
+
+        world_setup(w);
+        if (unshare(CLONE_NEWNS) < 0) {
+                fprintf(stderr, "Skipped: no mount namespace (%m).\n");
+                return false;
+        }
+        ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 0);
+        ASSERT_OK(mkdir(w->settings.vm_data_dir, 0700) < 0 ? -errno : 0);
+        ASSERT_OK(mount("tmpfs", w->settings.vm_data_dir, "tmpfs", 0, "size=2m,mode=0700") < 0 ? -errno : 0);
+        world_start(w);
+
+        *ret_web = bring_up(w, &dbus_caller, "web", "10.0.0.5");
+        *ret_cache = bring_up(w, &dbus_caller, "cache", "10.0.0.6");
+        act(w, manager_stop_vm, *ret_cache, &stop);
+        finish(w, FAKE_STOP, "cache", 0, NULL);
+        world_forget(w);
+        return true;
+}
+
+/* Fills the state directory's disk to the last byte (full: true), or frees it again. */
+static void disk_set_full(World *w, bool full) {
+        _cleanup_free_ char *path = NULL;
+        static const char block[4096];
+        int fd;
+
+        ASSERT_TRUE(asprintf(&path, "%s/filler", w->settings.vm_data_dir) >= 0);
+        if (!full) {
+                ASSERT_OK(unlink(path) < 0 ? -errno : 0);
+                return;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_OK(fd < 0 ? -errno : 0);
+        for (size_t size = sizeof(block); size > 0; size /= 2)
+                while (write(fd, block, size) == (ssize_t) size)
+                        ;
+        ASSERT_EQ_INT(errno, ENOSPC);
+        close(fd);
+}
+
+TEST(full_store_refuses_changes_and_recovers) {
+        _cleanup_(world_done) World w = {};
+        VMCreateRequest req = create_request("db");
+        char reason[256] = "";
+        Watch stop;
+        VM *vm, *stopped;
+
+        if (!world_init_small_disk(&w, &vm, &stopped))
+                return;
+
+        disk_set_full(&w, true);
+        ASSERT_ERROR(manager_stop_vm(w.manager, &rest_anonymous, vm, NULL), EDQUOT);
+        ASSERT_ERROR(manager_delete_vm(w.manager, &dbus_caller, vm, NULL), EDQUOT);
+        ASSERT_ERROR(manager_start_vm(w.manager, &dbus_caller, stopped, NULL), EDQUOT);
+        ASSERT_ERROR(manager_create_vm(w.manager, &dbus_caller, &req, NULL, NULL, reason, sizeof(reason)), EDQUOT);
+        ASSERT_STREQ(reason, "The state store failed: its disk is full");
+        world_settle(&w);
+
+        /* Nothing was asked of the hypervisor, nothing changed, nobody heard of a change. */
+        ASSERT_STREQ(w.driver.calls, "");
+        ASSERT_EQ_UINT(w.n_events, 0);
+        ASSERT_EQ_INT(vm->record.state, VM_RUNNING);
+        ASSERT_EQ_INT(stopped->record.state, VM_STOPPED);
+        ASSERT_NULL(manager_get_vm(w.manager, "db"));
+        ASSERT_EQ_INT(manager_store_error(w.manager), -EDQUOT);
+        ASSERT_VMS_HOLD(&w, 2);
+        ASSERT_STREQ(stored_vm(&w, "web"), "running");
+        ASSERT_STREQ(stored_vm(&w, "cache"), "stopped");
+        ASSERT_STREQ(stored_vm(&w, "db"), "none");
+        disk_set_full(&w, false);
+
+        /* Space again: the same requests go through, no restart needed. */
+        act(&w, manager_stop_vm, vm, &stop);
+        ASSERT_EQ_INT(manager_store_error(w.manager), 0);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopping");
+        finish(&w, FAKE_STOP, "web", 0, NULL);
+        ASSERT_DONE(stop, 0, NULL);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopped");
+        ASSERT_STREQ(w.driver.calls, "stop web");
+}
+
+/* What the hypervisor did is so whether or not the store takes it: a stop that completes while
+ * the store is full leaves the VM stopped, and the record follows once the store works. */
+TEST(full_store_keeps_facts_and_writes_them_later) {
+        _cleanup_(world_done) World w = {};
+        Watch stop, start;
+        VM *vm, *other;
+
+        if (!world_init_small_disk(&w, &vm, &other))
+                return;
+
+        act(&w, manager_stop_vm, vm, &stop);
+        disk_set_full(&w, true);
+        finish(&w, FAKE_STOP, "web", 0, NULL);
+        ASSERT_DONE(stop, 0, NULL);
+        ASSERT_EQ_INT(vm->record.state, VM_STOPPED);
+        ASSERT_EQ_INT(manager_store_error(w.manager), -EDQUOT);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopping");
+        disk_set_full(&w, false);
+
+        /* The next write that succeeds writes the rest too. */
+        act(&w, manager_start_vm, other, &start);
+        ASSERT_EQ_INT(manager_store_error(w.manager), 0);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopped");
+        ASSERT_STREQ(stored_vm(&w, "cache"), "starting");
+        finish(&w, FAKE_START, "cache", 0, NULL);
+        ASSERT_DONE(start, 0, NULL);
 }
 
 /* ---- 7. a restart: records compared with the driver's list ---- */

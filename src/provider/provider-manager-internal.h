@@ -36,6 +36,16 @@ struct Manager {
 
         /* The records were compared with the hypervisor's list once (provider-reconcile.c). */
         bool reconciled;
+
+        /* The store's health: the error its last write failed with, 0 while writes succeed.
+         * What could not be written (VM records marked unsaved, the records of deleted VMs in
+         * unremoved) is written again once it works, tried every few seconds. */
+        int store_error;
+        sd_event_source *store_retry;
+        char **unremoved;
+        size_t n_unremoved;
+        StoreWatchFn store_watch;
+        void *store_watch_userdata;
 };
 
 /* provider-manager.c */

@@ -137,11 +137,11 @@ static int reply_operation_error(HttpRequest *req, VMOperation kind, int error, 
 
         if (e->http_status == 500)
                 return http_reply_error(req, 500, kind == VM_OP_CREATE ? ERROR_CODE_VM_CREATE : ERROR_CODE_VM_OPERATION,
-                                        "%s", message ?: strerror(ERRNO_VALUE(error)));
+                                        "%s", message ?: error_message(error));
         if (error == -EHOSTDOWN && kind != VM_OP_CREATE)
                 return http_reply_error(req, e->http_status, e->code, "The hypervisor is unavailable: %s",
-                                        message ?: strerror(ERRNO_VALUE(error)));
-        return http_reply_error(req, e->http_status, e->code, "%s", message ?: strerror(ERRNO_VALUE(error)));
+                                        message ?: error_message(error));
+        return http_reply_error(req, e->http_status, e->code, "%s", message ?: error_message(error));
 }
 
 /* Finds the VM named in the path, answering 404 when there is none (or it is not the
@@ -345,10 +345,15 @@ static int job_wait(ProviderRest *rest, HttpRequest *req, Operation *o, const ch
 
 /* ---- handlers ---- */
 
+/* Answers while the state store fails too (VMs run, reads work): "degraded", with why. */
 static int get_health(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
         _cleanup_json_ json_object *o = json_object_new_object();
+        int store = manager_store_error(rest->manager);
 
-        if (!o || json_object_object_add(o, "status", json_object_new_string("healthy")) < 0)
+        if (!o || json_object_object_add(o, "status", json_object_new_string(store < 0 ? "degraded" : "healthy")) < 0)
+                return -ENOMEM;
+        if (store < 0 && json_object_object_add(o, "state_store", json_object_new_string(store == -EDQUOT ? "full" : "failing")) < 0)
                 return -ENOMEM;
         return http_reply_json(req, 200, o);
 }

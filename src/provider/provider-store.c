@@ -73,9 +73,20 @@ int provider_store_open(const char *path, ProviderStore **ret) {
         return 0;
 }
 
+/* The errno of a failed rc. A full disk under the database (SQLITE_FULL, or a write of the
+ * WAL or its index refused for want of space or quota) is -EDQUOT: never to be taken for a
+ * refusal for want of capacity (-ENOSPC). */
+static int store_errno(ProviderStore *s, int rc) {
+        int r = sqlite_errno(rc);
+
+        if (r < 0 && ((rc & 0xff) == SQLITE_FULL || IN_SET(sqlite3_system_errno(s->db), ENOSPC, EDQUOT)))
+                return -EDQUOT;
+        return r;
+}
+
 static int prepare(ProviderStore *s, const char *sql, sqlite3_stmt **ret) {
         int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
-        return rc == SQLITE_OK ? 0 : sqlite_errno(rc);
+        return rc == SQLITE_OK ? 0 : store_errno(s, rc);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
@@ -85,11 +96,11 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
                 sqlite3_bind_null(st, i);
 }
 
-static int step_done(sqlite3_stmt *st) {
+static int step_done(ProviderStore *s, sqlite3_stmt *st) {
         int rc = sqlite3_step(st);
 
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+        return rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
@@ -115,18 +126,25 @@ int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
         sqlite3_bind_text(st, 12, r->job_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 13, (sqlite3_int64) r->created_at);
         sqlite3_bind_int64(st, 14, (sqlite3_int64) r->updated_at);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 int provider_store_begin(ProviderStore *s) {
-        return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+        int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : store_errno(s, rc);
 }
 
 int provider_store_commit(ProviderStore *s) {
-        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL), r;
+
+        if (rc == SQLITE_OK)
                 return 0;
-        (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return -EIO;
+        r = store_errno(s, rc);
+        /* A failed write may have ended the transaction already; one left open would swallow
+         * every later write. */
+        if (!sqlite3_get_autocommit(s->db))
+                (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 int provider_store_remove_vm(ProviderStore *s, const char *name) {
@@ -137,7 +155,7 @@ int provider_store_remove_vm(ProviderStore *s, const char *name) {
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        k = step_done(st);
+        k = step_done(s, st);
         if (k < 0)
                 return k;
 
@@ -145,7 +163,7 @@ int provider_store_remove_vm(ProviderStore *s, const char *name) {
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 static char *column_strdup(sqlite3_stmt *st, int i) {
@@ -196,7 +214,7 @@ int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n) {
                 r->updated_at = (usec_t) sqlite3_column_int64(st, 13);
         }
         if (k >= 0 && rc != SQLITE_DONE)
-                k = sqlite_errno(rc);
+                k = store_errno(s, rc);
         sqlite3_finalize(st);
         if (k < 0) {
                 for (size_t i = 0; i < n; i++)
@@ -223,7 +241,7 @@ int provider_store_save_job(ProviderStore *s, const Job *j) {
         bind_text_or_null(st, 4, j->error);
         sqlite3_bind_int64(st, 5, (sqlite3_int64) j->created_at);
         sqlite3_bind_int64(st, 6, (sqlite3_int64) j->updated_at);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret) {
@@ -250,7 +268,7 @@ int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret) {
         if (rc == SQLITE_DONE)
                 return -ENOENT;
         if (rc != SQLITE_ROW)
-                return sqlite_errno(rc);
+                return store_errno(s, rc);
         *ret = j;
         return 0;
 }
@@ -263,7 +281,7 @@ int provider_store_prune_jobs(ProviderStore *s, usec_t older_than) {
         if (k < 0)
                 return k;
         sqlite3_bind_int64(st, 1, (sqlite3_int64) older_than);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 int provider_store_get_meta(ProviderStore *s, const char *key, char **ret) {
@@ -282,7 +300,7 @@ int provider_store_get_meta(ProviderStore *s, const char *key, char **ret) {
         if (rc == SQLITE_DONE)
                 return -ENOENT;
         if (rc != SQLITE_ROW)
-                return sqlite_errno(rc);
+                return store_errno(s, rc);
         if (!v)
                 return -ENOMEM;
         *ret = v;
@@ -298,7 +316,7 @@ int provider_store_set_meta(ProviderStore *s, const char *key, const char *value
                 return k;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 void vm_keys_free(VMKey *keys, size_t n) {
@@ -321,7 +339,7 @@ int provider_store_save_key(ProviderStore *s, const char *vm, const char *name, 
         sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 int provider_store_remove_key(ProviderStore *s, const char *vm, const char *name) {
@@ -333,7 +351,7 @@ int provider_store_remove_key(ProviderStore *s, const char *vm, const char *name
                 return k;
         sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-        k = step_done(st);
+        k = step_done(s, st);
         if (k < 0)
                 return k;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
@@ -369,7 +387,7 @@ int provider_store_load_keys(ProviderStore *s, const char *vm, VMKey **ret, size
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) {
                 vm_keys_free(a, n);
-                return sqlite_errno(rc);
+                return store_errno(s, rc);
         }
         *ret = a;
         *ret_n = n;

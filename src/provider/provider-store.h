@@ -8,7 +8,9 @@
 
 /* The provider's durable state: VM records (their reservations and ports included), create
  * jobs and a few facts about the provider, in SQLite under the state directory. Every
- * transition is written here before it is acted on. */
+ * transition is written here before it is acted on. Writes fail with -EDQUOT when the disk
+ * under the store is full (or its quota used up), never with -ENOSPC: that is the ledger's
+ * "no capacity". */
 
 typedef struct ProviderStore ProviderStore;
 

@@ -103,4 +103,5 @@ struct VM {
         char *pending_key;       /* NULL: the key of that name is removed */
         sd_event_source *poll_timer;
         bool unlinked;           /* out of the manager's list, about to be freed */
+        bool unsaved;            /* the record changed and the store failed to take it */
 };
