@@ -410,24 +410,80 @@ static ProviderStore *store_open_fresh(World *w) {
         return s;
 }
 
-/* The record of vm as a fresh connection to the store reads it: "running", "error (why)" or
- * "none". */
-static const char *stored_vm(World *w, const char *vm) {
-        static char text[320];
+/* The record of vm as a fresh connection to the store reads it: false when there is none. */
+static bool stored_record(World *w, const char *vm, VMRecord *ret) {
         ProviderStore *s = store_open_fresh(w);
         VMRecord *records = NULL;
+        bool found = false;
         size_t n = 0;
 
         ASSERT_OK(provider_store_load_vms(s, &records, &n));
-        snprintf(text, sizeof(text), "none");
         for (size_t i = 0; i < n; i++) {
-                if (streq(records[i].name, vm))
-                        snprintf(text, sizeof(text), "%s%s%s%s", vm_state_to_string(records[i].state),
-                                 records[i].error_message ? " (" : "", records[i].error_message ?: "",
-                                 records[i].error_message ? ")" : "");
+                if (!found && streq(records[i].name, vm)) {
+                        *ret = records[i];
+                        found = true;
+                        continue;
+                }
                 vm_record_done(records + i);
         }
         free(records);
+        provider_store_close(s);
+        return found;
+}
+
+/* The same: "running", "error (why)" or "none". */
+static const char *stored_vm(World *w, const char *vm) {
+        static char text[320];
+        _cleanup_(vm_record_done) VMRecord r = {};
+
+        if (!stored_record(w, vm, &r))
+                return "none";
+        snprintf(text, sizeof(text), "%s%s%s%s", vm_state_to_string(r.state), r.error_message ? " (" : "",
+                 strempty(r.error_message), r.error_message ? ")" : "");
+        return text;
+}
+
+/* Every record's name and state: "a running, b stopped". */
+static const char *stored_vms(World *w) {
+        static char text[1024];
+        ProviderStore *s = store_open_fresh(w);
+        VMRecord *records = NULL;
+        size_t n = 0, k = 0;
+
+        ASSERT_OK(provider_store_load_vms(s, &records, &n));
+        text[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+                k += snprintf(text + k, sizeof(text) - k, "%s%s %s", i > 0 ? ", " : "", records[i].name,
+                              vm_state_to_string(records[i].state));
+                ASSERT_TRUE(k < sizeof(text));
+                vm_record_done(records + i);
+        }
+        free(records);
+        provider_store_close(s);
+        return text;
+}
+
+/* What the renter last asked of vm, as the store has it: "running" or "stopped". */
+static const char *stored_desired(World *w, const char *vm) {
+        _cleanup_(vm_record_done) VMRecord r = {};
+
+        ASSERT_TRUE(stored_record(w, vm, &r));
+        return vm_state_to_string(r.desired);
+}
+
+/* The newest job of vm as the store has it: "restore starting", "create ready", "restore
+ * failed (why)". */
+static const char *stored_last_job(World *w, const char *vm) {
+        static char text[320];
+        ProviderStore *s = store_open_fresh(w);
+        Job *jobs = NULL;
+        size_t n = 0;
+
+        ASSERT_OK(provider_store_load_jobs(s, vm, &jobs, &n));
+        ASSERT_TRUE(n > 0);
+        snprintf(text, sizeof(text), "%s %s%s%s%s", job_kind_to_string(jobs[0].kind), job_status_to_string(jobs[0].status),
+                 jobs[0].error ? " (" : "", strempty(jobs[0].error), jobs[0].error ? ")" : "");
+        jobs_free(jobs, n);
         provider_store_close(s);
         return text;
 }
@@ -1022,6 +1078,120 @@ TEST(restart_adopts_and_finishes) {
         ASSERT_STREQ(world_events(&w, "lost"), "changed error (The hypervisor lost this VM)");
         ASSERT_EQ_UINT(manager_n_vms(w.manager), 3);
         ASSERT_VMS_HOLD(&w, 2);
+}
+
+/* ---- 7b. what the renter asked for comes back after a reboot ---- */
+
+TEST(desired_state_follows_the_renter) {
+        _cleanup_(world_done) World w = {};
+        Watch stop, start;
+        VM *vm;
+
+        vm = world_init_running(&w);
+        ASSERT_STREQ(stored_desired(&w, "web"), "running");
+        act(&w, manager_stop_vm, vm, &stop);
+        ASSERT_STREQ(stored_desired(&w, "web"), "stopped");
+        finish(&w, FAKE_STOP, "web", 0, NULL);
+        act(&w, manager_start_vm, vm, &start);
+        ASSERT_STREQ(stored_desired(&w, "web"), "running");
+        finish(&w, FAKE_START, "web", 0, NULL);
+        ASSERT_STREQ(stored_desired(&w, "web"), "running");
+}
+
+/* A provider with VMs a, b and c running and d stopped by its renter goes down with its host:
+ * the hypervisor has all four stopped when it starts again (AutostartVMs=autostart). */
+static void world_init_rebooted(World *w, bool autostart) {
+        static const char *const names[] = { "a", "b", "c", "d" };
+        Watch stop;
+
+        world_init(w);
+        w->settings.autostart_vms = autostart;
+        bring_up(w, &dbus_caller, "a", "10.0.0.1");
+        bring_up(w, &dbus_caller, "b", "10.0.0.2");
+        bring_up(w, &dbus_caller, "c", "10.0.0.3");
+        act(w, manager_stop_vm, bring_up(w, &dbus_caller, "d", "10.0.0.4"), &stop);
+        finish(w, FAKE_STOP, "d", 0, NULL);
+        world_stop(w);
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                fake_set_vm(&w->driver, names[i], DRIVER_VM_STOPPED, NULL);
+        world_forget(w);
+        world_start(w);
+        ASSERT_OK(reconciler_new(w->manager, &w->reconciler));
+        world_settle(w);
+}
+
+TEST(restart_restores_running_vms_two_at_a_time) {
+        _cleanup_(world_done) World w = {};
+
+        world_init_rebooted(&w, true);
+        /* Two at a time; the one its renter stopped stays stopped. */
+        ASSERT_STREQ(w.driver.calls, "list, start a, start b");
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "a")->record.state, VM_STARTING);
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "c")->record.state, VM_STOPPED);
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore starting");
+        ASSERT_STREQ(stored_desired(&w, "c"), "running");
+
+        fake_set_vm(&w.driver, "a", DRIVER_VM_RUNNING, "10.0.0.1");
+        finish(&w, FAKE_START, "a", 0, NULL);
+        ASSERT_STREQ(w.driver.calls, "list, start a, start b, info a, start c");
+        ASSERT_STREQ(stored_vm(&w, "a"), "running");
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore ready");
+
+        finish(&w, FAKE_START, "b", 0, NULL);
+        finish(&w, FAKE_START, "c", 0, NULL);
+        ASSERT_STREQ(stored_vms(&w), "a running, b running, c running, d stopped");
+        ASSERT_STREQ(stored_desired(&w, "d"), "stopped");
+        ASSERT_STREQ(stored_last_job(&w, "d"), "create ready");
+        ASSERT_NULL(fake_pending(&w.driver, FAKE_START, "d"));
+        ASSERT_VMS_HOLD(&w, 4);
+}
+
+TEST(restart_without_autostart_leaves_vms_stopped) {
+        _cleanup_(world_done) World w = {};
+
+        world_init_rebooted(&w, false);
+        ASSERT_STREQ(w.driver.calls, "list");
+        ASSERT_STREQ(stored_vm(&w, "a"), "stopped");
+        ASSERT_STREQ(stored_desired(&w, "a"), "running");
+}
+
+/* Runs the loop, waiting for timers, until the driver has a call of name pending or
+ * timeout_sec passed; returns how long that took. */
+static usec_t world_wait_for_call(World *w, FakeCall call, const char *name, unsigned timeout_sec) {
+        usec_t start = now_monotonic();
+
+        while (!fake_pending(&w->driver, call, name)) {
+                ASSERT_TRUE(now_monotonic() < start + timeout_sec * USEC_PER_SEC);
+                ASSERT_OK(sd_event_run(w->event, 100 * USEC_PER_MSEC));
+        }
+        return now_monotonic() - start;
+}
+
+TEST(failed_restore_is_error_and_tried_again) {
+        _cleanup_(world_done) World w = {};
+        usec_t waited;
+
+        world_init_rebooted(&w, true);
+        finish(&w, FAKE_START, "a", -EIO, "qemu: could not open the disk");
+        ASSERT_STREQ(stored_vm(&w, "a"),
+                     "error (Could not start the VM again after the provider restarted: qemu: could not open the disk)");
+        ASSERT_STREQ(stored_last_job(&w, "a"),
+                     "restore failed (Could not start the VM again after the provider restarted: qemu: could not open the disk)");
+        /* The free slot goes to the next VM; a is tried again after 10 s. */
+        ASSERT_STREQ(w.driver.calls, "list, start a, start b, start c");
+        finish(&w, FAKE_START, "b", 0, NULL);
+        finish(&w, FAKE_START, "c", 0, NULL);
+
+        waited = world_wait_for_call(&w, FAKE_START, "a", 15);
+        ASSERT_TRUE(waited >= 9 * USEC_PER_SEC);
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "a")->record.state, VM_STARTING);
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore starting");
+        finish(&w, FAKE_START, "a", 0, NULL);
+        ASSERT_STREQ(stored_vm(&w, "a"), "running");
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore ready");
+        ASSERT_STREQ(stored_vm(&w, "d"), "stopped");
+        ASSERT_VMS_HOLD(&w, 4);
 }
 
 /* ---- 8. watchers ---- */

@@ -61,3 +61,10 @@ bool vm_job_creating(VM *vm);
 /* The operation the VM's recovery stands for (a create interrupted by a restart), so that a
  * GET of its job can wait for it as for any other. */
 int vm_begin_operation(VM *vm, VMOperation kind);
+
+/* The error of a VM that did not start again after a restart; such a VM is tried again. */
+#define VM_RESTORE_FAILED "Could not start the VM again after the provider restarted"
+/* Starts vm again (stopped, or in error after a failed restore) as its renter last asked,
+ * after the provider or its host went down; its job (kind restore) tells how it goes, and a
+ * failure leaves it in error with the reason. Errors as manager_start_vm(). */
+int vm_restore(VM *vm, Operation **ret_op);

@@ -74,6 +74,10 @@ int manager_load_job(Manager *m, const char *job_id, Job *ret) {
         return provider_store_load_job(m->store, job_id, ret);
 }
 
+int manager_load_vm_jobs(Manager *m, VM *vm, Job **ret, size_t *ret_n) {
+        return provider_store_load_jobs(m->store, vm->record.name, ret, ret_n);
+}
+
 Resources manager_capacity(const Manager *m) {
         return m->ledger.capacity;
 }
@@ -266,22 +270,36 @@ static int vm_transition(VM *vm, VMState state, const char *error_message) {
         return r;
 }
 
-static void job_update(VM *vm, JobStatus status, const char *error) {
+static void job_save(VM *vm, const char *job_id, JobKind kind, usec_t created_at, JobStatus status, const char *error) {
         Job j = {
                 .status = status,
+                .kind = kind,
                 .error = (char *) error,
-                .created_at = vm->record.created_at,
+                .created_at = created_at,
                 .updated_at = now_realtime(),
         };
         int r;
 
-        if (!vm->record.job_id[0])
-                return;
-        strcpy(j.job_id, vm->record.job_id);
+        strcpy(j.job_id, job_id);
         strcpy(j.vm_name, vm->record.name);
         r = store_note(vm->manager, provider_store_save_job(vm->manager->store, &j));
         if (r < 0)
                 log_debug_errno(r, "Failed to save job %s, ignoring: %m", j.job_id);
+}
+
+/* The VM's create job. */
+static void job_update(VM *vm, JobStatus status, const char *error) {
+        if (vm->record.job_id[0])
+                job_save(vm, vm->record.job_id, JOB_KIND_CREATE, vm->record.created_at, status, error);
+}
+
+/* The job of the VM's restore, while there is one; done once it succeeded. */
+static void restore_job_update(VM *vm, JobStatus status, const char *error) {
+        if (!vm->restore_job[0])
+                return;
+        job_save(vm, vm->restore_job, JOB_KIND_RESTORE, vm->restore_since, status, error);
+        if (status == JOB_READY)
+                vm->restore_job[0] = 0;
 }
 
 bool vm_job_creating(VM *vm) {
@@ -480,6 +498,7 @@ void vm_came_up(VM *vm, VMOperation op, const DriverVM *info) {
         (void) vm_set_state(vm, VM_RUNNING, NULL);
         if (op == VM_OP_CREATE)
                 job_update(vm, JOB_READY, NULL);
+        restore_job_update(vm, JOB_READY, NULL);
         if (together && store_note(vm->manager, provider_store_commit(vm->manager->store)) < 0)
                 vm->unsaved = true; /* written again once the store works */
         vm_forwarder_update(vm);
@@ -657,6 +676,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
 
         strcpy(record.name, req->name);
         record.state = VM_CREATING;
+        record.desired = VM_RUNNING;
         record.resources = req->resources;
         record.ssh_key = strdup(req->ssh_key);
         record.owner = c && c->identity ? strdup(c->identity) : NULL;
@@ -820,15 +840,21 @@ static int action_check(Manager *m, const Caller *c, VM *vm, bool state_ok) {
         return 0;
 }
 
-/* Saves the transition and begins the operation; nothing changes on failure. */
-static int action_begin(VM *vm, VMOperation kind, VMState state) {
+/* Saves the transition, with what the renter now wants of the VM (desired: VM_RUNNING or
+ * VM_STOPPED, or _VM_STATE_INVALID when that does not change), and begins the operation;
+ * nothing changes on failure. */
+static int action_begin(VM *vm, VMOperation kind, VMState state, VMState desired) {
+        VMState old_desired = vm->record.desired;
         int r;
 
         r = vm_begin_operation(vm, kind);
         if (r < 0)
                 return r;
+        if (desired >= 0)
+                vm->record.desired = desired;
         r = vm_transition(vm, state, NULL);
         if (r < 0) {
+                vm->record.desired = old_desired;
                 vm->operation = operation_free(vm->operation);
                 return r;
         }
@@ -857,10 +883,50 @@ int manager_start_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
         r = action_check(m, c, vm, vm->record.state == VM_STOPPED);
         if (r < 0)
                 return r;
-        r = action_begin(vm, VM_OP_START, VM_STARTING);
+        r = action_begin(vm, VM_OP_START, VM_STARTING, VM_RUNNING);
         if (r < 0)
                 return r;
         action_run(vm, m->driver->ops->start, on_started, ret_op);
+        return 0;
+}
+
+static void on_restored(int r, const char *message, void *userdata) {
+        VM *vm = userdata;
+        char text[512];
+
+        vm->op = NULL;
+        if (r >= 0) {
+                vm_query_address(vm);
+                return;
+        }
+        snprintf(text, sizeof(text), VM_RESTORE_FAILED ": %s", message ?: strerror(ERRNO_VALUE(r)));
+        restore_job_update(vm, JOB_FAILED, text);
+        op_failed(vm, VM_OP_START, VM_ERROR, r, text);
+}
+
+int vm_restore(VM *vm, Operation **ret_op) {
+        Manager *m = vm->manager;
+        int r;
+
+        r = action_check(m, NULL, vm, IN_SET(vm->record.state, VM_STOPPED, VM_ERROR));
+        if (r < 0)
+                return r;
+        r = action_begin(vm, VM_OP_START, VM_STARTING, _VM_STATE_INVALID);
+        if (r < 0)
+                return r;
+        if (!vm->restore_job[0]) {
+                make_random_id(vm->restore_job);
+                vm->restore_since = now_realtime();
+        }
+        restore_job_update(vm, JOB_STARTING, NULL);
+        log_struct(LOG_NOTICE,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_VM_RESTORING,
+                   "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
+                   "GOLEM_JOB=%s", vm->restore_job,
+                   "MESSAGE=Starting VM %s again, as its renter left it running (job %s).",
+                   vm->record.name, vm->restore_job);
+        action_run(vm, m->driver->ops->start, on_restored, ret_op);
         return 0;
 }
 
@@ -870,7 +936,7 @@ int manager_stop_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
         r = action_check(m, c, vm, vm->record.state == VM_RUNNING);
         if (r < 0)
                 return r;
-        r = action_begin(vm, VM_OP_STOP, VM_STOPPING);
+        r = action_begin(vm, VM_OP_STOP, VM_STOPPING, VM_STOPPED);
         if (r < 0)
                 return r;
         /* Sessions end with the VM; new ones are refused from now on. */
@@ -919,7 +985,7 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
                 r = action_check(m, c, vm, IN_SET(vm->record.state, VM_RUNNING, VM_STOPPED, VM_ERROR));
                 if (r < 0)
                         return r;
-                r = action_begin(vm, VM_OP_DELETE, VM_DELETING);
+                r = action_begin(vm, VM_OP_DELETE, VM_DELETING, _VM_STATE_INVALID);
                 if (r < 0)
                         return r;
         }

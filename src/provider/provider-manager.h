@@ -100,6 +100,8 @@ bool manager_caller_owns(const Caller *c, const VM *vm);
 
 /* The create job, as stored. */
 int manager_load_job(Manager *m, const char *job_id, Job *ret);
+/* The jobs of vm (its create, restores after restarts), newest first; free with jobs_free(). */
+int manager_load_vm_jobs(Manager *m, VM *vm, Job **ret, size_t *ret_n);
 
 /* Resources: what is offered in total, what is free, and whether the free part may be
  * advertised (the host's live usage is under the thresholds and the minimums are met). */
