@@ -117,7 +117,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         provider_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 28);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 29);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
