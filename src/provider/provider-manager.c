@@ -969,9 +969,9 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
 
                 if (!o)
                         return -ENOMEM;
-                r = vm_transition(vm, VM_DELETING, why);
+                r = free_and_strdup(&vm->failure_message, why);
                 if (r >= 0)
-                        r = free_and_strdup(&vm->failure_message, why);
+                        r = vm_transition(vm, VM_DELETING, why);
                 if (r < 0) {
                         operation_free(o);
                         return r;
