@@ -132,19 +132,24 @@ void manager_set_store_watch(Manager *m, StoreWatchFn fn, void *userdata) {
 static int store_note(Manager *m, int r);
 
 /* Writes what the store could not take before: the records of VMs that changed meanwhile,
- * the removal of deleted ones. */
-static void store_flush(Manager *m) {
+ * the removal of deleted ones. Stops at the first failure, which it returns. */
+static int store_flush(Manager *m) {
+        int r;
+
         LIST_FOREACH(vms, vm, m->vms)
                 if (vm->unsaved) {
-                        vm->unsaved = provider_store_save_vm(m->store, &vm->record) < 0;
-                        if (vm->unsaved)
-                                return;
+                        r = provider_store_save_vm(m->store, &vm->record);
+                        if (r < 0)
+                                return r;
+                        vm->unsaved = false;
                 }
         while (m->n_unremoved > 0) {
-                if (provider_store_remove_vm(m->store, m->unremoved[m->n_unremoved - 1]) < 0)
-                        return;
+                r = provider_store_remove_vm(m->store, m->unremoved[m->n_unremoved - 1]);
+                if (r < 0 && r != -ENOENT)
+                        return r;
                 free(m->unremoved[--m->n_unremoved]);
         }
+        return 0;
 }
 
 static int on_store_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -173,7 +178,7 @@ static int store_note(Manager *m, int r) {
                            "MESSAGE=The state store takes writes again.");
                 if (m->store_watch)
                         m->store_watch(m, 0, m->store_watch_userdata);
-                store_flush(m);
+                (void) store_note(m, store_flush(m)); /* failing again: told again */
                 return r;
         }
 
@@ -247,7 +252,8 @@ int vm_set_state(VM *vm, VMState state, const char *error_message) {
 /* An intent (what is about to be asked of the hypervisor): saved before it is acted on. When
  * the save fails nothing changed, not the VM in memory, nor the ledger, nor its record. */
 static int vm_transition(VM *vm, VMState state, const char *error_message) {
-        VMRecord old = vm->record;
+        VMState old_state = vm->record.state;
+        usec_t old_updated_at = vm->record.updated_at;
         bool unsaved = vm->unsaved;
         char *old_error = NULL;
         int r;
@@ -262,8 +268,8 @@ static int vm_transition(VM *vm, VMState state, const char *error_message) {
                 free(old_error);
                 return r;
         }
-        vm_change_state(vm, old.state);
-        vm->record.updated_at = old.updated_at;
+        vm_change_state(vm, old_state);
+        vm->record.updated_at = old_updated_at;
         free(vm->record.error_message);
         vm->record.error_message = old_error;
         vm->unsaved = unsaved;
