@@ -1098,6 +1098,16 @@ TEST(desired_state_follows_the_renter) {
         ASSERT_STREQ(stored_desired(&w, "web"), "running");
 }
 
+/* The provider stops and starts again, and compares its records with the driver's list; what
+ * led there is forgotten. */
+static void world_restart(World *w) {
+        world_stop(w);
+        world_forget(w);
+        world_start(w);
+        ASSERT_OK(reconciler_new(w->manager, &w->reconciler));
+        world_settle(w);
+}
+
 /* A provider with VMs a, b and c running and d stopped by its renter goes down with its host:
  * the hypervisor has all four stopped when it starts again (AutostartVMs=autostart). */
 static void world_init_rebooted(World *w, bool autostart) {
@@ -1111,14 +1121,9 @@ static void world_init_rebooted(World *w, bool autostart) {
         bring_up(w, &dbus_caller, "c", "10.0.0.3");
         act(w, manager_stop_vm, bring_up(w, &dbus_caller, "d", "10.0.0.4"), &stop);
         finish(w, FAKE_STOP, "d", 0, NULL);
-        world_stop(w);
-
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 fake_set_vm(&w->driver, names[i], DRIVER_VM_STOPPED, NULL);
-        world_forget(w);
-        world_start(w);
-        ASSERT_OK(reconciler_new(w->manager, &w->reconciler));
-        world_settle(w);
+        world_restart(w);
 }
 
 TEST(restart_restores_running_vms_two_at_a_time) {
@@ -1192,6 +1197,38 @@ TEST(failed_restore_is_error_and_tried_again) {
         ASSERT_STREQ(stored_last_job(&w, "a"), "restore ready");
         ASSERT_STREQ(stored_vm(&w, "d"), "stopped");
         ASSERT_VMS_HOLD(&w, 4);
+}
+
+/* A VM whose restore failed holds nothing; a create may take its resources meanwhile, and the
+ * next restore does not overcommit them: it waits until they are free. */
+TEST(failed_restore_does_not_overcommit) {
+        _cleanup_(world_done) World w = {};
+        VMCreateRequest big = create_request("big");
+        char reason[256] = "";
+        Watch del;
+
+        world_init_rebooted(&w, true);
+        finish(&w, FAKE_START, "a", -EIO, "qemu: could not open the disk");
+        finish(&w, FAKE_START, "b", 0, NULL);
+        finish(&w, FAKE_START, "c", 0, NULL);
+        big.resources = manager_available(w.manager);
+        fake_set_vm(&w.driver, "big", DRIVER_VM_RUNNING, "10.0.0.9");
+        ASSERT_OK(manager_create_vm(w.manager, &dbus_caller, &big, NULL, NULL, reason, sizeof(reason)));
+        finish(&w, FAKE_LAUNCH, "big", 0, NULL);
+
+        /* A restart: a is due again at once, but there is no room for it. */
+        fake_set_vm(&w.driver, "b", DRIVER_VM_RUNNING, "10.0.0.2");
+        fake_set_vm(&w.driver, "c", DRIVER_VM_RUNNING, "10.0.0.3");
+        world_restart(&w);
+        ASSERT_STREQ(w.driver.calls, "list");
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "a")->record.state, VM_ERROR);
+        ASSERT_EQ_INT(manager_available(w.manager).cpu, 0);
+
+        /* Room again, and another restart: it comes back. */
+        act(&w, manager_delete_vm, manager_get_vm(w.manager, "big"), &del);
+        finish(&w, FAKE_REMOVE, "big", 0, NULL);
+        world_restart(&w);
+        ASSERT_STREQ(w.driver.calls, "list, start a");
 }
 
 /* ---- 8. watchers ---- */

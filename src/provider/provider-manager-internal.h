@@ -66,5 +66,6 @@ int vm_begin_operation(VM *vm, VMOperation kind);
 #define VM_RESTORE_FAILED "Could not start the VM again after the provider restarted"
 /* Starts vm again (stopped, or in error after a failed restore) as its renter last asked,
  * after the provider or its host went down; its job (kind restore) tells how it goes, and a
- * failure leaves it in error with the reason. Errors as manager_start_vm(). */
+ * failure leaves it in error with the reason. Errors as manager_start_vm(), and -ENOSPC when a
+ * VM in error (which holds no resources) would not fit into what is free now. */
 int vm_restore(VM *vm, Operation **ret_op);

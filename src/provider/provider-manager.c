@@ -917,6 +917,15 @@ int vm_restore(VM *vm, Operation **ret_op) {
         r = action_check(m, NULL, vm, IN_SET(vm->record.state, VM_STOPPED, VM_ERROR));
         if (r < 0)
                 return r;
+        if (vm->record.state == VM_ERROR) {
+                /* In error it held nothing: it comes back only into what is still free, never
+                 * by overcommitting what creates took meanwhile. */
+                Resources a = ledger_available(&m->ledger);
+
+                if (vm->record.resources.cpu > a.cpu || vm->record.resources.memory > a.memory ||
+                    vm->record.resources.storage > a.storage)
+                        return -ENOSPC;
+        }
         r = action_begin(vm, VM_OP_START, VM_STARTING, _VM_STATE_INVALID);
         if (r < 0)
                 return r;

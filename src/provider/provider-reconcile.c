@@ -159,8 +159,10 @@ static void restore_begin(Reconciler *rc, RestoreSlot *slot, VM *vm) {
         vm->restore_pending = false;
         r = vm_restore(vm, &op);
         if (r < 0) {
-                /* Refused before it began (the state store failing, say): later. */
-                on_restore_done(NULL, r, strerror(ERRNO_VALUE(r)), vm, NULL);
+                /* Refused before it began (the state store failing, its resources taken by
+                 * creates meanwhile): later. */
+                on_restore_done(NULL, r, r == -ENOSPC ? "not enough free resources for it now" : strerror(ERRNO_VALUE(r)),
+                                vm, NULL);
                 return;
         }
         slot->rc = rc;
