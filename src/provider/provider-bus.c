@@ -27,7 +27,7 @@ struct ProviderBus {
 };
 
 static int bus_error_from_errno(sd_bus_error *error, int r, const char *message) {
-        return sd_bus_error_set(error, error_info(r)->bus_error, message ?: strerror(ERRNO_VALUE(r)));
+        return sd_bus_error_set(error, error_info(r)->bus_error, message ?: error_message(r));
 }
 
 /* ---- object paths ---- */

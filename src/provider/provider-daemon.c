@@ -198,6 +198,20 @@ static int setup_advertiser(ProviderDaemon *d) {
         return 0;
 }
 
+/* The state store failing is the one thing an admin must hear of at once: systemctl status
+ * says so until it works again. */
+static void on_store_health(Manager *m, int error, void *userdata) {
+        char status[160];
+
+        if (error == 0) {
+                daemon_notify_status("Serving VMs.");
+                return;
+        }
+        snprintf(status, sizeof(status), "The state store is failing (%s): changes to VMs are refused.",
+                 error == -EDQUOT ? "its disk is full" : strerror(ERRNO_VALUE(error)));
+        daemon_notify_status(status);
+}
+
 /* ---- reload and stop ---- */
 
 int provider_daemon_reload(ProviderDaemon *d, const char **ret_error) {
@@ -329,6 +343,7 @@ int provider_daemon_start(ProviderDaemon *d) {
                         driver->ops->free(driver);
                 return log_error_errno(r, "Failed to set up the VM manager: %m");
         }
+        manager_set_store_watch(d->manager, on_store_health, d);
         r = manager_start(d->manager);
         if (r < 0)
                 return r;

@@ -81,3 +81,6 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 #define GOLEM_MESSAGE_SERVICE_STOPPED        "e8d6c4b2a0f84e6c9a2b4d6f8e0c2a17"
 #define GOLEM_MESSAGE_ADVERTISEMENT_FAILED   "4f6b1d8e2a7c4e95b3d0c8a1f7e2b918"
 #define GOLEM_MESSAGE_ADVERTISEMENT_RECOVERED "b72e9c4a1d5f4b08a6e3c1d9f4a7e219"
+#define GOLEM_MESSAGE_STORE_FAILED           "ccb896dfd8844fafbd54efce0bc7b4aa"
+#define GOLEM_MESSAGE_STORE_RECOVERED        "1e4d9b96aa3743809a6acafa3cd36181"
+#define GOLEM_MESSAGE_VM_RESTORING           "cb4ef407f9774d7a999302e4769298f7"

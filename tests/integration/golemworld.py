@@ -39,6 +39,7 @@ import base64
 import calendar
 import copy
 import ctypes
+import errno
 import fcntl
 import hashlib
 from http.client import HTTPConnection, HTTPException
@@ -543,6 +544,13 @@ class Daemon:
 
     # -- notify socket
 
+    def statuses(self):
+        """The STATUS= texts sent so far, in order (what systemctl status
+        showed), after collecting what is queued."""
+        self._receive(0)
+        return [line[len("STATUS="):] for msg in self.notifications
+                for line in msg.splitlines() if line.startswith("STATUS=")]
+
     def notified(self, line):
         """Whether any datagram received so far contains ``line``."""
         return self.notify_index(line) is not None
@@ -996,6 +1004,50 @@ def wait_advertised(discovery, provider_id, resources=None, timeout=15):
         return ad
     return wait_for(f"the advertisement of {provider_id} ({resources})",
                     check, timeout)
+
+
+# --------------------------------------------------------------------------
+# a small disk
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
+_PRIVATE_MOUNTS = []
+
+
+def small_disk(path, size="4m"):
+    """Mounts a tmpfs of ``size`` on ``path``, in a mount namespace of the
+    case's own (made once; the daemons it starts inherit it), so that the
+    mount goes with the case whatever happens.  Needs root."""
+    if not _PRIVATE_MOUNTS:
+        libc = ctypes.CDLL(None, use_errno=True)
+        expect(libc.unshare(_CLONE_NEWNS) == 0,
+               f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())} "
+               "(small_disk needs root)")
+        expect(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+               == 0, f"making / private: {os.strerror(ctypes.get_errno())}")
+        _PRIVATE_MOUNTS.append(True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700",
+                    "tmpfs", path], check=True)
+
+
+def fill_disk(directory):
+    """Fills the filesystem of ``directory`` to the last byte; returns the
+    file that does it (remove it, and the space is back)."""
+    path = os.path.join(directory, "filler")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        size = 1 << 20
+        while size > 0:
+            try:
+                while os.write(fd, b"\0" * size) == size:
+                    pass
+            except OSError as e:
+                expect(e.errno == errno.ENOSPC, f"filling {path}: {e}")
+            size //= 2
+    finally:
+        os.close(fd)
+    return path
 
 
 # --------------------------------------------------------------------------
