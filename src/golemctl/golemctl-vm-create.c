@@ -364,6 +364,8 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
         if (!vm_name_valid(name))
                 return ctl_usage("Invalid VM name '%s': 3-63 characters of a-z, 0-9 and '-', "
                                  "starting and ending with a letter or digit, no '--'.", name);
+        if (vm_name_reserved(name))
+                return ctl_usage("The VM name 'jobs' is reserved (the providers' path of jobs); choose another.");
 
         want = vm_size_resources(c->size >= 0 ? c->size : VM_SIZE_SMALL);
         if (c->cpu > 0)

@@ -19,7 +19,7 @@ static const ErrorInfo error_table[] = {
         { ERANGE,       400, "BAD_REQUEST",          GOLEM_BUS_ERROR_FAILED },
         { EACCES,       401, "UNAUTHORIZED",         GOLEM_BUS_ERROR_FAILED },
         { EPERM,        401, "UNAUTHORIZED",         GOLEM_BUS_ERROR_FAILED },
-        { E2BIG,        413, "REQUEST_TOO_LARGE",    GOLEM_BUS_ERROR_FAILED },
+        { E2BIG,        413, "PAYLOAD_TOO_LARGE",    GOLEM_BUS_ERROR_FAILED },
         { EOPNOTSUPP,   405, "METHOD_NOT_ALLOWED",   GOLEM_BUS_ERROR_FAILED },
         { ENOSPC,       503, "RESOURCE_UNAVAILABLE", GOLEM_BUS_ERROR_PREFIX "ResourceUnavailable" },
         { EDQUOT,       507, "INSUFFICIENT_STORAGE", GOLEM_BUS_ERROR_PREFIX "StorageFull",

@@ -875,7 +875,7 @@ def errors(binary):
     w = BusWorld(binary, timings={"BOOT_SECONDS": 4})
     key = random_public_key()
     for name in ("ab", "UPPER", "-lead", "trail-", "dou--ble", "x" * 64,
-                 "sp ace", "dot.ted", "ünï"):
+                 "sp ace", "dot.ted", "ünï", "jobs"):
         for user in (DENY, ALLOW):
             expect_bus_error(lambda: w.create(user, name), INVALID_ARGS,
                              f"CreateVM {name!r} as {user}")

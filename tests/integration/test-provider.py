@@ -1172,7 +1172,8 @@ def hostile_rows(key):
     bad_names = ["--help", "../x", "a b", "ab", "a" * 64, "UPPER", "a--b",
                  "vm-\u00fc", "vm-\u202e", "\u0432\u043c-1", "golem;rm -rf /",
                  "$(reboot)", "`reboot`", "abc\u0000def", "abc\ndef",
-                 "abc\r\n", "-abc", "abc-", "", "a/b", "abc.", "x" * 1000]
+                 "abc\r\n", "-abc", "abc-", "", "a/b", "abc.", "x" * 1000,
+                 "jobs"]
     for name in bad_names:
         rows.append((f"name {name[:40]!r}", "POST", VMS, body(name=name),
                      422, V, "name"))
