@@ -811,7 +811,8 @@ def state_store_full(binary):
               "/health once there is space again")
     expect_eq(p.stderr().count("The state store takes writes again"), 1,
               f"the recovery logged once{p.tail()}")
-    expect_eq(p.statuses()[-1], "Serving VMs.", "STATUS= after the recovery")
+    expect_eq(p.statuses()[-1], "1 VM running, 1 stopped; not advertising: no DiscoveryURL=",
+              "STATUS= after the recovery")
     expect_eq(p.stderr().count("The state store failed to save"), 1,
               f"no more failures logged{p.tail()}")
     p.stop()
@@ -830,6 +831,30 @@ def sigterm_withdraws_advertisement(binary):
     p.stop()
     status, _, data = http("GET", f"{disc.url}{ADS}/{pid}")
     expect_eq(status, 404, f"advertisement after SIGTERM (body {data!r})")
+
+
+@case
+def status_line(binary):
+    """STATUS= (what systemctl status shows) follows the VMs and the
+    advertising: when the last advertisement was stored, and why posts fail."""
+    disc = start_discovery()
+    mp = Standin()
+    p = provider(binary, mp, discovery=disc).start().wait_ready()
+    pid = info(p)["provider_id"]
+    expect_advertised(p, disc, pid, "after start")
+    advertised = re.compile(r"^(\d+) VMs? running(, .*)?; advertised to " + re.escape(disc.url) +
+                            r" at \d\d:\d\d:\d\d UTC$")
+    wait_for("STATUS= to say 0 VMs and when it advertised",
+             lambda: advertised.match(p.statuses()[-1]) and p.statuses()[-1].startswith("0 VMs running"))
+    create(p, "shown")
+    wait_for("STATUS= to count the VM",
+             lambda: p.statuses()[-1].startswith("1 VM running; advertised to "))
+    disc.kill9()
+    vm_op(p, "shown", "stop")
+    wait_for("STATUS= to say why advertising fails",
+             lambda: p.statuses()[-1] == f"1 VM stopped; advertising to {disc.url} fails: Connection refused",
+             timeout=30)
+    p.stop()
 
 
 @case
