@@ -15,6 +15,7 @@ static LocalVM sample(const char *name, usec_t created) {
                 .resources = { 2, 4, 20 },
                 .ssh_key_path = (char *) "/home/a/.ssh/id_ed25519",
                 .created_at = created,
+                .identity = (char *) "kZ3p9QmW2xR7tY5uV8nB1cD4eF6gH0jL3mN5pQ7rS9t",
         };
 }
 
@@ -39,6 +40,7 @@ TEST(add_get_complete_remove) {
         ASSERT_EQ_UINT(got.created_at, 1700000000 * USEC_PER_SEC);
 
         ASSERT_NULL(got.ssh_host);
+        ASSERT_STREQ(got.identity, "kZ3p9QmW2xR7tY5uV8nB1cD4eF6gH0jL3mN5pQ7rS9t");
         local_vm_done(&got);
 
         ASSERT_OK(state_set_created(db, "web", "job1"));
@@ -89,7 +91,7 @@ TEST(list_in_creation_order_and_reopen) {
         free(dir);
 }
 
-/* A record golemctl 1 wrote (schema version 1, before ssh_host) is read and kept. */
+/* A record golemctl 1 wrote (schema version 1, before ssh_host and identity) is read and kept. */
 TEST(version_1_migrated) {
         char *dir = test_mkdtemp(), *path = NULL;
         sqlite3 *db = NULL;
@@ -114,6 +116,7 @@ TEST(version_1_migrated) {
         ASSERT_STREQ(got.provider_url, "http://192.0.2.9:7466");
         ASSERT_EQ_INT(got.ssh_port, 50800);
         ASSERT_NULL(got.ssh_host);
+        ASSERT_NULL(got.identity);
         local_vm_done(&got);
         ASSERT_OK(state_set_ssh_host(db, "old", "192.0.2.9"));
         ASSERT_OK(state_get(db, "old", &got));

@@ -32,6 +32,7 @@ TEST(status_from_errno) {
                 { ECONNREFUSED, 503 },
                 { EHOSTUNREACH, 503 },
                 { EHOSTDOWN, 503 },  /* the hypervisor is down: as REST and D-Bus say it */
+                { EDQUOT, 507 },     /* the state store's disk is full, not "no capacity" */
                 { EOPNOTSUPP, 405 },
                 { ETIMEDOUT, 504 },
                 { EIO, 500 },

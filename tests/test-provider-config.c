@@ -50,6 +50,7 @@ static void assert_defaults(const ProviderSettings *s) {
         ASSERT_NULL(s->multipass_binary_path);
         ASSERT_STREQ(s->driver, "auto");
         ASSERT_EQ_UINT(s->launch_timeout_sec, 600);
+        ASSERT_TRUE(s->autostart_vms);
         ASSERT_EQ_INT(s->port_range_start, 50800);
         ASSERT_EQ_INT(s->port_range_end, 50899);
         ASSERT_EQ_UINT(s->min_cpu_cores, 1);
@@ -121,7 +122,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         provider_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 30);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 31);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -150,6 +151,7 @@ TEST(environment) {
                 { "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH", "/opt/multipass/bin/multipass" },
                 { "GOLEM_PROVIDER_DRIVER", "multipass" },
                 { "GOLEM_PROVIDER_LAUNCH_TIMEOUT", "900" },
+                { "GOLEM_PROVIDER_AUTOSTART_VMS", "no" },
                 { "GOLEM_PROVIDER_PORT_RANGE_START", "40000" },
                 { "GOLEM_PROVIDER_PORT_RANGE_END", "40009" },
                 { "GOLEM_PROVIDER_MIN_CPU_CORES", "2" },
@@ -192,6 +194,7 @@ TEST(environment) {
         ASSERT_STREQ(s.multipass_binary_path, "/opt/multipass/bin/multipass");
         ASSERT_STREQ(s.driver, "multipass");
         ASSERT_EQ_UINT(s.launch_timeout_sec, 900);
+        ASSERT_FALSE(s.autostart_vms);
         ASSERT_EQ_INT(s.port_range_start, 40000);
         ASSERT_EQ_INT(s.port_range_end, 40009);
         ASSERT_EQ_UINT(s.min_cpu_cores, 2);
@@ -290,6 +293,7 @@ TEST(environment_errors) {
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "86401" },
                 { "GOLEM_PROVIDER_LAUNCH_TIMEOUT", "0" },
                 { "GOLEM_PROVIDER_LAUNCH_TIMEOUT", "10m" },
+                { "GOLEM_PROVIDER_AUTOSTART_VMS", "sometimes" },
                 { "GOLEM_PROVIDER_VM_DATA_DIR", "var/lib/golem" },
                 { "GOLEM_PROVIDER_VM_DATA_DIR", "" },
                 { "GOLEM_PROVIDER_MULTIPASS_BINARY_PATH", "multipass" },

@@ -7,7 +7,10 @@
  * VM's state, how the operation completed, the records and jobs as a fresh connection to the
  * store reads them, the free resources, the listeners' events and the calls the driver got. */
 
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <unistd.h>
 #include <systemd/sd-event.h>
 
@@ -318,7 +321,8 @@ static char *test_strdup(const char *s) {
         return p;
 }
 
-static void world_init(World *w) {
+/* A world not started yet: its directories, settings and loop. */
+static void world_setup(World *w) {
         /* A private range per process, so that parallel runs do not skip each other's ports. */
         uint16_t port = (uint16_t) (20000 + (getpid() % 1000) * N_PORTS);
 
@@ -345,11 +349,16 @@ static void world_init(World *w) {
         ASSERT_TRUE(asprintf(&w->db, "%s/provider.db", w->settings.vm_data_dir) >= 0);
         ASSERT_OK(sd_event_new(&w->event));
         ASSERT_OK(runner_new(w->event, &w->runner));
+}
+
+static void world_init(World *w) {
+        world_setup(w);
         world_start(w);
 }
 
 static void world_done(World *w) {
         world_stop(w);
+        (void) umount2(w->settings.vm_data_dir, MNT_DETACH); /* a small disk of its own */
         runner_free(w->runner);
         sd_event_unref(w->event);
         provider_settings_done(&w->settings);
@@ -401,24 +410,80 @@ static ProviderStore *store_open_fresh(World *w) {
         return s;
 }
 
-/* The record of vm as a fresh connection to the store reads it: "running", "error (why)" or
- * "none". */
-static const char *stored_vm(World *w, const char *vm) {
-        static char text[320];
+/* The record of vm as a fresh connection to the store reads it: false when there is none. */
+static bool stored_record(World *w, const char *vm, VMRecord *ret) {
         ProviderStore *s = store_open_fresh(w);
         VMRecord *records = NULL;
+        bool found = false;
         size_t n = 0;
 
         ASSERT_OK(provider_store_load_vms(s, &records, &n));
-        snprintf(text, sizeof(text), "none");
         for (size_t i = 0; i < n; i++) {
-                if (streq(records[i].name, vm))
-                        snprintf(text, sizeof(text), "%s%s%s%s", vm_state_to_string(records[i].state),
-                                 records[i].error_message ? " (" : "", records[i].error_message ?: "",
-                                 records[i].error_message ? ")" : "");
+                if (!found && streq(records[i].name, vm)) {
+                        *ret = records[i];
+                        found = true;
+                        continue;
+                }
                 vm_record_done(records + i);
         }
         free(records);
+        provider_store_close(s);
+        return found;
+}
+
+/* The same: "running", "error (why)" or "none". */
+static const char *stored_vm(World *w, const char *vm) {
+        static char text[320];
+        _cleanup_(vm_record_done) VMRecord r = {};
+
+        if (!stored_record(w, vm, &r))
+                return "none";
+        snprintf(text, sizeof(text), "%s%s%s%s", vm_state_to_string(r.state), r.error_message ? " (" : "",
+                 strempty(r.error_message), r.error_message ? ")" : "");
+        return text;
+}
+
+/* Every record's name and state: "a running, b stopped". */
+static const char *stored_vms(World *w) {
+        static char text[1024];
+        ProviderStore *s = store_open_fresh(w);
+        VMRecord *records = NULL;
+        size_t n = 0, k = 0;
+
+        ASSERT_OK(provider_store_load_vms(s, &records, &n));
+        text[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+                k += snprintf(text + k, sizeof(text) - k, "%s%s %s", i > 0 ? ", " : "", records[i].name,
+                              vm_state_to_string(records[i].state));
+                ASSERT_TRUE(k < sizeof(text));
+                vm_record_done(records + i);
+        }
+        free(records);
+        provider_store_close(s);
+        return text;
+}
+
+/* What the renter last asked of vm, as the store has it: "running" or "stopped". */
+static const char *stored_desired(World *w, const char *vm) {
+        _cleanup_(vm_record_done) VMRecord r = {};
+
+        ASSERT_TRUE(stored_record(w, vm, &r));
+        return vm_state_to_string(r.desired);
+}
+
+/* The newest job of vm as the store has it: "restore starting", "create ready", "restore
+ * failed (why)". */
+static const char *stored_last_job(World *w, const char *vm) {
+        static char text[320];
+        ProviderStore *s = store_open_fresh(w);
+        Job *jobs = NULL;
+        size_t n = 0;
+
+        ASSERT_OK(provider_store_load_jobs(s, vm, &jobs, &n));
+        ASSERT_TRUE(n > 0);
+        snprintf(text, sizeof(text), "%s %s%s%s%s", job_kind_to_string(jobs[0].kind), job_status_to_string(jobs[0].status),
+                 jobs[0].error ? " (" : "", strempty(jobs[0].error), jobs[0].error ? ")" : "");
+        jobs_free(jobs, n);
         provider_store_close(s);
         return text;
 }
@@ -838,6 +903,122 @@ TEST(start_of_vanished_vm_is_an_error) {
         ASSERT_VMS_HOLD(&w, 0);
 }
 
+/* ---- 6b. the store full: nothing changes, nothing is acted on ---- */
+
+/* A new world whose state directory is a small tmpfs of its own (in a private mount
+ * namespace), so that it can be filled to the brim, where VM web runs and VM cache is
+ * stopped; what led there is forgotten. False where that cannot be had (not root): the test
+ * is skipped. */
+static bool world_init_small_disk(World *w, VM **ret_web, VM **ret_cache) {
+        Watch stop;
+
+        world_setup(w);
+        if (unshare(CLONE_NEWNS) < 0) {
+                fprintf(stderr, "Skipped: no mount namespace (%m).\n");
+                return false;
+        }
+        ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 0);
+        ASSERT_OK(mkdir(w->settings.vm_data_dir, 0700) < 0 ? -errno : 0);
+        ASSERT_OK(mount("tmpfs", w->settings.vm_data_dir, "tmpfs", 0, "size=2m,mode=0700") < 0 ? -errno : 0);
+        world_start(w);
+
+        *ret_web = bring_up(w, &dbus_caller, "web", "10.0.0.5");
+        *ret_cache = bring_up(w, &dbus_caller, "cache", "10.0.0.6");
+        act(w, manager_stop_vm, *ret_cache, &stop);
+        finish(w, FAKE_STOP, "cache", 0, NULL);
+        world_forget(w);
+        return true;
+}
+
+/* Fills the state directory's disk to the last byte (full: true), or frees it again. */
+static void disk_set_full(World *w, bool full) {
+        _cleanup_free_ char *path = NULL;
+        static const char block[4096];
+        int fd;
+
+        ASSERT_TRUE(asprintf(&path, "%s/filler", w->settings.vm_data_dir) >= 0);
+        if (!full) {
+                ASSERT_OK(unlink(path) < 0 ? -errno : 0);
+                return;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_OK(fd < 0 ? -errno : 0);
+        for (size_t size = sizeof(block); size > 0; size /= 2)
+                while (write(fd, block, size) == (ssize_t) size)
+                        ;
+        ASSERT_EQ_INT(errno, ENOSPC);
+        close(fd);
+}
+
+TEST(full_store_refuses_changes_and_recovers) {
+        _cleanup_(world_done) World w = {};
+        VMCreateRequest req = create_request("db");
+        char reason[256] = "";
+        Watch stop;
+        VM *vm, *stopped;
+
+        if (!world_init_small_disk(&w, &vm, &stopped))
+                return;
+
+        disk_set_full(&w, true);
+        ASSERT_ERROR(manager_stop_vm(w.manager, &rest_anonymous, vm, NULL), EDQUOT);
+        ASSERT_ERROR(manager_delete_vm(w.manager, &dbus_caller, vm, NULL), EDQUOT);
+        ASSERT_ERROR(manager_start_vm(w.manager, &dbus_caller, stopped, NULL), EDQUOT);
+        ASSERT_ERROR(manager_create_vm(w.manager, &dbus_caller, &req, NULL, NULL, reason, sizeof(reason)), EDQUOT);
+        ASSERT_STREQ(reason, "The state store failed: its disk is full");
+        world_settle(&w);
+
+        /* Nothing was asked of the hypervisor, nothing changed, nobody heard of a change. */
+        ASSERT_STREQ(w.driver.calls, "");
+        ASSERT_EQ_UINT(w.n_events, 0);
+        ASSERT_EQ_INT(vm->record.state, VM_RUNNING);
+        ASSERT_EQ_INT(stopped->record.state, VM_STOPPED);
+        ASSERT_NULL(manager_get_vm(w.manager, "db"));
+        ASSERT_EQ_INT(manager_store_error(w.manager), -EDQUOT);
+        ASSERT_VMS_HOLD(&w, 2);
+        ASSERT_STREQ(stored_vm(&w, "web"), "running");
+        ASSERT_STREQ(stored_vm(&w, "cache"), "stopped");
+        ASSERT_STREQ(stored_vm(&w, "db"), "none");
+        disk_set_full(&w, false);
+
+        /* Space again: the same requests go through, no restart needed. */
+        act(&w, manager_stop_vm, vm, &stop);
+        ASSERT_EQ_INT(manager_store_error(w.manager), 0);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopping");
+        finish(&w, FAKE_STOP, "web", 0, NULL);
+        ASSERT_DONE(stop, 0, NULL);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopped");
+        ASSERT_STREQ(w.driver.calls, "stop web");
+}
+
+/* What the hypervisor did is so whether or not the store takes it: a stop that completes while
+ * the store is full leaves the VM stopped, and the record follows once the store works. */
+TEST(full_store_keeps_facts_and_writes_them_later) {
+        _cleanup_(world_done) World w = {};
+        Watch stop, start;
+        VM *vm, *other;
+
+        if (!world_init_small_disk(&w, &vm, &other))
+                return;
+
+        act(&w, manager_stop_vm, vm, &stop);
+        disk_set_full(&w, true);
+        finish(&w, FAKE_STOP, "web", 0, NULL);
+        ASSERT_DONE(stop, 0, NULL);
+        ASSERT_EQ_INT(vm->record.state, VM_STOPPED);
+        ASSERT_EQ_INT(manager_store_error(w.manager), -EDQUOT);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopping");
+        disk_set_full(&w, false);
+
+        /* The next write that succeeds writes the rest too. */
+        act(&w, manager_start_vm, other, &start);
+        ASSERT_EQ_INT(manager_store_error(w.manager), 0);
+        ASSERT_STREQ(stored_vm(&w, "web"), "stopped");
+        ASSERT_STREQ(stored_vm(&w, "cache"), "starting");
+        finish(&w, FAKE_START, "cache", 0, NULL);
+        ASSERT_DONE(start, 0, NULL);
+}
+
 /* ---- 7. a restart: records compared with the driver's list ---- */
 
 TEST(restart_adopts_and_finishes) {
@@ -897,6 +1078,157 @@ TEST(restart_adopts_and_finishes) {
         ASSERT_STREQ(world_events(&w, "lost"), "changed error (The hypervisor lost this VM)");
         ASSERT_EQ_UINT(manager_n_vms(w.manager), 3);
         ASSERT_VMS_HOLD(&w, 2);
+}
+
+/* ---- 7b. what the renter asked for comes back after a reboot ---- */
+
+TEST(desired_state_follows_the_renter) {
+        _cleanup_(world_done) World w = {};
+        Watch stop, start;
+        VM *vm;
+
+        vm = world_init_running(&w);
+        ASSERT_STREQ(stored_desired(&w, "web"), "running");
+        act(&w, manager_stop_vm, vm, &stop);
+        ASSERT_STREQ(stored_desired(&w, "web"), "stopped");
+        finish(&w, FAKE_STOP, "web", 0, NULL);
+        act(&w, manager_start_vm, vm, &start);
+        ASSERT_STREQ(stored_desired(&w, "web"), "running");
+        finish(&w, FAKE_START, "web", 0, NULL);
+        ASSERT_STREQ(stored_desired(&w, "web"), "running");
+}
+
+/* The provider stops and starts again, and compares its records with the driver's list; what
+ * led there is forgotten. */
+static void world_restart(World *w) {
+        world_stop(w);
+        world_forget(w);
+        world_start(w);
+        ASSERT_OK(reconciler_new(w->manager, &w->reconciler));
+        world_settle(w);
+}
+
+/* A provider with VMs a, b and c running and d stopped by its renter goes down with its host:
+ * the hypervisor has all four stopped when it starts again (AutostartVMs=autostart). */
+static void world_init_rebooted(World *w, bool autostart) {
+        static const char *const names[] = { "a", "b", "c", "d" };
+        Watch stop;
+
+        world_init(w);
+        w->settings.autostart_vms = autostart;
+        bring_up(w, &dbus_caller, "a", "10.0.0.1");
+        bring_up(w, &dbus_caller, "b", "10.0.0.2");
+        bring_up(w, &dbus_caller, "c", "10.0.0.3");
+        act(w, manager_stop_vm, bring_up(w, &dbus_caller, "d", "10.0.0.4"), &stop);
+        finish(w, FAKE_STOP, "d", 0, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                fake_set_vm(&w->driver, names[i], DRIVER_VM_STOPPED, NULL);
+        world_restart(w);
+}
+
+TEST(restart_restores_running_vms_two_at_a_time) {
+        _cleanup_(world_done) World w = {};
+
+        world_init_rebooted(&w, true);
+        /* Two at a time; the one its renter stopped stays stopped. */
+        ASSERT_STREQ(w.driver.calls, "list, start a, start b");
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "a")->record.state, VM_STARTING);
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "c")->record.state, VM_STOPPED);
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore starting");
+        ASSERT_STREQ(stored_desired(&w, "c"), "running");
+
+        fake_set_vm(&w.driver, "a", DRIVER_VM_RUNNING, "10.0.0.1");
+        finish(&w, FAKE_START, "a", 0, NULL);
+        ASSERT_STREQ(w.driver.calls, "list, start a, start b, info a, start c");
+        ASSERT_STREQ(stored_vm(&w, "a"), "running");
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore ready");
+
+        finish(&w, FAKE_START, "b", 0, NULL);
+        finish(&w, FAKE_START, "c", 0, NULL);
+        ASSERT_STREQ(stored_vms(&w), "a running, b running, c running, d stopped");
+        ASSERT_STREQ(stored_desired(&w, "d"), "stopped");
+        ASSERT_STREQ(stored_last_job(&w, "d"), "create ready");
+        ASSERT_NULL(fake_pending(&w.driver, FAKE_START, "d"));
+        ASSERT_VMS_HOLD(&w, 4);
+}
+
+TEST(restart_without_autostart_leaves_vms_stopped) {
+        _cleanup_(world_done) World w = {};
+
+        world_init_rebooted(&w, false);
+        ASSERT_STREQ(w.driver.calls, "list");
+        ASSERT_STREQ(stored_vm(&w, "a"), "stopped");
+        ASSERT_STREQ(stored_desired(&w, "a"), "running");
+}
+
+/* Runs the loop, waiting for timers, until the driver has a call of name pending or
+ * timeout_sec passed; returns how long that took. */
+static usec_t world_wait_for_call(World *w, FakeCall call, const char *name, unsigned timeout_sec) {
+        usec_t start = now_monotonic();
+
+        while (!fake_pending(&w->driver, call, name)) {
+                ASSERT_TRUE(now_monotonic() < start + timeout_sec * USEC_PER_SEC);
+                ASSERT_OK(sd_event_run(w->event, 100 * USEC_PER_MSEC));
+        }
+        return now_monotonic() - start;
+}
+
+TEST(failed_restore_is_error_and_tried_again) {
+        _cleanup_(world_done) World w = {};
+        usec_t waited;
+
+        world_init_rebooted(&w, true);
+        finish(&w, FAKE_START, "a", -EIO, "qemu: could not open the disk");
+        ASSERT_STREQ(stored_vm(&w, "a"),
+                     "error (Could not start the VM again after the provider restarted: qemu: could not open the disk)");
+        ASSERT_STREQ(stored_last_job(&w, "a"),
+                     "restore failed (Could not start the VM again after the provider restarted: qemu: could not open the disk)");
+        /* The free slot goes to the next VM; a is tried again after 10 s. */
+        ASSERT_STREQ(w.driver.calls, "list, start a, start b, start c");
+        finish(&w, FAKE_START, "b", 0, NULL);
+        finish(&w, FAKE_START, "c", 0, NULL);
+
+        waited = world_wait_for_call(&w, FAKE_START, "a", 15);
+        ASSERT_TRUE(waited >= 9 * USEC_PER_SEC);
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "a")->record.state, VM_STARTING);
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore starting");
+        finish(&w, FAKE_START, "a", 0, NULL);
+        ASSERT_STREQ(stored_vm(&w, "a"), "running");
+        ASSERT_STREQ(stored_last_job(&w, "a"), "restore ready");
+        ASSERT_STREQ(stored_vm(&w, "d"), "stopped");
+        ASSERT_VMS_HOLD(&w, 4);
+}
+
+/* A VM whose restore failed holds nothing; a create may take its resources meanwhile, and the
+ * next restore does not overcommit them: it waits until they are free. */
+TEST(failed_restore_does_not_overcommit) {
+        _cleanup_(world_done) World w = {};
+        VMCreateRequest big = create_request("big");
+        char reason[256] = "";
+        Watch del;
+
+        world_init_rebooted(&w, true);
+        finish(&w, FAKE_START, "a", -EIO, "qemu: could not open the disk");
+        finish(&w, FAKE_START, "b", 0, NULL);
+        finish(&w, FAKE_START, "c", 0, NULL);
+        big.resources = manager_available(w.manager);
+        fake_set_vm(&w.driver, "big", DRIVER_VM_RUNNING, "10.0.0.9");
+        ASSERT_OK(manager_create_vm(w.manager, &dbus_caller, &big, NULL, NULL, reason, sizeof(reason)));
+        finish(&w, FAKE_LAUNCH, "big", 0, NULL);
+
+        /* A restart: a is due again at once, but there is no room for it. */
+        fake_set_vm(&w.driver, "b", DRIVER_VM_RUNNING, "10.0.0.2");
+        fake_set_vm(&w.driver, "c", DRIVER_VM_RUNNING, "10.0.0.3");
+        world_restart(&w);
+        ASSERT_STREQ(w.driver.calls, "list");
+        ASSERT_EQ_INT(manager_get_vm(w.manager, "a")->record.state, VM_ERROR);
+        ASSERT_EQ_INT(manager_available(w.manager).cpu, 0);
+
+        /* Room again, and another restart: it comes back. */
+        act(&w, manager_delete_vm, manager_get_vm(w.manager, "big"), &del);
+        finish(&w, FAKE_REMOVE, "big", 0, NULL);
+        world_restart(&w);
+        ASSERT_STREQ(w.driver.calls, "list, start a");
 }
 
 /* ---- 8. watchers ---- */

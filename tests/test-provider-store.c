@@ -50,6 +50,7 @@ static VMRecord record_full(void) {
                 .job_id = "0123456789abcdef0123456789abcdef",
                 .created_at = 1700000000123456,
                 .updated_at = 1700000061654321,
+                .desired = VM_STOPPED,
         };
 }
 
@@ -74,6 +75,8 @@ static void assert_record_eq(const VMRecord *a, const VMRecord *b) {
         ASSERT_STREQ(a->job_id, b->job_id);
         ASSERT_EQ_UINT(a->created_at, b->created_at);
         ASSERT_EQ_UINT(a->updated_at, b->updated_at);
+        /* Only "stopped" is kept as such: anything else is running. */
+        ASSERT_EQ_INT(a->desired, b->desired == VM_STOPPED ? VM_STOPPED : VM_RUNNING);
 }
 
 static void free_records(VMRecord *a, size_t n) {
@@ -518,15 +521,89 @@ TEST(newer_schema_refused) {
         provider_store_close(f.store);
         f.store = NULL;
 
-        set_user_version(f.path, 2);
+        set_user_version(f.path, 3);
         ASSERT_ERROR(provider_store_open(f.path, &s), EPROTONOSUPPORT);
         ASSERT_STREQ((const char *) s, "untouched");
         set_user_version(f.path, 1000);
         ASSERT_ERROR(provider_store_open(f.path, &s), EPROTONOSUPPORT);
 
         /* Its own version opens again. */
-        set_user_version(f.path, 1);
+        set_user_version(f.path, 2);
         ASSERT_OK(provider_store_open(f.path, &f.store));
+        fixture_teardown(&f);
+}
+
+/* A store as version 1 wrote it: its VMs want what their state says (a stopped one stopped),
+ * its jobs were creates. */
+TEST(version_1_is_migrated) {
+        static const char v1[] =
+                "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE vms (name TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL,"
+                "  cpu INTEGER NOT NULL, memory INTEGER NOT NULL, storage INTEGER NOT NULL, image TEXT NOT NULL,"
+                "  ssh_key TEXT NOT NULL, ssh_port INTEGER NOT NULL, ip_address TEXT NOT NULL, error_message TEXT,"
+                "  owner TEXT, job_id TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+                "CREATE TABLE jobs (job_id TEXT PRIMARY KEY NOT NULL, vm_name TEXT NOT NULL, status TEXT NOT NULL,"
+                "  error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+                "INSERT INTO vms VALUES ('up', 'running', 1, 1, 10, 'img', 'k', 50800, '', NULL, NULL, 'j1', 1, 1);"
+                "INSERT INTO vms VALUES ('down', 'stopped', 1, 1, 10, 'img', 'k', 50801, '', NULL, NULL, 'j2', 2, 2);"
+                "INSERT INTO vms VALUES ('halting', 'stopping', 1, 1, 10, 'img', 'k', 50802, '', NULL, NULL, 'j3', 3, 3);"
+                "INSERT INTO jobs VALUES ('j1', 'up', 'ready', NULL, 1, 1);"
+                "PRAGMA user_version = 1;";
+        char *dir = test_mkdtemp(), *path;
+        ProviderStore *s = NULL;
+        VMRecord *a = NULL;
+        sqlite3 *db = NULL;
+        size_t n = 0;
+        Job j;
+
+        ASSERT_TRUE(asprintf(&path, "%s/provider.db", dir) >= 0);
+        ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_close(db), SQLITE_OK);
+
+        ASSERT_OK(provider_store_open(path, &s));
+        ASSERT_OK(provider_store_load_vms(s, &a, &n));
+        ASSERT_EQ_UINT(n, 3);
+        ASSERT_STREQ(a[0].name, "up");
+        ASSERT_EQ_INT(a[0].desired, VM_RUNNING);
+        ASSERT_EQ_INT(a[1].desired, VM_STOPPED);
+        ASSERT_EQ_INT(a[2].desired, VM_STOPPED);
+        free_records(a, n);
+        ASSERT_OK(provider_store_load_job(s, "j1", &j));
+        ASSERT_EQ_INT(j.kind, JOB_KIND_CREATE);
+        ASSERT_EQ_INT(j.status, JOB_READY);
+        job_done(&j);
+        provider_store_close(s);
+
+        test_rm_rf(dir);
+        free(dir);
+        free(path);
+}
+
+TEST(jobs_of_a_vm) {
+        Job restore = { .job_id = "r", .vm_name = "web-1", .status = JOB_STARTING, .kind = JOB_KIND_RESTORE,
+                        .created_at = 20, .updated_at = 20 },
+            create = { .job_id = "c", .vm_name = "web-1", .status = JOB_READY, .created_at = 10, .updated_at = 11 },
+            other = { .job_id = "o", .vm_name = "web-2", .status = JOB_READY, .created_at = 30, .updated_at = 30 },
+            *jobs = NULL;
+        size_t n = 0;
+        Fixture f;
+
+        fixture_setup(&f);
+        ASSERT_OK(provider_store_save_job(f.store, &create));
+        ASSERT_OK(provider_store_save_job(f.store, &restore));
+        ASSERT_OK(provider_store_save_job(f.store, &other));
+        ASSERT_OK(provider_store_load_jobs(f.store, "web-1", &jobs, &n));
+        ASSERT_EQ_UINT(n, 2);
+        ASSERT_STREQ(jobs[0].job_id, "r");
+        ASSERT_EQ_INT(jobs[0].kind, JOB_KIND_RESTORE);
+        ASSERT_EQ_INT(jobs[0].status, JOB_STARTING);
+        ASSERT_STREQ(jobs[1].job_id, "c");
+        ASSERT_EQ_INT(jobs[1].kind, JOB_KIND_CREATE);
+        jobs_free(jobs, n);
+        ASSERT_OK(provider_store_load_jobs(f.store, "nothing", &jobs, &n));
+        ASSERT_EQ_UINT(n, 0);
+        jobs_free(jobs, n);
         fixture_teardown(&f);
 }
 

@@ -28,6 +28,12 @@ TEST(vm_name_valid) {
                 ASSERT_FALSE(vm_name_valid(bad[i]));
         }
         ASSERT_FALSE(vm_name_valid(NULL));
+
+        /* Valid, and known when a VM has it, but no new VM may take it. */
+        ASSERT_TRUE(vm_name_valid("jobs"));
+        ASSERT_TRUE(vm_name_reserved("jobs"));
+        ASSERT_FALSE(vm_name_reserved("jobs-1"));
+        ASSERT_FALSE(vm_name_reserved(NULL));
 }
 
 TEST(ssh_public_key_valid) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <sys/stat.h>
+#include <time.h>
 
 #include "daemon-util.h"
 #include "discovery-manager.h"
@@ -56,6 +57,22 @@ usec_t manager_fresh_after(const Manager *m) {
         return now > ttl ? now - ttl : 0;
 }
 
+/* STATUS=: the live advertisements, counted at start and at each sweep (the board's size moves
+ * slowly; counting on every write would cost a scan each). */
+static void update_status(Manager *m) {
+        char status[128], when[32] = "";
+        time_t t = time(NULL);
+        uint64_t n;
+        struct tm tm;
+
+        if (m->store->ops->count(m->store, manager_fresh_after(m), &n) < 0)
+                return;
+        if (gmtime_r(&t, &tm))
+                (void) strftime(when, sizeof(when), "%H:%M:%S UTC", &tm);
+        snprintf(status, sizeof(status), "%" PRIu64 " live advertisement%s (at %s).", n, n == 1 ? "" : "s", when);
+        daemon_notify_status(status);
+}
+
 static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         uint64_t n = 0;
@@ -70,6 +87,7 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
                            "GOLEM_EXPIRED=%" PRIu64, n,
                            "MESSAGE=Expired %" PRIu64 " advertisement(s).", n);
 
+        update_status(m);
         (void) sd_event_source_set_time_relative(s, m->settings.cleanup_interval_sec * USEC_PER_SEC);
         return 0;
 }
@@ -140,6 +158,7 @@ int manager_run(Manager *m) {
                    "MESSAGE=golem-discoveryd ready, database %s, advertisements expire after %" PRIu64 " s.",
                    m->settings.database_path, m->settings.advertisement_ttl_sec);
         daemon_notify_ready("Serving advertisements.");
+        update_status(m);
 
         r = sd_event_loop(m->event);
         http_server_shutdown(m->http);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "discovery-manager.h"
+#include "discovery-openapi.h"
 #include "json-util.h"
 #include "log.h"
 #include "signed-request.h"
@@ -16,6 +17,11 @@ static int reply_health(HttpRequest *req, void *userdata) {
         if (!o || json_object_object_add(o, "status", json_object_new_string("healthy")) < 0)
                 return -ENOMEM;
         return http_reply_json(req, 200, o);
+}
+
+/* openapi/golem-discovery.json, built in. */
+static int reply_openapi(HttpRequest *req, void *userdata) {
+        return http_reply_json_text(req, 200, discovery_openapi_json, discovery_openapi_json_size);
 }
 
 /* Stored documents were rendered by advertisement_to_json(): served as they are. */
@@ -316,6 +322,7 @@ static int delete_advertisement(HttpRequest *req, void *userdata) {
 
 const HttpRoute discovery_routes[] = {
         { HTTP_GET,    "/health",                    reply_health,         0 },
+        { HTTP_GET,    "/openapi.json",              reply_openapi,        HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/advertisements",     post_advertisement,   HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/advertisements",     list_advertisements,  HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/advertisements/{}",  get_advertisement,    HTTP_ROUTE_RATE_LIMITED },

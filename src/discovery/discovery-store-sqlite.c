@@ -16,6 +16,7 @@ enum {
         STMT_QUERY,
         STMT_REMOVE,
         STMT_EXPIRE,
+        STMT_COUNT,
         _STMT_MAX,
 };
 
@@ -39,6 +40,8 @@ static const char *const statements[_STMT_MAX] = {
                 "DELETE FROM advertisements WHERE provider_id = ?1 RETURNING updated_at",
         [STMT_EXPIRE] =
                 "DELETE FROM advertisements WHERE updated_at < ?1",
+        [STMT_COUNT] =
+                "SELECT COUNT(*) FROM advertisements WHERE updated_at >= ?1",
 };
 
 static const char schema[] =
@@ -265,19 +268,34 @@ static int store_remove(DiscoveryStore *base, const char *provider_id, usec_t fr
         return found && updated >= fresh_after ? 0 : -ENOENT;
 }
 
-static int store_expire(DiscoveryStore *base, usec_t fresh_after, uint64_t *ret_n) {
-        SqliteStore *s = (SqliteStore *) base;
-        sqlite3_stmt *st = stmt_get(s, STMT_EXPIRE);
+/* Runs statement which with ?1 = fresh_after; the first column of the row it yields, if any. */
+static int run_fresh_after(SqliteStore *s, unsigned which, usec_t fresh_after, int64_t *ret_value) {
+        sqlite3_stmt *st = stmt_get(s, which);
         int rc;
 
         sqlite3_bind_int64(st, 1, (sqlite3_int64) fresh_after);
         rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && ret_value)
+                *ret_value = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-                return sqlite_errno(rc);
-        if (ret_n)
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_errno(rc) ?: -EIO;
+}
+
+static int store_expire(DiscoveryStore *base, usec_t fresh_after, uint64_t *ret_n) {
+        SqliteStore *s = (SqliteStore *) base;
+        int r = run_fresh_after(s, STMT_EXPIRE, fresh_after, NULL);
+
+        if (r >= 0 && ret_n)
                 *ret_n = (uint64_t) sqlite3_changes64(s->db);
-        return 0;
+        return r;
+}
+
+static int store_count(DiscoveryStore *base, usec_t fresh_after, uint64_t *ret_n) {
+        int64_t n = 0;
+        int r = run_fresh_after((SqliteStore *) base, STMT_COUNT, fresh_after, &n);
+
+        *ret_n = n > 0 ? (uint64_t) n : 0;
+        return r;
 }
 
 const DiscoveryStoreOps discovery_store_sqlite_ops = {
@@ -289,4 +307,5 @@ const DiscoveryStoreOps discovery_store_sqlite_ops = {
         .query = store_query,
         .remove = store_remove,
         .expire = store_expire,
+        .count = store_count,
 };

@@ -32,6 +32,8 @@ typedef struct DiscoveryStoreOps {
         int (*remove)(DiscoveryStore *s, const char *provider_id, usec_t fresh_after);
         /* Deletes what was not refreshed since fresh_after; returns how many. */
         int (*expire)(DiscoveryStore *s, usec_t fresh_after, uint64_t *ret_n);
+        /* How many were refreshed since fresh_after (the live ones). */
+        int (*count)(DiscoveryStore *s, usec_t fresh_after, uint64_t *ret_n);
 } DiscoveryStoreOps;
 
 struct DiscoveryStore {

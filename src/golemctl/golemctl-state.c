@@ -25,16 +25,18 @@ static const char schema[] =
         "        ssh_port INTEGER NOT NULL DEFAULT 0,\n"
         "        ssh_key_path TEXT NOT NULL,\n"
         "        created_at TEXT NOT NULL,\n"      /* RFC 3339 */
-        "        ssh_host TEXT\n"                  /* from GET .../access; NULL: not asked yet */
+        "        ssh_host TEXT,\n"                 /* from GET .../access; NULL: not asked yet */
+        "        identity TEXT\n"                  /* of the key that signed the create */
         ");\n";
 
 /* From version N to N + 1. */
 static const char *const migrations[] = {
         "ALTER TABLE vms ADD COLUMN ssh_host TEXT",
+        "ALTER TABLE vms ADD COLUMN identity TEXT",
 };
 _Static_assert(ELEMENTSOF(migrations) == STATE_SCHEMA_VERSION - 1, "one migration per version");
 
-#define COLUMNS "name, provider_id, provider_url, state, job_id, cpu, memory, storage, image, ssh_port, ssh_key_path, created_at, ssh_host"
+#define COLUMNS "name, provider_id, provider_url, state, job_id, cpu, memory, storage, image, ssh_port, ssh_key_path, created_at, ssh_host, identity"
 
 void local_vm_done(LocalVM *v) {
         if (!v)
@@ -46,6 +48,7 @@ void local_vm_done(LocalVM *v) {
         free(v->image);
         free(v->ssh_key_path);
         free(v->ssh_host);
+        free(v->identity);
         *v = (LocalVM) {};
 }
 
@@ -89,7 +92,7 @@ int state_add(sqlite3 *db, const LocalVM *v) {
         if (!v->name || !v->provider_id || !v->provider_url || !v->ssh_key_path)
                 return -EINVAL;
 
-        r = prepare(db, "INSERT INTO vms (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+        r = prepare(db, "INSERT INTO vms (" COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
         if (r < 0)
                 return r;
         if ((r = bind_text(st, 1, v->name)) < 0 ||
@@ -104,7 +107,8 @@ int state_add(sqlite3 *db, const LocalVM *v) {
             (r = sqlite_errno(sqlite3_bind_int(st, 10, v->ssh_port))) < 0 ||
             (r = bind_text(st, 11, v->ssh_key_path)) < 0 ||
             (r = bind_text(st, 12, format_rfc3339(ts, v->created_at))) < 0 ||
-            (r = bind_text(st, 13, v->ssh_host)) < 0)
+            (r = bind_text(st, 13, v->ssh_host)) < 0 ||
+            (r = bind_text(st, 14, v->identity)) < 0)
                 return r;
         return step_done(st);
 }
@@ -134,7 +138,8 @@ static int row_to_vm(sqlite3_stmt *st, LocalVM *ret) {
             (r = column_strdup(st, 8, &v.image)) < 0 ||
             (r = column_strdup(st, 10, &v.ssh_key_path)) < 0 ||
             (r = column_strdup(st, 11, &created)) < 0 ||
-            (r = column_strdup(st, 12, &v.ssh_host)) < 0) {
+            (r = column_strdup(st, 12, &v.ssh_host)) < 0 ||
+            (r = column_strdup(st, 13, &v.identity)) < 0) {
                 local_vm_done(&v);
                 return r;
         }

@@ -16,7 +16,7 @@
  * leaves a record that says where to look, never a VM nobody knows about. */
 
 #define STATE_DB_FILE "golemctl.db"
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 
 typedef enum LocalVMState {
         LOCAL_VM_CREATING,      /* the request may or may not have reached the provider */
@@ -39,6 +39,8 @@ typedef struct LocalVM {
         char *ssh_key_path;     /* the private key; its .pub was sent */
         usec_t created_at;
         char *ssh_host;         /* where the provider forwards SSH; NULL: not known yet */
+        char *identity;         /* the key golemctl signed the create with (its owner on the
+                                 * provider); NULL: recorded before golemctl kept it */
 } LocalVM;
 
 void local_vm_done(LocalVM *v);

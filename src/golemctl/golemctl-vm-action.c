@@ -24,7 +24,7 @@ static int vm_action(Context *c, const char *name, const char *action) {
                 return r;
         r = provider_answer_vm(&call, &l, &vm);
         if (r == -ENOENT)
-                return vm_gone_error(&l);
+                return vm_gone_error(c, &l);
         if (r < 0)
                 return r;
         vm_record_refresh(c, &l, &vm);
@@ -85,6 +85,9 @@ int verb_vm_destroy(int argc, char *argv[], void *userdata) {
                 /* No signature, no request: only the record can go. */
                 ctl_warning("Forgetting VM %s without deleting it on provider %s (--force).", l.name, l.provider_id);
                 outcome = "forgotten";
+        } else if (call.result >= 0 && call.status == 404 && vm_created_by_other_key(c, &l) && !c->force) {
+                /* Not gone, perhaps: only not shown to this key. The record stays. */
+                return vm_gone_error(c, &l);
         } else if (call.result >= 0 && call.status == 404) {
                 ctl_info(c, "Provider %s did not know VM %s any more; forgetting it.", l.provider_id, l.name);
                 outcome = "missing";

@@ -285,7 +285,7 @@ static int wait_for_job(Context *c, const ProviderRef *p, const LocalVM *l, cons
 
         r = fetch_vm(p, l, ret);
         if (r == -ENOENT)
-                return vm_gone_error(l);
+                return vm_gone_error(c, l);
         return r;
 }
 
@@ -364,6 +364,8 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
         if (!vm_name_valid(name))
                 return ctl_usage("Invalid VM name '%s': 3-63 characters of a-z, 0-9 and '-', "
                                  "starting and ending with a letter or digit, no '--'.", name);
+        if (vm_name_reserved(name))
+                return ctl_usage("The VM name 'jobs' is reserved (the providers' path of jobs); choose another.");
 
         want = vm_size_resources(c->size >= 0 ? c->size : VM_SIZE_SMALL);
         if (c->cpu > 0)
@@ -416,8 +418,9 @@ int verb_vm_create(int argc, char *argv[], void *userdata) {
                 .image = c->image ? strdup(c->image) : NULL,
                 .ssh_key_path = strdup(key_private),
                 .created_at = now_realtime(),
+                .identity = strdup(signer_identity(signer)),
         };
-        if (!l.name || !l.provider_id || !l.provider_url || !l.ssh_key_path || (c->image && !l.image))
+        if (!l.name || !l.provider_id || !l.provider_url || !l.ssh_key_path || (c->image && !l.image) || !l.identity)
                 return ctl_error(-ENOMEM, "Out of memory.");
         r = state_add(db, &l);
         if (r == -EEXIST)

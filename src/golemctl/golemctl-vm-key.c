@@ -63,7 +63,7 @@ int verb_vm_key_add(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return r;
         if (vm_gone(&call))
-                return vm_gone_error(&l);
+                return vm_gone_error(c, &l);
         if (call.result < 0 || !IN_SET(call.status, 200, 201))
                 return provider_call_failed(&call, l.provider_id, l.provider_url);
 
@@ -185,7 +185,7 @@ int verb_vm_key_list(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return r;
         if (vm_gone(&call))
-                return vm_gone_error(&l);
+                return vm_gone_error(c, &l);
         if (!http_call_ok(&call, 200))
                 return provider_call_failed(&call, l.provider_id, l.provider_url);
         r = key_entries_from_json(call.json, &keys, &n);
@@ -218,7 +218,7 @@ int verb_vm_key_remove(int argc, char *argv[], void *userdata) {
         if (r < 0)
                 return r;
         if (vm_gone(&call))
-                return vm_gone_error(&l);
+                return vm_gone_error(c, &l);
         if (call.result >= 0 && call.status == 404)
                 return ctl_error(-ENOENT, "VM %s has no SSH key named %s (see 'golemctl vm ssh-key list %s').",
                                  l.name, key_name, l.name);

@@ -264,7 +264,7 @@ int verb_vm_status(int argc, char *argv[], void *userdata) {
                 r = provider_answer_vm(&vm_call, &l, &vm);
                 if (r == -ENOENT) {
                         problem = "missing";
-                        failure = vm_gone_error(&l);
+                        failure = vm_gone_error(c, &l);
                 } else if (r < 0) {
                         problem = "unknown";
                         failure = r;

@@ -115,7 +115,23 @@ void vm_record_access(Context *c, LocalVM *l, const Access *a) {
         }
 }
 
-int vm_gone_error(const LocalVM *l) {
+const char *vm_created_by_other_key(Context *c, const LocalVM *l) {
+        Signer *signer;
+
+        if (!l->identity || context_signer(c, &signer) < 0 || streq(signer_identity(signer), l->identity))
+                return NULL;
+        return signer_identity(signer);
+}
+
+int vm_gone_error(Context *c, const LocalVM *l) {
+        const char *now = vm_created_by_other_key(c, l);
+
+        /* A provider shows a VM to its owner only: with another key it is "not found". */
+        if (now)
+                return ctl_error(-ENOENT, "Provider %s shows no VM %s to the key golemctl signs with now (%s); "
+                                 "it was created with key %s. Sign with that key again (SSHKeyPath= or ssh-add), "
+                                 "or forget the VM with 'golemctl vm destroy %s --force'.",
+                                 l->provider_id, l->name, now, l->identity, l->name);
         return ctl_error(-ENOENT, "Provider %s does not know VM %s (destroyed elsewhere, or never created); "
                          "'golemctl vm destroy %s' forgets it.", l->provider_id, l->name, l->name);
 }

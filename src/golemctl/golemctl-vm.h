@@ -27,7 +27,10 @@ void vm_record_refresh(Context *c, LocalVM *l, const RemoteVM *r);
 void vm_record_access(Context *c, LocalVM *l, const Access *a);
 
 /* "Provider P does not know VM N (...); 'golemctl vm destroy N' forgets it.": -ENOENT. */
-int vm_gone_error(const LocalVM *l);
+int vm_gone_error(Context *c, const LocalVM *l);
+/* The identity golemctl signs with now when it is not the one that created the VM (to whom
+ * the provider shows it), else NULL. */
+const char *vm_created_by_other_key(Context *c, const LocalVM *l);
 
 /* A VM as golemctl shows it: the local record, the provider's view (NULL when unknown),
  * what went wrong asking it ("unreachable", "missing", "unknown"; NULL for nothing), and

@@ -33,6 +33,8 @@ struct Advertiser {
 
         AdvertiserGetFree get_free;
         void (*on_posted)(void *userdata);
+        void (*on_changed)(void *userdata);
+        char last_error[96];    /* "" while posts succeed */
         void *userdata;
 
         sd_event_source *timer;
@@ -198,6 +200,10 @@ static void advertiser_failed(Advertiser *a, AdvertiserRequestKind kind, int res
         a->n_failures++;
         a->change_pending = false; /* the retry reads the free resources afresh */
         delay = advertiser_backoff(a->n_failures);
+        if (result < 0)
+                snprintf(a->last_error, sizeof(a->last_error), "%s", strerror(ERRNO_VALUE(result)));
+        else
+                snprintf(a->last_error, sizeof(a->last_error), "HTTP status %ld", status);
 
         if (a->n_failures == 1) {
                 if (result < 0)
@@ -223,6 +229,8 @@ static void advertiser_failed(Advertiser *a, AdvertiserRequestKind kind, int res
                           a->n_failures, request_kind_verb(kind), status, delay / USEC_PER_SEC);
 
         advertiser_schedule(a, delay);
+        if (kind == ADVERTISER_REQUEST_POST && a->on_changed)
+                a->on_changed(a->userdata);
 }
 
 static void advertiser_succeeded(Advertiser *a) {
@@ -235,6 +243,7 @@ static void advertiser_succeeded(Advertiser *a) {
                            "MESSAGE=Discovery service %s reachable again after %u failed attempt(s).",
                            a->discovery_url, a->n_failures);
         a->n_failures = 0;
+        a->last_error[0] = 0;
 }
 
 static void on_request_done(CurlRequest *req, int result, long status, const char *body, size_t body_size, void *userdata);
@@ -359,6 +368,7 @@ static void on_request_done(CurlRequest *req, int result, long status, const cha
         if (kind == ADVERTISER_REQUEST_POST) {
                 a->standing = true;
                 a->last_success = now_realtime();
+                a->last_error[0] = 0;
                 log_debug("Advertisement stored by %s.", a->discovery_url);
                 if (a->on_posted)
                         a->on_posted(a->userdata);
@@ -416,6 +426,7 @@ int advertiser_new(sd_event *event, CurlGlue *curl, const AdvertiserConfig *conf
         a->curl = curl;
         a->get_free = get_free;
         a->on_posted = config->on_posted;
+        a->on_changed = config->on_changed;
         a->userdata = userdata;
         a->enabled = true;
         a->interval_usec = config->interval_usec > 0 ? config->interval_usec : ADVERTISER_INTERVAL_DEFAULT_USEC;
@@ -514,6 +525,8 @@ void advertiser_set_enabled(Advertiser *a, bool enabled) {
                 return;
 
         a->enabled = enabled;
+        if (a->on_changed)
+                a->on_changed(a->userdata);
         if (!a->started || a->withdrawing)
                 return;
 
@@ -550,6 +563,10 @@ bool advertiser_get_enabled(const Advertiser *a) {
 
 uint64_t advertiser_last_success(const Advertiser *a) {
         return a ? a->last_success : 0;
+}
+
+const char *advertiser_last_error(const Advertiser *a) {
+        return a && a->last_error[0] ? a->last_error : NULL;
 }
 
 int advertiser_withdraw(Advertiser *a, uint64_t timeout_usec, void (*done)(void *userdata), void *userdata) {

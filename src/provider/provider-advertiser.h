@@ -34,6 +34,7 @@ typedef struct AdvertiserConfig {
         uint64_t interval_usec;      /* 0: ADVERTISER_INTERVAL_DEFAULT_USEC */
         int64_t min_cpu, min_memory_gb, min_storage_gb;   /* below any of these nothing is advertised */
         void (*on_posted)(void *userdata); /* after each stored advertisement; may be NULL */
+        void (*on_changed)(void *userdata); /* after a failed post, when turned on or off; may be NULL */
 } AdvertiserConfig;
 
 /* Asked before every post: what is free right now (from the ledger). */
@@ -61,6 +62,8 @@ void advertiser_set_enabled(Advertiser *a, bool enabled);
 bool advertiser_get_enabled(const Advertiser *a);
 /* CLOCK_REALTIME usec of the last successful (2xx) post, 0 if none. */
 uint64_t advertiser_last_success(const Advertiser *a);
+/* Why the posts fail ("Connection refused", "HTTP status 503"), NULL while they succeed. */
+const char *advertiser_last_error(const Advertiser *a);
 
 /* Stops posting and withdraws the advertisement (DELETE URL/api/v1/advertisements/{id});
  * done is called from the event loop once it finished, failed or timed out after

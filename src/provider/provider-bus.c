@@ -27,7 +27,7 @@ struct ProviderBus {
 };
 
 static int bus_error_from_errno(sd_bus_error *error, int r, const char *message) {
-        return sd_bus_error_set(error, error_info(r)->bus_error, message ?: strerror(ERRNO_VALUE(r)));
+        return sd_bus_error_set(error, error_info(r)->bus_error, message ?: error_message(r));
 }
 
 /* ---- object paths ---- */
@@ -274,6 +274,8 @@ static int method_create_vm(sd_bus_message *m, void *userdata, sd_bus_error *err
         if (!vm_name_valid(name))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "name must be 3-63 of a-z, 0-9 and '-', starting and ending with a letter or digit");
+        if (vm_name_reserved(name))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "the name 'jobs' is reserved");
         req = calloc(1, sizeof(*req));
         if (!req)
                 return -ENOMEM;

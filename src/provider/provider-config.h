@@ -31,6 +31,7 @@ typedef struct ProviderSettings {
         char *qemu_binary_path;
         char *qemu_accel;           /* "auto", "kvm" or "tcg" */
         uint64_t launch_timeout_sec;
+        bool autostart_vms;         /* VMs that were running are started again when the provider starts */
         uint16_t port_range_start, port_range_end;
         unsigned min_cpu_cores, min_memory_gb, min_storage_gb;
         unsigned cpu_threshold, memory_threshold, storage_threshold; /* percent of live host usage */

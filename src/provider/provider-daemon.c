@@ -2,6 +2,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <systemd/sd-bus.h>
@@ -18,6 +19,7 @@
 #include "provider-reconcile.h"
 #include "provider-rest.h"
 #include "provider-vm-network.h"
+#include "provider-vm.h"
 
 #define WITHDRAW_TIMEOUT_USEC (3 * USEC_PER_SEC)
 
@@ -38,6 +40,9 @@ struct ProviderDaemon {
         CurlGlue *curl;
         Advertiser *advertiser;
         sd_bus_slot *vm_network_watch; /* failed jobs of the VMs' network filter */
+        const char *not_advertising;  /* why there is no advertiser, or NULL */
+        char *status;                 /* the last STATUS= sent */
+        int store_error;              /* the state store's, as its watch last told */
 };
 
 /* ---- how children run ---- */
@@ -190,10 +195,96 @@ static int setup_rest(ProviderDaemon *d) {
         return 0;
 }
 
+/* ---- STATUS=: what systemctl status shows ---- */
+
+typedef struct StatusText {
+        char text[512];
+        size_t n;
+} StatusText;
+
+static void status_append(StatusText *s, const char *format, ...) _printf_(2, 3);
+static void status_append(StatusText *s, const char *format, ...) {
+        va_list ap;
+        int k;
+
+        va_start(ap, format);
+        k = vsnprintf(s->text + s->n, sizeof(s->text) - s->n, format, ap);
+        va_end(ap);
+        if (k > 0)
+                s->n = MIN(s->n + (size_t) k, sizeof(s->text) - 1);
+}
+
+/* Sends text unless it is what systemd has already. */
+static void notify_status(ProviderDaemon *d, const char *text) {
+        if (streq_ptr(d->status, text))
+                return;
+        if (free_and_strdup(&d->status, text) < 0)
+                return;
+        daemon_notify_status(text);
+}
+
+/* "2 VMs running, 1 creating; advertised to http://d:9001 at 14:03:07 UTC", or the state store's
+ * failure, which matters most. Sent on each change of the VMs, the advertiser or the store. */
+static void update_status(ProviderDaemon *d) {
+        static const char *const words[_VM_STATE_MAX] = {
+                [VM_CREATING] = "creating", [VM_RUNNING] = "running", [VM_STOPPING] = "stopping",
+                [VM_STOPPED] = "stopped", [VM_STARTING] = "starting", [VM_DELETING] = "deleting",
+                [VM_ERROR] = "in error",
+        };
+        static const VMState order[] = { VM_RUNNING, VM_CREATING, VM_STARTING, VM_STOPPING, VM_STOPPED,
+                                         VM_DELETING, VM_ERROR };
+        unsigned count[_VM_STATE_MAX] = {};
+        const char *error, *url = d->settings.discovery_url;
+        StatusText s = {};
+        uint64_t last;
+        int store;
+
+        if (!d->manager)
+                return;
+        store = d->store_error;
+        if (store < 0) {
+                status_append(&s, "The state store is failing (%s): changes to VMs are refused.",
+                              store == -EDQUOT ? "its disk is full" : strerror(ERRNO_VALUE(store)));
+                notify_status(d, s.text);
+                return;
+        }
+
+        LIST_FOREACH(vms, vm, manager_vms(d->manager))
+                if (vm->record.state >= 0 && vm->record.state < _VM_STATE_MAX)
+                        count[vm->record.state]++;
+        for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                if (count[order[i]] > 0 || (i == 0 && manager_n_vms(d->manager) == 0))
+                        status_append(&s, "%s%u %s%s", s.n ? ", " : "", count[order[i]],
+                                      s.n ? "" : count[order[i]] == 1 ? "VM " : "VMs ", words[order[i]]);
+
+        if (!d->advertiser)
+                status_append(&s, "; not advertising: %s", d->not_advertising);
+        else if (!advertiser_get_enabled(d->advertiser))
+                status_append(&s, "; advertising off (golemctl provider advertise on)");
+        else if ((error = advertiser_last_error(d->advertiser)))
+                status_append(&s, "; advertising to %s fails: %s", url, error);
+        else if ((last = advertiser_last_success(d->advertiser)) > 0) {
+                time_t t = (time_t) (last / USEC_PER_SEC);
+                char when[32] = "";
+                struct tm tm;
+
+                if (gmtime_r(&t, &tm))
+                        (void) strftime(when, sizeof(when), "%H:%M:%S UTC", &tm);
+                status_append(&s, "; advertised to %s at %s", url, when);
+        } else
+                status_append(&s, "; advertising to %s", url);
+        notify_status(d, s.text);
+}
+
 static void on_advertisement_posted(void *userdata) {
         ProviderDaemon *d = userdata;
 
         provider_bus_advertisement_posted(d->bus_api);
+        update_status(d);
+}
+
+static void on_advertisement_changed(void *userdata) {
+        update_status(userdata);
 }
 
 static int get_free(void *userdata, int64_t *ret_cpu, int64_t *ret_memory, int64_t *ret_storage) {
@@ -211,6 +302,7 @@ static void on_vm_event(Manager *m, VM *vm, VMEvent event, void *userdata) {
         ProviderDaemon *d = userdata;
 
         advertiser_changed(d->advertiser);
+        update_status(d);
 }
 
 static int setup_advertiser(ProviderDaemon *d) {
@@ -218,13 +310,16 @@ static int setup_advertiser(ProviderDaemon *d) {
         int r;
 
         if (!s->discovery_url) {
+                d->not_advertising = "no DiscoveryURL=";
                 log_info("No discovery URL configured: not advertising.");
                 return 0;
         }
         if (!s->public_ip) {
+                d->not_advertising = "no PublicIP= (requestors could not reach us)";
                 log_warning("No public IP configured (PUBLIC_IP): not advertising, since requestors could not reach us.");
                 return 0;
         }
+        d->not_advertising = NULL;
 
         r = curl_glue_new(d->event, &d->curl);
         if (r < 0)
@@ -243,13 +338,20 @@ static int setup_advertiser(ProviderDaemon *d) {
                         .min_memory_gb = s->min_memory_gb,
                         .min_storage_gb = s->min_storage_gb,
                         .on_posted = on_advertisement_posted,
+                        .on_changed = on_advertisement_changed,
                 }, get_free, d, &d->advertiser);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the advertiser: %m");
-        r = manager_add_listener(d->manager, on_vm_event, d);
-        if (r < 0)
-                return log_error_errno(r, "Failed to follow VM events: %m");
         return 0;
+}
+
+/* The state store failing is the one thing an admin must hear of at once: systemctl status
+ * says so until it works again. */
+static void on_store_health(Manager *m, int error, void *userdata) {
+        ProviderDaemon *d = userdata;
+
+        d->store_error = error;
+        update_status(d);
 }
 
 /* ---- reload and stop ---- */
@@ -365,6 +467,7 @@ ProviderDaemon *provider_daemon_free(ProviderDaemon *d) {
         }
         sd_event_unref(d->event);
         free(d->reload_error);
+        free(d->status);
         provider_settings_done(&d->settings);
         free(d);
         return NULL;
@@ -391,6 +494,7 @@ int provider_daemon_start(ProviderDaemon *d) {
                         driver->ops->free(driver);
                 return log_error_errno(r, "Failed to set up the VM manager: %m");
         }
+        manager_set_store_watch(d->manager, on_store_health, d);
         r = manager_start(d->manager);
         if (r < 0)
                 return r;
@@ -400,6 +504,9 @@ int provider_daemon_start(ProviderDaemon *d) {
         r = setup_advertiser(d);
         if (r < 0)
                 return r;
+        r = manager_add_listener(d->manager, on_vm_event, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to follow VM events: %m");
         r = setup_rest(d);
         if (r < 0)
                 return r;
@@ -417,6 +524,7 @@ int provider_daemon_run(ProviderDaemon *d) {
                    manager_provider_id(d->manager), manager_n_vms(d->manager), a.cpu, a.memory, a.storage,
                    manager_driver_name(d->manager) ?: "none");
         daemon_notify_ready("Serving VMs.");
+        update_status(d);
         if (d->advertiser)
                 advertiser_start(d->advertiser);
 

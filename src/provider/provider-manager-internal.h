@@ -36,6 +36,16 @@ struct Manager {
 
         /* The records were compared with the hypervisor's list once (provider-reconcile.c). */
         bool reconciled;
+
+        /* The store's health: the error its last write failed with, 0 while writes succeed.
+         * What could not be written (VM records marked unsaved, the records of deleted VMs in
+         * unremoved) is written again once it works, tried every few seconds. */
+        int store_error;
+        sd_event_source *store_retry;
+        char **unremoved;
+        size_t n_unremoved;
+        StoreWatchFn store_watch;
+        void *store_watch_userdata;
 };
 
 /* provider-manager.c */
@@ -51,3 +61,11 @@ bool vm_job_creating(VM *vm);
 /* The operation the VM's recovery stands for (a create interrupted by a restart), so that a
  * GET of its job can wait for it as for any other. */
 int vm_begin_operation(VM *vm, VMOperation kind);
+
+/* The error of a VM that did not start again after a restart; such a VM is tried again. */
+#define VM_RESTORE_FAILED "Could not start the VM again after the provider restarted"
+/* Starts vm again (stopped, or in error after a failed restore) as its renter last asked,
+ * after the provider or its host went down; its job (kind restore) tells how it goes, and a
+ * failure leaves it in error with the reason. Errors as manager_start_vm(), and -ENOSPC when a
+ * VM in error (which holds no resources) would not fit into what is free now. */
+int vm_restore(VM *vm, Operation **ret_op);

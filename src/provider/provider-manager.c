@@ -17,6 +17,7 @@
  * the operation the caller watches. Recovery after a restart is in provider-reconcile.c. */
 
 #define JOB_RETENTION_USEC (7 * 24 * 3600 * USEC_PER_SEC)
+#define STORE_RETRY_USEC (5 * USEC_PER_SEC)
 
 /* ---- what front ends may ask ---- */
 
@@ -73,6 +74,10 @@ int manager_load_job(Manager *m, const char *job_id, Job *ret) {
         return provider_store_load_job(m->store, job_id, ret);
 }
 
+int manager_load_vm_jobs(Manager *m, VM *vm, Job **ret, size_t *ret_n) {
+        return provider_store_load_jobs(m->store, vm->record.name, ret, ret_n);
+}
+
 Resources manager_capacity(const Manager *m) {
         return m->ledger.capacity;
 }
@@ -113,6 +118,88 @@ const char *manager_driver_name(const Manager *m) {
         return m->driver ? m->driver->ops->name : NULL;
 }
 
+int manager_store_error(const Manager *m) {
+        return m->store_error;
+}
+
+void manager_set_store_watch(Manager *m, StoreWatchFn fn, void *userdata) {
+        m->store_watch = fn;
+        m->store_watch_userdata = userdata;
+}
+
+/* ---- the store's health ---- */
+
+static int store_note(Manager *m, int r);
+
+/* Writes what the store could not take before: the records of VMs that changed meanwhile,
+ * the removal of deleted ones. Stops at the first failure, which it returns. */
+static int store_flush(Manager *m) {
+        int r;
+
+        LIST_FOREACH(vms, vm, m->vms)
+                if (vm->unsaved) {
+                        r = provider_store_save_vm(m->store, &vm->record);
+                        if (r < 0)
+                                return r;
+                        vm->unsaved = false;
+                }
+        while (m->n_unremoved > 0) {
+                r = provider_store_remove_vm(m->store, m->unremoved[m->n_unremoved - 1]);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                free(m->unremoved[--m->n_unremoved]);
+        }
+        return 0;
+}
+
+static int on_store_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        char now[32];
+
+        m->store_retry = sd_event_source_disable_unref(m->store_retry);
+        snprintf(now, sizeof(now), "%" PRIu64, now_realtime());
+        (void) store_note(m, provider_store_set_meta(m->store, "checked_at", now));
+        return 0;
+}
+
+/* Every write to the store reports here. The first failure is logged and announced, once,
+ * not per request, and a write is tried every few seconds until one succeeds; then what was
+ * left unwritten is written, and the recovery is told once too. Returns r. */
+static int store_note(Manager *m, int r) {
+        int k;
+
+        if (r >= 0 || r == -ENOENT) {
+                if (m->store_error == 0)
+                        return r;
+                m->store_error = 0;
+                m->store_retry = sd_event_source_disable_unref(m->store_retry);
+                log_struct(LOG_NOTICE,
+                           "MESSAGE_ID=" GOLEM_MESSAGE_STORE_RECOVERED,
+                           "MESSAGE=The state store takes writes again.");
+                if (m->store_watch)
+                        m->store_watch(m, 0, m->store_watch_userdata);
+                (void) store_note(m, store_flush(m)); /* failing again: told again */
+                return r;
+        }
+
+        if (m->store_error == 0) {
+                log_struct_errno(LOG_ERR, r,
+                                 "MESSAGE_ID=" GOLEM_MESSAGE_STORE_FAILED,
+                                 "MESSAGE=The state store failed to save (%s): changes are refused until it works again.",
+                                 r == -EDQUOT ? "its disk is full" : strerror(ERRNO_VALUE(r)));
+                if (m->store_watch)
+                        m->store_watch(m, r, m->store_watch_userdata);
+        }
+        m->store_error = r;
+        if (!m->store_retry) {
+                k = sd_event_add_time_relative(m->event, &m->store_retry, CLOCK_MONOTONIC, STORE_RETRY_USEC,
+                                               USEC_PER_SEC, on_store_retry, m);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to arm the state store's retry, it is tried with the next change: %m");
+        }
+        return r;
+}
+
 /* ---- a VM's record, state and forwarding ---- */
 
 static void make_random_id(char ret[static JOB_ID_LEN + 1]) {
@@ -127,12 +214,11 @@ static void make_random_id(char ret[static JOB_ID_LEN + 1]) {
                 sprintf(ret + 2 * i, "%02x", b[i]);
 }
 
-/* Changes state and keeps the ledger in step: a state that holds resources takes them, one
- * that does not gives them back. Then persists. */
-int vm_set_state(VM *vm, VMState state, const char *error_message) {
+/* Changes state in memory and keeps the ledger in step: a state that holds resources takes
+ * them, one that does not gives them back. */
+static void vm_change_state(VM *vm, VMState state) {
         Manager *m = vm->manager;
         VMState old = vm->record.state;
-        int r;
 
         if (vm_state_reserves(old) && !vm_state_reserves(state))
                 ledger_release(&m->ledger, &vm->record.resources);
@@ -142,31 +228,84 @@ int vm_set_state(VM *vm, VMState state, const char *error_message) {
         vm->record.state = state;
         vm->record.updated_at = now_realtime();
         m->generation++;
+}
+
+/* Writes the VM's record; one the store did not take is written again once it works. */
+static int vm_save(VM *vm) {
+        int r = provider_store_save_vm(vm->manager->store, &vm->record);
+
+        vm->unsaved = r < 0;
+        if (r < 0)
+                log_debug_errno(r, "Failed to save the state of VM %s, retrying later: %m", vm->record.name);
+        return store_note(vm->manager, r);
+}
+
+/* A fact (what the hypervisor did): the VM is in state, whether or not the store takes it
+ * now. */
+int vm_set_state(VM *vm, VMState state, const char *error_message) {
+        vm_change_state(vm, state);
         if (error_message || state != VM_ERROR)
                 (void) free_and_strdup(&vm->record.error_message, error_message);
+        return vm_save(vm);
+}
 
-        r = provider_store_save_vm(m->store, &vm->record);
-        if (r < 0)
-                log_error_errno(r, "Failed to save the state of VM %s, continuing: %m", vm->record.name);
+/* An intent (what is about to be asked of the hypervisor): saved before it is acted on. When
+ * the save fails nothing changed, not the VM in memory, nor the ledger, nor its record. */
+static int vm_transition(VM *vm, VMState state, const char *error_message) {
+        VMState old_state = vm->record.state;
+        usec_t old_updated_at = vm->record.updated_at;
+        bool unsaved = vm->unsaved;
+        char *old_error = NULL;
+        int r;
+
+        if (vm->record.error_message) {
+                old_error = strdup(vm->record.error_message);
+                if (!old_error)
+                        return -ENOMEM;
+        }
+        r = vm_set_state(vm, state, error_message);
+        if (r >= 0) {
+                free(old_error);
+                return r;
+        }
+        vm_change_state(vm, old_state);
+        vm->record.updated_at = old_updated_at;
+        free(vm->record.error_message);
+        vm->record.error_message = old_error;
+        vm->unsaved = unsaved;
         return r;
 }
 
-static void job_update(VM *vm, JobStatus status, const char *error) {
+static void job_save(VM *vm, const char *job_id, JobKind kind, usec_t created_at, JobStatus status, const char *error) {
         Job j = {
                 .status = status,
+                .kind = kind,
                 .error = (char *) error,
-                .created_at = vm->record.created_at,
+                .created_at = created_at,
                 .updated_at = now_realtime(),
         };
         int r;
 
-        if (!vm->record.job_id[0])
-                return;
-        strcpy(j.job_id, vm->record.job_id);
+        strcpy(j.job_id, job_id);
         strcpy(j.vm_name, vm->record.name);
-        r = provider_store_save_job(vm->manager->store, &j);
+        r = store_note(vm->manager, provider_store_save_job(vm->manager->store, &j));
         if (r < 0)
-                log_warning_errno(r, "Failed to save job %s, ignoring: %m", j.job_id);
+                log_debug_errno(r, "Failed to save job %s, ignoring: %m", j.job_id);
+}
+
+/* The VM's create job. */
+static void job_update(VM *vm, JobStatus status, const char *error) {
+        if (vm->record.job_id[0])
+                job_save(vm, vm->record.job_id, JOB_KIND_CREATE, vm->record.created_at, status, error);
+}
+
+/* The job of the VM's restore, while there is one; done once it succeeded. */
+static void restore_job_update(VM *vm, JobStatus status, const char *error) {
+        if (!vm->restore_job[0])
+                return;
+        job_save(vm, vm->restore_job, JOB_KIND_RESTORE, vm->restore_since, status, error);
+        if (status == JOB_READY)
+                vm->restore_job[0] = 0;
 }
 
 bool vm_job_creating(VM *vm) {
@@ -291,15 +430,49 @@ static void vm_driver_failed(VM *vm, int r, DriverDoneFn done) {
         }
 }
 
+/* The VM is gone but the store did not take the removal of its record: it is removed once
+ * the store works again (or by the reconciliation at the next start, which finds a deleting
+ * VM the hypervisor no longer has). */
+static void vm_remember_unremoved(VM *vm) {
+        Manager *m = vm->manager;
+        char **a = reallocarray(m->unremoved, m->n_unremoved + 1, sizeof(char *));
+
+        if (a)
+                m->unremoved = a;
+        if (!a || !(m->unremoved[m->n_unremoved] = strdup(vm->record.name))) {
+                log_oom();
+                return;
+        }
+        m->n_unremoved++;
+}
+
+/* Before a record of that name is written again: the left-over record of a deleted VM of that
+ * name goes first, so that its late removal cannot take the new one with it. */
+static int store_forget_unremoved(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_unremoved; i++) {
+                int r;
+
+                if (!streq(m->unremoved[i], name))
+                        continue;
+                r = store_note(m, provider_store_remove_vm(m->store, name));
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                free(m->unremoved[i]);
+                m->unremoved[i] = m->unremoved[--m->n_unremoved];
+                return 0;
+        }
+        return 0;
+}
+
 /* Forgets a VM whose record is gone: frees its port, and its resources unless it was in
  * error (which holds none). The removal is announced, then whoever waited is told. */
 static void vm_remove(VM *vm, int error, const char *message) {
         Manager *m = vm->manager;
         int r;
 
-        r = provider_store_remove_vm(m->store, vm->record.name);
-        if (r < 0)
-                log_error_errno(r, "Failed to remove the record of VM %s: %m", vm->record.name);
+        r = store_note(m, provider_store_remove_vm(m->store, vm->record.name));
+        if (r < 0 && r != -ENOENT)
+                vm_remember_unremoved(vm);
         if (vm_state_reserves(vm->record.state))
                 ledger_release(&m->ledger, &vm->record.resources);
         ssh_access_release_port(m->ssh, vm->record.ssh_port);
@@ -331,8 +504,9 @@ void vm_came_up(VM *vm, VMOperation op, const DriverVM *info) {
         (void) vm_set_state(vm, VM_RUNNING, NULL);
         if (op == VM_OP_CREATE)
                 job_update(vm, JOB_READY, NULL);
-        if (together && provider_store_commit(vm->manager->store) < 0)
-                log_error("Failed to save that VM %s runs, continuing.", vm->record.name);
+        restore_job_update(vm, JOB_READY, NULL);
+        if (together && store_note(vm->manager, provider_store_commit(vm->manager->store)) < 0)
+                vm->unsaved = true; /* written again once the store works */
         vm_forwarder_update(vm);
 
         vm_log_event(vm, LOG_INFO, op == VM_OP_CREATE ? GOLEM_MESSAGE_VM_CREATED : GOLEM_MESSAGE_VM_STARTED,
@@ -508,6 +682,7 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
 
         strcpy(record.name, req->name);
         record.state = VM_CREATING;
+        record.desired = VM_RUNNING;
         record.resources = req->resources;
         record.ssh_key = strdup(req->ssh_key);
         record.owner = c && c->identity ? strdup(c->identity) : NULL;
@@ -527,11 +702,14 @@ int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, V
         }
 
         /* 2. Written before anything is launched, so a crash from here on is recovered. */
-        r = provider_store_save_vm(m->store, &record);
+        r = store_forget_unremoved(m, record.name);
+        if (r >= 0)
+                r = store_note(m, provider_store_save_vm(m->store, &record));
         if (r < 0) {
                 ledger_release(&m->ledger, &req->resources);
                 ssh_access_release_port(m->ssh, record.ssh_port);
-                snprintf(reason, reason_size, "The state store failed: %s", strerror(ERRNO_VALUE(r)));
+                snprintf(reason, reason_size, "The state store failed: %s",
+                         r == -EDQUOT ? "its disk is full" : strerror(ERRNO_VALUE(r)));
                 return r;
         }
 
@@ -668,18 +846,22 @@ static int action_check(Manager *m, const Caller *c, VM *vm, bool state_ok) {
         return 0;
 }
 
-/* Saves the transition and begins the operation; nothing changes on failure. */
-static int action_begin(VM *vm, VMOperation kind, VMState state) {
-        VMState old = vm->record.state;
+/* Saves the transition, with what the renter now wants of the VM (desired: VM_RUNNING or
+ * VM_STOPPED, or _VM_STATE_INVALID when that does not change), and begins the operation;
+ * nothing changes on failure. */
+static int action_begin(VM *vm, VMOperation kind, VMState state, VMState desired) {
+        VMState old_desired = vm->record.desired;
         int r;
 
         r = vm_begin_operation(vm, kind);
         if (r < 0)
                 return r;
-        r = vm_set_state(vm, state, NULL);
+        if (desired >= 0)
+                vm->record.desired = desired;
+        r = vm_transition(vm, state, NULL);
         if (r < 0) {
+                vm->record.desired = old_desired;
                 vm->operation = operation_free(vm->operation);
-                (void) vm_set_state(vm, old, vm->record.error_message);
                 return r;
         }
         return 0;
@@ -707,10 +889,59 @@ int manager_start_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
         r = action_check(m, c, vm, vm->record.state == VM_STOPPED);
         if (r < 0)
                 return r;
-        r = action_begin(vm, VM_OP_START, VM_STARTING);
+        r = action_begin(vm, VM_OP_START, VM_STARTING, VM_RUNNING);
         if (r < 0)
                 return r;
         action_run(vm, m->driver->ops->start, on_started, ret_op);
+        return 0;
+}
+
+static void on_restored(int r, const char *message, void *userdata) {
+        VM *vm = userdata;
+        char text[512];
+
+        vm->op = NULL;
+        if (r >= 0) {
+                vm_query_address(vm);
+                return;
+        }
+        snprintf(text, sizeof(text), VM_RESTORE_FAILED ": %s", message ?: strerror(ERRNO_VALUE(r)));
+        restore_job_update(vm, JOB_FAILED, text);
+        op_failed(vm, VM_OP_START, VM_ERROR, r, text);
+}
+
+int vm_restore(VM *vm, Operation **ret_op) {
+        Manager *m = vm->manager;
+        int r;
+
+        r = action_check(m, NULL, vm, IN_SET(vm->record.state, VM_STOPPED, VM_ERROR));
+        if (r < 0)
+                return r;
+        if (vm->record.state == VM_ERROR) {
+                /* In error it held nothing: it comes back only into what is still free, never
+                 * by overcommitting what creates took meanwhile. */
+                Resources a = ledger_available(&m->ledger);
+
+                if (vm->record.resources.cpu > a.cpu || vm->record.resources.memory > a.memory ||
+                    vm->record.resources.storage > a.storage)
+                        return -ENOSPC;
+        }
+        r = action_begin(vm, VM_OP_START, VM_STARTING, _VM_STATE_INVALID);
+        if (r < 0)
+                return r;
+        if (!vm->restore_job[0]) {
+                make_random_id(vm->restore_job);
+                vm->restore_since = now_realtime();
+        }
+        restore_job_update(vm, JOB_STARTING, NULL);
+        log_struct(LOG_NOTICE,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_VM_RESTORING,
+                   "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
+                   "GOLEM_JOB=%s", vm->restore_job,
+                   "MESSAGE=Starting VM %s again, as its renter left it running (job %s).",
+                   vm->record.name, vm->restore_job);
+        action_run(vm, m->driver->ops->start, on_restored, ret_op);
         return 0;
 }
 
@@ -720,7 +951,7 @@ int manager_stop_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
         r = action_check(m, c, vm, vm->record.state == VM_RUNNING);
         if (r < 0)
                 return r;
-        r = action_begin(vm, VM_OP_STOP, VM_STOPPING);
+        r = action_begin(vm, VM_OP_STOP, VM_STOPPING, VM_STOPPED);
         if (r < 0)
                 return r;
         /* Sessions end with the VM; new ones are refused from now on. */
@@ -748,25 +979,28 @@ int manager_delete_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op) {
 
         interrupt = delete_interrupts_create(m, vm);
         if (interrupt) {
+                static const char why[] = "Deleted while it was being created";
                 Operation *o = operation_new(VM_OP_DELETE, vm->record.name);
 
                 if (!o)
                         return -ENOMEM;
+                r = free_and_strdup(&vm->failure_message, why);
+                if (r >= 0)
+                        r = vm_transition(vm, VM_DELETING, why);
+                if (r < 0) {
+                        operation_free(o);
+                        return r;
+                }
                 m->driver->ops->cancel(vm->op);
                 vm->op = NULL;
                 vm->superseded = TAKE_PTR(vm->operation);
                 vm->operation = o;
                 vm->failure = -ECANCELED;
-                (void) free_and_strdup(&vm->failure_message, "Deleted while it was being created");
-                r = vm_set_state(vm, VM_DELETING, vm->failure_message);
-                if (r < 0)
-                        log_warning_errno(r, "Deleting VM %s while it is created, without saving that first: %m",
-                                          vm->record.name);
         } else {
                 r = action_check(m, c, vm, IN_SET(vm->record.state, VM_RUNNING, VM_STOPPED, VM_ERROR));
                 if (r < 0)
                         return r;
-                r = action_begin(vm, VM_OP_DELETE, VM_DELETING);
+                r = action_begin(vm, VM_OP_DELETE, VM_DELETING, _VM_STATE_INVALID);
                 if (r < 0)
                         return r;
         }
@@ -826,8 +1060,8 @@ static void on_keys_set(int r, const char *message, void *userdata) {
 
         vm->op = NULL;
         if (r >= 0) {
-                r = vm->pending_key ? provider_store_save_key(m->store, vm->record.name, name, vm->pending_key)
-                                    : provider_store_remove_key(m->store, vm->record.name, name);
+                r = store_note(m, vm->pending_key ? provider_store_save_key(m->store, vm->record.name, name, vm->pending_key)
+                                                  : provider_store_remove_key(m->store, vm->record.name, name));
                 if (r == -ENOENT)
                         r = 0; /* gone already */
                 if (r < 0)
@@ -1046,6 +1280,10 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         while (m->vms)
                 vm_free(m->vms);
+        sd_event_source_disable_unref(m->store_retry);
+        for (size_t i = 0; i < m->n_unremoved; i++)
+                free(m->unremoved[i]);
+        free(m->unremoved);
         if (m->driver)
                 m->driver->ops->free(m->driver);
         ssh_access_free(m->ssh);

@@ -57,6 +57,13 @@ void manager_limits_changed(Manager *m);
 
 int manager_add_listener(Manager *m, VMListener fn, void *userdata);
 
+/* The state store's health: 0 while its writes succeed, else the error the last one failed
+ * with (-EDQUOT: the disk under it is full). While it fails, changes are refused with that
+ * error; the watch hears once when it begins failing and once when it recovers. */
+typedef void (*StoreWatchFn)(Manager *m, int error, void *userdata);
+int manager_store_error(const Manager *m);
+void manager_set_store_watch(Manager *m, StoreWatchFn fn, void *userdata);
+
 /* The VMs, in creation order (vm->vms_next), and their number. */
 VM *manager_vms(Manager *m);
 size_t manager_n_vms(const Manager *m);
@@ -70,7 +77,8 @@ uint64_t manager_generation(const Manager *m);
  * On success *ret_op (may be NULL) is the operation to watch: it completes later, never
  * before the call returns. Errors (nothing was done): -EEXIST name taken, -EBUSY wrong state,
  * -ENOSPC resources or the owner's MaxVMsPerOwner= (reason set), -EHOSTDOWN no driver, -EPERM not the owner, -EINVAL an image
- * that cannot run here (reason set), or the store's error. */
+ * that cannot run here (reason set), or the store's error (-EDQUOT: its disk is full); the
+ * VM is then as it was, in memory and in the hypervisor. */
 int manager_create_vm(Manager *m, const Caller *c, const VMCreateRequest *req, VM **ret_vm, Operation **ret_op,
                       char *reason, size_t reason_size);
 int manager_start_vm(Manager *m, const Caller *c, VM *vm, Operation **ret_op);
@@ -92,6 +100,8 @@ bool manager_caller_owns(const Caller *c, const VM *vm);
 
 /* The create job, as stored. */
 int manager_load_job(Manager *m, const char *job_id, Job *ret);
+/* The jobs of vm (its create, restores after restarts), newest first; free with jobs_free(). */
+int manager_load_vm_jobs(Manager *m, VM *vm, Job **ret, size_t *ret_n);
 
 /* Resources: what is offered in total, what is free, and whether the free part may be
  * advertised (the host's live usage is under the thresholds and the minimums are met). */

@@ -14,6 +14,22 @@
 #define RECONCILE_RETRY_USEC (30 * USEC_PER_SEC)
 #define ADOPT_POLL_USEC (2 * USEC_PER_SEC)
 
+/* VMs started again after a restart: this many at a time (a host that boots is busy enough),
+ * and one that does not come back is tried again after 10 s, then twice as long each time,
+ * up to 10 min. */
+#define RESTORE_PARALLEL 2
+#define RESTORE_RETRY_MIN_USEC (10 * USEC_PER_SEC)
+#define RESTORE_RETRY_MAX_USEC (10 * 60 * USEC_PER_SEC)
+
+typedef struct Reconciler Reconciler;
+
+/* A restore under way, watched until it completes. */
+typedef struct RestoreSlot {
+        Reconciler *rc;
+        OperationWatcher *watcher;
+        Operation *op;
+} RestoreSlot;
+
 struct Reconciler {
         Manager *manager;
         sd_event_source *usage_timer;
@@ -21,6 +37,10 @@ struct Reconciler {
         sd_event_source *poll_soon_timer;   /* the driver said a VM changed by itself */
         DriverOp *reconcile_op;  /* the hypervisor's list in flight */
         usec_t last_poll;
+        RestoreSlot restoring[RESTORE_PARALLEL];
+        sd_event_source *restore_timer;     /* the next restore that is due */
+        sd_event_source *restore_defer;     /* a slot came free */
+        bool freeing;
 };
 
 static void adopt_poll_schedule(VM *vm);
@@ -50,6 +70,142 @@ static void reconcile_creating(VM *vm, const DriverVM *d) {
                 adopt_failed(vm, d ? "the hypervisor did not finish it" : "the hypervisor does not have it");
 }
 
+/* ---- VMs started again after a restart ---- */
+
+/* At the first comparison after a start, a VM its renter left running that the hypervisor
+ * has stopped (the host rebooted, or its process died with the provider) is started again,
+ * unless AutostartVMs=no. Later, a VM that stops is the renter's doing (from inside). */
+static bool restore_wanted(VM *vm) {
+        Manager *m = vm->manager;
+
+        return !m->reconciled && m->settings->autostart_vms && vm->record.desired == VM_RUNNING;
+}
+
+/* Marks vm for a restore after delay (0: as soon as a slot is free). */
+static void restore_schedule(VM *vm, usec_t delay) {
+        vm->restore_pending = true;
+        vm->restore_at = now_monotonic() + delay;
+}
+
+static void restore_next(Reconciler *rc);
+
+static void on_restore_done(Operation *o, int r, const char *message, VM *vm, void *userdata) {
+        usec_t delay;
+
+        if (r >= 0 || !vm) {
+                if (vm)
+                        vm->restore_delay = 0;
+                return;
+        }
+        /* A VM the hypervisor no longer has is in error for that; nothing to try again. */
+        if (o && !startswith(strempty(vm->record.error_message), VM_RESTORE_FAILED))
+                return;
+        /* Not forgotten: tried again later, waiting longer each time. */
+        delay = vm->restore_delay > 0 ? MIN(vm->restore_delay * 2, RESTORE_RETRY_MAX_USEC) : RESTORE_RETRY_MIN_USEC;
+        vm->restore_delay = delay;
+        restore_schedule(vm, delay);
+        log_struct(LOG_WARNING,
+                   "MESSAGE_ID=" GOLEM_MESSAGE_VM_RESTORING,
+                   "GOLEM_VM=%s", vm->record.name,
+                   "GOLEM_OWNER=%s", strempty(vm->record.owner),
+                   "MESSAGE=VM %s did not come back (%s); trying again in %" PRIu64 " s.",
+                   vm->record.name, strempty(message), delay / USEC_PER_SEC);
+}
+
+static int on_restore_defer(sd_event_source *s, void *userdata) {
+        Reconciler *rc = userdata;
+
+        rc->restore_defer = sd_event_source_disable_unref(rc->restore_defer);
+        restore_next(rc);
+        return 0;
+}
+
+/* The slot is free again: the next VM is started on the next iteration, outside of the
+ * completion of this one. */
+static void on_restore_free(void *userdata) {
+        RestoreSlot *slot = userdata;
+        Reconciler *rc = slot->rc;
+
+        slot->op = NULL;
+        slot->watcher = NULL;
+        if (!rc->freeing && !rc->restore_defer)
+                (void) sd_event_add_defer(rc->manager->event, &rc->restore_defer, on_restore_defer, rc);
+}
+
+static const OperationWatcherOps restore_watch_ops = {
+        .done = on_restore_done,
+        .free = on_restore_free,
+};
+
+static int on_restore_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Reconciler *rc = userdata;
+
+        rc->restore_timer = sd_event_source_disable_unref(rc->restore_timer);
+        restore_next(rc);
+        return 0;
+}
+
+static RestoreSlot *restore_free_slot(Reconciler *rc) {
+        for (size_t i = 0; i < RESTORE_PARALLEL; i++)
+                if (!rc->restoring[i].op)
+                        return rc->restoring + i;
+        return NULL;
+}
+
+static void restore_begin(Reconciler *rc, RestoreSlot *slot, VM *vm) {
+        Operation *op = NULL;
+        int r;
+
+        vm->restore_pending = false;
+        r = vm_restore(vm, &op);
+        if (r < 0) {
+                /* Refused before it began (the state store failing, its resources taken by
+                 * creates meanwhile): later. */
+                on_restore_done(NULL, r, r == -ENOSPC ? "not enough free resources for it now" : strerror(ERRNO_VALUE(r)),
+                                vm, NULL);
+                return;
+        }
+        slot->rc = rc;
+        slot->op = op;
+        if (operation_watch(op, &restore_watch_ops, slot, &slot->watcher) < 0)
+                slot->op = NULL; /* it goes on unwatched */
+}
+
+/* Starts the restores that are due, as many as there are free slots, and arms the timer for
+ * the next one that is not due yet. A VM that no longer needs one (deleted, started or
+ * stopped by its renter meanwhile) is let go. */
+static void restore_next(Reconciler *rc) {
+        Manager *m = rc->manager;
+        usec_t now = now_monotonic(), next = USEC_INFINITY;
+
+        LIST_FOREACH(vms, vm, m->vms) {
+                RestoreSlot *slot;
+
+                if (!vm->restore_pending)
+                        continue;
+                if (vm->record.desired != VM_RUNNING || !IN_SET(vm->record.state, VM_STOPPED, VM_ERROR)) {
+                        vm->restore_pending = false;
+                        continue;
+                }
+                if (vm->restore_at > now || vm->op || vm->operation) {
+                        next = MIN(next, MAX(vm->restore_at, now + USEC_PER_SEC));
+                        continue;
+                }
+                slot = restore_free_slot(rc);
+                if (!slot)
+                        return; /* a slot that comes free calls again */
+                restore_begin(rc, slot, vm);
+                if (vm->restore_pending) /* refused at once: due later */
+                        next = MIN(next, vm->restore_at);
+        }
+        if (next == USEC_INFINITY)
+                return;
+        rc->restore_timer = sd_event_source_disable_unref(rc->restore_timer);
+        if (sd_event_add_time(m->event, &rc->restore_timer, CLOCK_MONOTONIC, next, USEC_PER_SEC / 10,
+                              on_restore_timer, rc) < 0)
+                log_oom();
+}
+
 /* Settles a record against what the driver reports for it (NULL: the driver has no such VM). */
 static void reconcile_vm(VM *vm, const DriverVM *d) {
         Manager *m = vm->manager;
@@ -76,6 +232,10 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
                 return;
 
         case VM_ERROR:
+                /* A restore that failed before this restart is tried again. */
+                if (d && IN_SET(d->state, DRIVER_VM_STOPPED, DRIVER_VM_SUSPENDED) && restore_wanted(vm) &&
+                    startswith(strempty(vm->record.error_message), VM_RESTORE_FAILED))
+                        restore_schedule(vm, 0);
                 return;
 
         default:
@@ -115,17 +275,24 @@ static void reconcile_vm(VM *vm, const DriverVM *d) {
                 break;
         case DRIVER_VM_STOPPED:
         case DRIVER_VM_SUSPENDED:
-                if (s == VM_STOPPED)
+                if (s == VM_STOPPED) {
+                        if (restore_wanted(vm))
+                                restore_schedule(vm, 0);
                         return;
+                }
                 if (s == VM_RUNNING)
                         vm_log_event(vm, LOG_NOTICE, GOLEM_MESSAGE_VM_STOPPED,
-                                     "VM %s stopped by itself (shut down from inside).", vm->record.name);
+                                     m->reconciled ? "VM %s stopped by itself (shut down from inside)."
+                                                   : "VM %s stopped while the provider was down.",
+                                     vm->record.name);
                 (void) vm_set_state(vm, VM_STOPPED, NULL);
                 if (s == VM_STARTING) {
                         /* A start was asked for and did not happen: do it. */
                         (void) manager_start_vm(m, NULL, vm, NULL);
                         return;
                 }
+                if (restore_wanted(vm))
+                        restore_schedule(vm, 0);
                 break;
         case DRIVER_VM_DELETED:
                 (void) vm_set_state(vm, VM_ERROR, "The VM was deleted outside of golem");
@@ -208,6 +375,7 @@ static void on_reconcile_list(int r, const char *message, const DriverVM *vms, s
                 reconcile_vm(vm, d);
         }
         m->reconciled = true;
+        restore_next(rc);
         log_debug("Reconciled %zu record(s) with %zu VM(s) of the hypervisor.", m->n_vms, n);
 }
 
@@ -317,9 +485,15 @@ Reconciler *reconciler_free(Reconciler *rc) {
                 rc->manager->driver->changed = NULL;
                 rc->manager->driver->changed_userdata = NULL;
         }
+        rc->freeing = true;
+        for (size_t i = 0; i < RESTORE_PARALLEL; i++)
+                if (rc->restoring[i].op)
+                        operation_unwatch(rc->restoring[i].op, rc->restoring[i].watcher);
         sd_event_source_disable_unref(rc->usage_timer);
         sd_event_source_disable_unref(rc->reconcile_timer);
         sd_event_source_disable_unref(rc->poll_soon_timer);
+        sd_event_source_disable_unref(rc->restore_timer);
+        sd_event_source_disable_unref(rc->restore_defer);
         free(rc);
         return NULL;
 }

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "parse-util.h"
 #include "provider-auth.h"
+#include "provider-openapi.h"
 #include "validate.h"
 #include "provider-rest.h"
 #include "time-util.h"
@@ -138,11 +139,11 @@ static int reply_operation_error(HttpRequest *req, VMOperation kind, int error, 
 
         if (e->http_status == 500)
                 return http_reply_error(req, 500, kind == VM_OP_CREATE ? ERROR_CODE_VM_CREATE : ERROR_CODE_VM_OPERATION,
-                                        "%s", message ?: strerror(ERRNO_VALUE(error)));
+                                        "%s", message ?: error_message(error));
         if (error == -EHOSTDOWN && kind != VM_OP_CREATE)
                 return http_reply_error(req, e->http_status, e->code, "The hypervisor is unavailable: %s",
-                                        message ?: strerror(ERRNO_VALUE(error)));
-        return http_reply_error(req, e->http_status, e->code, "%s", message ?: strerror(ERRNO_VALUE(error)));
+                                        message ?: error_message(error));
+        return http_reply_error(req, e->http_status, e->code, "%s", message ?: error_message(error));
 }
 
 /* Finds the VM named in the path, answering 404 when there is none (or it is not the
@@ -184,13 +185,14 @@ static Operation *job_operation(Manager *m, const Job *j) {
 }
 
 /* The job as the wire protocol has it, with the launch's progress while it creates. */
-static int reply_job(HttpRequest *req, Manager *m, const Job *j) {
+static int job_to_json(Manager *m, const Job *j, json_object **ret) {
         _cleanup_json_ json_object *o = json_object_new_object();
         Operation *op = job_operation(m, j);
 
         if (!o ||
             json_object_object_add(o, "job_id", json_object_new_string(j->job_id)) < 0 ||
             json_object_object_add(o, "vm_id", json_object_new_string(j->vm_name)) < 0 ||
+            json_object_object_add(o, "kind", json_object_new_string(job_kind_to_string(j->kind))) < 0 ||
             json_object_object_add(o, "status", json_object_new_string(job_status_to_string(j->status))) < 0 ||
             json_object_object_add(o, "error", json_string_or_null(j->error)) < 0)
                 return -ENOMEM;
@@ -201,6 +203,17 @@ static int reply_job(HttpRequest *req, Manager *m, const Job *j) {
                 (void) json_object_object_add(o, "progress", percent >= 0 ? json_object_new_int(percent) : NULL);
                 (void) json_object_object_add(o, "stage", json_string_or_null(stage[0] ? stage : NULL));
         }
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+static int reply_job(HttpRequest *req, Manager *m, const Job *j) {
+        _cleanup_json_ json_object *o = NULL;
+        int r;
+
+        r = job_to_json(m, j, &o);
+        if (r < 0)
+                return r;
         return http_reply_json(req, 200, o);
 }
 
@@ -346,12 +359,22 @@ static int job_wait(ProviderRest *rest, HttpRequest *req, Operation *o, const ch
 
 /* ---- handlers ---- */
 
+/* Answers while the state store fails too (VMs run, reads work): "degraded", with why. */
 static int get_health(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
         _cleanup_json_ json_object *o = json_object_new_object();
+        int store = manager_store_error(rest->manager);
 
-        if (!o || json_object_object_add(o, "status", json_object_new_string("healthy")) < 0)
+        if (!o || json_object_object_add(o, "status", json_object_new_string(store < 0 ? "degraded" : "healthy")) < 0)
+                return -ENOMEM;
+        if (store < 0 && json_object_object_add(o, "state_store", json_object_new_string(store == -EDQUOT ? "full" : "failing")) < 0)
                 return -ENOMEM;
         return http_reply_json(req, 200, o);
+}
+
+/* openapi/golem-provider.json, built in. */
+static int get_openapi(HttpRequest *req, void *userdata) {
+        return http_reply_json_text(req, 200, provider_openapi_json, provider_openapi_json_size);
 }
 
 /* A boolean query parameter (?async=true): absent is false, anything but a boolean -EINVAL. */
@@ -574,6 +597,39 @@ static int get_job(HttpRequest *req, void *userdata) {
         return reply_job(req, rest->manager, &j);
 }
 
+/* The VM's jobs, newest first: its create, and the restores after restarts of the provider. */
+static int get_vm_jobs(HttpRequest *req, void *userdata) {
+        ProviderRest *rest = userdata;
+        _cleanup_json_ json_object *a = json_object_new_array();
+        Job *jobs = NULL;
+        size_t n = 0;
+        RestCaller rc;
+        VM *vm;
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        r = caller_vm_from_request(rest, req, &rc, &vm);
+        if (r <= 0)
+                return r;
+        r = manager_load_vm_jobs(rest->manager, vm, &jobs, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                json_object *o = NULL;
+
+                r = job_to_json(rest->manager, jobs + i, &o);
+                if (r >= 0 && json_object_array_add(a, o) < 0) {
+                        json_object_put(o);
+                        r = -ENOMEM;
+                }
+        }
+        jobs_free(jobs, n);
+        if (r < 0)
+                return r;
+        return http_reply_json(req, 200, a);
+}
+
 static int get_provider_info(HttpRequest *req, void *userdata) {
         ProviderRest *rest = userdata;
         Manager *m = rest->manager;
@@ -713,12 +769,14 @@ static int delete_key(HttpRequest *req, void *userdata) {
 
 static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/health",                   get_health,        0 },
+        { HTTP_GET,    "/openapi.json",             get_openapi,       HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms/jobs/{}",       get_job,           HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms",               post_vm,           HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms",               list_vms,          HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms/{}",            get_vm,            HTTP_ROUTE_RATE_LIMITED },
         { HTTP_DELETE, "/api/v1/vms/{}",            delete_vm,         HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms/{}/access",     get_access,        HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/api/v1/vms/{}/jobs",       get_vm_jobs,       HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/start",      post_start,        HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/stop",       post_stop,         HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms/{}/ssh-keys",   post_key,          HTTP_ROUTE_RATE_LIMITED },

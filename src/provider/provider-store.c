@@ -4,7 +4,7 @@
 #include "provider-store.h"
 #include "sqlite-util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 void job_done(Job *j) {
         free(j->error);
@@ -28,13 +28,23 @@ static const char schema[] =
         "  error_message TEXT,"
         "  owner TEXT,"
         "  job_id TEXT NOT NULL,"
-        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        "  desired_state TEXT NOT NULL DEFAULT 'running');"
         "CREATE TABLE jobs ("
         "  job_id TEXT PRIMARY KEY NOT NULL,"
         "  vm_name TEXT NOT NULL,"
         "  status TEXT NOT NULL,"
         "  error TEXT,"
-        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;";
+        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+        "  kind TEXT NOT NULL DEFAULT 'create') WITHOUT ROWID;";
+
+/* Version 1 to 2: what the renter last asked of each VM (running or stopped), as far as its
+ * state tells, and jobs of more than one kind (a create, a restore after a restart). */
+static const char *const migrations[] = {
+        "ALTER TABLE vms ADD COLUMN desired_state TEXT NOT NULL DEFAULT 'running';"
+        "UPDATE vms SET desired_state = 'stopped' WHERE state IN ('stopped', 'stopping');"
+        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'create';",
+};
 
 void provider_store_close(ProviderStore *s) {
         if (!s)
@@ -58,7 +68,7 @@ int provider_store_open(const char *path, ProviderStore **ret) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        r = sqlite_open_versioned(path, schema, SCHEMA_VERSION, &s->db);
+        r = sqlite_open_migrated(path, schema, SCHEMA_VERSION, migrations, &s->db);
         if (r < 0) {
                 free(s);
                 return r;
@@ -73,9 +83,20 @@ int provider_store_open(const char *path, ProviderStore **ret) {
         return 0;
 }
 
+/* The errno of a failed rc. A full disk under the database (SQLITE_FULL, or a write of the
+ * WAL or its index refused for want of space or quota) is -EDQUOT: never to be taken for a
+ * refusal for want of capacity (-ENOSPC). */
+static int store_errno(ProviderStore *s, int rc) {
+        int r = sqlite_errno(rc);
+
+        if (r < 0 && ((rc & 0xff) == SQLITE_FULL || IN_SET(sqlite3_system_errno(s->db), ENOSPC, EDQUOT)))
+                return -EDQUOT;
+        return r;
+}
+
 static int prepare(ProviderStore *s, const char *sql, sqlite3_stmt **ret) {
         int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
-        return rc == SQLITE_OK ? 0 : sqlite_errno(rc);
+        return rc == SQLITE_OK ? 0 : store_errno(s, rc);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
@@ -85,11 +106,11 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
                 sqlite3_bind_null(st, i);
 }
 
-static int step_done(sqlite3_stmt *st) {
+static int step_done(ProviderStore *s, sqlite3_stmt *st) {
         int rc = sqlite3_step(st);
 
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+        return rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
@@ -97,8 +118,8 @@ int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
         int k;
 
         k = prepare(s, "INSERT OR REPLACE INTO vms (name, state, cpu, memory, storage, image, ssh_key, ssh_port,"
-                       " ip_address, error_message, owner, job_id, created_at, updated_at)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", &st);
+                       " ip_address, error_message, owner, job_id, created_at, updated_at, desired_state)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", &st);
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, r->name, -1, SQLITE_TRANSIENT);
@@ -115,18 +136,27 @@ int provider_store_save_vm(ProviderStore *s, const VMRecord *r) {
         sqlite3_bind_text(st, 12, r->job_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 13, (sqlite3_int64) r->created_at);
         sqlite3_bind_int64(st, 14, (sqlite3_int64) r->updated_at);
-        return step_done(st);
+        sqlite3_bind_text(st, 15, vm_state_to_string(r->desired == VM_STOPPED ? VM_STOPPED : VM_RUNNING), -1,
+                          SQLITE_STATIC);
+        return step_done(s, st);
 }
 
 int provider_store_begin(ProviderStore *s) {
-        return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+        int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : store_errno(s, rc);
 }
 
 int provider_store_commit(ProviderStore *s) {
-        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL), r;
+
+        if (rc == SQLITE_OK)
                 return 0;
-        (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return -EIO;
+        r = store_errno(s, rc);
+        /* A failed write may have ended the transaction already; one left open would swallow
+         * every later write. */
+        if (!sqlite3_get_autocommit(s->db))
+                (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 int provider_store_remove_vm(ProviderStore *s, const char *name) {
@@ -137,7 +167,7 @@ int provider_store_remove_vm(ProviderStore *s, const char *name) {
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        k = step_done(st);
+        k = step_done(s, st);
         if (k < 0)
                 return k;
 
@@ -145,7 +175,7 @@ int provider_store_remove_vm(ProviderStore *s, const char *name) {
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 static char *column_strdup(sqlite3_stmt *st, int i) {
@@ -164,7 +194,8 @@ int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n) {
         int rc, k;
 
         k = prepare(s, "SELECT name, state, cpu, memory, storage, image, ssh_key, ssh_port, ip_address,"
-                       " error_message, owner, job_id, created_at, updated_at FROM vms ORDER BY created_at, name", &st);
+                       " error_message, owner, job_id, created_at, updated_at, desired_state FROM vms"
+                       " ORDER BY created_at, name", &st);
         if (k < 0)
                 return k;
 
@@ -194,9 +225,12 @@ int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n) {
                 column_copy(st, 11, r->job_id, sizeof(r->job_id));
                 r->created_at = (usec_t) sqlite3_column_int64(st, 12);
                 r->updated_at = (usec_t) sqlite3_column_int64(st, 13);
+                /* Anything but "stopped" is running: a VM is started again rather than left
+                 * down on a doubt. */
+                r->desired = streq_ptr((const char *) sqlite3_column_text(st, 14), "stopped") ? VM_STOPPED : VM_RUNNING;
         }
         if (k >= 0 && rc != SQLITE_DONE)
-                k = sqlite_errno(rc);
+                k = store_errno(s, rc);
         sqlite3_finalize(st);
         if (k < 0) {
                 for (size_t i = 0; i < n; i++)
@@ -213,8 +247,8 @@ int provider_store_save_job(ProviderStore *s, const Job *j) {
         sqlite3_stmt *st;
         int k;
 
-        k = prepare(s, "INSERT OR REPLACE INTO jobs (job_id, vm_name, status, error, created_at, updated_at)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
+        k = prepare(s, "INSERT OR REPLACE INTO jobs (job_id, vm_name, status, error, created_at, updated_at, kind)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st);
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, j->job_id, -1, SQLITE_TRANSIENT);
@@ -223,35 +257,86 @@ int provider_store_save_job(ProviderStore *s, const Job *j) {
         bind_text_or_null(st, 4, j->error);
         sqlite3_bind_int64(st, 5, (sqlite3_int64) j->created_at);
         sqlite3_bind_int64(st, 6, (sqlite3_int64) j->updated_at);
-        return step_done(st);
+        sqlite3_bind_text(st, 7, job_kind_to_string(j->kind), -1, SQLITE_STATIC);
+        return step_done(s, st);
+}
+
+#define JOB_COLUMNS "job_id, vm_name, status, error, created_at, updated_at, kind"
+
+static int job_from_row(sqlite3_stmt *st, Job *ret) {
+        Job j = {};
+
+        column_copy(st, 0, j.job_id, sizeof(j.job_id));
+        column_copy(st, 1, j.vm_name, sizeof(j.vm_name));
+        j.status = job_status_from_string((const char *) sqlite3_column_text(st, 2));
+        if (j.status < 0)
+                j.status = JOB_FAILED;
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+                j.error = column_strdup(st, 3);
+                if (!j.error)
+                        return -ENOMEM;
+        }
+        j.created_at = (usec_t) sqlite3_column_int64(st, 4);
+        j.updated_at = (usec_t) sqlite3_column_int64(st, 5);
+        j.kind = job_kind_from_string((const char *) sqlite3_column_text(st, 6));
+        if (j.kind < 0)
+                j.kind = JOB_KIND_CREATE;
+        *ret = j;
+        return 0;
 }
 
 int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret) {
         sqlite3_stmt *st;
-        Job j = {};
         int rc, k;
 
-        k = prepare(s, "SELECT job_id, vm_name, status, error, created_at, updated_at FROM jobs WHERE job_id = ?1", &st);
+        k = prepare(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE job_id = ?1", &st);
         if (k < 0)
                 return k;
         sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
         rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                column_copy(st, 0, j.job_id, sizeof(j.job_id));
-                column_copy(st, 1, j.vm_name, sizeof(j.vm_name));
-                j.status = job_status_from_string((const char *) sqlite3_column_text(st, 2));
-                if (j.status < 0)
-                        j.status = JOB_FAILED;
-                j.error = column_strdup(st, 3);
-                j.created_at = (usec_t) sqlite3_column_int64(st, 4);
-                j.updated_at = (usec_t) sqlite3_column_int64(st, 5);
-        }
+        k = rc == SQLITE_ROW ? job_from_row(st, ret) : rc == SQLITE_DONE ? -ENOENT : store_errno(s, rc);
         sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return sqlite_errno(rc);
-        *ret = j;
+        return k;
+}
+
+void jobs_free(Job *jobs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                job_done(jobs + i);
+        free(jobs);
+}
+
+int provider_store_load_jobs(ProviderStore *s, const char *vm, Job **ret, size_t *ret_n) {
+        Job *a = NULL;
+        sqlite3_stmt *st;
+        size_t n = 0;
+        int rc, k = 0;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT " JOB_COLUMNS " FROM jobs WHERE vm_name = ?1"
+                                " ORDER BY created_at DESC, job_id", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_errno(s, rc);
+        sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
+        while (k >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                Job *b = reallocarray(a, n + 1, sizeof(Job));
+
+                if (!b) {
+                        k = -ENOMEM;
+                        break;
+                }
+                a = b;
+                k = job_from_row(st, a + n);
+                if (k >= 0)
+                        n++;
+        }
+        if (k >= 0 && rc != SQLITE_DONE)
+                k = store_errno(s, rc);
+        sqlite3_finalize(st);
+        if (k < 0) {
+                jobs_free(a, n);
+                return k;
+        }
+        *ret = a;
+        *ret_n = n;
         return 0;
 }
 
@@ -263,7 +348,7 @@ int provider_store_prune_jobs(ProviderStore *s, usec_t older_than) {
         if (k < 0)
                 return k;
         sqlite3_bind_int64(st, 1, (sqlite3_int64) older_than);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 int provider_store_get_meta(ProviderStore *s, const char *key, char **ret) {
@@ -282,7 +367,7 @@ int provider_store_get_meta(ProviderStore *s, const char *key, char **ret) {
         if (rc == SQLITE_DONE)
                 return -ENOENT;
         if (rc != SQLITE_ROW)
-                return sqlite_errno(rc);
+                return store_errno(s, rc);
         if (!v)
                 return -ENOMEM;
         *ret = v;
@@ -298,7 +383,7 @@ int provider_store_set_meta(ProviderStore *s, const char *key, const char *value
                 return k;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 void vm_keys_free(VMKey *keys, size_t n) {
@@ -321,7 +406,7 @@ int provider_store_save_key(ProviderStore *s, const char *vm, const char *name, 
         sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
-        return step_done(st);
+        return step_done(s, st);
 }
 
 int provider_store_remove_key(ProviderStore *s, const char *vm, const char *name) {
@@ -333,7 +418,7 @@ int provider_store_remove_key(ProviderStore *s, const char *vm, const char *name
                 return k;
         sqlite3_bind_text(st, 1, vm, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-        k = step_done(st);
+        k = step_done(s, st);
         if (k < 0)
                 return k;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
@@ -369,7 +454,7 @@ int provider_store_load_keys(ProviderStore *s, const char *vm, VMKey **ret, size
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) {
                 vm_keys_free(a, n);
-                return sqlite_errno(rc);
+                return store_errno(s, rc);
         }
         *ret = a;
         *ret_n = n;

@@ -8,7 +8,9 @@
 
 /* The provider's durable state: VM records (their reservations and ports included), create
  * jobs and a few facts about the provider, in SQLite under the state directory. Every
- * transition is written here before it is acted on. */
+ * transition is written here before it is acted on. Writes fail with -EDQUOT when the disk
+ * under the store is full (or its quota used up), never with -ENOSPC: that is the ledger's
+ * "no capacity". */
 
 typedef struct ProviderStore ProviderStore;
 
@@ -16,11 +18,13 @@ typedef struct Job {
         char job_id[JOB_ID_LEN + 1];
         char vm_name[VM_NAME_MAX + 1];
         JobStatus status;
+        JobKind kind;
         char *error;
         usec_t created_at, updated_at;
 } Job;
 
 void job_done(Job *j);
+void jobs_free(Job *jobs, size_t n);
 
 int provider_store_open(const char *path, ProviderStore **ret);
 void provider_store_close(ProviderStore *s);
@@ -40,6 +44,8 @@ int provider_store_load_vms(ProviderStore *s, VMRecord **ret, size_t *ret_n);
 
 int provider_store_save_job(ProviderStore *s, const Job *j);
 int provider_store_load_job(ProviderStore *s, const char *job_id, Job *ret);
+/* The jobs of VM vm, newest first. */
+int provider_store_load_jobs(ProviderStore *s, const char *vm, Job **ret, size_t *ret_n);
 /* Forgets finished jobs older than the given time. */
 int provider_store_prune_jobs(ProviderStore *s, usec_t older_than);
 

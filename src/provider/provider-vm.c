@@ -58,6 +58,8 @@ int vm_create_request_from_json(json_object *body, VMCreateRequest *ret, char bu
                 return field_error(buf, "name: field required");
         if (json_get_string(v, VM_NAME_MAX, &s) < 0 || !vm_name_valid(s))
                 return field_error(buf, "name: must be 3-63 of a-z, 0-9 and '-', starting and ending with a letter or digit");
+        if (vm_name_reserved(s))
+                return field_error(buf, "name: 'jobs' is reserved (/api/v1/vms/jobs/ is the jobs' path)");
         strcpy(t.name, s);
 
         /* Precedence: resources, then the flat fields, then size. */

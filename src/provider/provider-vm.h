@@ -46,6 +46,7 @@ typedef struct VMRecord {
         char *owner;                 /* the caller identity that created it; NULL: anyone */
         char job_id[JOB_ID_LEN + 1];
         usec_t created_at, updated_at;
+        VMState desired;             /* as the renter last asked: VM_RUNNING or VM_STOPPED */
 } VMRecord;
 
 void vm_record_done(VMRecord *r);
@@ -99,4 +100,12 @@ struct VM {
         char *pending_key;       /* NULL: the key of that name is removed */
         sd_event_source *poll_timer;
         bool unlinked;           /* out of the manager's list, about to be freed */
+        bool unsaved;            /* the record changed and the store failed to take it */
+        /* Started again after a restart (provider-reconcile.c): its job, while it is due and
+         * when (CLOCK_MONOTONIC), and the wait after a failure, doubling. */
+        char restore_job[JOB_ID_LEN + 1];
+        usec_t restore_since;
+        bool restore_pending;
+        usec_t restore_at;
+        usec_t restore_delay;
 };

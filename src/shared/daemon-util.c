@@ -83,6 +83,10 @@ void daemon_notify_ready(const char *status) {
         (void) sd_notifyf(false, "READY=1\nSTATUS=%s", strempty(status));
 }
 
+void daemon_notify_status(const char *status) {
+        (void) sd_notifyf(false, "STATUS=%s", strempty(status));
+}
+
 void daemon_notify_stopping(void) {
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down.");
 }

@@ -15,6 +15,8 @@ int daemon_setup_event(sd_event **ret, DaemonStopFn on_stop, void *userdata);
 /* READY=1 with a STATUS= line. */
 void daemon_notify_ready(const char *status);
 void daemon_notify_stopping(void);
+/* A STATUS= line alone, for a change while running. */
+void daemon_notify_status(const char *status);
 
 /* The command line every golem daemon takes: --help, --version, --config=FILE,
  * --check-config, and --bus-introspect where the daemon has a D-Bus API. */

@@ -19,9 +19,11 @@ static const ErrorInfo error_table[] = {
         { ERANGE,       400, "BAD_REQUEST",          GOLEM_BUS_ERROR_FAILED },
         { EACCES,       401, "UNAUTHORIZED",         GOLEM_BUS_ERROR_FAILED },
         { EPERM,        401, "UNAUTHORIZED",         GOLEM_BUS_ERROR_FAILED },
-        { E2BIG,        413, "REQUEST_TOO_LARGE",    GOLEM_BUS_ERROR_FAILED },
+        { E2BIG,        413, "PAYLOAD_TOO_LARGE",    GOLEM_BUS_ERROR_FAILED },
         { EOPNOTSUPP,   405, "METHOD_NOT_ALLOWED",   GOLEM_BUS_ERROR_FAILED },
         { ENOSPC,       503, "RESOURCE_UNAVAILABLE", GOLEM_BUS_ERROR_PREFIX "ResourceUnavailable" },
+        { EDQUOT,       507, "INSUFFICIENT_STORAGE", GOLEM_BUS_ERROR_PREFIX "StorageFull",
+          "The provider's state store is full (no space left on its disk); nothing was changed" },
         { EHOSTDOWN,    503, "DRIVER_UNAVAILABLE",   GOLEM_BUS_ERROR_PREFIX "DriverUnavailable" },
         { EAGAIN,       503, "SERVICE_UNAVAILABLE",  GOLEM_BUS_ERROR_FAILED },
         { ENOMEM,       503, "SERVICE_UNAVAILABLE",  GOLEM_BUS_ERROR_FAILED },
@@ -40,4 +42,8 @@ const ErrorInfo *error_info(int error) {
                 if (error_table[i].error == e)
                         break;
         return error_table + i;
+}
+
+const char *error_message(int error) {
+        return error_info(error)->message ?: strerror(ERRNO_VALUE(error));
 }

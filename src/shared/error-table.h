@@ -14,11 +14,14 @@ typedef struct ErrorInfo {
         unsigned http_status;
         const char *code;       /* detail.code */
         const char *bus_error;  /* D-Bus error name */
+        const char *message;    /* the message when the caller has none; NULL: strerror() */
 } ErrorInfo;
 
 /* The row of error (positive or negative); unknown ones map to 500 / INTERNAL_ERROR /
  * org.golem.Provider1.Error.Failed. Never NULL. */
 const ErrorInfo *error_info(int error);
+/* The row's message, or strerror() of error. */
+const char *error_message(int error);
 
 /* detail.code of an operation the hypervisor failed (a 500 of the table's default row). */
 #define ERROR_CODE_VM_CREATE "VM_CREATE_ERROR"

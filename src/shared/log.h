@@ -83,3 +83,6 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 #define GOLEM_MESSAGE_ADVERTISEMENT_RECOVERED "b72e9c4a1d5f4b08a6e3c1d9f4a7e219"
 #define GOLEM_MESSAGE_VM_ISOLATION_OFF       "d8b858c2b34649e395940ecd78fab934"
 #define GOLEM_MESSAGE_VM_NETWORK_FAILED      "9dde4b0eee6d4382a4c093912538c5e1"
+#define GOLEM_MESSAGE_STORE_FAILED           "ccb896dfd8844fafbd54efce0bc7b4aa"
+#define GOLEM_MESSAGE_STORE_RECOVERED        "1e4d9b96aa3743809a6acafa3cd36181"
+#define GOLEM_MESSAGE_VM_RESTORING           "cb4ef407f9774d7a999302e4769298f7"

@@ -110,6 +110,10 @@ bool vm_name_valid(const char *s) {
         return true;
 }
 
+bool vm_name_reserved(const char *s) {
+        return streq_ptr(s, "jobs");
+}
+
 static const char *const ssh_key_types[] = {
         "ssh-ed25519",
         "ssh-rsa",

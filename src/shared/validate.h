@@ -31,6 +31,9 @@ bool resource_key_valid(const char *s);
 
 /* A VM name: 3-63 of [a-z0-9-], starting and ending alphanumeric, no "--". */
 bool vm_name_valid(const char *s);
+/* A valid name no new VM may have: "jobs", which GET /api/v1/vms/jobs/{id} would shadow
+ * (/api/v1/vms/jobs/access would be a job's). A VM that has it already keeps it. */
+bool vm_name_reserved(const char *s);
 
 #define SSH_KEY_MAX 8192
 

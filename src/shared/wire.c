@@ -22,9 +22,17 @@ static const char *const job_status_table[_JOB_STATUS_MAX] = {
         [JOB_CREATING] = "creating",
         [JOB_READY] = "ready",
         [JOB_FAILED] = "failed",
+        [JOB_STARTING] = "starting",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(job_status, JobStatus);
+
+static const char *const job_kind_table[_JOB_KIND_MAX] = {
+        [JOB_KIND_CREATE] = "create",
+        [JOB_KIND_RESTORE] = "restore",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(job_kind, JobKind);
 
 json_object *resources_to_json(const Resources *r) {
         json_object *o = json_object_new_object();

@@ -41,11 +41,23 @@ typedef enum JobStatus {
         JOB_CREATING,
         JOB_READY,
         JOB_FAILED,
+        JOB_STARTING,           /* a restore: the VM is being started again */
         _JOB_STATUS_MAX,
         _JOB_STATUS_INVALID = -EINVAL,
 } JobStatus;
 
 DECLARE_STRING_TABLE_LOOKUP(job_status, JobStatus);
+
+/* What a job does: a renter's create, or the provider starting a VM again that was running
+ * before the provider (or its host) went down. */
+typedef enum JobKind {
+        JOB_KIND_CREATE,
+        JOB_KIND_RESTORE,
+        _JOB_KIND_MAX,
+        _JOB_KIND_INVALID = -EINVAL,
+} JobKind;
+
+DECLARE_STRING_TABLE_LOOKUP(job_kind, JobKind);
 
 /* ---- resources ---- */
 

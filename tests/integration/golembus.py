@@ -824,16 +824,20 @@ def system_bus(polkit=True):
 class BusWorld:
     """Bus, polkitd (unless ``polkit`` is false), the multipass stand-in
     (``mp``, with ``timings``), golem-providerd on that bus (``p``, with
-    ``args`` and ``settings``; PATHS["providerd"] unless ``binary``) and,
-    with ``discovery``, a golem-discoveryd it advertises to (``disc``)."""
+    ``args`` and ``settings``; PATHS["providerd"] unless ``binary``; its
+    state directory on a golemworld.small_disk() of ``disk_size`` when
+    given) and, with ``discovery``, a golem-discoveryd it advertises to
+    (``disc``)."""
 
     def __init__(self, binary=None, polkit=True, discovery=False,
-                 timings=None, args=(), **settings):
+                 timings=None, args=(), disk_size=None, **settings):
         self.bus = system_bus(polkit)
         self.disc = golemworld.start_discovery() if discovery else None
         self.mp = golemworld.Standin(**(timings or {}))
         self.p = golemworld.provider(binary, self.mp, discovery=self.disc,
                                      bus=self.bus, args=args, **settings)
+        if disk_size:
+            golemworld.small_disk(self.p.data_dir(), disk_size)
         self.start()
 
     def start(self):

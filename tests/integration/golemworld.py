@@ -1,6 +1,6 @@
-"""The world of golem's integration tests (standard library only): the case
-runner, the daemons and the stand-ins, keys, ports, temp dirs and
-``wait_for``.  Every test script imports what it needs from here (and the
+"""The world of golem's integration tests (standard library, and
+python3-jsonschema for golemopenapi.py): the case runner, the daemons and the
+stand-ins, keys, ports, temp dirs and ``wait_for``.  Every test script imports what it needs from here (and the
 D-Bus world from golembus.py); no test script imports another.
 
 A test script registers cases with ``@case`` and calls ``main()``:
@@ -20,6 +20,11 @@ finds its programs there: golem-providerd as "providerd", golem-discoveryd
 as "discovery", golemctl as "golemctl", the multipass stand-in as
 "multipass".
 
+Every answer of a golem daemon that http() (and so call(), the daemons'
+helpers and every case that uses them) receives is checked against the
+daemon's OpenAPI document (golemopenapi.py): an answer the document does not
+describe fails the case.  GOLEMTEST_OPENAPI=off turns that off.
+
 Everything a case starts is its own: temp dirs, free ports, a block of SSH
 ports no other case holds, a private NOTIFY_SOCKET, a private state dir for
 the stand-in, so that cases run in parallel.  When a case ends, every daemon
@@ -34,6 +39,7 @@ import base64
 import calendar
 import copy
 import ctypes
+import errno
 import fcntl
 import hashlib
 from http.client import HTTPConnection, HTTPException
@@ -59,6 +65,8 @@ import threading
 import time
 import traceback
 import urllib.parse
+
+import golemopenapi
 
 CASES = {}
 PATHS = {}
@@ -225,11 +233,26 @@ def http(method, url, body=None, headers=None, timeout=10, source=None):
         parts.hostname, parts.port, timeout=timeout,
         source_address=(source, 0) if source else None)
     try:
-        return _exchange(conn, method, path, body, headers)
+        answer = _exchange(conn, method, path, body, headers)
     except (OSError, HTTPException) as e:
         raise AssertionError(f"{method} {url}: no HTTP answer: {e!r}")
     finally:
         conn.close()
+    program = _golem_program_at(parts.hostname, parts.port)
+    if program and os.environ.get("GOLEMTEST_OPENAPI") != "off":
+        golemopenapi.check_answer(program, method, path, *answer)
+    return answer
+
+
+def _golem_program_at(host, port):
+    """golem-providerd or golem-discoveryd, when one that this case started
+    listens on host:port; else None (a stand-in, a fake server)."""
+    for d in reversed(_DAEMONS):
+        program = os.path.basename(d.binary)
+        if (d.port == port and program in golemopenapi.DOCUMENTS
+                and d.host in (host, "0.0.0.0", "::")):
+            return program
+    return None
 
 
 def _exchange(conn, method, path, body, headers):
@@ -520,6 +543,13 @@ class Daemon:
                 sock.close()
 
     # -- notify socket
+
+    def statuses(self):
+        """The STATUS= texts sent so far, in order (what systemctl status
+        showed), after collecting what is queued."""
+        self._receive(0)
+        return [line[len("STATUS="):] for msg in self.notifications
+                for line in msg.splitlines() if line.startswith("STATUS=")]
 
     def notified(self, line):
         """Whether any datagram received so far contains ``line``."""
@@ -974,6 +1004,50 @@ def wait_advertised(discovery, provider_id, resources=None, timeout=15):
         return ad
     return wait_for(f"the advertisement of {provider_id} ({resources})",
                     check, timeout)
+
+
+# --------------------------------------------------------------------------
+# a small disk
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
+_PRIVATE_MOUNTS = []
+
+
+def small_disk(path, size="4m"):
+    """Mounts a tmpfs of ``size`` on ``path``, in a mount namespace of the
+    case's own (made once; the daemons it starts inherit it), so that the
+    mount goes with the case whatever happens.  Needs root."""
+    if not _PRIVATE_MOUNTS:
+        libc = ctypes.CDLL(None, use_errno=True)
+        expect(libc.unshare(_CLONE_NEWNS) == 0,
+               f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())} "
+               "(small_disk needs root)")
+        expect(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+               == 0, f"making / private: {os.strerror(ctypes.get_errno())}")
+        _PRIVATE_MOUNTS.append(True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700",
+                    "tmpfs", path], check=True)
+
+
+def fill_disk(directory):
+    """Fills the filesystem of ``directory`` to the last byte; returns the
+    file that does it (remove it, and the space is back)."""
+    path = os.path.join(directory, "filler")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        size = 1 << 20
+        while size > 0:
+            try:
+                while os.write(fd, b"\0" * size) == size:
+                    pass
+            except OSError as e:
+                expect(e.errno == errno.ENOSPC, f"filling {path}: {e}")
+            size //= 2
+    finally:
+        os.close(fd)
+    return path
 
 
 # --------------------------------------------------------------------------

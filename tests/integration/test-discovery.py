@@ -734,6 +734,22 @@ def check_config_option(binary):
 
 
 @case
+def status_line(binary):
+    """STATUS= (what systemctl status shows) says how many advertisements are
+    live, counted at start and at each sweep."""
+    d = start_discovery(binary, CLEANUP_INTERVAL_SEC=1, ADVERTISEMENT_TTL=3)
+    line = re.compile(r"^(\d+) live advertisements? \(at \d\d:\d\d:\d\d UTC\)\.$")
+    wait_for("STATUS= at start", lambda: line.match(d.statuses()[-1]) and
+             d.statuses()[-1].startswith("0 live advertisements "))
+    post_ad(d, "status-1")
+    post_ad(d, "status-2")
+    wait_for("STATUS= to count two", lambda: d.statuses()[-1].startswith("2 live advertisements "),
+             timeout=10)
+    wait_for("STATUS= once they expired", lambda: d.statuses()[-1].startswith("0 live advertisements "),
+             timeout=15)
+
+
+@case
 def help_option(binary):
     """--help exits 0 and describes --config, --help and --version."""
     d = Daemon(binary, args=["--help"], name="help").start()

@@ -36,8 +36,8 @@ from golembus import (  # noqa: E402
     BusWorld, expect_bus_error, expect_denied_logged, vm_path)
 from golemworld import (  # noqa: E402
     CAPACITY, PATHS, VMS, Standin, advertisement, case, expect, expect_eq,
-    http, main, make_tempdir, provider, random_public_key, rfc3339,
-    wait_advertised, wait_for)
+    fill_disk, http, main, make_tempdir, provider, random_public_key,
+    rfc3339, wait_advertised, wait_for)
 
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
 MANAGER_PROPERTIES = {
@@ -842,6 +842,32 @@ def rest_meets_bus(binary):
 
 
 @case
+def state_store_full(binary):
+    """With the state directory's disk full, Stop, Delete and CreateVM fail
+    with org.golem.Provider1.Error.StorageFull (as REST answers 507) and
+    nothing changes; with space again, the same Stop goes through."""
+    w = BusWorld(binary, disk_size="4m")
+    w.create(ALLOW, "full")
+    w.wait_state("full", "running")
+    filler = fill_disk(w.p.data_dir())
+    for verb in ("Stop", "Delete"):
+        expect_bus_error(lambda: w.vm_call(ALLOW, "full", verb),
+                         GOLEM_ERROR + "StorageFull", f"{verb} on a full disk",
+                         contains="state store")
+    expect_bus_error(lambda: w.create(ALLOW, "other"),
+                     GOLEM_ERROR + "StorageFull", "CreateVM on a full disk",
+                     contains="state store")
+    expect_eq(w.state("full"), "running", "the VM on a full disk")
+    expect_eq(w.mp.power("full"), "Running", "the instance on a full disk")
+    expect_eq(w.p.vm_names(), ["full"], "VMs on a full disk")
+
+    os.remove(filler)
+    w.vm_call(ALLOW, "full", "Stop")
+    w.wait_state("full", "stopped")
+    expect_eq(w.mp.power("full"), "Stopped", "the instance once there is space")
+
+
+@case
 def errors(binary):
     """Each refusal has its name: InvalidArgs for bad input (before polkit
     is asked), NameTaken, WrongState, NotFound, ResourceUnavailable,
@@ -849,7 +875,7 @@ def errors(binary):
     w = BusWorld(binary, timings={"BOOT_SECONDS": 4})
     key = random_public_key()
     for name in ("ab", "UPPER", "-lead", "trail-", "dou--ble", "x" * 64,
-                 "sp ace", "dot.ted", "ünï"):
+                 "sp ace", "dot.ted", "ünï", "jobs"):
         for user in (DENY, ALLOW):
             expect_bus_error(lambda: w.create(user, name), INVALID_ARGS,
                              f"CreateVM {name!r} as {user}")

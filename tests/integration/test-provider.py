@@ -29,9 +29,9 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 from golemworld import (  # noqa: E402
     ADS, CAPACITY, INFO, VMS, Sshd, Standin, advertisement, call, case,
-    expect, expect_eq, expect_error, expect_refused, get_list, http, main,
-    make_key, make_tempdir, provider, random_public_key, run_ssh,
-    start_activated, start_discovery, wait_for)
+    expect, expect_eq, expect_error, expect_refused, fill_disk, get_list,
+    http, main, make_key, make_tempdir, provider, random_public_key, run_ssh,
+    small_disk, start_activated, start_discovery, wait_for)
 
 JOBS = "/api/v1/vms/jobs"
 VM_KEYS = {"id", "name", "status", "resources", "image", "ip_address",
@@ -776,6 +776,72 @@ def restart_keeps_state(binary):
 
 
 @case
+def state_store_full(binary):
+    """With the state directory's disk full to the brim, stop, start, delete
+    and create answer 507 INSUFFICIENT_STORAGE and change nothing: the VMs
+    are as they were, in the API and in multipass, and /health answers
+    (degraded).  The failure is logged and shown in STATUS= once, however
+    many requests meet it.  Once there is space again the same requests
+    succeed, without a restart, and that is told once too."""
+    mp = Standin()
+    p = provider(binary, mp)
+    small_disk(p.data_dir())
+    p.start().wait_ready()
+    create(p, "full-run", size="small")
+    create(p, "full-stop", size="small")
+    vm_op(p, "full-stop", "stop")
+    before = {"full-run": "running", "full-stop": "stopped"}
+    filler = fill_disk(p.data_dir())
+
+    for attempt in (1, 2):
+        for name, method, path in (
+                ("full-run", "POST", f"{VMS}/full-run/stop"),
+                ("full-run", "DELETE", f"{VMS}/full-run"),
+                ("full-stop", "POST", f"{VMS}/full-stop/start"),
+                ("full-new", "POST", VMS)):
+            body = vm_body(name) if path == VMS else None
+            expect_error(call(p, method, path, body), 507,
+                         "INSUFFICIENT_STORAGE",
+                         f"{method} {path} on a full disk ({attempt})",
+                         fields="state store")
+        expect_eq({n: get_vm(p, n)["status"] for n in before}, before,
+                  "VMs in the API on a full disk")
+        expect_eq(mp.golem_instances(),
+                  {"golem-full-run": "Running", "golem-full-stop": "Stopped"},
+                  "VMs in multipass on a full disk")
+        expect_eq(vm_or_none(p, "full-new"), None, "a create on a full disk")
+    status, _, data = call(p, "GET", "/health")
+    expect_eq((status, data), (200, {"status": "degraded",
+                                     "state_store": "full"}),
+              "/health on a full disk")
+    expect_eq(p.stderr().count("The state store failed to save"), 1,
+              f"the failure logged once{p.tail()}")
+    expect_eq([t for t in p.statuses() if "state store" in t],
+              ["The state store is failing (its disk is full): changes to "
+               "VMs are refused."], "STATUS= on a full disk")
+
+    os.remove(filler)
+    vm_op(p, "full-run", "stop")
+    vm_op(p, "full-stop", "start")
+    delete(p, "full-stop")
+    create(p, "full-new", size="small")
+    expect_eq({v["name"]: v["status"] for v in list_vms(p)},
+              {"full-run": "stopped", "full-new": "running"},
+              "VMs once there is space again")
+    expect_consistent(p, mp, "once there is space again")
+    status, _, data = call(p, "GET", "/health")
+    expect_eq((status, data), (200, {"status": "healthy"}),
+              "/health once there is space again")
+    expect_eq(p.stderr().count("The state store takes writes again"), 1,
+              f"the recovery logged once{p.tail()}")
+    expect_eq(p.statuses()[-1], "1 VM running, 1 stopped; not advertising: no DiscoveryURL=",
+              "STATUS= after the recovery")
+    expect_eq(p.stderr().count("The state store failed to save"), 1,
+              f"no more failures logged{p.tail()}")
+    p.stop()
+
+
+@case
 def sigterm_withdraws_advertisement(binary):
     """On SIGTERM the provider DELETEs its advertisement at discovery."""
     disc = start_discovery()
@@ -788,6 +854,30 @@ def sigterm_withdraws_advertisement(binary):
     p.stop()
     status, _, data = http("GET", f"{disc.url}{ADS}/{pid}")
     expect_eq(status, 404, f"advertisement after SIGTERM (body {data!r})")
+
+
+@case
+def status_line(binary):
+    """STATUS= (what systemctl status shows) follows the VMs and the
+    advertising: when the last advertisement was stored, and why posts fail."""
+    disc = start_discovery()
+    mp = Standin()
+    p = provider(binary, mp, discovery=disc).start().wait_ready()
+    pid = info(p)["provider_id"]
+    expect_advertised(p, disc, pid, "after start")
+    advertised = re.compile(r"^(\d+) VMs? running(, .*)?; advertised to " + re.escape(disc.url) +
+                            r" at \d\d:\d\d:\d\d UTC$")
+    wait_for("STATUS= to say 0 VMs and when it advertised",
+             lambda: advertised.match(p.statuses()[-1]) and p.statuses()[-1].startswith("0 VMs running"))
+    create(p, "shown")
+    wait_for("STATUS= to count the VM",
+             lambda: p.statuses()[-1].startswith("1 VM running; advertised to "))
+    disc.kill9()
+    vm_op(p, "shown", "stop")
+    wait_for("STATUS= to say why advertising fails",
+             lambda: p.statuses()[-1] == f"1 VM stopped; advertising to {disc.url} fails: Connection refused",
+             timeout=30)
+    p.stop()
 
 
 @case
@@ -1130,7 +1220,8 @@ def hostile_rows(key):
     bad_names = ["--help", "../x", "a b", "ab", "a" * 64, "UPPER", "a--b",
                  "vm-\u00fc", "vm-\u202e", "\u0432\u043c-1", "golem;rm -rf /",
                  "$(reboot)", "`reboot`", "abc\u0000def", "abc\ndef",
-                 "abc\r\n", "-abc", "abc-", "", "a/b", "abc.", "x" * 1000]
+                 "abc\r\n", "-abc", "abc-", "", "a/b", "abc.", "x" * 1000,
+                 "jobs"]
     for name in bad_names:
         rows.append((f"name {name[:40]!r}", "POST", VMS, body(name=name),
                      422, V, "name"))

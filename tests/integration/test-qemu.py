@@ -23,7 +23,8 @@ Cases (``--list``):
                             across an ACPI stop and a start, destroy
   adopt_after_kill9         VMs outlive a SIGKILLed provider and are adopted
                             (the same qemu, no second one); stop and delete
-                            of adopted VMs; a stopped VM across a crash
+                            of adopted VMs; a VM its renter stopped stays
+                            stopped across a crash (not restored)
   two_keys                  two requestors' VMs: each key opens its own only
   missing_image             422 listing the images there are
   destroy_stopped           destroying a stopped VM removes its disk; the
@@ -33,8 +34,9 @@ Cases (``--list``):
   launch_failure            qemu cannot start: clear 500, nothing left over
   stop_ignored              a guest ignoring the power button is stopped
                             hard after the grace period, its disk intact
-  qemu_dies                 qemu gone behind the provider's back (SIGKILL
-                            while it is down; poweroff in the guest)
+  qemu_dies                 qemu gone behind the provider's back: killed
+                            with the provider (restored at the next start,
+                            its file there), poweroff in the guest
   delete_while_creating     a DELETE during the boot gives the launch up:
                             qemu gone, nothing left, the job failed
   same_name_two_providers   two providers on one host with a VM of the same
@@ -887,30 +889,41 @@ def delete_while_creating(binary):
 
 @case
 def qemu_dies(binary):
-    """A VM whose qemu ends behind the provider's back: killed while the
-    provider is down (the restarted provider finds it stopped and does not
-    boot it by itself), or powered off from inside the guest (the provider
-    notices: the VM is no longer "running"); either way it starts again
-    with its disk."""
+    """A VM whose qemu ends behind the provider's back.  The provider and
+    the qemu killed at once (a host crash): the next provider boots the VM
+    again by itself (a restore job, no request), SSH works and the file is
+    there.  Powered off from inside the guest: the provider notices (the VM
+    is no longer "running") and leaves it so; a start brings it back with
+    its disk.  (A VM its renter stopped stays stopped across a crash, with
+    restores on by default: adopt_after_kill9.)"""
     timings, _, prov, req = one_provider("qemu_dies", binary)
+    owner = prov.signed(req.generated_key)
     name = f"t-{rand()}"
     port = create(req, prov, name, timings)["ssh_port"]
     token = rand(24)
     req.ssh_ok(name, f"echo {token} >/root/persist.txt && sync", provider=prov)
 
-    # SIGKILL qemu while the provider is down.
+    # SIGKILL the provider and qemu at once, as a host crash would.
     pid = prov.qemu_pid(name)
     prov.daemon.kill9()
     os.kill(pid, signal.SIGKILL)
     wait_for("qemu to die", lambda: not alive(pid), timeout=10)
+    t0 = time.monotonic()
     prov.restart()
-    wait_for(f"{name} listed stopped after the restart",
-             lambda: (prov.vm(name) or {}).get("status") == "stopped",
-             timeout=30)
-    time.sleep(2)
-    expect_eq(qemu_pids(prov.state_dir(name)), [], f"qemu of {name}")
-    start_keeps_file(req, prov, name, token, timings, "start after SIGKILL",
-                     "the file after qemu was killed")
+    wait_for(f"{name} running again after the restart, without a request",
+             lambda: (owner.vm(name) or {}).get("status") == "running",
+             timeout=CREATE_TIMEOUT, interval=0.5)
+    timings.items.append(("restore after a crash", time.monotonic() - t0))
+    expect(prov.qemu_pid(name) != pid, "the restored VM's qemu is a new one")
+    out = req.ssh_ok(name, "cat /root/persist.txt", provider=prov)
+    expect_eq(out.strip(), token, "the file after the VM was restored")
+    status, jobs = owner.rest("GET", f"{VMS}/{name}/jobs")
+    expect_eq(status, 200, f"GET {VMS}/{name}/jobs ({jobs!r})")
+    expect_eq([(j["kind"], j["status"]) for j in jobs],
+              [("restore", "ready"), ("create", "ready")],
+              f"the jobs of {name}")
+    expect("Starting VM %s again" % name in prov.stderr(),
+           f"the restore is not logged{prov.tail()}")
 
     # poweroff in the guest: qemu exits, and the provider must notice.
     pid = prov.qemu_pid(name)
@@ -919,7 +932,7 @@ def qemu_dies(binary):
              lambda: not alive(pid), timeout=STOP_DEADLINE)
     t0 = time.monotonic()
     while True:
-        seen = (prov.vm(name) or {}).get("status")
+        seen = (owner.vm(name) or {}).get("status")
         if seen in ("stopped", "error"):
             break
         expect(time.monotonic() - t0 < 30,
@@ -927,8 +940,12 @@ def qemu_dies(binary):
                "(a poweroff in the guest); 'vm start' is refused meanwhile")
         time.sleep(0.5)
     timings.items.append((f"provider sees {seen}", time.monotonic() - t0))
+    time.sleep(2)
+    expect_eq(qemu_pids(prov.state_dir(name)), [],
+              f"qemu of {name} after a poweroff in the guest")
     start_keeps_file(req, prov, name, token, timings, "start after poweroff",
                      "the file after a poweroff and a start")
+
     destroy(req, prov, name, port, timings)
 
 

@@ -88,10 +88,18 @@ def key_names(req, vm):
             for k in req.json("vm", "ssh-key", "list", vm)}
 
 
-def gone_message(d, vm):
-    """The one line golemctl prints when the provider does not know a VM."""
-    return (f"^golemctl: Provider {d.provider_id()} does not know VM {vm} "
-            r"\(destroyed elsewhere, or never created\)")
+def gone_message(d, vm, signer, creator):
+    """The one line golemctl prints when the provider does not show a VM to
+    the key it signs with (``signer``'s), which is not the one that created
+    it (``creator``'s): golemctl recorded that one."""
+    return (f"^golemctl: Provider {d.provider_id()} shows no VM {vm} to the key golemctl "
+            f"signs with now \\({identity_of(signer)}\\); it was created with key "
+            f"{identity_of(creator)}\\. Sign with that key again \\(SSHKeyPath= or ssh-add\\), "
+            f"or forget the VM with 'golemctl vm destroy {vm} --force'\\.$")
+
+
+def identity_of(req):
+    return identity(req.env["GOLEM_REQUESTOR_SSH_KEY_PATH"] + ".pub")
 
 
 # --------------------------------------------------------------------------
@@ -116,7 +124,7 @@ def each_sees_only_its_own(binary):
     spy = holding_records_of(alice, bob)
     expect_eq({vm["name"]: vm["status"] for vm in spy.json("vm", "list")},
               {"bob-vm": "missing"}, "alice's vm list with bob's records")
-    gone = gone_message(d, "bob-vm")
+    gone = gone_message(d, "bob-vm", alice, bob)
     spy.fails(1, "vm", "stop", "bob-vm", message=gone)
     expect_eq(mp.power("bob-vm"), "Running", "bob's VM after alice's stop")
     bob.ok("vm", "stop", "bob-vm")
@@ -130,11 +138,14 @@ def each_sees_only_its_own(binary):
     expect("intruder" not in " ".join(mp.guest_keys("bob-vm")),
            "alice's key reached bob's guest")
 
-    # A destroy by alice deletes nothing: the provider does not know the VM
-    # to her, so her golemctl only forgets its (copied) record, as it does
-    # for any VM its provider does not know.
-    _, err = spy.ok("vm", "destroy", "bob-vm")
-    expect("did not know VM bob-vm" in err, f"alice's destroy: {err!r}")
+    # A destroy by alice deletes nothing: the provider does not show the VM
+    # to her key, which is not the one that created it, so her golemctl keeps
+    # the (copied) record too, unless told to forget it.
+    spy.fails(1, "vm", "destroy", "bob-vm", message=gone)
+    expect("bob-vm" in [vm["name"] for vm in spy.json("vm", "list", "--local")],
+           "the record after a destroy with another key")
+    _, err = spy.ok("vm", "destroy", "bob-vm", "--force")
+    expect("did not know VM bob-vm" in err, f"alice's destroy --force: {err!r}")
     expect_eq(mp.power("bob-vm"), "Running", "bob's VM after alice's destroy")
     expect_eq(listed(bob), {"bob-vm": "running"},
               "bob: vm list after alice's tries")
@@ -145,7 +156,7 @@ def each_sees_only_its_own(binary):
     expect_eq(mp.power("bob-vm"), "Stopped", "bob's VM after his stop")
     bob.ok("vm", "start", "bob-vm")
     spy = holding_records_of(bob, alice)
-    spy.fails(1, "vm", "stop", "alice-vm", message=gone_message(d, "alice-vm"))
+    spy.fails(1, "vm", "stop", "alice-vm", message=gone_message(d, "alice-vm", bob, alice))
     expect_eq(listed(alice), {"alice-vm": "running"},
               "alice: vm list after bob's stop")
     bob.ok("vm", "destroy", "bob-vm")
