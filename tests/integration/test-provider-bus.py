@@ -1009,7 +1009,8 @@ def driver_failures(binary):
 @case
 def last_advertisement_changes(binary):
     """LastAdvertisement is declared EmitsChangedSignal=invalidates: each
-    stored advertisement invalidates it with PropertiesChanged."""
+    stored advertisement invalidates it with PropertiesChanged; so is
+    AdvertisementError, which says why posts fail."""
     w = BusWorld(binary, discovery=True)
     mon = w.monitor()
     before = wait_for("a first advertisement", lambda: w.get(
@@ -1025,6 +1026,20 @@ def last_advertisement_changes(binary):
                          "LastAdvertisement" in m.body[1]),
                     3, "PropertiesChanged invalidating LastAdvertisement",
                     mark)
+
+    # AdvertisementError says why posts fail, and is "" while they succeed.
+    expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "AdvertisementError"), "",
+              "AdvertisementError while advertising works")
+    mark = len(mon.signals_since())
+    w.disc.kill9()
+    w.create(ROOT, "moves-it-again")
+    wait_for("AdvertisementError to say why", lambda: w.get(
+        ROOT, MANAGER_PATH, MANAGER, "AdvertisementError") == "Connection refused", 10)
+    mon.wait_signal(lambda m: m.path == MANAGER_PATH and
+                    m.member == "PropertiesChanged" and m.body[0] == MANAGER
+                    and ("AdvertisementError" in m.body[2] or
+                         "AdvertisementError" in m.body[1]),
+                    3, "PropertiesChanged invalidating AdvertisementError", mark)
 
 
 @case
