@@ -46,7 +46,7 @@ MANAGER_PROPERTIES = {
     "DiscoveryURL": "s", "Advertising": "b", "TotalCPU": "t",
     "TotalMemory": "t", "TotalStorage": "t", "AvailableCPU": "t",
     "AvailableMemory": "t", "AvailableStorage": "t", "VMCount": "u",
-    "LastAdvertisement": "t"}
+    "LastAdvertisement": "t", "AdvertisementError": "s"}
 VM_PROPERTIES = {
     "Name": "s", "State": "s", "IPAddress": "s", "SSHPort": "q", "CPUs": "u",
     "Memory": "t", "Storage": "t", "Image": "s", "CreatedAt": "t",
@@ -244,6 +244,7 @@ def reads_for_everyone(binary):
                   f"Available{prop} vs REST")
     expect_eq(props["VMCount"], info["vm_count"], "VMCount vs REST")
     expect_eq(props["VMCount"], 2, "VMCount")
+    expect_eq(props["AdvertisementError"], "", "AdvertisementError while advertising works")
     last = props["LastAdvertisement"] / 1e6
     expect(t0 - 2 < last < time.time() + 2,
            f"LastAdvertisement {props['LastAdvertisement']} (usec since the "
