@@ -97,7 +97,7 @@ static int bus_call_error(sd_bus_error *e, int r, const char *what) {
 }
 
 typedef struct ProviderProperties {
-        char *id, *name, *country, *public_ip, *discovery_url, *public_key;
+        char *id, *name, *country, *public_ip, *discovery_url, *public_key, *advertisement_error;
         int advertising;
         uint64_t total[3], available[3];
         uint32_t n_vms;
@@ -111,6 +111,7 @@ static void provider_properties_done(ProviderProperties *p) {
         free(p->public_ip);
         free(p->discovery_url);
         free(p->public_key);
+        free(p->advertisement_error);
 }
 
 /* Reads one a{sv} of properties into the fields the table names; skips the others. */
@@ -177,6 +178,7 @@ static int get_provider(sd_bus *bus, ProviderProperties *p) {
                 { "AvailableStorage", 't', &p->available[2] },
                 { "VMCount", 'u', &p->n_vms },
                 { "LastAdvertisement", 't', &p->last_advertisement },
+                { "AdvertisementError", 's', &p->advertisement_error },
                 {}
         };
         int r;
@@ -232,7 +234,9 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
                     /* nested as in the provider's GET /api/v1/provider/info */
                     json_object_object_add(o, "total_resources", resources_to_json(&total)) < 0 ||
                     json_object_object_add(o, "available_resources", resources_to_json(&available)) < 0 ||
-                    json_object_object_add(o, "last_advertisement", json_string_or_null(p.last_advertisement ? last : NULL)) < 0)
+                    json_object_object_add(o, "last_advertisement", json_string_or_null(p.last_advertisement ? last : NULL)) < 0 ||
+                    json_object_object_add(o, "advertisement_error",
+                                           json_string_or_null(isempty(p.advertisement_error) ? NULL : p.advertisement_error)) < 0)
                         r = ctl_error(-ENOMEM, "Out of memory.");
                 else
                         r = ctl_show_json(c, o);
@@ -245,7 +249,7 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
                "        Country: %s\n"
                "      Public IP: %s\n"
                "      Discovery: %s\n"
-               "    Advertising: %s%s%s\n"
+               "    Advertising: %s%s%s%s%s\n"
                "            VMs: %" PRIu32 "\n"
                "            CPU: %" PRIu64 " of %" PRIu64 " free\n"
                "         Memory: %" PRIu64 " of %" PRIu64 " GB free\n"
@@ -256,6 +260,7 @@ int verb_provider_status(int argc, char *argv[], void *userdata) {
                isempty(p.discovery_url) ? "-" : p.discovery_url,
                p.advertising ? "yes" : "no",
                p.last_advertisement ? ", last " : "", p.last_advertisement ? last : "",
+               isempty(p.advertisement_error) ? "" : "; failing: ", strempty(p.advertisement_error),
                p.n_vms, p.available[0], p.total[0], p.available[1], p.total[1], p.available[2], p.total[2]);
         provider_properties_done(&p);
         return 0;

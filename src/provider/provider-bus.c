@@ -155,7 +155,13 @@ static int reply_when_done(sd_bus_message *m, Operation *o) {
 void provider_bus_advertisement_posted(ProviderBus *b) {
         if (b && b->bus)
                 (void) sd_bus_emit_properties_changed(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE,
-                                                      "LastAdvertisement", NULL);
+                                                      "LastAdvertisement", "AdvertisementError", NULL);
+}
+
+void provider_bus_advertisement_changed(ProviderBus *b) {
+        if (b && b->bus)
+                (void) sd_bus_emit_properties_changed(b->bus, GOLEM_BUS_PATH, GOLEM_BUS_MANAGER_INTERFACE,
+                                                      "AdvertisementError", NULL);
 }
 
 static void on_vm_event(Manager *m, VM *vm, VMEvent event, void *userdata) {
@@ -405,6 +411,14 @@ static int property_get_last_advertisement(sd_bus *bus, const char *path, const 
         return sd_bus_message_append(reply, "t", a ? advertiser_last_success(a) : (uint64_t) 0);
 }
 
+static int property_get_advertisement_error(sd_bus *bus, const char *path, const char *interface,
+                                            const char *property, sd_bus_message *reply, void *userdata,
+                                            sd_bus_error *error) {
+        Advertiser *a = ((ProviderBus *) userdata)->advertiser;
+
+        return sd_bus_message_append(reply, "s", strempty(advertiser_last_error(a)));
+}
+
 static int property_set_advertising(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *value, void *userdata, sd_bus_error *error) {
         ProviderBus *b = userdata;
@@ -446,6 +460,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("AvailableStorage", "t", property_get_resource, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("VMCount", "u", property_get_vm_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastAdvertisement", "t", property_get_last_advertisement, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("AdvertisementError", "s", property_get_advertisement_error, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_METHOD_WITH_ARGS("CreateVM",
                                 SD_BUS_ARGS("s", name, "a{sv}", options),
                                 SD_BUS_RESULT("o", vm),

@@ -35,6 +35,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ProviderBus *, provider_bus_free);
 
 /* The advertiser stored an advertisement: LastAdvertisement changed. b may be NULL. */
 void provider_bus_advertisement_posted(ProviderBus *b);
+/* The advertiser failed or was turned on or off: AdvertisementError may have changed. */
+void provider_bus_advertisement_changed(ProviderBus *b);
 
 /* Writes the introspection data of both interfaces, as the daemon serves them. */
 int provider_bus_introspect(FILE *f);

@@ -284,7 +284,10 @@ static void on_advertisement_posted(void *userdata) {
 }
 
 static void on_advertisement_changed(void *userdata) {
-        update_status(userdata);
+        ProviderDaemon *d = userdata;
+
+        provider_bus_advertisement_changed(d->bus_api);
+        update_status(d);
 }
 
 static int get_free(void *userdata, int64_t *ret_cpu, int64_t *ret_memory, int64_t *ret_storage) {

@@ -568,18 +568,46 @@ class Daemon:
             path = os.path.join(make_tempdir("gn-"), "notify")
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(path)
+        self._notify.setblocking(False)
+        self._notify_lock = threading.Lock()
         self.env["NOTIFY_SOCKET"] = path
+        # Read as systemd does, at once: the kernel queues only a few datagrams
+        # (net.unix.max_dgram_qlen, 10 by default), and a daemon whose
+        # notifications nobody reads blocks in sd_notify().
+        threading.Thread(target=self._receive_forever, args=(self._notify,),
+                         daemon=True).start()
 
-    def _receive(self, timeout):
-        """Collect notify datagrams, waiting at most ``timeout`` seconds."""
-        self._notify.settimeout(timeout)  # 0: just drain what is queued
+    def _receive_forever(self, sock):
         while True:
             try:
-                data = self._notify.recv(65536)
-            except (BlockingIOError, socket.timeout):
+                ready, _, _ = select.select([sock], [], [], 0.5)
+            except (OSError, ValueError):  # closed by cleanup()
                 return
-            self.notifications.append(data.decode(errors="replace"))
-            self._notify.settimeout(0)
+            if ready and not self._drain(sock):
+                return
+
+    def _drain(self, sock):
+        """Appends what is queued, in order; False once the socket is gone."""
+        with self._notify_lock:
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    return True
+                except OSError:
+                    return False
+                self.notifications.append(data.decode(errors="replace"))
+
+    def _receive(self, timeout):
+        """Collect notify datagrams, waiting at most ``timeout`` seconds for
+        one more than there are."""
+        deadline = time.monotonic() + timeout
+        n = len(self.notifications)
+        while True:
+            self._drain(self._notify)
+            if len(self.notifications) > n or time.monotonic() >= deadline:
+                return
+            time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
     # -- environment and socket activation
 

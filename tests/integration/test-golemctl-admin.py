@@ -440,6 +440,24 @@ def advertise_without_discovery(binary):
               "advertising after the failed 'on'")
 
 
+@case
+def advertising_failing(binary):
+    """With its discovery service gone, 'provider status' says why the
+    provider cannot advertise, as text and as JSON."""
+    w = World(discovery=True)
+    expect_eq(w.ctl(DENY).json("provider", "status")["advertisement_error"], None,
+              "advertisement_error while advertising works")
+    w.disc.kill9()
+    w.p.create_vm("nudge")  # free resources change: the provider posts again
+    wait_for("status to say why advertising fails",
+             lambda: w.ctl(DENY).json("provider", "status")["advertisement_error"] ==
+             "Connection refused", 10)
+    out, _ = w.ctl(DENY).ok("provider", "status")
+    expect(re.fullmatch(r"yes, last \S+; failing: Connection refused",
+                        key_values(out).get("Advertising", "")),
+           f"status: Advertising while failing: {out!r}")
+
+
 # --------------------------------------------------------------------------
 # cases: errors
 

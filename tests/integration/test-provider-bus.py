@@ -46,7 +46,7 @@ MANAGER_PROPERTIES = {
     "DiscoveryURL": "s", "Advertising": "b", "TotalCPU": "t",
     "TotalMemory": "t", "TotalStorage": "t", "AvailableCPU": "t",
     "AvailableMemory": "t", "AvailableStorage": "t", "VMCount": "u",
-    "LastAdvertisement": "t"}
+    "LastAdvertisement": "t", "AdvertisementError": "s"}
 VM_PROPERTIES = {
     "Name": "s", "State": "s", "IPAddress": "s", "SSHPort": "q", "CPUs": "u",
     "Memory": "t", "Storage": "t", "Image": "s", "CreatedAt": "t",
@@ -244,6 +244,7 @@ def reads_for_everyone(binary):
                   f"Available{prop} vs REST")
     expect_eq(props["VMCount"], info["vm_count"], "VMCount vs REST")
     expect_eq(props["VMCount"], 2, "VMCount")
+    expect_eq(props["AdvertisementError"], "", "AdvertisementError while advertising works")
     last = props["LastAdvertisement"] / 1e6
     expect(t0 - 2 < last < time.time() + 2,
            f"LastAdvertisement {props['LastAdvertisement']} (usec since the "
@@ -1009,7 +1010,8 @@ def driver_failures(binary):
 @case
 def last_advertisement_changes(binary):
     """LastAdvertisement is declared EmitsChangedSignal=invalidates: each
-    stored advertisement invalidates it with PropertiesChanged."""
+    stored advertisement invalidates it with PropertiesChanged; so is
+    AdvertisementError, which says why posts fail."""
     w = BusWorld(binary, discovery=True)
     mon = w.monitor()
     before = wait_for("a first advertisement", lambda: w.get(
@@ -1025,6 +1027,20 @@ def last_advertisement_changes(binary):
                          "LastAdvertisement" in m.body[1]),
                     3, "PropertiesChanged invalidating LastAdvertisement",
                     mark)
+
+    # AdvertisementError says why posts fail, and is "" while they succeed.
+    expect_eq(w.get(ROOT, MANAGER_PATH, MANAGER, "AdvertisementError"), "",
+              "AdvertisementError while advertising works")
+    mark = len(mon.signals_since())
+    w.disc.kill9()
+    w.create(ROOT, "moves-it-again")
+    wait_for("AdvertisementError to say why", lambda: w.get(
+        ROOT, MANAGER_PATH, MANAGER, "AdvertisementError") == "Connection refused", 10)
+    mon.wait_signal(lambda m: m.path == MANAGER_PATH and
+                    m.member == "PropertiesChanged" and m.body[0] == MANAGER
+                    and ("AdvertisementError" in m.body[2] or
+                         "AdvertisementError" in m.body[1]),
+                    3, "PropertiesChanged invalidating AdvertisementError", mark)
 
 
 @case
