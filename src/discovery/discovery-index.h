@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "discovery-advertisement.h"
-#include "discovery-store-async.h"
+#include "discovery-store.h"
 #include "macro.h"
 
 typedef struct DiscoveryIndex DiscoveryIndex;
