@@ -301,6 +301,7 @@ TEST(verified_first_and_filter) {
         _cleanup_free_ char *dir = test_mkdtemp(), *document = NULL;
         DiscoveryStore *s = store_open(dir);
         usec_t f = FRESH(T0);
+        uint64_t verified, unverified;
 
         put_six(s, T0);
         document = put_full(s, "d", 4, 64, 500, "SE", "windows", true, T0);
@@ -315,10 +316,21 @@ TEST(verified_first_and_filter) {
         ASSERT_STREQ(query_ids(s, Q(.verified_only = true, .cpu = 16), f), "");
         ASSERT_STREQ(query_ids(s, Q(.cpu = 8), f), "e,f,c,b,a");
 
+        ASSERT_OK(ops->count_verified(s, f, &verified, &unverified));
+        ASSERT_EQ_UINT(verified, 2);
+        ASSERT_EQ_UINT(unverified, 4);
+
         /* The flag is each POST's: an unverified one takes it away. */
         put_(s, "e", 8, 16, 100, "FI", "linux", T0 + SEC(1));
         ASSERT_STREQ(query_ids(s, Q(), f), "d,f,c,b,a,e");
         ASSERT_STREQ(query_ids(s, Q(.verified_only = true), f), "d");
+        ASSERT_OK(ops->count_verified(s, f, &verified, &unverified));
+        ASSERT_EQ_UINT(verified, 1);
+        ASSERT_EQ_UINT(unverified, 5);
+        /* Only the live ones count. */
+        ASSERT_OK(ops->count_verified(s, T0 + SEC(1), &verified, &unverified));
+        ASSERT_EQ_UINT(verified, 0);
+        ASSERT_EQ_UINT(unverified, 1);
 
         ops->close(s);
         test_rm_rf(dir);

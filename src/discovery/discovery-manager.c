@@ -44,6 +44,8 @@ Manager *manager_free(Manager *m) {
         http_server_free(m->http);
         sd_event_source_disable_unref(m->sweep_timer);
         discovery_store_closep(&m->store);
+        discovery_metrics_free(m->discovery_metrics);
+        metrics_free(m->metrics);
         nonce_cache_free(m->nonces);
         sd_event_unref(m->event);
         discovery_settings_done(&m->settings);
@@ -55,6 +57,10 @@ usec_t manager_fresh_after(const Manager *m) {
         usec_t now = now_realtime(), ttl = m->settings.advertisement_ttl_sec * USEC_PER_SEC;
 
         return now > ttl ? now - ttl : 0;
+}
+
+int manager_count_live(Manager *m, uint64_t *ret_verified, uint64_t *ret_unverified) {
+        return m->store->ops->count_verified(m->store, manager_fresh_after(m), ret_verified, ret_unverified);
 }
 
 /* STATUS=: the live advertisements, counted at start and at each sweep (the board's size moves
@@ -106,6 +112,24 @@ static int open_store(Manager *m) {
         return 0;
 }
 
+/* Metrics=yes: the registry GET /metrics serves, and the store timed and counted. */
+static int setup_metrics(Manager *m) {
+        DiscoveryStore *timed;
+        int r;
+
+        if (!m->settings.metrics)
+                return 0;
+        r = metrics_new(&m->metrics);
+        if (r >= 0)
+                r = discovery_metrics_new(m->metrics, m, &m->discovery_metrics);
+        if (r >= 0)
+                r = discovery_metrics_wrap_store(m->discovery_metrics, m->store, &timed);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the metrics: %m");
+        m->store = timed;
+        return 0;
+}
+
 static int open_listeners(Manager *m) {
         static const char *const names[] = { "http", NULL };
         int r;
@@ -134,6 +158,10 @@ int manager_start(Manager *m) {
         r = open_store(m);
         if (r < 0)
                 return r;
+        r = setup_metrics(m);
+        if (r < 0)
+                return r;
+        config.metrics = m->metrics;
 
         r = http_server_new(m->event, &config, &m->http);
         if (r < 0)

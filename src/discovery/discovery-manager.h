@@ -4,6 +4,7 @@
 #include <systemd/sd-event.h>
 
 #include "discovery-config.h"
+#include "discovery-metrics.h"
 #include "discovery-store.h"
 #include "http-server.h"
 #include "nonce-cache.h"
@@ -15,6 +16,8 @@ typedef struct Manager {
         HttpServer *http;
         sd_event_source *sweep_timer;
         NonceCache *nonces; /* of signed requests, SIGNED_REQUEST_WINDOW_SEC */
+        Metrics *metrics;   /* NULL: Metrics=no */
+        DiscoveryMetrics *discovery_metrics;
 } Manager;
 
 /* Takes ownership of settings. */
@@ -28,6 +31,9 @@ int manager_run(Manager *m);
 
 /* Everything older than this is expired. */
 usec_t manager_fresh_after(const Manager *m);
+
+/* The live advertisements, by whether they are verified (for the metrics). */
+int manager_count_live(Manager *m, uint64_t *ret_verified, uint64_t *ret_unverified);
 
 /* discovery-rest.c */
 extern const HttpRoute discovery_routes[];

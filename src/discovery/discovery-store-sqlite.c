@@ -17,6 +17,7 @@ enum {
         STMT_REMOVE,
         STMT_EXPIRE,
         STMT_COUNT,
+        STMT_COUNT_VERIFIED,
         _STMT_MAX,
 };
 
@@ -42,6 +43,8 @@ static const char *const statements[_STMT_MAX] = {
                 "DELETE FROM advertisements WHERE updated_at < ?1",
         [STMT_COUNT] =
                 "SELECT COUNT(*) FROM advertisements WHERE updated_at >= ?1",
+        [STMT_COUNT_VERIFIED] =
+                "SELECT COUNT(*), COALESCE(SUM(verified), 0) FROM advertisements WHERE updated_at >= ?1",
 };
 
 static const char schema[] =
@@ -298,6 +301,27 @@ static int store_count(DiscoveryStore *base, usec_t fresh_after, uint64_t *ret_n
         return r;
 }
 
+static int store_count_verified(DiscoveryStore *base, usec_t fresh_after, uint64_t *ret_verified,
+                                uint64_t *ret_unverified) {
+        SqliteStore *s = (SqliteStore *) base;
+        sqlite3_stmt *st = stmt_get(s, STMT_COUNT_VERIFIED);
+        int64_t all = 0, verified = 0;
+        int rc;
+
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) fresh_after);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                all = sqlite3_column_int64(st, 0);
+                verified = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(rc) ?: -EIO;
+        *ret_verified = verified > 0 ? (uint64_t) verified : 0;
+        *ret_unverified = all > verified ? (uint64_t) (all - verified) : 0;
+        return 0;
+}
+
 const DiscoveryStoreOps discovery_store_sqlite_ops = {
         .name = "sqlite",
         .open = store_open,
@@ -308,4 +332,5 @@ const DiscoveryStoreOps discovery_store_sqlite_ops = {
         .remove = store_remove,
         .expire = store_expire,
         .count = store_count,
+        .count_verified = store_count_verified,
 };

@@ -34,6 +34,8 @@ typedef struct DiscoveryStoreOps {
         int (*expire)(DiscoveryStore *s, usec_t fresh_after, uint64_t *ret_n);
         /* How many were refreshed since fresh_after (the live ones). */
         int (*count)(DiscoveryStore *s, usec_t fresh_after, uint64_t *ret_n);
+        /* The same, split by the verified flag. */
+        int (*count_verified)(DiscoveryStore *s, usec_t fresh_after, uint64_t *ret_verified, uint64_t *ret_unverified);
 } DiscoveryStoreOps;
 
 struct DiscoveryStore {
