@@ -328,11 +328,12 @@ static int server_declare_metrics(HttpServer *s) {
 
 /* A request's end: its route, method, status and time. */
 static void count_request(HttpServer *s, const HttpRequest *req, usec_t duration) {
-        size_t route = req->route ? s->route_label[req->route - s->config.routes] : s->route_other;
-        size_t method = req->method >= 0 && req->method < _HTTP_METHOD_MAX ? (size_t) req->method : _HTTP_METHOD_MAX;
+        size_t route, method;
 
         if (!s->m_requests)
                 return;
+        route = req->route ? s->route_label[req->route - s->config.routes] : s->route_other;
+        method = req->method >= 0 && req->method < _HTTP_METHOD_MAX ? (size_t) req->method : _HTTP_METHOD_MAX;
         metric_inc(s->m_requests, metric_series(s->m_requests, route, method, status_index(req->status)));
         metric_observe(s->m_duration, metric_series(s->m_duration, route, 0, 0), (double) duration / USEC_PER_SEC);
 }
