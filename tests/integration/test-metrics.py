@@ -6,207 +6,23 @@ golem-discoveryd, METRICS).
     test-metrics.py --binary golem-providerd --discovery golem-discoveryd \\
                     --multipass tests/multipass [CASE]
 
-Each scrape is checked by Prometheus' own promtool (``promtool check
-metrics``, Debian's prometheus package, which tools/check installs) and read
-by the small parser below, which also holds it to the text format 0.0.4
-(families declared once before their samples, histogram buckets cumulative
-and ending in +Inf == _count).  The values asserted are what the traffic
-the case made must have moved.
+Each scrape is checked by Prometheus' own promtool and read by the parser
+of golemmetrics.py, which also holds it to the text format 0.0.4.  The
+values asserted are what the traffic the case made must have moved.
 """
 
-import shutil
-import subprocess
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+from golemmetrics import Exposition, scrape  # noqa: E402
 from golemworld import (ADS, CAPACITY, VMS, Standin, case, expect,  # noqa: E402
                         expect_eq, http, main, provider, random_public_key,
                         start_discovery, wait_advertised, wait_for)
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 GIB = 1024 ** 3
 SMALL = {"cpu": 1, "memory": 1, "storage": 10}
 VM_STATES = ("creating", "running", "stopping", "stopped", "starting",
              "deleting", "error")
-
-
-# --------------------------------------------------------------------------
-# the text format, read
-
-
-class Exposition:
-    """A parsed scrape: ``types`` {family: type}, ``helps`` {family: text}
-    and ``samples`` {(name, ((label, value), ...)): float}, labels sorted."""
-
-    def __init__(self, text):
-        self.text = text
-        self.types, self.helps, self.samples = {}, {}, {}
-        self._order = []
-        for number, line in enumerate(text.split("\n"), 1):
-            if line:
-                self._line(number, line)
-        expect(text.endswith("\n"), "the exposition does not end in a newline")
-        self._check_histograms()
-
-    def _line(self, number, line):
-        where = f"line {number} {line!r}"
-        if line.startswith("#"):
-            parts = line.split(" ", 3)
-            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
-                family = parts[2]
-                rest = parts[3] if len(parts) > 3 else ""
-                if parts[1] == "TYPE":
-                    expect(family not in self.types, f"{where}: a second TYPE")
-                    expect(rest in ("counter", "gauge", "histogram",
-                                    "summary", "untyped"), f"{where}: type")
-                    self.types[family] = rest
-                    self._order.append(family)
-                else:
-                    expect(family not in self.helps, f"{where}: a second HELP")
-                    self.helps[family] = _unescape(rest, where)
-            return
-        name, labels, rest = _sample(line, where)
-        fields = rest.split(" ")
-        expect(len(fields) in (1, 2), f"{where}: value [timestamp]")
-        value = _value(fields[0], where)
-        family = self.family(name)
-        expect(family in self.types, f"{where}: no TYPE before the sample")
-        expect(self._order[-1] == family,
-               f"{where}: a sample of {family} outside its family's block")
-        key = (name, tuple(sorted(labels.items())))
-        expect(key not in self.samples, f"{where}: a sample twice")
-        self.samples[key] = value
-
-    def family(self, name):
-        """The family a sample name belongs to (a histogram's _bucket,
-        _sum and _count are its own)."""
-        for suffix in ("_bucket", "_sum", "_count"):
-            base = name[:-len(suffix)]
-            if name.endswith(suffix) and self.types.get(base) == "histogram":
-                return base
-        return name
-
-    def _check_histograms(self):
-        for family, kind in self.types.items():
-            if kind != "histogram":
-                continue
-            series = {}
-            for (name, labels), value in self.samples.items():
-                if name == family + "_bucket":
-                    rest = tuple(kv for kv in labels if kv[0] != "le")
-                    le = dict(labels)["le"]
-                    series.setdefault(rest, []).append(
-                        (float(le.replace("+Inf", "inf")), value))
-            for rest, buckets in series.items():
-                buckets.sort()
-                counts = [c for _, c in buckets]
-                expect(counts == sorted(counts),
-                       f"{family}{dict(rest)}: buckets not cumulative: {buckets}")
-                expect(buckets[-1][0] == float("inf"), f"{family}: no +Inf bucket")
-                expect_eq(buckets[-1][1], self.samples[(family + "_count", rest)],
-                          f"{family}{dict(rest)}: +Inf bucket and _count")
-                expect((family + "_sum", rest) in self.samples, f"{family}: _sum")
-
-    def get(self, name, **labels):
-        """The sample's value; fails when there is none."""
-        key = (name, tuple(sorted(labels.items())))
-        expect(key in self.samples, f"no sample {name}{labels} in the scrape")
-        return self.samples[key]
-
-    def value(self, name, default=0.0, **labels):
-        """The sample's value, or ``default`` (a sparse series not yet seen)."""
-        return self.samples.get((name, tuple(sorted(labels.items()))), default)
-
-    def label_values(self, name, label):
-        return {dict(labels).get(label) for (n, labels) in self.samples
-                if n == name}
-
-
-def _sample(line, where):
-    """name, {label: value}, the rest of the line."""
-    i = 0
-    while i < len(line) and (line[i].isalnum() or line[i] in "_:"):
-        i += 1
-    name = line[:i]
-    expect(name and not name[0].isdigit(), f"{where}: metric name")
-    labels = {}
-    if i < len(line) and line[i] == "{":
-        i += 1
-        while line[i] != "}":
-            j = i
-            while line[j].isalnum() or line[j] == "_":
-                j += 1
-            label = line[i:j]
-            expect(label and line[j:j + 2] == '="', f"{where}: label at {i}")
-            j += 2
-            value = []
-            while line[j] != '"':
-                if line[j] == "\\":
-                    escaped = {"\\": "\\", '"': '"', "n": "\n"}.get(line[j + 1])
-                    expect(escaped is not None, f"{where}: escape at {j}")
-                    value.append(escaped)
-                    j += 2
-                else:
-                    value.append(line[j])
-                    j += 1
-            expect(label not in labels, f"{where}: label {label} twice")
-            labels[label] = "".join(value)
-            i = j + 1
-            if line[i] == ",":
-                i += 1
-        i += 1
-    expect(line[i:i + 1] == " ", f"{where}: a space before the value")
-    return name, labels, line[i + 1:]
-
-
-def _unescape(text, where):
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\":
-            escaped = {"\\": "\\", "n": "\n"}.get(text[i + 1:i + 2])
-            expect(escaped is not None, f"{where}: escape at {i}")
-            out.append(escaped)
-            i += 2
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _value(text, where):
-    if text in ("+Inf", "-Inf", "NaN"):
-        return float(text.replace("Inf", "inf").replace("NaN", "nan"))
-    try:
-        return float(text)
-    except ValueError:
-        raise AssertionError(f"{where}: value {text!r}")
-
-
-# --------------------------------------------------------------------------
-# scraping
-
-
-def promtool():
-    path = shutil.which("promtool")
-    # A failure, not a skip: tools/check installs Debian's prometheus package.
-    expect(path, "promtool not found: apt-get install prometheus")
-    return path
-
-
-def scrape(d):
-    """GET /metrics of ``d``: checked by promtool, parsed."""
-    status, headers, data = http("GET", d.url + "/metrics")
-    expect_eq(status, 200, f"{d.name}: GET /metrics (body {data!r:.300})")
-    expect_eq(headers.get("content-type"), CONTENT_TYPE, f"{d.name}: Content-Type")
-    expect(isinstance(data, bytes), f"{d.name}: /metrics answered JSON")
-    text = data.decode()
-    proc = subprocess.run([promtool(), "check", "metrics"], input=text,
-                          capture_output=True, text=True, timeout=60)
-    expect(proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(),
-           f"{d.name}: promtool check metrics: exit {proc.returncode}: "
-           f"{proc.stdout}{proc.stderr}")
-    return Exposition(text)
 
 
 def requests(m, route, method, status):
@@ -421,6 +237,41 @@ def metrics_off(binary):
                f"{d.name}: Content-Type {headers.get('content-type')!r}")
         expect_eq(data.get("detail", {}).get("code"), "NOT_FOUND", f"{d.name}: the code")
         expect_eq(http("GET", d.url + "/health")[0], 200, f"{d.name}: /health")
+
+
+@case
+def reader_refuses(binary):
+    """The reader every case relies on is no yes-man: texts that break the
+    format fail it, saying why; a good one reads back its values."""
+    good = ('# HELP a_total A "quoted" \\\\ help.\n# TYPE a_total counter\n'
+            'a_total{route="/x/{}",v="q\\"b\\\\s\\nn"} 3\n'
+            '# TYPE h histogram\nh_bucket{le="0.5"} 1\nh_bucket{le="+Inf"} 2\n'
+            'h_sum 1.25\nh_count 2\n')
+    m = Exposition(good)
+    expect_eq(m.get("a_total", route="/x/{}", v='q"b\\s\nn'), 3, "an escaped label value")
+    expect_eq(m.helps["a_total"], 'A "quoted" \\ help.', "the HELP text")
+    expect_eq(m.get("h_count"), 2, "a histogram's count")
+    bad = [
+        ("a_total 1\n", "no TYPE"),
+        ("# TYPE a gauge\na 1\na 2\n", "twice"),
+        ("# TYPE a gauge\n# TYPE a gauge\na 1\n", "a second TYPE"),
+        ("# TYPE a gauge\n# TYPE b gauge\na 1\n", "outside its family"),
+        ('# TYPE a gauge\na{l="\\t"} 1\n', "escape"),
+        ("# TYPE a gauge\na one\n", "value"),
+        ("# TYPE a gauge\na 1", "newline"),
+        ('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
+         "cumulative"),
+        ('# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 2\n',
+         "+Inf bucket and _count"),
+        ('# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n', "+Inf"),
+    ]
+    for text, why in bad:
+        try:
+            Exposition(text)
+        except AssertionError as e:
+            expect(why in str(e), f"{text!r}: refused, but not for {why!r}: {e}")
+            continue
+        raise AssertionError(f"{text!r}: read without a complaint")
 
 
 if __name__ == "__main__":
