@@ -44,7 +44,7 @@ class Exposition:
                     self._order.append(family)
                 else:
                     expect(family not in self.helps, f"{where}: a second HELP")
-                    self.helps[family] = _unescape(rest, where)
+                    self.helps[family] = _unescape(rest, 0, where, quoted=False)[0]
             return
         name, labels, rest = _sample(line, where)
         fields = rest.split(" ")
@@ -113,25 +113,16 @@ def _sample(line, where):
     labels = {}
     if i < len(line) and line[i] == "{":
         i += 1
-        while line[i] != "}":
+        while line[i:i + 1] != "}":
+            expect(i < len(line), f"{where}: no closing brace")
             j = i
-            while line[j].isalnum() or line[j] == "_":
+            while j < len(line) and (line[j].isalnum() or line[j] == "_"):
                 j += 1
             label = line[i:j]
             expect(label and line[j:j + 2] == '="', f"{where}: label at {i}")
-            j += 2
-            value = []
-            while line[j] != '"':
-                if line[j] == "\\":
-                    escaped = {"\\": "\\", '"': '"', "n": "\n"}.get(line[j + 1])
-                    expect(escaped is not None, f"{where}: escape at {j}")
-                    value.append(escaped)
-                    j += 2
-                else:
-                    value.append(line[j])
-                    j += 1
+            value, j = _unescape(line, j + 2, where, quoted=True)
             expect(label not in labels, f"{where}: label {label} twice")
-            labels[label] = "".join(value)
+            labels[label] = value
             i = j + 1
             if line[i] == ",":
                 i += 1
@@ -140,18 +131,23 @@ def _sample(line, where):
     return name, labels, line[i + 1:]
 
 
-def _unescape(text, where):
-    out, i = [], 0
-    while i < len(text):
+def _unescape(text, i, where, quoted):
+    """The escaped text from ``i`` on: to the end of a HELP line, or to the
+    closing quote of a label value (\\" is then an escape too); returns it
+    and the index where it ended."""
+    escapes = {"\\": "\\", "n": "\n", '"': '"'} if quoted else {"\\": "\\", "n": "\n"}
+    out = []
+    while i < len(text) and not (quoted and text[i] == '"'):
         if text[i] == "\\":
-            escaped = {"\\": "\\", "n": "\n"}.get(text[i + 1:i + 2])
+            escaped = escapes.get(text[i + 1:i + 2])
             expect(escaped is not None, f"{where}: escape at {i}")
             out.append(escaped)
             i += 2
         else:
             out.append(text[i])
             i += 1
-    return "".join(out)
+    expect(not quoted or i < len(text), f"{where}: an unterminated label value")
+    return "".join(out), i
 
 
 def _value(text, where):

@@ -257,6 +257,8 @@ def reader_refuses(binary):
         ("# TYPE a gauge\n# TYPE a gauge\na 1\n", "a second TYPE"),
         ("# TYPE a gauge\n# TYPE b gauge\na 1\n", "outside its family"),
         ('# TYPE a gauge\na{l="\\t"} 1\n', "escape"),
+        ('# TYPE a gauge\na{l="x} 1\n', "unterminated"),
+        ('# TYPE a gauge\na{l="x" 1\n', "label at"),
         ("# TYPE a gauge\na one\n", "value"),
         ("# TYPE a gauge\na 1", "newline"),
         ('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n',
