@@ -115,6 +115,15 @@ def provider_metrics(binary):
     expect(m1.get("golem_provider_advertiser_last_success_timestamp_seconds") >= last,
            "last success went back")
 
+    # The other side: discovery stored each post as verified (the provider signs with its key).
+    d = wait_for("discovery's count of the provider's posts",
+                 lambda: (lambda d: d if d.get("golem_discovery_upserts_total", verified="true")
+                          == scrape(p).get("golem_provider_advertisements_posted_total") else None)(
+                     scrape(discovery)))
+    expect_eq(d.get("golem_discovery_advertisements", verified="true"), 1, "live verified advertisements")
+    expect_eq(d.get("golem_discovery_advertisements", verified="false"), 0, "live unverified advertisements")
+    expect_eq(d.get("golem_discovery_upserts_total", verified="false"), 0, "unverified upserts")
+
     expect_eq(requests(m1, "/api/v1/vms", "POST", 201), 1, "POST /api/v1/vms 201")
     expect_eq(requests(m1, "/api/v1/vms/{}", "GET", 200), 3, "GET /api/v1/vms/{} 200")
     expect_eq(requests(m1, "/api/v1/vms/{}", "GET", 404), 1, "GET /api/v1/vms/{} 404")
