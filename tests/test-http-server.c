@@ -723,7 +723,7 @@ TEST(server_metrics) {
         ASSERT_TRUE(!strstr(got, "made"));
         ASSERT_TRUE(!strstr(got, "someone"));
 
-        /* A malformed request, refused before routing, is a refusal and not a request. */
+        /* A malformed request is refused before routing: a refusal, and a request of no route. */
         test_send(&t, fd, "GET /ok?a=1&a=2 HTTP/1.1\r\nHost: x\r\n\r\n");
         (void) test_exchange(&t, fd, NULL, &closed);
         ASSERT_TRUE(closed);
@@ -732,6 +732,7 @@ TEST(server_metrics) {
         test_send(&t, fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         got = test_exchange(&t, fd, "golem_http_connections_max 4\n", &closed);
         ASSERT_STR_CONTAINS(got, "golem_http_refused_total{reason=\"malformed\"} 1\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"other\",method=\"GET\",status=\"400\"} 1\n");
         ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"} 1\n");
         close(fd);
         test_server_stop(&t);
