@@ -189,7 +189,13 @@
 
         function busyCall(button, vm, method, what) {
                 button.disabled = true;
-                vmCall(vm, method, what).finally(renderVMs);
+                vmCall(vm, method, what).finally(() => {
+                        /* Made again even when the VM did not change: the button is enabled. */
+                        const tr = button.closest("tr");
+                        if (tr)
+                                tr.dataset.sig = "";
+                        renderVMs();
+                });
         }
 
         function renderVMs() {
@@ -199,11 +205,22 @@
                 const refocus = focused && focused.closest && focused.closest("#vms-body") ?
                         [focused.closest("tr").dataset.vm, focused.dataset.action] : null;
 
-                body.replaceChildren();
+                /* Rows whose VM did not change are kept as they are (and with them a button
+                 * that is being pressed); the others are made again. */
+                const old = new Map([...body.children].map(tr => [tr.dataset.vm, tr]));
+                const rows = [];
                 for (const vm of list) {
+                        const sig = JSON.stringify([vm.State, vm.IPAddress, vm.SSHPort, vm.CPUs, vm.Memory, vm.Storage,
+                                                    vm.Image, vm.Owner, vm.Error]);
+                        const kept = old.get(vm.Name);
+                        if (kept && kept.dataset.sig === sig) {
+                                rows.push(kept);
+                                continue;
+                        }
                         const row = document.createElement("tr");
                         row.dataset.vm = vm.Name;
                         row.dataset.state = vm.State;
+                        row.dataset.sig = sig;
 
                         const th = document.createElement("th");
                         th.scope = "row";
@@ -220,7 +237,7 @@
                         cell(row, "Resources", plural(vm.CPUs, "CPU", "CPUs") + ", " + gb(vm.Memory) + " memory, " + gb(vm.Storage) + " storage");
                         cell(row, "Image", vm.Image || "default");
                         cell(row, "Owner", vm.Owner || "–", "mono owner");
-                        cell(row, "Error", vm.Error || "–", "vm-error");
+                        cell(row, "Error", vm.Error || "–", vm.Error ? "vm-error" : "");
 
                         const actions = document.createElement("div");
                         actions.className = "row-actions";
@@ -233,14 +250,16 @@
                                 actionButton("Delete", "btn-danger", vm, () => openDelete(vm), s !== "deleting"),
                                 actionButton("Journal", "btn-link", vm, () => openJournal(vm.Name), true));
                         cell(row, "Actions", actions, "actions-cell");
-                        body.append(row);
+                        rows.push(row);
                 }
+                if (rows.length !== body.children.length || rows.some((r, i) => body.children[i] !== r))
+                        body.replaceChildren(...rows);
                 $("vms").hidden = list.length === 0;
                 $("vms-empty").hidden = list.length !== 0;
                 text("vm-count", "(" + list.length + ")");
 
                 /* A re-render must not lose the keyboard's place. */
-                if (refocus) {
+                if (refocus && !document.contains(focused)) {
                         const b = body.querySelector('tr[data-vm="' + CSS.escape(refocus[0]) + '"] button[data-action="' + refocus[1] + '"]');
                         if (b && !b.disabled)
                                 b.focus();
