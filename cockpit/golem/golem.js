@@ -76,33 +76,35 @@
 
         /* ---- the manager: identity, advertising, resources ---- */
 
+        /* A bar is made once and then updated in place (an assistive technology or a test
+         * that holds it keeps it). */
         function bar(id, label, total, available, unit) {
                 const row = $(id);
                 const used = Math.max(0, total - available);
                 const pct = total > 0 ? Math.round(100 * used / total) : 0;
-                row.replaceChildren();
-
-                const head = document.createElement("div");
-                head.className = "bar-label";
-                const name = document.createElement("span");
-                name.textContent = label;
-                const figures = document.createElement("span");
+                if (!row.firstChild) {
+                        const head = document.createElement("div");
+                        head.className = "bar-label";
+                        const name = document.createElement("span");
+                        name.textContent = label;
+                        head.append(name, document.createElement("span"));
+                        const track = document.createElement("div");
+                        track.className = "bar-track";
+                        track.setAttribute("role", "meter");
+                        track.setAttribute("aria-label", label + " in use");
+                        track.setAttribute("aria-valuemin", "0");
+                        track.append(document.createElement("div"));
+                        row.append(head, track);
+                }
+                const figures = row.querySelector(".bar-label span:last-child");
+                const track = row.querySelector(".bar-track");
+                const fill = track.firstChild;
                 figures.textContent = unit(available) + " free of " + unit(total);
-                head.append(name, figures);
-
-                const track = document.createElement("div");
-                track.className = "bar-track";
-                track.setAttribute("role", "meter");
-                track.setAttribute("aria-label", label + " in use");
-                track.setAttribute("aria-valuemin", "0");
                 track.setAttribute("aria-valuemax", String(total));
                 track.setAttribute("aria-valuenow", String(used));
                 track.setAttribute("aria-valuetext", unit(used) + " of " + unit(total) + " in use");
-                const fill = document.createElement("div");
                 fill.className = "bar-fill" + (pct >= 90 ? " bar-full" : "");
                 fill.style.width = pct + "%";
-                track.append(fill);
-                row.append(head, track);
         }
 
         function renderManager() {

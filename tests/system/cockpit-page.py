@@ -167,13 +167,15 @@ def set_advertising(on):
     sw.send_keys(Keys.SPACE)
 
 
-def open_create():
-    by_id("create-open").click()
+def open_create(key=None):
+    # The keyboard: Enter on the button opens the dialog, which has the focus on its first field.
+    by_id("create-open").send_keys(Keys.ENTER)
     wait("the create dialog", lambda: by_id("create-dialog").is_displayed(), 10)
     if driver.switch_to.active_element != by_id("create-name"):
         fail("the create dialog did not put the focus on the name field")
-    by_id("create-name").send_keys(vm)
-    by_id("create-key").send_keys(ssh_key)
+    for field, value in (("create-name", vm), ("create-key", key or ssh_key)):
+        by_id(field).clear()
+        by_id(field).send_keys(value)
 
 
 if mode == "refused":
@@ -209,11 +211,29 @@ if mode == "refused":
 if row() is not None:
     fail(f"VM {vm} exists before the test")
 def cpu_used():
-    return int(by_id("bar-cpu").find_element(By.CSS_SELECTOR, "[role=meter]").get_attribute("aria-valuenow"))
+    return int(driver.execute_script("return document.querySelector('#bar-cpu [role=meter]').getAttribute('aria-valuenow');"))
 
 
+# A key the provider refuses: its D-Bus error's text in the dialog, which stays open.
+open_create("ssh-ed25519 not-a-key")
+by_id("create-name").send_keys(Keys.ENTER)
+wait("the provider's answer in the create dialog", lambda: by_id("create-error").is_displayed(), 30)
+text = by_id("create-error").text
+if "ssh_key must be one OpenSSH public key line" not in text or "org.freedesktop.DBus.Error.InvalidArgs" not in text:
+    fail(f"the create dialog says '{text}' for a bad key")
+shot("create-bad-key")
+ok(f"a bad key: the dialog stays open and says: {text}")
+# Escape closes a dialog.
+by_id("create-key").send_keys(Keys.ESCAPE)
+wait("the create dialog to close on Escape", lambda: not by_id("create-dialog").is_displayed(), 10)
+
+# Now with CPUs, memory and storage instead of a size.
 cpu_before = cpu_used()
 open_create()
+by_id("sizing-custom").send_keys(Keys.SPACE)
+for field, value in (("create-cpu", "2"), ("create-memory", "2"), ("create-storage", "20")):
+    by_id(field).clear()
+    by_id(field).send_keys(value)
 shot("create-dialog")
 t0 = time.monotonic()
 by_id("create-name").send_keys(Keys.ENTER)
@@ -241,9 +261,11 @@ ok(f"VM {vm} went {' -> '.join(seen)} in {t_run:.1f} s without a reload: IP {cel
    f"SSH port {cells.get('SSH port')}, {cells.get('Resources')}, image {cells.get('Image')}, owner {cells.get('Owner')}")
 if cells.get("SSH port") in (None, "", "–"):
     fail("no SSH port shown")
+if cells.get("Resources") != "2 CPUs, 2 GB memory, 20 GB storage":
+    fail(f"the VM has {cells.get('Resources')}, not the 2 CPUs, 2 GB memory, 20 GB storage asked for")
 cpus = int(cells.get("Resources", "0").split()[0])
 wait("the CPUs in use to follow", lambda: cpu_used() == cpu_before + cpus, 10)
-ok(f"resources followed: CPU {by_id('bar-cpu').find_element(By.CSS_SELECTOR, '[role=meter]').get_attribute('aria-valuetext')}")
+ok("resources followed: CPU " + driver.execute_script("return document.querySelector('#bar-cpu [role=meter]').getAttribute('aria-valuetext');"))
 shot("running")
 
 # Phone width: one column, the VM as a card, nothing wider than the window.
@@ -253,7 +275,8 @@ driver.execute_script("document.getElementById('vms-heading').scrollIntoView();"
 shot("phone")
 if over[0] > over[1]:
     fail(f"at phone width the page is {over[0]} px wide in a {over[1]} px window")
-if row().find_element(By.CSS_SELECTOR, 'button[data-action="delete"]').rect["x"] + 10 > over[1]:
+if driver.execute_script("return document.querySelector(arguments[0]).getBoundingClientRect().right;",
+                         f'#vms-body tr[data-vm="{vm}"] button[data-action="delete"]') > over[1]:
     fail("at phone width the VM's buttons are outside the window")
 ok(f"phone width: the page fits its {over[1]} px window, the VM is a card with its buttons in view")
 driver.execute_script("window.scrollTo(0, 0);")
@@ -272,12 +295,12 @@ press("journal")
 wait("the journal dialog", lambda: by_id("journal-dialog").is_displayed(), 10)
 wait("the journal's entries", lambda: by_id("journal-text").text not in ("", "Loading…"), 30)
 journal = by_id("journal-text").text
-if vm not in journal:
-    fail(f"the journal does not name {vm}: {journal[:300]}")
+if f"VM {vm} is running" not in journal or "golem-providerd" not in journal or f"golem-vm-{vm}-" not in journal:
+    fail(f"the journal lacks the provider's entries for {vm} or its units' entries: {journal[:300]}")
 ok(f"journal of {vm} ({by_id('journal-units').text}): {len(journal.splitlines())} lines, the last: "
    f"{journal.splitlines()[-1][:120]}")
 shot("journal")
-by_id("journal-close").send_keys(Keys.ENTER)
+by_id("journal-text").send_keys(Keys.ESCAPE)
 wait("the journal dialog to close", lambda: not by_id("journal-dialog").is_displayed(), 10)
 
 # Delete, after the confirmation (whose focus starts on Cancel).
