@@ -17,6 +17,7 @@
         let vms = null;
         let deleting = null;    /* the VM the delete dialog asks about */
         let journalVM = null;   /* the VM the journal dialog shows */
+        let busyFocus = null;   /* [VM, action] of a pressed button, which lost the focus when disabled */
 
         const $ = id => document.getElementById(id);
 
@@ -190,6 +191,8 @@
         }
 
         function busyCall(button, vm, method, what) {
+                if (document.activeElement === button)
+                        busyFocus = [vm.Name, button.dataset.action];
                 button.disabled = true;
                 vmCall(vm, method, what).finally(() => {
                         /* Made again even when the VM did not change: the button is enabled. */
@@ -197,6 +200,7 @@
                         if (tr)
                                 tr.dataset.sig = "";
                         renderVMs();
+                        busyFocus = null;
                 });
         }
 
@@ -204,8 +208,13 @@
                 const list = sortedVMs();
                 const body = $("vms-body");
                 const focused = document.activeElement;
-                const refocus = focused && focused.closest && focused.closest("#vms-body") ?
+                const lost = !focused || focused === document.body;
+                let refocus = !lost && focused.closest && focused.closest("#vms-body") ?
                         [focused.closest("tr").dataset.vm, focused.dataset.action] : null;
+                /* While a pressed button's call runs, the focus returns to it (or, disabled, to
+                 * its row's first button that can be pressed: Start after Stop). */
+                if (busyFocus && (lost || (refocus && refocus[0] === busyFocus[0])))
+                        refocus = busyFocus;
 
                 /* Rows whose VM did not change are kept as they are (and with them a button
                  * that is being pressed); the others are made again. */
@@ -261,7 +270,7 @@
                 text("vm-count", "(" + list.length + ")");
 
                 /* A re-render must not lose the keyboard's place. */
-                if (refocus && !document.contains(focused)) {
+                if (refocus && (lost || !document.contains(focused))) {
                         const b = body.querySelector('tr[data-vm="' + CSS.escape(refocus[0]) + '"] button[data-action="' + refocus[1] + '"]');
                         if (b && !b.disabled)
                                 b.focus();

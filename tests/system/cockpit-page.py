@@ -287,7 +287,12 @@ for action, want in (("stop", "stopped"), ("start", "running")):
     t0 = time.monotonic()
     press(action, Keys.ENTER)
     wait(f"{vm} {want}", lambda: state() == want, 120)
-    ok(f"{action}: {vm} {want} after {time.monotonic() - t0:.1f} s")
+    # The keyboard's place: still in the VM's row, on a button that can be pressed.
+    wait("the focus back on a button of the row", lambda: driver.execute_script(
+        "const a = document.activeElement, tr = a && a.closest('tr');"
+        "return a.tagName == 'BUTTON' && !a.disabled && tr && tr.dataset.vm == arguments[0];", vm), 10)
+    focus = driver.execute_script("return document.activeElement.dataset.action;")
+    ok(f"{action}: {vm} {want} after {time.monotonic() - t0:.1f} s; the focus is on its {focus} button")
     shot(want if action == "stop" else "started")
 
 # The journal: the provider's entries with GOLEM_VM= and the VM's units.
