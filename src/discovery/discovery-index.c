@@ -58,6 +58,7 @@ typedef struct Entry {
         size_t document_size;
         bool verified;
         char country[3];
+        uint16_t country_index; /* of its tree in countries[] */
         char provider_id[]; /* then the platform and the document */
 } Entry;
 
@@ -411,8 +412,8 @@ static void unlink_entry(DiscoveryIndex *x, Entry *e) {
 
         *l = e->hash_next;
         x->all = treap_erase(x->all, &e->by_all, &k, offsetof(Entry, by_all));
-        x->countries[country_slot(e->country)] =
-                treap_erase(x->countries[country_slot(e->country)], &e->by_country, &k, offsetof(Entry, by_country));
+        x->countries[e->country_index] =
+                treap_erase(x->countries[e->country_index], &e->by_country, &k, offsetof(Entry, by_country));
         list_remove(x, e);
         x->n--;
         x->n_verified -= e->verified;
@@ -506,6 +507,7 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
                 return -ENOMEM;
         entry_set(e, a);
         e->hash = id_hash(x, e->provider_id);
+        e->country_index = (uint16_t) country;
         e->by_all = e->by_country = (Node) { .priority = (uint32_t) next_random(x), .size = 1 };
 
         if (old) {
