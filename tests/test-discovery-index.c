@@ -60,13 +60,23 @@ static void put(DiscoveryIndex *x, size_t i, usec_t now) {
         bool fresh = r->present && r->updated_at >= now - TTL;
 
         snprintf(r->id, sizeof(r->id), "p%03zu", i);
-        snprintf(r->country, sizeof(r->country), "%s", countries[rnd(ELEMENTSOF(countries))]);
-        snprintf(r->platform, sizeof(r->platform), "%s", platforms[rnd(ELEMENTSOF(platforms))]);
-        /* Few distinct values, so that ties go down to the id. */
-        r->cpu = (int64_t) rnd(6) + 1;
-        r->memory = (int64_t) rnd(4) * 16 + 1;
-        r->storage = (int64_t) rnd(3) * 100 + 1;
-        r->verified = rnd(3) == 0;
+        /* Most writes of a held one are heartbeats: the same resources (rewritten in place by
+         * the index), now and then another platform. */
+        /* Few distinct values, so that ties go down to the id. A held one changes one of them
+         * at a time (or none). */
+        unsigned which = r->present ? (unsigned) rnd(10) : 0;
+        if (which == 0 || which == 1)
+                snprintf(r->country, sizeof(r->country), "%s", countries[rnd(ELEMENTSOF(countries))]);
+        if (which == 0 || which == 2)
+                r->cpu = (int64_t) rnd(6) + 1;
+        if (which == 0 || which == 3)
+                r->memory = (int64_t) rnd(4) * 16 + 1;
+        if (which == 0 || which == 4)
+                r->storage = (int64_t) rnd(3) * 100 + 1;
+        if (which == 0 || which == 5)
+                r->verified = rnd(3) == 0;
+        if (!r->present || rnd(4) == 0)
+                snprintf(r->platform, sizeof(r->platform), "%s", platforms[rnd(ELEMENTSOF(platforms))]);
 
         if (discovery_index_created_at(x, r->id, now - TTL, &created) >= 0) {
                 ASSERT_TRUE(fresh);
@@ -77,7 +87,8 @@ static void put(DiscoveryIndex *x, size_t i, usec_t now) {
         }
         r->created_at = created;
         r->updated_at = now;
-        snprintf(r->document, sizeof(r->document), "{\"id\":\"%s\",\"w\":%" PRIu64 "}", r->id, ++generation_counter);
+        snprintf(r->document, sizeof(r->document), "{\"id\":\"%s\",\"w\":%" PRIu64 ",\"pad\":\"%.*s\"}", r->id,
+                 ++generation_counter, (int) rnd(40), "........................................");
         r->present = true;
 
         StoredAdvertisement a = stored(r);

@@ -537,12 +537,15 @@ TEST(migration_from_1) {
         put(s, &a);
         ops->close(s);
 
-        /* Opened again: schema 2 already, nothing to do. */
+        /* Opened again: schema 3 already, nothing to do. */
         s = store_open(dir);
         ASSERT_STREQ(load_ids(s, 0), "old,new");
         ops->close(s);
 
-        ASSERT_EQ_INT(user_version(p), 2);
+        /* Through 2 to 3: the ranking index is gone (queries are answered from memory). */
+        ASSERT_EQ_INT(user_version(p), 3);
+        ASSERT_EQ_INT(sql_int(p, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'advertisements_rank'"), 0);
+        ASSERT_EQ_INT(sql_int(p, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'advertisements_updated'"), 1);
 
         test_rm_rf(dir);
 }

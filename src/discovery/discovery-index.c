@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ typedef struct Entry {
         size_t document_size;
         bool verified;
         char country[3];
+        uint16_t country_index; /* of its tree in countries[] */
         char provider_id[]; /* then the platform and the document */
 } Entry;
 
@@ -393,14 +395,7 @@ static int hash_grow(DiscoveryIndex *x) {
         return 0;
 }
 
-static void unlink_entry(DiscoveryIndex *x, Entry *e) {
-        Entry **l = find_link(x, e->provider_id, e->hash);
-        Key k = entry_key(e);
-
-        *l = e->hash_next;
-        x->all = treap_erase(x->all, &e->by_all, &k, offsetof(Entry, by_all));
-        x->countries[country_slot(e->country)] =
-                treap_erase(x->countries[country_slot(e->country)], &e->by_country, &k, offsetof(Entry, by_country));
+static void list_remove(DiscoveryIndex *x, Entry *e) {
         if (e->older)
                 e->older->newer = e->newer;
         else
@@ -409,6 +404,17 @@ static void unlink_entry(DiscoveryIndex *x, Entry *e) {
                 e->newer->older = e->older;
         else
                 x->newest = e->older;
+}
+
+static void unlink_entry(DiscoveryIndex *x, Entry *e) {
+        Entry **l = find_link(x, e->provider_id, e->hash);
+        Key k = entry_key(e);
+
+        *l = e->hash_next;
+        x->all = treap_erase(x->all, &e->by_all, &k, offsetof(Entry, by_all));
+        x->countries[e->country_index] =
+                treap_erase(x->countries[e->country_index], &e->by_country, &k, offsetof(Entry, by_country));
+        list_remove(x, e);
         x->n--;
         x->n_verified -= e->verified;
         x->generation++;
@@ -436,8 +442,43 @@ static void list_insert(DiscoveryIndex *x, Entry *e) {
                 x->oldest = e;
 }
 
+static size_t entry_size(const StoredAdvertisement *a) {
+        return offsetof(Entry, provider_id) + strlen(a->provider_id) + 1 +
+               (a->platform ? strlen(a->platform) + 1 : 0) + a->document_size + 1;
+}
+
+/* Writes a's values and strings into e, which has room for entry_size(a); its places in the
+ * trees, the table and the list are left alone. */
+static void entry_set(Entry *e, const StoredAdvertisement *a) {
+        size_t offset = strlen(a->provider_id) + 1;
+
+        e->cpu = a->cpu;
+        e->memory = a->memory;
+        e->storage = a->storage;
+        e->created_at = a->created_at;
+        e->updated_at = a->updated_at;
+        e->verified = a->verified;
+        memcpy(e->country, a->country, sizeof(e->country));
+        memmove(e->provider_id, a->provider_id, offset);
+        e->platform = NULL;
+        if (a->platform) {
+                e->platform = e->provider_id + offset;
+                memcpy(e->provider_id + offset, a->platform, strlen(a->platform) + 1);
+                offset += strlen(a->platform) + 1;
+        }
+        e->document = e->provider_id + offset;
+        e->document_size = a->document_size;
+        memcpy(e->provider_id + offset, a->document, a->document_size);
+        e->provider_id[offset + a->document_size] = 0;
+}
+
+/* Whether a sorts where e does, in the same trees. */
+static bool same_place(const Entry *e, const StoredAdvertisement *a) {
+        return e->verified == a->verified && e->cpu == a->cpu && e->memory == a->memory &&
+               e->storage == a->storage && streq(e->country, a->country);
+}
+
 int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
-        size_t id_size, platform_size, offset;
         Entry *e, *old;
         int country, r;
         Key k;
@@ -451,32 +492,22 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
         if (old && old->updated_at > a->updated_at)
                 return 0;
 
-        id_size = strlen(a->provider_id) + 1;
-        platform_size = a->platform ? strlen(a->platform) + 1 : 0;
-        e = malloc(offsetof(Entry, provider_id) + id_size + platform_size + a->document_size + 1);
+        /* A heartbeat: the same resources, a new document. Rewritten in place, nothing moves
+         * but its place on the expiry list. */
+        if (old && same_place(old, a) && entry_size(a) <= malloc_usable_size(old)) {
+                entry_set(old, a);
+                list_remove(x, old);
+                list_insert(x, old);
+                x->generation++;
+                return 0;
+        }
+
+        e = malloc(entry_size(a));
         if (!e)
                 return -ENOMEM;
-        *e = (Entry) {
-                .cpu = a->cpu,
-                .memory = a->memory,
-                .storage = a->storage,
-                .created_at = a->created_at,
-                .updated_at = a->updated_at,
-                .verified = a->verified,
-                .document_size = a->document_size,
-        };
-        memcpy(e->country, a->country, sizeof(e->country));
-        memcpy(e->provider_id, a->provider_id, id_size);
-        offset = id_size;
-        if (a->platform) {
-                e->platform = e->provider_id + offset;
-                memcpy(e->provider_id + offset, a->platform, platform_size);
-                offset += platform_size;
-        }
-        e->document = e->provider_id + offset;
-        memcpy(e->provider_id + offset, a->document, a->document_size);
-        e->provider_id[offset + a->document_size] = 0;
+        entry_set(e, a);
         e->hash = id_hash(x, e->provider_id);
+        e->country_index = (uint16_t) country;
         e->by_all = e->by_country = (Node) { .priority = (uint32_t) next_random(x), .size = 1 };
 
         if (old) {
