@@ -100,7 +100,8 @@
                 const figures = row.querySelector(".bar-label span:last-child");
                 const track = row.querySelector(".bar-track");
                 const fill = track.firstChild;
-                figures.textContent = unit(available) + " free of " + unit(total);
+                /* The bar fills with what is in use: say so, beside what is free. */
+                figures.textContent = unit(available) + " of " + unit(total) + " free \u00b7 " + pct + "% in use";
                 track.setAttribute("aria-valuemax", String(total));
                 track.setAttribute("aria-valuenow", String(used));
                 track.setAttribute("aria-valuetext", unit(used) + " of " + unit(total) + " in use");
