@@ -383,14 +383,17 @@ static int flush(PgStore *s) {
         return 0;
 }
 
-/* The write batch: what was queued for the next commit, one write per provider id (the last
- * queued), sorted by id so that two instances' batches lock rows in the same order. */
+/* The write batch: what was queued for the next commit, one write per provider id (the newest
+ * by its time, as the database and every index decide; of equal times the last queued),
+ * sorted by id so that two instances' batches lock rows in the same order. */
 static int write_compare(const void *a, const void *b) {
         const PgWrite *x = *(PgWrite *const *) a, *y = *(PgWrite *const *) b;
         int c = strcmp(x->provider_id, y->provider_id);
 
         if (c != 0)
                 return c;
+        if (x->at != y->at)
+                return x->at < y->at ? -1 : 1;
         return x < y ? -1 : x > y;
 }
 
@@ -456,7 +459,7 @@ static int batch_values(PgQuery *q) {
                 const PgWrite *w = order[i];
 
                 if (i + 1 < q->n_writes && streq(w->provider_id, order[i + 1]->provider_id))
-                        continue; /* a later write of the same id wins */
+                        continue; /* a newer write of the same id wins */
                 if (w->removed) {
                         array_text(f[BATCH_REMOVED_ID], n_rm == 0, w->provider_id);
                         array_int(f[BATCH_REMOVED_AT], n_rm == 0, (int64_t) w->at);
@@ -1156,7 +1159,7 @@ static int store_load(DiscoveryStore *base, usec_t fresh_after, DiscoveryStoreRo
 
         s->load_active = true;
         s->load_sent = false;
-        s->load_fresh_after = fresh_after;
+        s->load_fresh_after = MIN(fresh_after, (usec_t) INT64_MAX);
         s->load_row = row;
         s->load_done = done;
         s->load_userdata = userdata;
@@ -1302,8 +1305,9 @@ static int store_expire(DiscoveryStore *base, usec_t fresh_after, uint64_t limit
         PgStore *s = (PgStore *) base;
         PgQuery *q;
 
-        if (!ret_n || !done || fresh_after > INT64_MAX)
+        if (!ret_n || !done)
                 return -EINVAL;
+        fresh_after = MIN(fresh_after, (usec_t) INT64_MAX);
         if (s->state != PG_READY)
                 return s->state == PG_FAILED ? s->failed_error : -ENOTCONN;
 
