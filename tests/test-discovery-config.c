@@ -363,7 +363,8 @@ TEST(database_url_redact) {
                 { "postgresql://golem:p%40ss@db/golem?password=again&sslmode=require",
                   "postgresql://golem:***@db/golem?password=***&sslmode=require" },
                 { "postgresql:///golem?host=/run/postgresql&pass%77ord=x", "postgresql:///golem?host=/run/postgresql&password=***" },
-                { "postgresql://a:b@h1,c:d@h2/db", "postgresql://a:***@h2/db" },
+                { "postgresql://a:b@h1,h2/db", "postgresql://a:***@h1,h2/db" },
+                { "postgresql://u:pa?ss@h/db?password=x#y&port=1", "postgresql://u:***@h/db?password=***&port=1" },
                 { "postgresql://", "postgresql://" },
         };
 

@@ -63,7 +63,7 @@ bool database_url_valid(const char *url) {
 int database_url_redact(const char *url, char **ret) {
         _cleanup_free_ char *d = NULL;
         const char *rest;
-        char *authority_end, *at, *colon, *p;
+        char *at, *colon, *p;
         size_t k;
 
         if (!database_url_valid(url))
@@ -77,12 +77,11 @@ int database_url_redact(const char *url, char **ret) {
         k = (size_t) (rest - url);
         memcpy(d, url, k);
 
-        /* scheme://[user[:password]@]host...: the user info ends at the authority's last '@'. */
-        authority_end = (char *) rest + strcspn(rest, "/?#");
-        at = NULL;
-        for (p = (char *) rest; p < authority_end; p++)
-                if (*p == '@')
-                        at = p;
+        /* scheme://[user[:password]@]host...: as libpq reads it, user info is there when an '@'
+         * comes before any '/', and ends at the first '@'. */
+        at = (char *) rest + strcspn(rest, "@/");
+        if (*at != '@')
+                at = NULL;
         colon = at ? memchr(rest, ':', (size_t) (at - rest)) : NULL;
         if (colon) {
                 memcpy(d + k, rest, (size_t) (colon - rest) + 1);
@@ -92,7 +91,7 @@ int database_url_redact(const char *url, char **ret) {
                 rest = at;
         }
 
-        /* ?...&password=secret&...: the parameter's value. */
+        /* ?...&password=secret&...: the parameter's value (libpq splits at '&' only). */
         p = strchr(rest, '?');
         if (!p) {
                 strcpy(d + k, rest);
@@ -103,7 +102,7 @@ int database_url_redact(const char *url, char **ret) {
         k += (size_t) (p - rest) + 1;
         p++;
         while (*p) {
-                size_t len = strcspn(p, "&#");
+                size_t len = strcspn(p, "&");
 
                 if (param_is_password(p, len)) {
                         memcpy(d + k, "password=***", strlen("password=***"));
