@@ -694,7 +694,9 @@ static void notifies(PgStore *s) {
                 fetch_queue(s);
 }
 
-/* Catching up: what changed since caught_up_since, rows then tombstones. */
+/* Catching up: what changed since caught_up_since, rows then tombstones. After a reconnection
+ * everything since then; every CATCHUP_INTERVAL only up to CATCHUP_MARGIN ago, so that the
+ * periodic ones read each row once (the NOTIFYs brought it already, as a rule). */
 static int catchup_rows_on_rows(PgStore *s, PgQuery *q, const PGresult *res) {
         return fetch_on_rows(s, q, res);
 }
@@ -724,13 +726,18 @@ static void catchup_removals_on_done(PgStore *s, PgQuery *q, int error) {
                 setup_next(s);
 }
 
-static int catchup_start(PgStore *s) {
+static int catchup_start(PgStore *s, bool bounded) {
         PgQuery *rows, *removals;
+        usec_t until;
 
-        rows = query_new("SELECT " COLUMNS " FROM advertisements WHERE updated_at >= $1", 1);
-        removals = query_new("SELECT provider_id, removed_at FROM advertisement_removals WHERE removed_at >= $1", 1);
+        s->catchup_started = now_realtime();
+        until = bounded && s->catchup_started > CATCHUP_MARGIN ? s->catchup_started - CATCHUP_MARGIN : INT64_MAX;
+        rows = query_new("SELECT " COLUMNS " FROM advertisements WHERE updated_at >= $1 AND updated_at < $2", 2);
+        removals = query_new("SELECT provider_id, removed_at FROM advertisement_removals"
+                             " WHERE removed_at >= $1 AND removed_at < $2", 2);
         if (!rows || !removals || query_set_u64(rows, 0, s->caught_up_since) < 0 ||
-            query_set_u64(removals, 0, s->caught_up_since) < 0) {
+            query_set_u64(removals, 0, s->caught_up_since) < 0 || query_set_u64(rows, 1, until) < 0 ||
+            query_set_u64(removals, 1, until) < 0) {
                 query_free(rows);
                 query_free(removals);
                 return -ENOMEM;
@@ -740,7 +747,6 @@ static int catchup_start(PgStore *s) {
         rows->on_done = query_on_done_free;
         removals->on_rows = catchup_removals_on_rows;
         removals->on_done = catchup_removals_on_done;
-        s->catchup_started = now_realtime();
         s->catching_up = true;
         query_enqueue(s, rows);
         query_enqueue(s, removals);
@@ -753,7 +759,7 @@ static int on_catchup_timer(sd_event_source *es, uint64_t usec, void *userdata) 
         (void) sd_event_source_set_time_relative(es, CATCHUP_INTERVAL);
         (void) sd_event_source_set_enabled(es, SD_EVENT_ON);
         if (s->state == PG_READY && s->following && s->caught_up_since > 0 && !s->catching_up)
-                (void) catchup_start(s);
+                (void) catchup_start(s, /* bounded= */ true);
         return 0;
 }
 
@@ -874,7 +880,7 @@ static void setup_next(PgStore *s) {
         case 2:
                 if (!s->following || s->caught_up_since == 0)
                         return setup_next(s);
-                if (catchup_start(s) < 0) {
+                if (catchup_start(s, /* bounded= */ false) < 0) {
                         connection_lost(s);
                         return;
                 }
