@@ -837,3 +837,60 @@ TEST(load_streams_many) {
         ASSERT_LE_UINT(maxrss_kib() - rss0, 16 * 1024);
         store->ops->close(store);
 }
+
+/* Under load, writes queue while a commit is in flight and go in batches: 20000 upserts with
+ * 512 outstanding take far fewer transactions than writes. Prints the rate (not asserted). */
+typedef struct Flood {
+        DiscoveryStore *store;
+        unsigned next, acked, max;
+        int error;
+        usec_t t;
+} Flood;
+
+static void flood_one(Flood *f);
+
+static void on_flood_done(int error, void *userdata) {
+        Flood *f = userdata;
+
+        if (error < 0)
+                f->error = error;
+        f->acked++;
+        flood_one(f);
+}
+
+static void flood_one(Flood *f) {
+        Ad ad;
+
+        if (f->next >= f->max)
+                return;
+        ad_make(&ad, "flood", f->next % 5000, f->t + f->next, 4);
+        f->next++;
+        ASSERT_OK(f->store->ops->upsert(f->store, &ad.a, on_flood_done, f));
+}
+
+TEST(group_commit_under_load) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        Seen a = {};
+        Flood f = { .max = 20000, .t = now_realtime() };
+        long long xact0, xacts;
+        usec_t t0;
+
+        ASSERT_OK(sd_event_new(&e));
+        f.store = open_loaded(e, "a", &a);
+        xact0 = sql_int("SELECT txid_current()");
+        t0 = now_monotonic();
+        for (unsigned i = 0; i < 512; i++)
+                flood_one(&f);
+        RUN_UNTIL(e, f.acked == f.max, 120);
+        ASSERT_OK(f.error);
+        /* Each write transaction takes one transaction id (the check's own SELECT one more). */
+        xacts = sql_int("SELECT txid_current()") - xact0 - 1;
+        fprintf(stderr, "%u upserts (5000 ids), 512 outstanding: %.0f/s in %lld transactions\n", f.max,
+                (double) f.max * USEC_PER_SEC / (double) (now_monotonic() - t0), xacts);
+        ASSERT_TRUE(xacts >= 1);
+        ASSERT_LE_UINT(xacts, f.max / 10);
+        ASSERT_EQ_INT(sql_int("SELECT count(*) FROM advertisements WHERE provider_id LIKE 'flood-%'"), 5000);
+
+        f.store->ops->close(f.store);
+        seen_done(&a);
+}
