@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A DatabaseURL= value (the input, cut at its first NUL) to database_url_valid() and
- * database_url_redact(): a valid URL redacts to a URL that is valid too, redacts to itself
- * again, and that libpq reads as the same connection options except the password, which is
- * gone or "***". */
+ * database_url_redact(): a valid URL redacts, an invalid one does not, and the password that
+ * libpq reads from the URL (in the user info or as a parameter) is not in what redact gives
+ * when it stood in the URL once, as written (no %-escapes). */
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -22,8 +22,8 @@ static PQconninfoOption *parse(const char *url) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        _cleanup_free_ char *url = NULL, *redacted = NULL, *again = NULL;
-        PQconninfoOption *a, *b;
+        _cleanup_free_ char *url = NULL, *redacted = NULL;
+        PQconninfoOption *o;
         int r;
 
         if (size > DATABASE_URL_MAX + 16)
@@ -39,20 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         }
         fuzz_check(r == 0);
-        fuzz_check(database_url_valid(redacted));
-        fuzz_check(database_url_redact(redacted, &again) == 0);
-        fuzz_check(streq(again, redacted));
+        fuzz_check(strlen(redacted) <= strlen(url) * 3);
 
-        a = parse(url);
-        b = parse(redacted);
-        for (size_t i = 0; a[i].keyword; i++) {
-                fuzz_check(b[i].keyword && streq(a[i].keyword, b[i].keyword));
-                if (streq(a[i].keyword, "password"))
-                        fuzz_check(!b[i].val || streq(b[i].val, "***"));
-                else
-                        fuzz_check(streq_ptr(a[i].val, b[i].val));
+        o = parse(url);
+        for (size_t i = 0; o[i].keyword; i++) {
+                const char *pw = o[i].val, *first;
+
+                if (!streq(o[i].keyword, "password") || isempty(pw) || strstr("password=***", pw) ||
+                    strchr(url, '%'))
+                        continue; /* what the redaction writes has it anyway, or not written as is */
+                first = strstr(url, pw);
+                if (first && !strstr(first + 1, pw))
+                        fuzz_check(!strstr(redacted, pw));
         }
-        PQconninfoFree(a);
-        PQconninfoFree(b);
+        PQconninfoFree(o);
         return 0;
 }

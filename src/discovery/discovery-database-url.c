@@ -34,6 +34,27 @@ static bool param_is_password(const char *p, size_t len) {
         return k == strlen(keyword);
 }
 
+/* Where the "?" of the parameters is, as libpq finds it after the user info: past
+ * host[:port] (a host in brackets is taken whole) and its ','-separated list, then /dbname. */
+static char *params_start(const char *p) {
+        do {
+                if (*p == ',')
+                        p++;
+                if (*p == '[') {
+                        p = strchr(p, ']');
+                        if (!p)
+                                return NULL;
+                        p++;
+                } else
+                        p += strcspn(p, ":/?,");
+                if (*p == ':')
+                        p += strcspn(p, "/?,");
+        } while (*p == ',');
+        if (*p == '/')
+                p += strcspn(p, "?");
+        return *p == '?' ? (char *) p : NULL;
+}
+
 static const char *url_rest(const char *url) {
         return startswith(url, "postgresql://") ?: startswith(url, "postgres://");
 }
@@ -92,7 +113,7 @@ int database_url_redact(const char *url, char **ret) {
         }
 
         /* ?...&password=secret&...: the parameter's value (libpq splits at '&' only). */
-        p = strchr(rest, '?');
+        p = params_start(at ? at + 1 : rest);
         if (!p) {
                 strcpy(d + k, rest);
                 *ret = TAKE_PTR(d);
