@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "discovery-database-url.h"
-#include "discovery-store-async.h"
+#include "discovery-store.h"
 #include "macro.h"
 #include "tests.h"
 #include "time-util.h"

@@ -2,18 +2,20 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "discovery-advertisement.h"
 #include "discovery-store.h"
 #include "json-util.h"
 #include "macro.h"
 #include "tests.h"
 
-/* The injected clock. */
+/* The SQLite store through the asynchronous contract (discovery-store.h), on a real sd-event
+ * loop: writes group-committed, callbacks only from the loop, rows read back with load(). */
+
 #define SEC(s) ((usec_t) (s) * USEC_PER_SEC)
 #define T0 SEC(1700000000) /* 2023-11-14T22:13:20Z */
-#define TTL SEC(300)
-#define FRESH(now) ((now) - TTL)
 
 static const DiscoveryStoreOps *const ops = &discovery_store_sqlite_ops;
+static sd_event *event;
 
 static char *db_path(const char *dir) {
         char *p;
@@ -22,14 +24,14 @@ static char *db_path(const char *dir) {
         return p;
 }
 
-/* PRAGMA user_version of the database file at p. */
-static int user_version(const char *p) {
+/* The integer sql yields, read by another connection to the database file at p. */
+static int sql_int(const char *p, const char *sql) {
         sqlite3_stmt *st = NULL;
         sqlite3 *db = NULL;
         int v;
 
         ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
-        ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
         ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
         v = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
@@ -37,453 +39,442 @@ static int user_version(const char *p) {
         return v;
 }
 
+static int user_version(const char *p) {
+        return sql_int(p, "PRAGMA user_version");
+}
+
 static DiscoveryStore *store_open(const char *dir) {
         _cleanup_free_ char *p = db_path(dir);
         DiscoveryStore *s = NULL;
 
-        ASSERT_OK(ops->open(p, &s));
+        if (!event)
+                ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(ops->open(event, p, &s));
         ASSERT_NOT_NULL(s);
         ASSERT_TRUE(s->ops == ops);
         return s;
 }
 
-/* Builds an advertisement the way POST does: JSON body, validation. */
-static void make_ad(Advertisement *a, const char *id, int cpu, int memory, int storage,
-                    const char *country, const char *platform) {
-        _cleanup_free_ char *text = NULL;
-        _cleanup_json_ json_object *body = NULL;
-        char error[FIELD_ERROR_MAX] = "";
-        char platform_json[64] = "null";
+/* A write's completion, as a caller sees it. */
+typedef struct Done {
+        int error;
+        unsigned calls;
+        unsigned order; /* the how-many-th completion */
+} Done;
 
-        if (platform)
-                snprintf(platform_json, sizeof(platform_json), "\"%s\"", platform);
-        ASSERT_TRUE(asprintf(&text,
-                             "{\"ip_address\":\"192.0.2.%d\",\"country\":\"%s\",\"platform\":%s,"
-                             "\"resources\":{\"cpu\":%d,\"memory\":%d,\"storage\":%d}}",
-                             cpu % 250 + 1, country, platform_json, cpu, memory, storage) >= 0);
-        ASSERT_OK(json_parse(text, strlen(text), &body));
-        ASSERT_OK(advertisement_from_body(body, id, a, error));
+static unsigned completions;
+
+static void on_done(int error, void *userdata) {
+        Done *d = userdata;
+
+        d->error = error;
+        d->calls++;
+        d->order = ++completions;
 }
 
-/* Stores an advertisement at now, verified or not; returns the stored document. */
-static char *put_full(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
-                      const char *country, const char *platform, bool verified, usec_t now) {
-        Advertisement a = {};
-        char *document = NULL;
+/* Runs the loop until every one of n writes completed. */
+static void run_until_done(Done *d, size_t n) {
+        for (unsigned i = 0; i < 1000; i++) {
+                size_t pending = 0;
 
-        make_ad(&a, id, cpu, memory, storage, country, platform);
-        a.verified = verified;
-        TEST_CONTEXT("upsert %s", id);
-        ASSERT_OK(ops->upsert(s, &a, now, FRESH(now), &document));
-        ASSERT_NOT_NULL(document);
-        ASSERT_EQ_UINT(a.updated_at, now);
-        advertisement_done(&a);
-        return document;
+                for (size_t j = 0; j < n; j++)
+                        pending += d[j].calls == 0;
+                if (pending == 0)
+                        break;
+                ASSERT_TRUE(sd_event_run(event, USEC_PER_SEC) >= 0);
+        }
+        for (size_t j = 0; j < n; j++)
+                ASSERT_EQ_UINT(d[j].calls, 1);
 }
 
-static char *put(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
-                 const char *country, const char *platform, usec_t now) {
-        return put_full(s, id, cpu, memory, storage, country, platform, false, now);
+/* An advertisement as the daemon hands it over: filter columns and its document. */
+typedef struct Ad {
+        char id[64], country[3], platform[16], document[512];
+        int64_t cpu, memory, storage;
+        bool verified;
+        usec_t created_at, updated_at;
+} Ad;
+
+static StoredAdvertisement stored(const Ad *a) {
+        return (StoredAdvertisement) {
+                .provider_id = a->id,
+                .ip_address = "192.0.2.7",
+                .country = a->country,
+                .platform = a->platform[0] ? a->platform : NULL,
+                .cpu = a->cpu,
+                .memory = a->memory,
+                .storage = a->storage,
+                .verified = a->verified,
+                .created_at = a->created_at,
+                .updated_at = a->updated_at,
+                .document = a->document,
+                .document_size = strlen(a->document),
+        };
 }
 
-static void put_(DiscoveryStore *s, const char *id, int cpu, int memory, int storage,
-                 const char *country, const char *platform, usec_t now) {
-        free(put(s, id, cpu, memory, storage, country, platform, now));
+static Ad ad(const char *id, int64_t cpu, const char *country, const char *platform, usec_t created, usec_t updated) {
+        Ad a = { .cpu = cpu, .memory = cpu * 2, .storage = cpu * 10, .created_at = created, .updated_at = updated };
+
+        snprintf(a.id, sizeof(a.id), "%s", id);
+        snprintf(a.country, sizeof(a.country), "%s", country);
+        snprintf(a.platform, sizeof(a.platform), "%s", strempty(platform));
+        snprintf(a.document, sizeof(a.document), "{\"provider_id\":\"%s\",\"cpu\":%" PRIi64 ",\"updated\":%" PRIu64 "}",
+                 id, cpu, updated);
+        return a;
 }
 
-/* A field of a stored document, as its JSON text. */
-static char *document_field(const char *document, const char *field) {
-        _cleanup_json_ json_object *o = NULL;
-        json_object *v;
-        char *s;
+/* Upserts and waits for the commit. */
+static void put(DiscoveryStore *s, const Ad *a) {
+        StoredAdvertisement st = stored(a);
+        Done d = {};
 
-        ASSERT_OK(json_parse(document, strlen(document), &o));
-        ASSERT_TRUE(json_object_object_get_ex(o, field, &v));
-        s = strdup(json_to_string(v, false));
-        ASSERT_NOT_NULL(s);
-        return s;
+        ASSERT_OK(ops->upsert(s, &st, on_done, &d));
+        ASSERT_EQ_UINT(d.calls, 0); /* never from inside the call */
+        run_until_done(&d, 1);
+        ASSERT_OK(d.error);
 }
 
-typedef struct Collect {
-        char ids[4096];
-        unsigned n;
-        unsigned stop_after; /* 0: never */
-} Collect;
+/* What load() streams, each row as "id|ip|country|platform|cpu|memory|storage|verified|created|updated|document" . */
+typedef struct Loaded {
+        char text[2 << 20];
+        size_t n, len;
+        int fail_after; /* > 0: the row callback fails with -ECANCELED after that many */
+        Done done;
+} Loaded;
 
-static int collect(const char *document, size_t size, void *userdata) {
-        Collect *c = userdata;
-        _cleanup_json_ json_object *o = NULL;
-        json_object *id;
+static int on_row(const StoredAdvertisement *a, void *userdata) {
+        Loaded *l = userdata;
+        size_t len = l->len;
 
-        ASSERT_EQ_UINT(size, strlen(document));
-        ASSERT_OK(json_parse(document, size, &o));
-        ASSERT_TRUE(json_object_object_get_ex(o, "provider_id", &id));
-        if (c->n > 0)
-                strcat(c->ids, ",");
-        strcat(c->ids, json_object_get_string(id));
-        c->n++;
-        if (c->stop_after && c->n >= c->stop_after)
+        ASSERT_EQ_UINT(a->document_size, strlen(a->document));
+        l->len += (size_t) snprintf(l->text + len, sizeof(l->text) - len, "%s%s|%s|%s|%s|%" PRIi64 "|%" PRIi64 "|%" PRIi64 "|%d|%" PRIu64 "|%" PRIu64 "|%s",
+                 len > 0 ? "\n" : "", a->provider_id, a->ip_address, a->country, a->platform ?: "-", a->cpu,
+                 a->memory, a->storage, a->verified, a->created_at, a->updated_at, a->document);
+        l->n++;
+        if (l->fail_after > 0 && l->n >= (size_t) l->fail_after)
                 return -ECANCELED;
         return 0;
 }
 
-/* The provider ids a query returns, comma-separated, in order. */
-static const char *query_ids(DiscoveryStore *s, const AdvertisementQuery *q, usec_t fresh_after) {
-        static Collect c;
+/* load() hands the same userdata to the row and the done callbacks. */
+static void on_loaded(int error, void *userdata) {
+        Loaded *l = userdata;
 
-        c = (Collect) {};
-        ASSERT_OK(ops->query(s, q, fresh_after, collect, &c));
-        return c.ids;
+        on_done(error, &l->done);
 }
 
-/* A query; without .limit, the default one. */
-#define Q(...) query_defaults(&(AdvertisementQuery) { __VA_ARGS__ })
+static Loaded *load(DiscoveryStore *s, usec_t fresh_after) {
+        static Loaded l;
 
-static const AdvertisementQuery *query_defaults(AdvertisementQuery *q) {
-        if (q->limit == 0)
-                q->limit = QUERY_LIMIT_DEFAULT;
-        return q;
+        l = (Loaded) {};
+        ASSERT_OK(ops->load(s, fresh_after, on_row, on_loaded, &l));
+        ASSERT_EQ_UINT(l.done.calls, 0);
+        run_until_done(&l.done, 1);
+        ASSERT_OK(l.done.error);
+        return &l;
+}
+
+/* The ids load() streams, comma-separated (in updated_at order). */
+static const char *load_ids(DiscoveryStore *s, usec_t fresh_after) {
+        static char ids[65536];
+        Loaded *l = load(s, fresh_after);
+        size_t n = 0;
+
+        ids[0] = 0;
+        for (const char *line = l->text; *line; ) {
+                const char *bar = strchr(line, '|'), *nl = strchr(line, '\n');
+
+                n += (size_t) snprintf(ids + n, sizeof(ids) - n, "%s%.*s", n > 0 ? "," : "", (int) (bar - line), line);
+                if (!nl)
+                        break;
+                line = nl + 1;
+        }
+        return ids;
 }
 
 TEST(roundtrip) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *document = NULL, *got = NULL;
-        DiscoveryStore *s = store_open(dir);
-        Advertisement a = {};
-
-        make_ad(&a, "provider-1", 4, 8192, 100000, "SE", "linux-x86_64");
-        ASSERT_OK(ops->upsert(s, &a, T0, FRESH(T0), &document));
-        ASSERT_EQ_UINT(a.created_at, T0);
-        ASSERT_EQ_UINT(a.updated_at, T0);
-        ASSERT_STREQ(document,
-                     "{\"provider_id\":\"provider-1\",\"ip_address\":\"192.0.2.5\",\"country\":\"SE\","
-                     "\"platform\":\"linux-x86_64\",\"resources\":{\"cpu\":4,\"memory\":8192,\"storage\":100000},"
-                     "\"pricing\":null,\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\","
-                     "\"api_port\":null,\"verified\":false}");
-        advertisement_done(&a);
-
-        ASSERT_OK(ops->get(s, "provider-1", FRESH(T0), &got));
-        ASSERT_STREQ(got, document);
-        free(got);
-        got = NULL;
-
-        ASSERT_ERROR(ops->get(s, "provider-2", FRESH(T0), &got), ENOENT);
-        ASSERT_ERROR(ops->get(s, "", FRESH(T0), &got), ENOENT);
-        ASSERT_ERROR(ops->get(s, "PROVIDER-1", FRESH(T0), &got), ENOENT); /* ids are exact */
-        ASSERT_NULL(got);
-
-        ops->close(s);
-        test_rm_rf(dir);
-}
-
-TEST(update_keeps_created_at) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *d1 = NULL, *d2 = NULL, *got = NULL;
-        _cleanup_free_ char *created = NULL, *updated = NULL, *resources = NULL;
-        DiscoveryStore *s = store_open(dir);
-        Advertisement a = {};
-
-        d1 = put(s, "p1", 4, 1024, 10, "SE", NULL, T0);
-
-        /* 10 s later, with new resources. */
-        make_ad(&a, "p1", 8, 2048, 20, "FI", "linux");
-        ASSERT_OK(ops->upsert(s, &a, T0 + SEC(10), FRESH(T0 + SEC(10)), &d2));
-        ASSERT_EQ_UINT(a.created_at, T0);
-        ASSERT_EQ_UINT(a.updated_at, T0 + SEC(10));
-        advertisement_done(&a);
-
-        ASSERT_OK(ops->get(s, "p1", FRESH(T0 + SEC(10)), &got));
-        ASSERT_STREQ(got, d2);
-        created = document_field(got, "created_at");
-        updated = document_field(got, "updated_at");
-        resources = document_field(got, "resources");
-        ASSERT_STREQ(created, "\"2023-11-14T22:13:20Z\"");
-        ASSERT_STREQ(updated, "\"2023-11-14T22:13:30Z\"");
-        ASSERT_STREQ(resources, "{\"cpu\":8,\"memory\":2048,\"storage\":20}");
-        /* One advertisement, not two. */
-        ASSERT_STREQ(query_ids(s, Q(), 0), "p1");
-        /* The filters use the new values. */
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 8, .country = "FI", .platform = "linux"), 0), "p1");
-        ASSERT_STREQ(query_ids(s, Q(.country = "SE"), 0), "");
-
-        ops->close(s);
-        test_rm_rf(dir);
-}
-
-TEST(update_after_expiry) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *d = NULL, *created = NULL;
-        DiscoveryStore *s = store_open(dir);
-        Advertisement a = {};
-
-        put_(s, "p1", 4, 1024, 10, "SE", NULL, T0);
-
-        /* Exactly TTL later it is still fresh: created_at is kept. */
-        make_ad(&a, "p1", 4, 1024, 10, "SE", NULL);
-        ASSERT_OK(ops->upsert(s, &a, T0 + TTL, FRESH(T0 + TTL), &d));
-        ASSERT_EQ_UINT(a.created_at, T0);
-        advertisement_done(&a);
-        free(d);
-        d = NULL;
-
-        /* More than TTL after the last update it had expired: it counts as new. */
-        make_ad(&a, "p1", 4, 1024, 10, "SE", NULL);
-        ASSERT_OK(ops->upsert(s, &a, T0 + 2 * TTL + 1, FRESH(T0 + 2 * TTL + 1), &d));
-        ASSERT_EQ_UINT(a.created_at, T0 + 2 * TTL + 1);
-        ASSERT_EQ_UINT(a.updated_at, T0 + 2 * TTL + 1);
-        advertisement_done(&a);
-        created = document_field(d, "created_at");
-        ASSERT_STREQ(created, "\"2023-11-14T22:23:20Z\"");
-
-        ops->close(s);
-        test_rm_rf(dir);
-}
-
-TEST(freshness_boundary) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *got = NULL;
-        DiscoveryStore *s = store_open(dir);
-
-        put_(s, "p1", 4, 1024, 10, "SE", NULL, T0);
-
-        /* Fresh while updated_at >= fresh_after. */
-        ASSERT_OK(ops->get(s, "p1", T0, &got));
-        free(got);
-        got = NULL;
-        ASSERT_STREQ(query_ids(s, Q(), T0), "p1");
-        ASSERT_ERROR(ops->get(s, "p1", T0 + 1, &got), ENOENT);
-        ASSERT_STREQ(query_ids(s, Q(), T0 + 1), "");
-        ASSERT_NULL(got);
-
-        ops->close(s);
-        test_rm_rf(dir);
-}
-
-static void put_six(DiscoveryStore *s, usec_t now) {
-        put_(s, "a", 8, 16, 100, "SE", "linux", now);
-        put_(s, "b", 8, 16, 200, "SE", NULL, now);
-        put_(s, "c", 8, 32, 50, "US", "linux", now);
-        put_(s, "d", 4, 64, 500, "SE", "windows", now);
-        put_(s, "e", 8, 16, 100, "FI", "linux", now);
-        put_(s, "f", 16, 1, 1, "DE", "linux", now);
-}
-
-TEST(query_order_and_filters) {
         _cleanup_free_ char *dir = test_mkdtemp();
         DiscoveryStore *s = store_open(dir);
-        usec_t f = FRESH(T0);
+        Ad a = ad("provider-1", 4, "SE", "linux-x86_64", T0, T0 + SEC(5));
+        Loaded *l;
 
-        put_six(s, T0);
+        a.verified = true;
+        put(s, &a);
+        l = load(s, 0);
+        ASSERT_EQ_UINT(l->n, 1);
+        ASSERT_STREQ(l->text,
+                     "provider-1|192.0.2.7|SE|linux-x86_64|4|8|40|1|1700000000000000|1700000005000000|"
+                     "{\"provider_id\":\"provider-1\",\"cpu\":4,\"updated\":1700000005000000}");
+        ops->close(s);
 
-        /* cpu desc, memory desc, storage desc, then provider_id. */
-        ASSERT_STREQ(query_ids(s, Q(), f), "f,c,b,a,e,d");
-
-        /* Minimums are inclusive. */
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 8), f), "f,c,b,a,e");
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 9), f), "f");
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 17), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.memory = 32), f), "c,d");
-        ASSERT_STREQ(query_ids(s, Q(.storage = 200), f), "b,d");
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 8, .memory = 16, .storage = 100), f), "b,a,e");
-        ASSERT_STREQ(query_ids(s, Q(.cpu = INT64_MAX), f), "");
-
-        /* Exact country and platform; an advertisement without platform never matches one. */
-        ASSERT_STREQ(query_ids(s, Q(.country = "SE"), f), "b,a,d");
-        ASSERT_STREQ(query_ids(s, Q(.country = "FI"), f), "e");
-        ASSERT_STREQ(query_ids(s, Q(.country = "GB"), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.platform = "linux"), f), "f,c,a,e");
-        ASSERT_STREQ(query_ids(s, Q(.platform = "windows"), f), "d");
-        ASSERT_STREQ(query_ids(s, Q(.platform = "Linux"), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.country = "SE", .platform = "linux"), f), "a");
-        ASSERT_STREQ(query_ids(s, Q(.country = "SE", .cpu = 8), f), "b,a");
-
+        /* Byte for byte after close and open; a platform-less one reads back as NULL. */
+        s = store_open(dir);
+        a = ad("p2", 1, "FI", NULL, T0, T0 + SEC(6));
+        put(s, &a);
+        l = load(s, 0);
+        ASSERT_EQ_UINT(l->n, 2);
+        ASSERT_STREQ(strchr(l->text, '\n') + 1,
+                     "p2|192.0.2.7|FI|-|1|2|10|0|1700000000000000|1700000006000000|"
+                     "{\"provider_id\":\"p2\",\"cpu\":1,\"updated\":1700000006000000}");
         ops->close(s);
         test_rm_rf(dir);
 }
 
-TEST(verified_first_and_filter) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *document = NULL;
-        DiscoveryStore *s = store_open(dir);
-        usec_t f = FRESH(T0);
-
-        put_six(s, T0);
-        document = put_full(s, "d", 4, 64, 500, "SE", "windows", true, T0);
-        ASSERT_TRUE(strstr(document, "\"verified\":true"));
-        free(put_full(s, "e", 8, 16, 100, "FI", "linux", true, T0));
-
-        /* Verified ones first, each group in the usual order. */
-        ASSERT_STREQ(query_ids(s, Q(), f), "e,d,f,c,b,a");
-        ASSERT_STREQ(query_ids(s, Q(.limit = 1, .offset = 2), f), "f");
-        ASSERT_STREQ(query_ids(s, Q(.verified_only = true), f), "e,d");
-        ASSERT_STREQ(query_ids(s, Q(.verified_only = true, .country = "SE"), f), "d");
-        ASSERT_STREQ(query_ids(s, Q(.verified_only = true, .cpu = 16), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 8), f), "e,f,c,b,a");
-
-        /* The flag is each POST's: an unverified one takes it away. */
-        put_(s, "e", 8, 16, 100, "FI", "linux", T0 + SEC(1));
-        ASSERT_STREQ(query_ids(s, Q(), f), "d,f,c,b,a,e");
-        ASSERT_STREQ(query_ids(s, Q(.verified_only = true), f), "d");
-
-        ops->close(s);
-        test_rm_rf(dir);
-}
-
-TEST(query_limit_offset) {
+TEST(upsert_replaces) {
         _cleanup_free_ char *dir = test_mkdtemp();
         DiscoveryStore *s = store_open(dir);
-        usec_t f = FRESH(T0);
+        Ad a = ad("p1", 4, "SE", NULL, T0, T0);
+        Loaded *l;
 
-        put_six(s, T0);
+        put(s, &a);
+        a = ad("p1", 8, "FI", "linux", T0, T0 + SEC(10));
+        put(s, &a);
+        l = load(s, 0);
+        ASSERT_EQ_UINT(l->n, 1);
+        ASSERT_STREQ(l->text,
+                     "p1|192.0.2.7|FI|linux|8|16|80|0|1700000000000000|1700000010000000|"
+                     "{\"provider_id\":\"p1\",\"cpu\":8,\"updated\":1700000010000000}");
+        ops->close(s);
+        test_rm_rf(dir);
+}
 
-        ASSERT_STREQ(query_ids(s, Q(.limit = 1), f), "f");
-        ASSERT_STREQ(query_ids(s, Q(.limit = 2), f), "f,c");
-        ASSERT_STREQ(query_ids(s, Q(.limit = 2, .offset = 2), f), "b,a");
-        ASSERT_STREQ(query_ids(s, Q(.limit = 1, .offset = 4), f), "e");
-        ASSERT_STREQ(query_ids(s, Q(.offset = 5), f), "d");
-        ASSERT_STREQ(query_ids(s, Q(.offset = 6), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.offset = INT64_MAX), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.offset = UINT64_MAX), f), "");
-        ASSERT_STREQ(query_ids(s, Q(.limit = QUERY_LIMIT_MAX), f), "f,c,b,a,e,d");
-        /* Filters apply before the window. */
-        ASSERT_STREQ(query_ids(s, Q(.country = "SE", .limit = 1, .offset = 1), f), "a");
+TEST(load_fresh_after_and_order) {
+        _cleanup_free_ char *dir = test_mkdtemp();
+        DiscoveryStore *s = store_open(dir);
+        static const char *const ids[] = { "c", "a", "d", "b" };
+
+        /* Written in id order c, a, d, b at T0+1..4: loaded in updated_at order. */
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
+                Ad a = ad(ids[i], 1, "SE", NULL, T0, T0 + i + 1);
+                put(s, &a);
+        }
+        ASSERT_STREQ(load_ids(s, 0), "c,a,d,b");
+        /* The boundary: updated_at == fresh_after is loaded. */
+        ASSERT_STREQ(load_ids(s, T0 + 3), "d,b");
+        ASSERT_STREQ(load_ids(s, T0 + 5), "");
+        ops->close(s);
+        test_rm_rf(dir);
+}
+
+TEST(load_row_error_stops) {
+        _cleanup_free_ char *dir = test_mkdtemp();
+        DiscoveryStore *s = store_open(dir);
+        static Loaded l;
+
+        for (int i = 0; i < 5; i++) {
+                char id[8];
+
+                snprintf(id, sizeof(id), "p%d", i);
+                Ad a = ad(id, 1, "SE", NULL, T0, T0 + (usec_t) i);
+                put(s, &a);
+        }
+        l = (Loaded) { .fail_after = 2 };
+        ASSERT_OK(ops->load(s, 0, on_row, on_loaded, &l));
+        run_until_done(&l.done, 1);
+        ASSERT_ERROR(l.done.error, ECANCELED);
+        ASSERT_EQ_UINT(l.n, 2);
+        /* Usable afterwards. */
+        ASSERT_STREQ(load_ids(s, 0), "p0,p1,p2,p3,p4");
+        ops->close(s);
+        test_rm_rf(dir);
+}
+
+/* Rows another connection sees in the database file at p. */
+static int count_rows(const char *p) {
+        return sql_int(p, "SELECT COUNT(*) FROM advertisements");
+}
+
+static const char *group_path;
+static int group_seen = -1;
+
+static void on_group_first(int error, void *userdata) {
+        /* What is committed when the first write of the batch is acknowledged. */
+        group_seen = count_rows(group_path);
+        on_done(error, userdata);
+}
+
+TEST(group_commit) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *p = db_path(dir);
+        DiscoveryStore *s = store_open(dir);
+        Done d[50] = {};
+        Done e = {};
+
+        /* 50 writes queued in one loop iteration: none completes inside its call, all
+         * complete in the order queued, and all are there after the one commit. */
+        for (size_t i = 0; i < ELEMENTSOF(d); i++) {
+                char id[8];
+
+                snprintf(id, sizeof(id), "g%02zu", i);
+                Ad a = ad(id, 1, "SE", NULL, T0, T0 + i);
+                StoredAdvertisement st = stored(&a);
+                ASSERT_OK(ops->upsert(s, &st, i == 0 ? on_group_first : on_done, &d[i]));
+        }
+        ASSERT_OK(ops->remove(s, "g03", T0 + 100, on_done, &e));
+        group_path = p;
+        for (size_t i = 0; i < ELEMENTSOF(d); i++)
+                ASSERT_EQ_UINT(d[i].calls, 0);
+        completions = 0;
+        run_until_done(d, ELEMENTSOF(d));
+        run_until_done(&e, 1);
+        for (size_t i = 0; i < ELEMENTSOF(d); i++) {
+                ASSERT_OK(d[i].error);
+                ASSERT_EQ_UINT(d[i].order, i + 1);
+        }
+        ASSERT_EQ_UINT(e.order, ELEMENTSOF(d) + 1);
+
+        /* When the first was acknowledged, the whole batch (the remove included) was
+         * committed already: one transaction, acknowledged after it. */
+        ASSERT_EQ_INT(group_seen, ELEMENTSOF(d) - 1);
+        ASSERT_EQ_INT(count_rows(p), ELEMENTSOF(d) - 1);
 
         ops->close(s);
         test_rm_rf(dir);
 }
 
-TEST(query_callback_error) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *got = NULL;
-        DiscoveryStore *s = store_open(dir);
-        Collect c = { .stop_after = 2 };
+typedef struct Chain {
+        DiscoveryStore *s;
+        Done first, second;
+} Chain;
 
-        put_six(s, T0);
+static void on_first(int error, void *userdata) {
+        Chain *c = userdata;
+        Ad a = ad("second", 1, "SE", NULL, T0, T0 + 1);
+        StoredAdvertisement st = stored(&a);
 
-        /* A negative return stops the query with that error. */
-        ASSERT_ERROR(ops->query(s, Q(), FRESH(T0), collect, &c), ECANCELED);
-        ASSERT_EQ_INT(c.n, 2);
-        ASSERT_STREQ(c.ids, "f,c");
-
-        /* The store is usable afterwards. */
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "f,c,b,a,e,d");
-        ASSERT_OK(ops->get(s, "a", FRESH(T0), &got));
-        put_(s, "g", 1, 1, 1, "SE", NULL, T0);
-        ASSERT_OK(ops->remove(s, "g", FRESH(T0)));
-
-        ops->close(s);
-        test_rm_rf(dir);
+        on_done(error, &c->first);
+        ASSERT_OK(ops->upsert(c->s, &st, on_done, &c->second));
+        ASSERT_EQ_UINT(c->second.calls, 0);
 }
 
-TEST(expiry) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *got = NULL;
-        DiscoveryStore *s = store_open(dir);
-        usec_t now = T0 + TTL + SEC(1);
-        uint64_t n = 4242;
+TEST(write_from_callback) {
+        _cleanup_free_ char *dir = test_mkdtemp();
+        static Chain c;
+        Ad a = ad("first", 1, "SE", NULL, T0, T0);
+        StoredAdvertisement st = stored(&a);
 
-        put_(s, "old1", 4, 4, 4, "SE", NULL, T0);
-        put_(s, "old2", 8, 8, 8, "SE", NULL, T0);
-        put_(s, "old3", 2, 2, 2, "SE", NULL, T0 + SEC(1) - 1);
-        put_(s, "new", 1, 1, 1, "SE", NULL, T0 + SEC(200));
-
-        /* Expired: invisible to get, query and remove. */
-        ASSERT_ERROR(ops->get(s, "old1", FRESH(now), &got), ENOENT);
-        ASSERT_ERROR(ops->get(s, "old3", FRESH(now), &got), ENOENT);
-        ASSERT_NULL(got);
-        ASSERT_OK(ops->get(s, "new", FRESH(now), &got));
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(now)), "new");
-        ASSERT_STREQ(query_ids(s, Q(.cpu = 2), FRESH(now)), "");
-        ASSERT_ERROR(ops->remove(s, "old1", FRESH(now)), ENOENT);
-
-        /* Still in the database until expire() (old1 went with the remove above). */
-        ASSERT_STREQ(query_ids(s, Q(), 0), "old2,old3,new");
-
-        /* expire() deletes what was not refreshed since fresh_after and counts it. */
-        ASSERT_OK(ops->expire(s, FRESH(now), &n));
-        ASSERT_EQ_UINT(n, 2);
-        ASSERT_STREQ(query_ids(s, Q(), 0), "new");
-        ASSERT_OK(ops->expire(s, FRESH(now), &n));
-        ASSERT_EQ_UINT(n, 0);
-        ASSERT_OK(ops->expire(s, FRESH(now), NULL));
-
-        /* The boundary: updated_at == fresh_after stays. */
-        ASSERT_OK(ops->expire(s, T0 + SEC(200), &n));
-        ASSERT_EQ_UINT(n, 0);
-        ASSERT_OK(ops->expire(s, T0 + SEC(200) + 1, &n));
-        ASSERT_EQ_UINT(n, 1);
-        ASSERT_STREQ(query_ids(s, Q(), 0), "");
-
-        /* An expired provider may come back, as new. */
-        put_(s, "old2", 8, 8, 8, "SE", NULL, now);
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(now)), "old2");
-
-        ops->close(s);
+        c = (Chain) { .s = store_open(dir) };
+        ASSERT_OK(ops->upsert(c.s, &st, on_first, &c));
+        run_until_done(&c.first, 1);
+        run_until_done(&c.second, 1);
+        ASSERT_OK(c.second.error);
+        ASSERT_STREQ(load_ids(c.s, 0), "first,second");
+        ops->close(c.s);
         test_rm_rf(dir);
 }
 
 TEST(remove) {
-        _cleanup_free_ char *dir = test_mkdtemp(), *got = NULL;
+        _cleanup_free_ char *dir = test_mkdtemp();
         DiscoveryStore *s = store_open(dir);
+        Done d = {};
+        Ad a;
 
-        ASSERT_ERROR(ops->remove(s, "nobody", FRESH(T0)), ENOENT);
+        /* Absent is not an error. */
+        ASSERT_OK(ops->remove(s, "nobody", T0, on_done, &d));
+        run_until_done(&d, 1);
+        ASSERT_OK(d.error);
 
-        put_(s, "p1", 4, 4, 4, "SE", NULL, T0);
-        put_(s, "p2", 4, 4, 4, "SE", NULL, T0);
-        ASSERT_OK(ops->remove(s, "p1", FRESH(T0)));
-        ASSERT_ERROR(ops->get(s, "p1", FRESH(T0), &got), ENOENT);
-        ASSERT_ERROR(ops->remove(s, "p1", FRESH(T0)), ENOENT);
-        ASSERT_STREQ(query_ids(s, Q(), 0), "p2");
+        a = ad("p1", 1, "SE", NULL, T0, T0);
+        put(s, &a);
+        a = ad("p2", 1, "SE", NULL, T0, T0 + 1);
+        put(s, &a);
+        d = (Done) {};
+        ASSERT_OK(ops->remove(s, "p1", T0 + 2, on_done, &d));
+        run_until_done(&d, 1);
+        ASSERT_OK(d.error);
+        ASSERT_STREQ(load_ids(s, 0), "p2");
+        ops->close(s);
 
-        /* Removed and stored again: new. */
-        {
-                Advertisement a = {};
-                char *d = NULL;
-
-                make_ad(&a, "p1", 4, 4, 4, "SE", NULL);
-                ASSERT_OK(ops->upsert(s, &a, T0 + SEC(5), FRESH(T0 + SEC(5)), &d));
-                ASSERT_EQ_UINT(a.created_at, T0 + SEC(5));
-                advertisement_done(&a);
-                free(d);
-        }
-
+        /* Still gone after reopening. */
+        s = store_open(dir);
+        ASSERT_STREQ(load_ids(s, 0), "p2");
         ops->close(s);
         test_rm_rf(dir);
 }
 
-TEST(reopen) {
+TEST(expire_in_chunks) {
         _cleanup_free_ char *dir = test_mkdtemp();
-        char *documents[6] = {};
-        static const char *const ids[] = { "a", "b", "c", "d", "e", "f" };
         DiscoveryStore *s = store_open(dir);
+        uint64_t n = 4242, total = 0;
+        unsigned calls = 0;
 
-        put_six(s, T0);
-        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
-                ASSERT_OK(ops->get(s, ids[i], FRESH(T0), &documents[i]));
-        ops->close(s);
+        for (int i = 0; i < 25; i++) {
+                char id[8];
 
-        /* Everything is still there, byte for byte, after close and open. */
-        s = store_open(dir);
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "f,c,b,a,e,d");
-        for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
-                _cleanup_free_ char *got = NULL;
-
-                TEST_CONTEXT("provider %s", ids[i]);
-                ASSERT_OK(ops->get(s, ids[i], FRESH(T0), &got));
-                ASSERT_STREQ(got, documents[i]);
-                free(documents[i]);
+                snprintf(id, sizeof(id), "e%02d", i);
+                Ad a = ad(id, 1, "SE", NULL, T0, T0 + (usec_t) i);
+                put(s, &a);
         }
-        /* created_at survives too. */
-        {
-                Advertisement a = {};
-                char *d = NULL;
 
-                make_ad(&a, "a", 1, 1, 1, "SE", NULL);
-                ASSERT_OK(ops->upsert(s, &a, T0 + SEC(60), FRESH(T0 + SEC(60)), &d));
-                ASSERT_EQ_UINT(a.created_at, T0);
-                advertisement_done(&a);
-                free(d);
+        /* 20 are older than T0+20: at most 7 per call. */
+        do {
+                Done d = {};
+
+                ASSERT_OK(ops->expire(s, T0 + 20, 7, &n, on_done, &d));
+                run_until_done(&d, 1);
+                ASSERT_OK(d.error);
+                ASSERT_LE_UINT(n, 7);
+                total += n;
+                calls++;
+        } while (n == 7);
+        ASSERT_EQ_UINT(total, 20);
+        ASSERT_EQ_UINT(calls, 3);
+        /* The boundary: updated_at == fresh_after stays. */
+        ASSERT_STREQ(load_ids(s, 0), "e20,e21,e22,e23,e24");
+        ops->close(s);
+        test_rm_rf(dir);
+}
+
+TEST(batch_fails_together) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *p = db_path(dir);
+        DiscoveryStore *s = store_open(dir);
+        sqlite3 *other = NULL;
+        Done d[3] = {};
+        Ad a;
+
+        a = ad("kept", 1, "SE", NULL, T0, T0);
+        put(s, &a);
+
+        /* Another writer holds the database (past the 5 s busy timeout): the whole batch
+         * fails with -EIO, and nothing of it is written. */
+        ASSERT_EQ_INT(sqlite3_open(p, &other), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        for (size_t i = 0; i < ELEMENTSOF(d); i++) {
+                char id[8];
+
+                snprintf(id, sizeof(id), "x%zu", i);
+                a = ad(id, 1, "SE", NULL, T0, T0 + 1);
+                StoredAdvertisement st = stored(&a);
+                ASSERT_OK(ops->upsert(s, &st, on_done, &d[i]));
         }
-        ops->close(s);
+        run_until_done(d, ELEMENTSOF(d));
+        for (size_t i = 0; i < ELEMENTSOF(d); i++)
+                ASSERT_ERROR(d[i].error, EIO);
+        ASSERT_EQ_INT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(other);
 
-        /* A third time, through the write-ahead log being checkpointed on close. */
+        /* The store goes on. */
+        a = ad("after", 1, "SE", NULL, T0, T0 + 2);
+        put(s, &a);
+        ASSERT_STREQ(load_ids(s, 0), "kept,after");
+        ops->close(s);
+        test_rm_rf(dir);
+}
+
+TEST(close_completes_queued_writes) {
+        _cleanup_free_ char *dir = test_mkdtemp();
+        DiscoveryStore *s = store_open(dir);
+        Done d = {};
+        Ad a = ad("late", 1, "SE", NULL, T0, T0);
+        StoredAdvertisement st = stored(&a);
+
+        /* Queued, then the daemon stops before the loop runs again: written at close. */
+        ASSERT_OK(ops->upsert(s, &st, on_done, &d));
+        ops->close(s);
+        ASSERT_EQ_UINT(d.calls, 1);
+        ASSERT_OK(d.error);
         s = store_open(dir);
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "f,c,b,e,d,a");
+        ASSERT_STREQ(load_ids(s, 0), "late");
         ops->close(s);
-
         test_rm_rf(dir);
 }
 
@@ -497,7 +488,9 @@ TEST(newer_schema_refused) {
         ASSERT_EQ_INT(sqlite3_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 99;", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
 
-        ASSERT_ERROR(ops->open(p, &s), EPROTONOSUPPORT);
+        if (!event)
+                ASSERT_OK(sd_event_new(&event));
+        ASSERT_ERROR(ops->open(event, p, &s), EPROTONOSUPPORT);
         ASSERT_NULL(s);
 
         /* ...and left as it was. */
@@ -523,29 +516,30 @@ TEST(migration_from_1) {
                 "\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\"}',"
                 "  1700000000000000, 1700000000000000);"
                 "PRAGMA user_version = 1;";
-        _cleanup_free_ char *dir = test_mkdtemp(), *p = db_path(dir), *got = NULL;
+        _cleanup_free_ char *dir = test_mkdtemp(), *p = db_path(dir);
         DiscoveryStore *s = NULL;
         sqlite3 *db = NULL;
+        Ad a;
 
         ASSERT_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
         ASSERT_EQ_INT(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
 
         s = store_open(dir);
-        ASSERT_OK(ops->get(s, "old", FRESH(T0), &got));
-        ASSERT_STREQ(got,
+        ASSERT_STREQ(load(s, 0)->text,
+                     "old|192.0.2.1|SE|-|2|4|20|0|1700000000000000|1700000000000000|"
                      "{\"provider_id\":\"old\",\"ip_address\":\"192.0.2.1\",\"country\":\"SE\",\"platform\":null,"
                      "\"resources\":{\"cpu\":2,\"memory\":4,\"storage\":20},\"pricing\":null,"
                      "\"created_at\":\"2023-11-14T22:13:20Z\",\"updated_at\":\"2023-11-14T22:13:20Z\","
                      "\"api_port\":null,\"verified\":false}");
-        free(put_full(s, "new", 1, 1, 1, "SE", NULL, true, T0));
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "new,old");
-        ASSERT_STREQ(query_ids(s, Q(.verified_only = true), FRESH(T0)), "new");
+        a = ad("new", 1, "SE", NULL, T0, T0 + 1);
+        a.verified = true;
+        put(s, &a);
         ops->close(s);
 
         /* Opened again: schema 2 already, nothing to do. */
         s = store_open(dir);
-        ASSERT_STREQ(query_ids(s, Q(), FRESH(T0)), "new,old");
+        ASSERT_STREQ(load_ids(s, 0), "old,new");
         ops->close(s);
 
         ASSERT_EQ_INT(user_version(p), 2);
@@ -561,45 +555,42 @@ TEST(open_errors) {
         static const char garbage[] = "This is not an SQLite database, not at all.\n";
 
         p = test_write_file(dir, "discovery.db", garbage, strlen(garbage));
-        ASSERT_ERROR(ops->open(p, &s), EBADMSG);
+        if (!event)
+                ASSERT_OK(sd_event_new(&event));
+        ASSERT_ERROR(ops->open(event, p, &s), EBADMSG);
         ASSERT_NULL(s);
 
         /* A directory that does not exist. */
         ASSERT_TRUE(asprintf(&missing, "%s/missing/discovery.db", dir) >= 0);
-        ASSERT_ERROR(ops->open(missing, &s), ENOENT);
+        ASSERT_ERROR(ops->open(event, missing, &s), ENOENT);
         ASSERT_NULL(s);
 
         test_rm_rf(dir);
 }
 
-TEST(many) {
+TEST(many_loaded_in_steps) {
         _cleanup_free_ char *dir = test_mkdtemp();
         DiscoveryStore *s = store_open(dir);
-        Collect c = {};
-        uint64_t n;
+        Done d[500] = {};
+        Loaded *l;
 
-        /* 500 providers; the default limit is not reached, the order holds throughout. */
-        for (int i = 0; i < 500; i++) {
-                char id[32];
+        /* More rows than one loop iteration reads: all of them, each once, in order. */
+        for (int i = 0; i < 10000; i += 500) {
+                for (int j = 0; j < 500; j++) {
+                        char id[16];
 
-                snprintf(id, sizeof(id), "p%03d", i);
-                put_(s, id, i % 7 + 1, i % 5 + 1, 1, "SE", NULL, T0 + (usec_t) i);
+                        snprintf(id, sizeof(id), "p%05d", i + j);
+                        Ad a = ad(id, 1, "SE", NULL, T0, T0 + (usec_t) (i + j));
+                        StoredAdvertisement st = stored(&a);
+                        d[j] = (Done) {};
+                        ASSERT_OK(ops->upsert(s, &st, on_done, &d[j]));
+                }
+                run_until_done(d, ELEMENTSOF(d));
         }
-        ASSERT_OK(ops->query(s, Q(), FRESH(T0), collect, &c));
-        ASSERT_EQ_INT(c.n, 500);
-        ASSERT_TRUE(startswith(c.ids, "p034,p069,p104,")); /* cpu 7, memory 5, ids ascending */
-
-        c = (Collect) {};
-        ASSERT_OK(ops->query(s, Q(.limit = 10, .offset = 495), FRESH(T0), collect, &c));
-        ASSERT_EQ_INT(c.n, 5);
-
-        /* Half of them expire. */
-        ASSERT_OK(ops->expire(s, T0 + 250, &n));
-        ASSERT_EQ_UINT(n, 250);
-        c = (Collect) {};
-        ASSERT_OK(ops->query(s, Q(), 0, collect, &c));
-        ASSERT_EQ_INT(c.n, 250);
-
+        l = load(s, T0 + 100);
+        ASSERT_EQ_UINT(l->n, 9900);
+        ASSERT_TRUE(startswith(l->text, "p00100|"));
+        ASSERT_NOT_NULL(strstr(l->text, "\np09999|"));
         ops->close(s);
         test_rm_rf(dir);
 }

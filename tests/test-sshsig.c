@@ -1369,3 +1369,59 @@ TEST(nonce_cache_grows_to_max) {
         ASSERT_OK(nonce_cache_new(4, 300, &c));
         ASSERT_EQ_UINT(nonce_cache_capacity(c), 4);
 }
+
+/* Nonces leave while the table is still being moved to a bigger one, and their positions in
+ * the ring are taken again by new ones (a cache of 1100 wraps around): every nonce is still
+ * found exactly while it is live. */
+TEST(nonce_cache_grows_while_expiring) {
+        _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
+        char nonce[24], other[24];
+
+        ASSERT_OK(nonce_cache_new(1100, 300, &c));
+        for (size_t i = 0; i < NONCE_CACHE_INITIAL; i++) {
+                nonce_name(nonce, "o", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, i < 512 ? 1000 : 1300));
+        }
+        ASSERT_OK(nonce_cache_add(c, "id", "p0", 1300)); /* the doubling starts */
+        ASSERT_EQ_UINT(nonce_cache_capacity(c), 1100);
+
+        /* At 1600 the first 512 leave; the new ones take their positions from the 76th on,
+         * before the old table is all moved (16 slots of 2048 per add). */
+        for (size_t i = 0; i < 100; i++) {
+                nonce_name(nonce, "q", i);
+                TEST_CONTEXT("q%zu", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, 1600));
+        }
+        for (size_t i = 0; i < 200; i++) {
+                nonce_name(nonce, "q", i);
+                TEST_CONTEXT("q%zu", i);
+                if (i >= 100)
+                        ASSERT_OK(nonce_cache_add(c, "id", nonce, 1600));
+                ASSERT_ERROR(nonce_cache_add(c, "id", nonce, 1600), EALREADY);
+                nonce_name(other, "o", 512 + (i * 7) % 512);
+                ASSERT_ERROR(nonce_cache_add(c, "id", other, 1600), EALREADY);
+                nonce_name(other, "q", i / 2);
+                ASSERT_ERROR(nonce_cache_add(c, "id", other, 1600), EALREADY);
+        }
+        ASSERT_EQ_UINT(nonce_cache_size(c), 512 + 1 + 200);
+
+        /* The ones that left may come again; everything live is still refused. */
+        for (size_t i = 0; i < 100; i++) {
+                nonce_name(nonce, "o", i);
+                TEST_CONTEXT("o%zu", i);
+                ASSERT_OK(nonce_cache_add(c, "id", nonce, 1600));
+        }
+        for (size_t i = 0; i < NONCE_CACHE_INITIAL; i++) {
+                if (i >= 100 && i < 512)
+                        continue;
+                nonce_name(nonce, "o", i);
+                TEST_CONTEXT("o%zu again", i);
+                ASSERT_ERROR(nonce_cache_add(c, "id", nonce, 1600), EALREADY);
+        }
+        for (size_t i = 0; i < 200; i++) {
+                nonce_name(nonce, "q", i);
+                ASSERT_ERROR(nonce_cache_add(c, "id", nonce, 1600), EALREADY);
+        }
+        ASSERT_ERROR(nonce_cache_add(c, "id", "p0", 1600), EALREADY);
+        ASSERT_EQ_UINT(nonce_cache_size(c), 512 + 1 + 200 + 100);
+}

@@ -4,6 +4,7 @@
 #include <systemd/sd-event.h>
 
 #include "discovery-config.h"
+#include "discovery-index.h"
 #include "discovery-store.h"
 #include "http-server.h"
 #include "nonce-cache.h"
@@ -11,10 +12,16 @@
 typedef struct Manager {
         sd_event *event;
         DiscoverySettings settings;
-        DiscoveryStore *store;
+        DiscoveryStore *store;   /* the durable record */
+        DiscoveryIndex *index;   /* what is served; loaded from the store at start */
         HttpServer *http;
-        sd_event_source *sweep_timer;
+        sd_event_source *sweep_timer;  /* the store's expiry and STATUS=, CleanupIntervalSec= */
+        sd_event_source *expire_timer; /* the index's expiry, every second, in bounded steps */
         NonceCache *nonces; /* of signed requests, SIGNED_REQUEST_WINDOW_SEC */
+        usec_t last_write;  /* updated_at of the last write: never goes back with the clock */
+        uint64_t expired;   /* by the index since the last sweep */
+        uint64_t store_expired;
+        bool store_sweeping;
 } Manager;
 
 /* Takes ownership of settings. */
@@ -22,12 +29,23 @@ int manager_new(DiscoverySettings *settings, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Opens the store, takes or binds the listening sockets, arms the sweeper. */
+/* Opens the store and starts loading it into the index; once loaded, takes or binds the
+ * listening sockets, arms the sweepers and says READY=1 (the daemon serves only then). */
 int manager_start(Manager *m);
 int manager_run(Manager *m);
 
 /* Everything older than this is expired. */
 usec_t manager_fresh_after(const Manager *m);
+
+/* A write's end: 0 once it is durable and served, with the document as served (POST's
+ * answer; valid during the call), or a negative errno from the store (discovery-store.h). */
+typedef void (*ManagerWriteDone)(int error, const char *document, size_t size, void *userdata);
+
+/* Stores a (checked; a->verified is the caller's verdict) with created_at kept from a fresh
+ * advertisement of the same provider, and serves it once the store committed it. */
+int manager_store_advertisement(Manager *m, Advertisement *a, ManagerWriteDone done, void *userdata);
+/* Removes provider_id's advertisement: -ENOENT (for a 404) when none is live. */
+int manager_remove_advertisement(Manager *m, const char *provider_id, ManagerWriteDone done, void *userdata);
 
 /* discovery-rest.c */
 extern const HttpRoute discovery_routes[];

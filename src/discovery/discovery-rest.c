@@ -24,13 +24,14 @@ static int reply_openapi(HttpRequest *req, void *userdata) {
         return http_reply_json_text(req, 200, discovery_openapi_json, discovery_openapi_json_size);
 }
 
-/* Stored documents were rendered by advertisement_to_json(): served as they are. */
-static int reply_document(HttpRequest *req, const char *document) {
-        return http_reply_json_text(req, 200, document, strlen(document));
-}
-
+/* Every store failure is a 503 with the envelope: -EDQUOT (disk full), -ENOTCONN (store
+ * unreachable), -EIO and the rest; the message says which. */
 static int reply_store_error(HttpRequest *req, int r) {
         log_error_errno(r, "Advertisement store failed: %m");
+        if (r == -EDQUOT)
+                return http_reply_error(req, 503, "ADV_001", "The advertisement store failed: its disk is full");
+        if (r == -ENOTCONN)
+                return http_reply_error(req, 503, "ADV_001", "The advertisement store failed: it is unreachable");
         return http_reply_error(req, 503, "ADV_001", "The advertisement store failed: %s", strerror(ERRNO_VALUE(r)));
 }
 
@@ -162,10 +163,80 @@ static int authenticate(HttpRequest *req, Manager *m, const char **ret_id, bool 
         return 1;
 }
 
+/* A POST or DELETE waiting for the store's commit (its request suspended meanwhile). */
+typedef struct RestWrite {
+        HttpRequest *req; /* NULL once the client is gone: the write completes all the same */
+        char provider_id[PROVIDER_ID_MAX + 1];
+        char remote[64], request_id[64];
+        bool verified;
+        int64_t cpu, memory, storage;
+} RestWrite;
+
+static void on_write_request_gone(HttpRequest *req, void *data) {
+        RestWrite *w = data;
+
+        w->req = NULL;
+}
+
+static RestWrite *rest_write_new(HttpRequest *req, const char *provider_id) {
+        RestWrite *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return NULL;
+        snprintf(w->provider_id, sizeof(w->provider_id), "%s", provider_id);
+        snprintf(w->remote, sizeof(w->remote), "%s", http_request_client_string(req));
+        snprintf(w->request_id, sizeof(w->request_id), "%s", http_request_id(req));
+        return w;
+}
+
+/* Suspends req until the write w was queued for completes. */
+static int rest_write_wait(HttpRequest *req, RestWrite *w) {
+        int r;
+
+        r = http_request_suspend(req);
+        if (r < 0)
+                return r;
+        w->req = req;
+        http_request_set_destroy_callback(req, on_write_request_gone, w);
+        return 0;
+}
+
+/* The request still waiting for w, if any, detached from it. */
+static HttpRequest *rest_write_request(RestWrite *w) {
+        HttpRequest *req = TAKE_PTR(w->req);
+
+        if (req)
+                http_request_set_destroy_callback(req, NULL, NULL);
+        return req;
+}
+
+static void on_advertisement_stored(int error, const char *document, size_t size, void *userdata) {
+        RestWrite *w = userdata;
+        HttpRequest *req = rest_write_request(w);
+
+        if (error >= 0)
+                log_struct(LOG_DEBUG,
+                           "MESSAGE_ID=" GOLEM_MESSAGE_ADVERTISEMENT_STORED,
+                           "GOLEM_PROVIDER=%s", w->provider_id,
+                           "GOLEM_VERIFIED=%s", w->verified ? "yes" : "no",
+                           "GOLEM_REMOTE_ADDR=%s", w->remote,
+                           "GOLEM_REQUEST_ID=%s", w->request_id,
+                           "MESSAGE=Stored %s advertisement of provider %s (%" PRIi64 " CPU, %" PRIi64 " GB, %" PRIi64 " GB).",
+                           w->verified ? "verified" : "unverified",
+                           w->provider_id, w->cpu, w->memory, w->storage);
+        if (req) {
+                if (error < 0)
+                        (void) reply_store_error(req, error);
+                else
+                        (void) http_reply_json_text(req, 200, document, size);
+        }
+        free(w);
+}
+
 static int post_advertisement(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
         _cleanup_json_ json_object *body = NULL;
-        _cleanup_free_ char *document = NULL;
+        _cleanup_free_ RestWrite *w = NULL;
         char field_error[FIELD_ERROR_MAX];
         Advertisement a = {};
         const char *id, *data;
@@ -188,53 +259,22 @@ static int post_advertisement(HttpRequest *req, void *userdata) {
                 return r;
         a.verified = verified;
 
-        r = m->store->ops->upsert(m->store, &a, now_realtime(), manager_fresh_after(m), &document);
-        if (r < 0) {
+        w = rest_write_new(req, a.provider_id);
+        if (!w) {
                 advertisement_done(&a);
-                return reply_store_error(req, r);
+                return -ENOMEM;
         }
+        w->verified = a.verified;
+        w->cpu = a.resources.cpu;
+        w->memory = a.resources.memory;
+        w->storage = a.resources.storage;
 
-        log_struct(LOG_DEBUG,
-                   "MESSAGE_ID=" GOLEM_MESSAGE_ADVERTISEMENT_STORED,
-                   "GOLEM_PROVIDER=%s", a.provider_id,
-                   "GOLEM_VERIFIED=%s", a.verified ? "yes" : "no",
-                   "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
-                   "GOLEM_REQUEST_ID=%s", http_request_id(req),
-                   "MESSAGE=Stored %s advertisement of provider %s (%" PRIi64 " CPU, %" PRIi64 " GB, %" PRIi64 " GB).",
-                   a.verified ? "verified" : "unverified",
-                   a.provider_id, a.resources.cpu, a.resources.memory, a.resources.storage);
+        /* Answered once the store committed it (on_advertisement_stored). */
+        r = manager_store_advertisement(m, &a, on_advertisement_stored, w);
         advertisement_done(&a);
-        return reply_document(req, document);
-}
-
-typedef struct ListBuffer {
-        char *data;
-        size_t size, allocated;
-} ListBuffer;
-
-static int list_append(ListBuffer *b, const char *s, size_t n) {
-        if (b->size + n + 2 > b->allocated) {
-                size_t a = MAX(b->allocated * 2, b->size + n + 2);
-                char *d = realloc(b->data, a);
-                if (!d)
-                        return -ENOMEM;
-                b->data = d;
-                b->allocated = a;
-        }
-        memcpy(b->data + b->size, s, n);
-        b->size += n;
-        b->data[b->size] = 0;
-        return 0;
-}
-
-static int list_row(const char *document, size_t size, void *userdata) {
-        ListBuffer *b = userdata;
-        int r;
-
-        r = list_append(b, b->size > 1 ? "," : "", b->size > 1 ? 1 : 0);
         if (r < 0)
-                return r;
-        return list_append(b, document, size);
+                return reply_store_error(req, r);
+        return rest_write_wait(req, TAKE_PTR(w));
 }
 
 static const char *query_get(void *userdata, const char *name) {
@@ -245,7 +285,8 @@ static int list_advertisements(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
         char field_error[FIELD_ERROR_MAX];
         AdvertisementQuery q;
-        ListBuffer b = {};
+        const char *answer;
+        size_t size;
         int r;
 
         r = advertisement_query_parse(query_get, req, &q, field_error);
@@ -254,42 +295,58 @@ static int list_advertisements(HttpRequest *req, void *userdata) {
         if (r < 0)
                 return http_reply_error(req, 422, "VALIDATION_ERROR", "%s", field_error);
 
-        /* The stored documents are concatenated into the array, not re-rendered. */
-        r = list_append(&b, "[", 1);
-        if (r >= 0)
-                r = m->store->ops->query(m->store, &q, manager_fresh_after(m), list_row, &b);
-        if (r >= 0)
-                r = list_append(&b, "]", 1);
-        if (r < 0) {
-                free(b.data);
-                return r == -ENOMEM ? r : reply_store_error(req, r);
-        }
-
-        r = http_reply_json_text(req, 200, b.data, b.size);
-        free(b.data);
-        return r;
+        /* The documents as rendered when stored, joined into one array by the index. */
+        r = discovery_index_query(m->index, &q, manager_fresh_after(m), &answer, &size);
+        if (r < 0)
+                return r;
+        return http_reply_json_text(req, 200, answer, size);
 }
 
 static int get_advertisement(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
-        _cleanup_free_ char *document = NULL;
-        const char *id = http_request_path_arg(req, 0);
+        const char *id = http_request_path_arg(req, 0), *document;
+        size_t size;
         int r;
 
         if (!provider_id_valid(id))
                 return http_reply_error(req, 404, "ADV_004", "Advertisement not found");
 
-        r = m->store->ops->get(m->store, id, manager_fresh_after(m), &document);
+        r = discovery_index_get(m->index, id, manager_fresh_after(m), &document, &size);
         if (r == -ENOENT)
                 return http_reply_error(req, 404, "ADV_004", "Advertisement not found");
         if (r < 0)
-                return reply_store_error(req, r);
-        return reply_document(req, document);
+                return r;
+        return http_reply_json_text(req, 200, document, size);
+}
+
+static void on_advertisement_removed(int error, const char *document, size_t size, void *userdata) {
+        RestWrite *w = userdata;
+        HttpRequest *req = rest_write_request(w);
+        _cleanup_json_ json_object *o = NULL;
+
+        if (error >= 0)
+                log_struct(LOG_INFO,
+                           "MESSAGE_ID=" GOLEM_MESSAGE_ADVERTISEMENT_DELETED,
+                           "GOLEM_PROVIDER=%s", w->provider_id,
+                           "GOLEM_REMOTE_ADDR=%s", w->remote,
+                           "MESSAGE=Provider %s withdrew its advertisement.", w->provider_id);
+        if (req) {
+                if (error < 0)
+                        (void) reply_store_error(req, error);
+                else {
+                        o = json_object_new_object();
+                        if (!o || json_object_object_add(o, "status", json_object_new_string("success")) < 0)
+                                (void) http_reply_errno(req, -ENOMEM, "INTERNAL_ERROR", "Out of memory");
+                        else
+                                (void) http_reply_json(req, 200, o);
+                }
+        }
+        free(w);
 }
 
 static int delete_advertisement(HttpRequest *req, void *userdata) {
         Manager *m = userdata;
-        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ RestWrite *w = NULL;
         const char *id = http_request_path_arg(req, 0), *caller;
         bool verified;
         int r;
@@ -302,22 +359,17 @@ static int delete_advertisement(HttpRequest *req, void *userdata) {
         if (!streq(caller, id))
                 return refuse(req, caller, AUTH_CODE_NOT_OWNER, "Provider ID does not own this advertisement");
 
-        r = m->store->ops->remove(m->store, id, manager_fresh_after(m));
+        w = rest_write_new(req, id);
+        if (!w)
+                return -ENOMEM;
+
+        /* Answered once the store committed it (on_advertisement_removed). */
+        r = manager_remove_advertisement(m, id, on_advertisement_removed, w);
         if (r == -ENOENT)
                 return http_reply_error(req, 404, "ADV_004", "Advertisement not found");
         if (r < 0)
                 return reply_store_error(req, r);
-
-        log_struct(LOG_INFO,
-                   "MESSAGE_ID=" GOLEM_MESSAGE_ADVERTISEMENT_DELETED,
-                   "GOLEM_PROVIDER=%s", id,
-                   "GOLEM_REMOTE_ADDR=%s", http_request_client_string(req),
-                   "MESSAGE=Provider %s withdrew its advertisement.", id);
-
-        o = json_object_new_object();
-        if (!o || json_object_object_add(o, "status", json_object_new_string("success")) < 0)
-                return -ENOMEM;
-        return http_reply_json(req, 200, o);
+        return rest_write_wait(req, TAKE_PTR(w));
 }
 
 const HttpRoute discovery_routes[] = {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The PostgreSQL store (discovery-store-async.h), for several instances sharing one database.
+/* The PostgreSQL store (discovery-store.h), for several instances sharing one database.
  *
  * One libpq connection per instance, non-blocking, its socket an io source on the sd-event
  * loop; one statement in flight at a time, the others queued. Writes queued while a statement
@@ -24,7 +24,7 @@
 #include <sys/epoll.h>
 
 #include "discovery-database-url.h"
-#include "discovery-store-async.h"
+#include "discovery-store.h"
 #include "discovery-store-postgresql.h"
 #include "list.h"
 #include "macro.h"

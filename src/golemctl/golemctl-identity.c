@@ -62,7 +62,7 @@ int context_signer(Context *c, Signer **ret) {
 
 int verb_id(int argc, char *argv[], void *userdata) {
         Context *c = userdata;
-        Signer *s;
+        Signer *s = NULL;
         int r;
 
         r = context_signer(c, &s);

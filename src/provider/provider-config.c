@@ -174,7 +174,6 @@ int provider_settings_load(ProviderSettings *s, const char *path, char **ret_err
                 .rate_limit_per_minute = 600,
         };
         if (free_and_strdup(&s->host, "0.0.0.0") < 0 ||
-            free_and_strdup(&s->country, "SE") < 0 ||
             free_and_strdup(&s->default_vm_image, "ubuntu:24.04") < 0 ||
             free_and_strdup(&s->driver, "auto") < 0 ||
             free_and_strdup(&s->qemu_accel, "auto") < 0 ||

@@ -322,6 +322,14 @@ static int setup_advertiser(ProviderDaemon *d) {
                 log_warning("No public IP configured (PUBLIC_IP): not advertising, since requestors could not reach us.");
                 return 0;
         }
+        if (!s->country) {
+                /* No default: a provider anywhere would otherwise claim one country, and
+                 * requestors filter on it. */
+                d->not_advertising = "no Country= (where this machine is, e.g. Country=DE)";
+                log_warning("No country configured (Country= in provider.conf, or GOLEM_PROVIDER_COUNTRY): "
+                            "not advertising, since requestors choose providers by country.");
+                return 0;
+        }
         d->not_advertising = NULL;
 
         r = curl_glue_new(d->event, &d->curl);

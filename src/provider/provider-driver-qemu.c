@@ -1013,8 +1013,11 @@ static int qemu_remove(Driver *d, const char *name, DriverDoneFn done, void *use
 static void vm_describe(QemuDriver *d, const char *name, DriverVM *ret) {
         pid_t pid = vm_pid(d, name);
 
+        /* name passed vm_name_valid(): it fits (MIN() only tells the compiler so). */
+        size_t n = MIN(strlen(name), sizeof(ret->name) - 1);
+
         *ret = (DriverVM) {};
-        snprintf(ret->name, sizeof(ret->name), "%s", name);
+        memcpy(ret->name, name, n);
         if (pid) {
                 vm_watch(d, name, pid);
                 ret->state = DRIVER_VM_RUNNING;

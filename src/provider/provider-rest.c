@@ -640,7 +640,7 @@ static int get_provider_info(HttpRequest *req, void *userdata) {
             json_object_object_add(o, "provider_id", json_object_new_string(manager_provider_id(m))) < 0 ||
             json_object_object_add(o, "public_key", json_object_new_string(manager_public_key(m))) < 0 ||
             json_object_object_add(o, "name", json_object_new_string(manager_provider_name(m))) < 0 ||
-            json_object_object_add(o, "country", json_object_new_string(rest->settings->country)) < 0 ||
+            json_object_object_add(o, "country", json_string_or_null(rest->settings->country)) < 0 ||
             json_object_object_add(o, "ip_address", json_string_or_null(rest->settings->public_ip)) < 0 ||
             json_object_object_add(o, "platform", json_string_or_null(manager_platform(m))) < 0 ||
             json_object_object_add(o, "driver", json_string_or_null(manager_driver_name(m))) < 0 ||

@@ -14,6 +14,8 @@ static const ErrorInfo error_table[] = {
         { ENXIO,        404, "NOT_FOUND",            GOLEM_BUS_ERROR_FAILED },
         { EEXIST,       409, "VM_NAME_TAKEN",        GOLEM_BUS_ERROR_PREFIX "NameTaken" },
         { EBUSY,        409, "VM_WRONG_STATE",       GOLEM_BUS_ERROR_PREFIX "WrongState" },
+        { ECANCELED,    409, "VM_DELETED",           GOLEM_BUS_ERROR_FAILED,
+          "Deleted while it was being created" },
         { EINVAL,       422, "VALIDATION_ERROR",     GOLEM_BUS_ERROR_PREFIX "InvalidArgument" },
         { EBADMSG,      422, "VALIDATION_ERROR",     GOLEM_BUS_ERROR_FAILED },
         { ERANGE,       400, "BAD_REQUEST",          GOLEM_BUS_ERROR_FAILED },

@@ -928,6 +928,16 @@ fail:
         return false;
 }
 
+static void allow_append(char *allow, size_t allow_size, HttpMethod method) {
+        const char *name = http_method_to_string(method);
+
+        if (strstr(allow, name))
+                return;
+        if (allow[0])
+                strncat(allow, ", ", allow_size - strlen(allow) - 1);
+        strncat(allow, name, allow_size - strlen(allow) - 1);
+}
+
 /* Finds the route; on a path match with the wrong method fills allow (for 405). */
 static int request_route(HttpRequest *req, char *allow, size_t allow_size) {
         const HttpServerConfig *c = &req->server->config;
@@ -952,11 +962,10 @@ static int request_route(HttpRequest *req, char *allow, size_t allow_size) {
                 for (size_t k = 0; k < n; k++)
                         free(args[k]);
                 path_known = true;
-                if (!strstr(allow, http_method_to_string(c->routes[i].method))) {
-                        if (allow[0])
-                                strncat(allow, ", ", allow_size - strlen(allow) - 1);
-                        strncat(allow, http_method_to_string(c->routes[i].method), allow_size - strlen(allow) - 1);
-                }
+                allow_append(allow, allow_size, c->routes[i].method);
+                /* HEAD is served wherever GET is. */
+                if (c->routes[i].method == HTTP_GET)
+                        allow_append(allow, allow_size, HTTP_HEAD);
         }
         return path_known ? -EOPNOTSUPP : -ENOENT;
 }

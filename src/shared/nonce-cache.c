@@ -11,21 +11,39 @@
 
 #define KEY_SIZE 16 /* bytes of a keyed SHA-256: no two nonces will ever share one */
 #define SECRET_SIZE 16
+/* The ring is made of segments of this many entries, allocated as the tail reaches them and
+ * freed as the head leaves them: it never moves, so it never needs copying. */
+#define SEGMENT_ENTRIES 4096
+/* Old table slots moved into the new one per add while both are live. The old table has at
+ * most 4 slots per entry it held, the new one room for as many entries again before it
+ * doubles: 16 per add finishes well before. */
+#define REHASH_STEP 16
 
 typedef struct Entry {
         uint8_t key[KEY_SIZE];
         int64_t expires;
 } Entry;
 
+/* Open addressing, linear probing: 1 + position in the ring, 0 empty. */
+typedef struct Table {
+        uint32_t *slots;
+        size_t mask;
+} Table;
+
 struct NonceCache {
         unsigned window;
         uint8_t secret[SECRET_SIZE];
 
-        Entry *ring; /* capacity entries, the oldest at head */
-        size_t capacity, max, head, count;
+        /* Positions run cyclically over [0, max): the oldest at head, count live. */
+        Entry **segments;
+        size_t n_segments, capacity, max, head, count;
 
-        uint32_t *slots; /* open addressing, linear probing: 1 + index into ring, 0 empty */
-        size_t mask;
+        Table table;
+        /* While resizing: the table before, read-only, its slots from rehash_next on not yet
+         * moved. Its slots may point at positions that left (or were taken again since by
+         * another nonce), so each is checked before it counts. */
+        Table old;
+        size_t rehash_next;
 };
 
 /* Slots for capacity entries: a power of two, at least twice as many (at most half full:
@@ -38,9 +56,20 @@ static size_t slots_for(size_t capacity) {
         return n;
 }
 
+static int table_alloc(Table *t, size_t capacity) {
+        size_t n = slots_for(capacity);
+
+        /* calloc of a large table maps zero pages: no time is spent clearing it. */
+        t->slots = calloc(n, sizeof(uint32_t));
+        if (!t->slots)
+                return -ENOMEM;
+        t->mask = n - 1;
+        return 0;
+}
+
 int nonce_cache_new(size_t max_entries, unsigned window_sec, NonceCache **ret) {
         _cleanup_(nonce_cache_freep) NonceCache *c = NULL;
-        size_t n;
+        int r;
 
         if (max_entries == 0 || max_entries > UINT32_MAX / 4 || window_sec == 0)
                 return -EINVAL;
@@ -51,12 +80,13 @@ int nonce_cache_new(size_t max_entries, unsigned window_sec, NonceCache **ret) {
         c->window = window_sec;
         c->max = max_entries;
         c->capacity = MIN(max_entries, (size_t) NONCE_CACHE_INITIAL);
-        n = slots_for(c->capacity);
-        c->mask = n - 1;
-        c->ring = calloc(c->capacity, sizeof(Entry));
-        c->slots = calloc(n, sizeof(uint32_t));
-        if (!c->ring || !c->slots)
+        c->n_segments = (max_entries + SEGMENT_ENTRIES - 1) / SEGMENT_ENTRIES;
+        c->segments = calloc(c->n_segments, sizeof(Entry *));
+        if (!c->segments)
                 return -ENOMEM;
+        r = table_alloc(&c->table, c->capacity);
+        if (r < 0)
+                return r;
         if (getrandom(c->secret, sizeof(c->secret), 0) != sizeof(c->secret))
                 return -errno;
         *ret = TAKE_PTR(c);
@@ -66,8 +96,11 @@ int nonce_cache_new(size_t max_entries, unsigned window_sec, NonceCache **ret) {
 NonceCache *nonce_cache_free(NonceCache *c) {
         if (!c)
                 return NULL;
-        free(c->ring);
-        free(c->slots);
+        for (size_t i = 0; c->segments && i < c->n_segments; i++)
+                free(c->segments[i]);
+        free(c->segments);
+        free(c->table.slots);
+        free(c->old.slots);
         explicit_bzero(c->secret, sizeof(c->secret));
         free(c);
         return NULL;
@@ -101,93 +134,134 @@ static int make_key(const NonceCache *c, const char *identity, const char *nonce
         return 0;
 }
 
-static size_t home_slot(const NonceCache *c, const uint8_t key[static KEY_SIZE]) {
+static Entry *entry_at(const NonceCache *c, size_t pos) {
+        return c->segments[pos / SEGMENT_ENTRIES] + pos % SEGMENT_ENTRIES;
+}
+
+/* Whether pos holds a live entry (is within [head, head + count) cyclically). */
+static bool live(const NonceCache *c, size_t pos) {
+        return (pos + c->max - c->head) % c->max < c->count;
+}
+
+static size_t home_slot(const Table *t, const uint8_t key[static KEY_SIZE]) {
         uint64_t h;
 
         memcpy(&h, key, sizeof(h));
-        return (size_t) h & c->mask;
+        return (size_t) h & t->mask;
 }
 
-/* The slot holding key, or the empty slot where it would go. */
-static size_t find_slot(const NonceCache *c, const uint8_t key[static KEY_SIZE]) {
-        size_t i = home_slot(c, key);
+/* The slot of t holding key, or the empty slot where it would go. check: t is the old table,
+ * whose slots may point at positions no longer live. */
+static size_t find_slot(const NonceCache *c, const Table *t, const uint8_t key[static KEY_SIZE], bool check) {
+        size_t i = home_slot(t, key);
 
-        while (c->slots[i] != 0 && memcmp(c->ring[c->slots[i] - 1].key, key, KEY_SIZE) != 0)
-                i = (i + 1) & c->mask;
+        for (; t->slots[i] != 0; i = (i + 1) & t->mask) {
+                size_t pos = t->slots[i] - 1;
+
+                if ((!check || live(c, pos)) && memcmp(entry_at(c, pos)->key, key, KEY_SIZE) == 0)
+                        break;
+        }
         return i;
 }
 
-/* Empties slot i, moving back the entries after it that would no longer be found. */
+/* Empties slot i of the (new) table, moving back the entries after it that would no longer
+ * be found. */
 static void clear_slot(NonceCache *c, size_t i) {
-        for (size_t j = (i + 1) & c->mask; c->slots[j] != 0; j = (j + 1) & c->mask) {
-                size_t home = home_slot(c, c->ring[c->slots[j] - 1].key);
+        Table *t = &c->table;
+
+        for (size_t j = (i + 1) & t->mask; t->slots[j] != 0; j = (j + 1) & t->mask) {
+                size_t home = home_slot(t, entry_at(c, t->slots[j] - 1)->key);
                 /* The entry at j stays if its home lies cyclically in (i, j]. */
                 bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 
                 if (!stays) {
-                        c->slots[i] = c->slots[j];
+                        t->slots[i] = t->slots[j];
                         i = j;
                 }
         }
-        c->slots[i] = 0;
+        t->slots[i] = 0;
+}
+
+/* Moves up to n old slots into the table; frees the old one once all are moved. */
+static void rehash_step(NonceCache *c, size_t n) {
+        if (!c->old.slots)
+                return;
+        for (; n > 0 && c->rehash_next <= c->old.mask; n--, c->rehash_next++) {
+                uint32_t v = c->old.slots[c->rehash_next];
+                size_t slot;
+
+                /* Gone since, or its position taken by a nonce added to the new table. */
+                if (v == 0 || !live(c, v - 1))
+                        continue;
+                slot = find_slot(c, &c->table, entry_at(c, v - 1)->key, false);
+                if (c->table.slots[slot] == 0)
+                        c->table.slots[slot] = v;
+        }
+        if (c->rehash_next > c->old.mask) {
+                c->old.slots = mfree(c->old.slots);
+                c->rehash_next = 0;
+        }
 }
 
 static void expire(NonceCache *c, int64_t now) {
-        while (c->count > 0 && c->ring[c->head].expires <= now) {
-                clear_slot(c, find_slot(c, c->ring[c->head].key));
-                c->head = (c->head + 1) % c->capacity;
+        while (c->count > 0 && entry_at(c, c->head)->expires <= now) {
+                size_t slot = find_slot(c, &c->table, entry_at(c, c->head)->key, false);
+
+                /* Not in the table: in the old one still, where it is now just not live. */
+                if (c->table.slots[slot] != 0)
+                        clear_slot(c, slot);
                 c->count--;
+                c->head = (c->head + 1) % c->max;
+                /* The head left its segment: free it, unless the tail wrapped into it. */
+                if (c->head % SEGMENT_ENTRIES == 0 || c->head == 0) {
+                        size_t left = (c->head + c->max - 1) % c->max / SEGMENT_ENTRIES;
+
+                        if (c->count == 0 || (c->head + c->count - 1) % c->max / SEGMENT_ENTRIES != left)
+                                c->segments[left] = mfree(c->segments[left]);
+                }
         }
+        if (c->count == 0 && c->head % SEGMENT_ENTRIES != 0)
+                /* Nothing live: what is left of the head's segment is not needed either. */
+                c->segments[c->head / SEGMENT_ENTRIES] = mfree(c->segments[c->head / SEGMENT_ENTRIES]);
 }
 
-/* Twice the capacity (at most max): the entries move to the start of a new ring in the order
- * they came, and the table is made again for their new places. O(count), once per doubling:
- * constant per add over the adds that filled it. The old arrays stay as they were on -ENOMEM. */
+/* Room for twice as many (at most max): O(1) now, as the old table's entries move over in
+ * the adds that follow (REHASH_STEP each). On -ENOMEM nothing changed. */
 static int grow(NonceCache *c) {
         size_t capacity = c->capacity > c->max / 2 ? c->max : c->capacity * 2;
-        size_t n = slots_for(capacity);
-        Entry *ring;
-        uint32_t *slots;
+        Table t;
+        int r;
 
-        ring = calloc(capacity, sizeof(Entry));
-        slots = calloc(n, sizeof(uint32_t));
-        if (!ring || !slots) {
-                free(ring);
-                free(slots);
-                return -ENOMEM;
+        if (slots_for(capacity) > c->table.mask + 1) {
+                /* The last resize is long done by now (see REHASH_STEP); finish it if not. */
+                rehash_step(c, SIZE_MAX);
+                r = table_alloc(&t, capacity);
+                if (r < 0)
+                        return r;
+                c->old = c->table;
+                c->table = t;
+                c->rehash_next = 0;
         }
-        for (size_t i = 0; i < c->count; i++)
-                ring[i] = c->ring[(c->head + i) % c->capacity];
-        free(c->ring);
-        free(c->slots);
-        c->ring = ring;
-        c->slots = slots;
         c->capacity = capacity;
-        c->mask = n - 1;
-        c->head = 0;
-        for (size_t i = 0; i < c->count; i++) {
-                /* Every key is there once: the first empty slot from its home is its place. */
-                size_t j = home_slot(c, ring[i].key);
-
-                while (c->slots[j] != 0)
-                        j = (j + 1) & c->mask;
-                c->slots[j] = (uint32_t) i + 1;
-        }
         return 0;
 }
 
 int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int64_t now) {
         uint8_t key[KEY_SIZE];
-        size_t slot, index;
+        size_t slot, pos;
+        Entry **segment;
         int r;
 
         r = make_key(c, identity, nonce, key);
         if (r < 0)
                 return r;
         expire(c, now);
+        rehash_step(c, REHASH_STEP);
 
-        slot = find_slot(c, key);
-        if (c->slots[slot] != 0)
+        slot = find_slot(c, &c->table, key, false);
+        if (c->table.slots[slot] != 0)
+                return -EALREADY;
+        if (c->old.slots && c->old.slots[find_slot(c, &c->old, key, true)] != 0)
                 return -EALREADY;
         if (c->count >= c->max)
                 return -EAGAIN;
@@ -195,13 +269,19 @@ int nonce_cache_add(NonceCache *c, const char *identity, const char *nonce, int6
                 r = grow(c);
                 if (r < 0)
                         return r;
-                slot = find_slot(c, key); /* the table is a new one */
+                slot = find_slot(c, &c->table, key, false); /* the table may be a new one */
         }
 
-        index = (c->head + c->count) % c->capacity;
-        memcpy(c->ring[index].key, key, KEY_SIZE);
-        c->ring[index].expires = now > INT64_MAX - 2 * (int64_t) c->window ? INT64_MAX : now + 2 * (int64_t) c->window;
-        c->slots[slot] = (uint32_t) index + 1;
+        pos = (c->head + c->count) % c->max;
+        segment = &c->segments[pos / SEGMENT_ENTRIES];
+        if (!*segment) {
+                *segment = malloc(MIN((size_t) SEGMENT_ENTRIES, c->max) * sizeof(Entry));
+                if (!*segment)
+                        return -ENOMEM;
+        }
+        memcpy(entry_at(c, pos)->key, key, KEY_SIZE);
+        entry_at(c, pos)->expires = now > INT64_MAX - 2 * (int64_t) c->window ? INT64_MAX : now + 2 * (int64_t) c->window;
+        c->table.slots[slot] = (uint32_t) pos + 1;
         c->count++;
         return 0;
 }

@@ -7,16 +7,19 @@
  * for 2 × window seconds after it came: long enough for any timestamp that was within the
  * window then (at most window ahead of the clock) to have left it, after which the
  * timestamp check refuses a replay by itself. Nonces leave in the order they came, so one
- * ring of entries plus a hash table of them does it all in constant time (amortised: see the
- * doubling below).
+ * ring of entries plus a hash table of them does it all in constant time, for every add, not
+ * only on average: the ring is a chain of fixed segments (allocated as the newest entries
+ * reach them, freed as the oldest leave them) that never moves, and the table grows
+ * incrementally.
  *
  * The cache starts with room for NONCE_CACHE_INITIAL entries (or max_entries, if fewer) and
  * doubles when that is full, up to max_entries: a daemon that sees few signed requests
  * holds little, one that sees many holds what they need. Each entry takes 24 bytes of ring
- * and 8 to 16 of hash table; a doubling copies the entries once (while the old and the new
- * arrays are both held), so an add is constant time over the adds that filled the cache;
- * the one add that doubles takes about as long as they did together (0.4 s for the last
- * doubling to 2.5 million, on a loaded 2-CPU machine).
+ * and 8 to 16 of hash table. A doubling allocates a table twice the size and nothing more;
+ * the old table's entries move over a few slots per add after it, lookups checking both
+ * meanwhile (both are held until then). No add moves them all at once: when one did, the
+ * doublings to 2.5 million stopped the loop for 0.13-0.47 s (bench-nonce-cache, a loaded
+ * 2-CPU machine); the worst add is a few ms now.
  * At most max_entries are held. When all of them are still in their time, a new nonce is
  * refused (-EAGAIN, for a 503) instead of an unexpired one being forgotten, which would let
  * its request be replayed; -ENOMEM when a doubling finds no memory. Since anyone can

@@ -151,8 +151,11 @@ class OpenAPI:
                 if with_body:
                     self._envelope(where, data, "NOT_FOUND")
                 return
-            allowed = sorted({m.upper() for _, item in matches
-                              for m in METHODS if m in item})
+            allowed = {m.upper() for _, item in matches
+                       for m in METHODS if m in item}
+            if "GET" in allowed:  # HEAD is served wherever GET is
+                allowed.add("HEAD")
+            allowed = sorted(allowed)
             if status != 405:
                 raise AssertionError(f"{where}: {self.name} has no "
                                      f"{method} on {matches[0][0]}, yet not "

@@ -1185,8 +1185,8 @@ def provider(binary=None, mp=None, name="providerd", host="127.0.0.1",
     its own, ``capacity``, the rate limit off and the host usage thresholds
     at 100 % (the machine the tests run on does not matter), logging to
     stderr.  Its driver is the stand-in ``mp`` (or what ``settings`` say);
-    it advertises to ``discovery`` (with ``host`` as its address) when
-    given; it serves D-Bus on ``bus`` (a golembus.SystemBus) or, without
+    it advertises to ``discovery`` (with ``host`` as its address, in
+    country SE) when given; it serves D-Bus on ``bus`` (a golembus.SystemBus) or, without
     one, on no system bus at all: parallel providers must not meet on the
     real one (one bus name for all).  ``settings`` are GOLEM_PROVIDER_*
     suffixes (MAX_VMS=2, ...), applied last."""
@@ -1226,6 +1226,7 @@ def provider(binary=None, mp=None, name="providerd", host="127.0.0.1",
     if discovery is not None:
         d.env.update({
             "GOLEM_PROVIDER_PUBLIC_IP": host,
+            "GOLEM_PROVIDER_COUNTRY": "SE",
             "GOLEM_PROVIDER_DISCOVERY_URL": discovery.url,
             "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL": "3600",
         })

@@ -881,6 +881,36 @@ def status_line(binary):
 
 
 @case
+def country_required(binary):
+    """Without Country= a provider does not advertise (no default country
+    that would be wrong for most machines): one clear log line, STATUS=
+    says why, the discovery service has nothing, /api/v1/provider answers
+    null for the country; with it set, it advertises."""
+    disc = start_discovery()
+    mp = Standin()
+    p = provider(binary, mp, discovery=disc)
+    del p.env["GOLEM_PROVIDER_COUNTRY"]
+    p.start().wait_ready()
+    pid = info(p)["provider_id"]
+    expect_eq(info(p)["country"], None, "country in /api/v1/provider while unset")
+    expect_eq(p.statuses()[-1],
+              "0 VMs running; not advertising: no Country= (where this machine is, e.g. Country=DE)",
+              "STATUS= without Country=")
+    expect_eq(p.stderr().count("No country configured (Country= in provider.conf, or GOLEM_PROVIDER_COUNTRY): "
+                               "not advertising"), 1, f"the log line{p.tail()}")
+    status, _, _ = http("GET", f"{disc.url}{ADS}/{pid}")
+    expect_eq(status, 404, "an advertisement of a provider without Country=")
+    p.stop()
+
+    p = provider(binary, Standin(), discovery=disc, COUNTRY="de").start().wait_ready()
+    pid = info(p)["provider_id"]
+    expect_advertised(p, disc, pid, "with Country=de")
+    status, _, data = http("GET", f"{disc.url}{ADS}/{pid}")
+    expect_eq((status, data["country"]), (200, "DE"), "the advertised country")
+    p.stop()
+
+
+@case
 def busy_ssh_port_skipped(binary):
     """A port of the SSH range that another program listens on is skipped:
     the VM gets the next one, and the port's owner is left alone."""

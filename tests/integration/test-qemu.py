@@ -61,6 +61,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
@@ -885,6 +886,21 @@ def delete_while_creating(binary):
     expect_eq((code, out.strip()), (0, name), f"ssh ({err!r})")
     status, _, data = http("DELETE", f"{prov.url}{VMS}/{name}", timeout=120)
     expect_eq(status, 200, f"delete: {data!r}")
+
+    # A create that waits for the VM hears that a DELETE gave it up: 409, not a failure.
+    waiting = {}
+    creator = threading.Thread(target=lambda: waiting.update(answer=http(
+        "POST", prov.url + VMS, {"name": name, "size": "small", "ssh_key": pub},
+        timeout=CREATE_TIMEOUT)))
+    creator.start()
+    wait_for(f"the qemu of {name} to run again",
+             lambda: qemu_pids(prov.state_dir(name)), timeout=30)
+    status, _, data = http("DELETE", f"{prov.url}{VMS}/{name}", timeout=60)
+    expect_eq(status, 200, f"DELETE during a waiting create: {data!r}")
+    creator.join(CREATE_TIMEOUT)
+    status, _, data = waiting["answer"]
+    expect_eq((status, data["detail"]["code"], data["detail"]["message"]),
+              (409, "VM_DELETED", "Deleted while it was being created"), f"the waiting create: {data!r}")
 
 
 @case
