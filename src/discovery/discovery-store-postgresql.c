@@ -732,7 +732,8 @@ static int catchup_start(PgStore *s, bool bounded) {
 
         s->catchup_started = now_realtime();
         until = bounded && s->catchup_started > CATCHUP_MARGIN ? s->catchup_started - CATCHUP_MARGIN : INT64_MAX;
-        rows = query_new("SELECT " COLUMNS " FROM advertisements WHERE updated_at >= $1 AND updated_at < $2", 2);
+        rows = query_new("SELECT " COLUMNS " FROM advertisements WHERE updated_at >= $1 AND updated_at < $2"
+                         " ORDER BY updated_at", 2);
         removals = query_new("SELECT provider_id, removed_at FROM advertisement_removals"
                              " WHERE removed_at >= $1 AND removed_at < $2", 2);
         if (!rows || !removals || query_set_u64(rows, 0, s->caught_up_since) < 0 ||
@@ -795,7 +796,8 @@ static void load_send(PgStore *s) {
 
         if (!s->load_active || s->load_sent || s->state != PG_READY)
                 return;
-        q = query_new("SELECT " COLUMNS " FROM advertisements WHERE updated_at >= $1", 1);
+        /* Oldest first: the index appends to its expiry order cheaply in that order. */
+        q = query_new("SELECT " COLUMNS " FROM advertisements WHERE updated_at >= $1 ORDER BY updated_at", 1);
         if (!q || query_set_u64(q, 0, s->load_fresh_after) < 0) {
                 query_free(q);
                 return; /* tried again at the next kick */
