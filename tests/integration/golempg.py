@@ -30,9 +30,13 @@ URL), GOLEM_TEST_DATABASE_SUPERUSER_URL, GOLEM_TEST_PG_DATADIR and
 GOLEM_TEST_PG_HARNESS (this file) in its environment, stops the cluster and
 exits with PROGRAM's status.  ``python3 golempg.py restart DATADIR`` restarts
 that cluster (what a C test runs to restart the server under its writes).
+Inside, ``database_url_for(key)`` gives a database of its own per key: with
+GOLEMTEST_DISCOVERY_STORE=postgresql, golemworld.discovery_daemon() gives
+each daemon one (the black-box suite against the PostgreSQL store).
 """
 
 import glob
+import hashlib
 import os
 import pwd
 import secrets
@@ -329,6 +333,25 @@ backend discovery
         self.stop()
         if self.owned:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def database_url_for(key):
+    """Under ``golempg.py run``: the URL (role golem) of a database of its
+    own for key (a daemon's database directory, say), created when new; the
+    same key gives the same database, as a daemon restarted on the same
+    directory finds its SQLite file."""
+    superuser = os.environ["GOLEM_TEST_DATABASE_SUPERUSER_URL"]
+    url = os.environ["GOLEM_TEST_DATABASE_URL"]
+    name = "golem_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    psql = os.path.join(pg_bindir(), "psql")
+    exists = subprocess.run([psql, "-X", "-A", "-t", "-d", superuser, "-c",
+                             "SELECT 1 FROM pg_database WHERE datname = '%s'" % name],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    if not exists:
+        subprocess.run([psql, "-X", "-q", "-d", superuser, "-c",
+                        "CREATE DATABASE %s OWNER %s" % (name, ROLE)],
+                       check=True, capture_output=True, text=True)
+    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def _run_wrapped(argv):
