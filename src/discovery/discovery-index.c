@@ -396,11 +396,12 @@ static int hash_grow(DiscoveryIndex *x) {
 static void unlink_entry(DiscoveryIndex *x, Entry *e) {
         Entry **l = find_link(x, e->provider_id, e->hash);
         Key k = entry_key(e);
+        int slot = country_slot(e->country); /* valid: checked when put */
 
         *l = e->hash_next;
         x->all = treap_erase(x->all, &e->by_all, &k, offsetof(Entry, by_all));
-        x->countries[country_slot(e->country)] =
-                treap_erase(x->countries[country_slot(e->country)], &e->by_country, &k, offsetof(Entry, by_country));
+        if (slot >= 0) /* (says so to gcc -fsanitize=address, which saw -EINVAL as an index) */
+                x->countries[slot] = treap_erase(x->countries[slot], &e->by_country, &k, offsetof(Entry, by_country));
         if (e->older)
                 e->older->newer = e->newer;
         else
