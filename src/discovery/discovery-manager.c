@@ -263,7 +263,8 @@ static void store_expire_next(Manager *m) {
 static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        if (!m->store_sweeping) {
+        /* (Not while a shared store is unreachable: said once already, when it went.) */
+        if (!m->store_sweeping && !m->store_unreachable) {
                 m->store_sweeping = true;
                 store_expire_next(m);
         }
