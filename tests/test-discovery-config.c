@@ -18,6 +18,7 @@ static const char *const env_names[] = {
         "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SEC",
         "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS",
         "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS",
+        "GOLEM_DISCOVERY_METRICS",
         "STATE_DIRECTORY",
 };
 
@@ -37,6 +38,7 @@ static void assert_defaults(const DiscoverySettings *s) {
         ASSERT_EQ_UINT(s->advertisement_ttl_sec, 300);
         ASSERT_EQ_UINT(s->cleanup_interval_sec, 60);
         ASSERT_TRUE(s->allow_unsigned_advertisements);
+        ASSERT_TRUE(s->metrics);
 }
 
 TEST(defaults) {
@@ -72,7 +74,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         discovery_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 9);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 10);
 
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -134,7 +136,8 @@ TEST(file_and_environment) {
                                "RateLimitPerMinute=0\n"
                                "AdvertisementTTL=60\n"
                                "CleanupIntervalSec=5\n"
-                               "AllowUnsignedAdvertisements=no\n");
+                               "AllowUnsignedAdvertisements=no\n"
+                               "Metrics=no\n");
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_STREQ(s.host, "::1");
         ASSERT_EQ_INT(s.port, 8080);
@@ -144,6 +147,7 @@ TEST(file_and_environment) {
         ASSERT_EQ_UINT(s.advertisement_ttl_sec, 60);
         ASSERT_EQ_UINT(s.cleanup_interval_sec, 5);
         ASSERT_FALSE(s.allow_unsigned_advertisements);
+        ASSERT_FALSE(s.metrics);
         discovery_settings_done(&s);
 
         /* A drop-in overrides the file. */
@@ -164,6 +168,7 @@ TEST(file_and_environment) {
         setenv("GOLEM_DISCOVERY_ADVERTISEMENT_TTL", "31536000", 1);
         setenv("GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "86400", 1);
         setenv("GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS", "yes", 1);
+        setenv("GOLEM_DISCOVERY_METRICS", "yes", 1);
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_STREQ(s.host, "127.0.0.1");
         ASSERT_EQ_INT(s.port, 9999);
@@ -172,6 +177,7 @@ TEST(file_and_environment) {
         ASSERT_EQ_UINT(s.advertisement_ttl_sec, 31536000);
         ASSERT_EQ_UINT(s.cleanup_interval_sec, 86400);
         ASSERT_TRUE(s.allow_unsigned_advertisements);
+        ASSERT_TRUE(s.metrics);
         discovery_settings_done(&s);
 
         env_clear();
@@ -201,6 +207,7 @@ TEST(environment_errors) {
                 { "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SECONDS", "86401" },
                 { "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS", "maybe" },
                 { "GOLEM_DISCOVERY_ALLOW_UNSIGNED_ADVERTISEMENTS", "" },
+                { "GOLEM_DISCOVERY_METRICS", "on second thought" },
         };
         _cleanup_free_ char *error = NULL;
 
@@ -246,7 +253,8 @@ TEST(dump_reads_back) {
                      "RateLimitPerMinute=100\n"
                      "AdvertisementTTL=600\n"
                      "CleanupIntervalSec=60\n"
-                     "AllowUnsignedAdvertisements=no\n");
+                     "AllowUnsignedAdvertisements=no\n"
+                     "Metrics=yes\n");
 
         free(path);
         path = test_write_text(dir, "again.conf", first);

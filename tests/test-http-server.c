@@ -438,12 +438,14 @@ static const HttpRoute test_routes[] = {
         { HTTP_GET, "/ok", on_ok, 0 },
         { HTTP_GET, "/name/{}", on_name, 0 },
         { HTTP_POST, "/echo", on_echo, 0 },
+        { HTTP_GET, "/metrics", http_handler_metrics, 0 },
 };
 
 typedef struct TestServer {
         sd_event *event;
         HttpServer *server;
         uint16_t port;
+        Metrics *metrics;       /* set before test_server_start(), or NULL */
 } TestServer;
 
 static void test_server_start(TestServer *t, size_t connections_max) {
@@ -451,6 +453,7 @@ static void test_server_start(TestServer *t, size_t connections_max) {
                 .routes = test_routes,
                 .n_routes = ELEMENTSOF(test_routes),
                 .connections_max = connections_max,
+                .metrics = t->metrics,
         };
         struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof(sin);
@@ -645,6 +648,8 @@ TEST(server_utf8) {
 }
 
 TEST(server_full) {
+        _cleanup_(metrics_freep) Metrics *m = NULL;
+        _cleanup_free_ char *text = NULL;
         TestServer t = {};
         int slow[4], fresh;
         bool closed;
@@ -652,6 +657,8 @@ TEST(server_full) {
 
         /* Four connections from one address fill the server; a fifth from another address
          * is served, and the first address's oldest connection goes. */
+        ASSERT_OK(metrics_new(&m));
+        t.metrics = m;
         test_server_start(&t, 4);
         ASSERT_EQ_UINT(http_server_connections_max(t.server), 4);
         for (unsigned i = 0; i < ELEMENTSOF(slow); i++) {
@@ -668,9 +675,89 @@ TEST(server_full) {
         ASSERT_LE_UINT(http_server_n_connections(t.server), 4);
         (void) test_exchange(&t, slow[0], NULL, &closed);
         ASSERT_TRUE(closed);
+        ASSERT_OK(metrics_render(m, &text, NULL));
+        ASSERT_STR_CONTAINS(text, "golem_http_refused_total{reason=\"evicted\"} 1\n");
+        ASSERT_STR_CONTAINS(text, "golem_http_refused_total{reason=\"full\"} 0\n");
 
         for (unsigned i = 0; i < ELEMENTSOF(slow); i++)
                 close(slow[i]);
         close(fresh);
+        test_server_stop(&t);
+}
+
+/* golem_http_*: each request by its route's pattern (never its path), method and status. */
+TEST(server_metrics) {
+        _cleanup_(metrics_freep) Metrics *m = NULL;
+        TestServer t = {};
+        bool closed;
+        char *got;
+        int fd;
+
+        ASSERT_OK(metrics_new(&m));
+        t.metrics = m;
+        test_server_start(&t, 4);
+        fd = test_client(&t, "127.0.0.1");
+        test_send(&t, fd,
+                  "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "HEAD /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /name/someone-made-this-up HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /made/up/too HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "DELETE /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        got = test_exchange(&t, fd, "golem_http_connections_max 4\n", &closed);
+        ASSERT_FALSE(closed);
+        ASSERT_STR_CONTAINS(got, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"/ok\",method=\"GET\",status=\"200\"} 2\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"/ok\",method=\"HEAD\",status=\"200\"} 1\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"/name/{}\",method=\"GET\",status=\"404\"} 1\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"other\",method=\"GET\",status=\"404\"} 1\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"other\",method=\"DELETE\",status=\"405\"} 1\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_request_duration_seconds_count{route=\"/ok\"} 3\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_refused_total{reason=\"malformed\"} 0\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_connections 1\n");
+        /* The scrape is counted once it is answered, and no path becomes a label. */
+        got = strstr(got, "# HELP");
+        ASSERT_NOT_NULL(got);
+        ASSERT_TRUE(!strstr(got, "route=\"/metrics\""));
+        ASSERT_TRUE(!strstr(got, "made"));
+        ASSERT_TRUE(!strstr(got, "someone"));
+
+        /* A malformed request is refused before routing: a refusal, and a request of no route. */
+        test_send(&t, fd, "GET /ok?a=1&a=2 HTTP/1.1\r\nHost: x\r\n\r\n");
+        (void) test_exchange(&t, fd, NULL, &closed);
+        ASSERT_TRUE(closed);
+        close(fd);
+        /* A first head refused before libmicrohttpd sees it: a refusal only. */
+        fd = test_client(&t, "127.0.0.1");
+        test_send(&t, fd, "GET /ok\r\n");
+        got = test_exchange(&t, fd, NULL, &closed);
+        ASSERT_STR_CONTAINS(got, "HTTP/1.1 505 ");
+        close(fd);
+        fd = test_client(&t, "127.0.0.1");
+        test_send(&t, fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        got = test_exchange(&t, fd, "golem_http_connections_max 4\n", &closed);
+        ASSERT_TRUE(!strstr(got, "status=\"505\""));
+        ASSERT_STR_CONTAINS(got, "golem_http_refused_total{reason=\"malformed\"} 2\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"other\",method=\"GET\",status=\"400\"} 1\n");
+        ASSERT_STR_CONTAINS(got, "golem_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"} 1\n");
+        close(fd);
+        test_server_stop(&t);
+}
+
+TEST(server_metrics_off) {
+        TestServer t = {};
+        bool closed;
+        char *got;
+        int fd;
+
+        test_server_start(&t, 0);
+        fd = test_client(&t, "127.0.0.1");
+        test_send(&t, fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+        got = test_exchange(&t, fd, "{}", &closed);
+        ASSERT_STR_CONTAINS(got, "HTTP/1.1 404 Not Found\r\n");
+        ASSERT_STR_CONTAINS(got, "{\"detail\":{\"code\":\"NOT_FOUND\",");
+        ASSERT_STR_CONTAINS(got, "HTTP/1.1 200 OK\r\n");
+        close(fd);
         test_server_stop(&t);
 }

@@ -66,6 +66,7 @@ static void assert_defaults(const ProviderSettings *s) {
         ASSERT_EQ_UINT(s->capacity_memory_gb, 0);
         ASSERT_EQ_UINT(s->capacity_storage_gb, 0);
         ASSERT_EQ_UINT(s->rate_limit_per_minute, 600);
+        ASSERT_TRUE(s->metrics);
         ASSERT_STREQ(s->vm_denied_networks,
                      "127.0.0.0/8 0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 169.254.0.0/16 172.16.0.0/12 192.168.0.0/16 "
                      "224.0.0.0/4 240.0.0.0/4 ::1/128 ::/128 fc00::/7 fe80::/10 ff00::/8");
@@ -122,7 +123,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         provider_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 30);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, not_values, ELEMENTSOF(not_values)), 31);
 
         ASSERT_OK(provider_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -167,6 +168,7 @@ TEST(environment) {
                 { "GOLEM_PROVIDER_CAPACITY_MEMORY_GB", "20" },
                 { "GOLEM_PROVIDER_CAPACITY_STORAGE_GB", "500" },
                 { "GOLEM_PROVIDER_RATE_LIMIT_PER_MINUTE", "0" },
+                { "GOLEM_PROVIDER_METRICS", "no" },
                 { "GOLEM_PROVIDER_VM_DENIED_NETWORKS", "10.0.0.0/8,  192.168.1.0/24 FC00::/7" },
                 { "GOLEM_PROVIDER_VM_ALLOWED_NETWORKS", "10.1.2.3 2001:DB8:0::/32" },
         };
@@ -210,6 +212,7 @@ TEST(environment) {
         ASSERT_EQ_UINT(s.capacity_memory_gb, 20);
         ASSERT_EQ_UINT(s.capacity_storage_gb, 500);
         ASSERT_EQ_UINT(s.rate_limit_per_minute, 0);
+        ASSERT_FALSE(s.metrics);
         /* canonical: one space, inet_ntop()'s form, a prefix always */
         ASSERT_STREQ(s.vm_denied_networks, "10.0.0.0/8 192.168.1.0/24 fc00::/7");
         ASSERT_STREQ(s.vm_allowed_networks, "10.1.2.3/32 2001:db8::/32");
@@ -289,6 +292,7 @@ TEST(environment_errors) {
                 { "GOLEM_PROVIDER_MAX_VMS", "-1" },
                 { "GOLEM_PROVIDER_MAX_VMS_PER_OWNER", "1001" },
                 { "GOLEM_PROVIDER_ALLOW_UNSIGNED_REQUESTS", "maybe" },
+                { "GOLEM_PROVIDER_METRICS", "2" },
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "0" },
                 { "GOLEM_PROVIDER_ADVERTISEMENT_INTERVAL", "86401" },
                 { "GOLEM_PROVIDER_LAUNCH_TIMEOUT", "0" },

@@ -16,6 +16,7 @@
 
 #include "list.h"
 #include "provider-manager.h"
+#include "provider-metrics.h"
 #include "provider-reconcile.h"
 #include "provider-store.h"
 #include "tests.h"
@@ -1319,4 +1320,69 @@ TEST(callers_act_on_their_own_vms) {
         finish(&w, FAKE_START, "owned", 0, NULL);
         ASSERT_DONE(watch, 0, NULL);
         ASSERT_STREQ(w.driver.calls, "stop owned, stop unowned, remove unowned, start owned, info owned");
+}
+
+/* ---- the metrics (provider-metrics.c) over the same manager ---- */
+
+/* The driver wrapped to count its failures, as the daemon runs it with Metrics=yes: calls,
+ * answers and cancels pass through, failures are counted by operation, and creates by how they
+ * ended. */
+TEST(metrics_follow_creates_and_driver_failures) {
+        _cleanup_(metrics_freep) Metrics *registry = NULL;
+        _cleanup_(provider_metrics_freep) ProviderMetrics *pm = NULL;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(world_done) World w = {};   /* last: done first, while pm lives */
+        Driver *counted;
+        Watch watch, del;
+        VM *vm;
+
+        world_setup(&w);
+        ASSERT_OK(metrics_new(&registry));
+        ASSERT_OK(provider_metrics_new(registry, &pm));
+        w.driver.driver = (Driver) { .ops = &w.driver.ops };
+        w.driver.event = w.event;
+        w.driver.ops.launch_cancellable = true;
+        ASSERT_OK(provider_metrics_wrap_driver(pm, &w.driver.driver, &counted));
+        ASSERT_STREQ(counted->ops->name, "fake");
+        ASSERT_TRUE(counted->ops->launch_cancellable && counted->ops->forwards_ssh);
+        ASSERT_NULL(counted->ops->set_keys);
+        ASSERT_OK(manager_new(w.event, &w.settings, w.runner, counted, &w.manager));
+        ASSERT_OK(manager_add_listener(w.manager, on_vm_event, &w));
+        ASSERT_OK(manager_start(w.manager));
+        ASSERT_OK(provider_metrics_follow(pm, w.manager, NULL));
+
+        /* A create that runs: its launch and its info answered through the wrapper. */
+        bring_up(&w, &dbus_caller, "web", "10.0.0.5");
+        ASSERT_STREQ(world_events(&w, "web"), "new creating, changed running");
+
+        /* A launch that fails, one refused at once, and one a delete interrupts. */
+        vm = create(&w, &dbus_caller, "bad", &watch);
+        finish(&w, FAKE_LAUNCH, "bad", -EIO, "launch failed: disk full");
+        finish(&w, FAKE_REMOVE, "bad", 0, NULL);
+        ASSERT_DONE(watch, -EIO, "launch failed: disk full");
+        w.driver.fail_at_once[FAKE_LAUNCH] = -EHOSTDOWN;
+        create(&w, &dbus_caller, "down", &watch);
+        world_settle(&w);
+        ASSERT_DONE(watch, -EHOSTDOWN, strerror(EHOSTDOWN));
+        w.driver.fail_at_once[FAKE_LAUNCH] = 0;
+        world_forget(&w);
+        vm = create(&w, &dbus_caller, "gone", &watch);
+        act(&w, manager_delete_vm, vm, &del);
+        ASSERT_STREQ(w.driver.calls, "launch gone, cancel launch gone, remove gone");
+        finish(&w, FAKE_REMOVE, "gone", 0, NULL);
+        ASSERT_DONE(del, 0, NULL);
+        ASSERT_VMS_HOLD(&w, 1);
+
+        ASSERT_OK(metrics_render(registry, &text, NULL));
+        ASSERT_STR_CONTAINS(text, "golem_provider_driver_errors_total{driver=\"fake\",operation=\"launch\"} 2\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_driver_errors_total{driver=\"fake\",operation=\"remove\"} 0\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_driver_errors_total{driver=\"fake\",operation=\"info\"} 0\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_vm_create_duration_seconds_count 1\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_vm_create_failures_total 3\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_vms{state=\"running\"} 1\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_vms{state=\"creating\"} 0\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_free_cpus 7\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_free_memory_bytes 15032385536\n");   /* 14 GiB */
+        ASSERT_STR_CONTAINS(text, "golem_provider_capacity_storage_bytes 107374182400\n");
+        ASSERT_STR_CONTAINS(text, "golem_provider_advertiser_last_success_timestamp_seconds 0\n");
 }

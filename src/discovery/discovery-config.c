@@ -46,6 +46,7 @@ static const ConfigItem discovery_items[] = {
         ITEM("AdvertisementTTL",   "ADVERTISEMENT_TTL",        config_parse_uint64, advertisement_ttl_sec, 1, 86400 * 365),
         ITEM_RENAMED("CleanupIntervalSec", "CLEANUP_INTERVAL_SEC", "CLEANUP_INTERVAL_SECONDS", config_parse_uint64, cleanup_interval_sec, 1, 86400),
         ITEM("AllowUnsignedAdvertisements", "ALLOW_UNSIGNED_ADVERTISEMENTS", config_parse_bool, allow_unsigned_advertisements, 0, 0),
+        ITEM("Metrics",            "METRICS",                  config_parse_bool, metrics, 0, 0),
 };
 
 int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_error) {
@@ -58,6 +59,7 @@ int discovery_settings_load(DiscoverySettings *s, const char *path, char **ret_e
                 .advertisement_ttl_sec = 300,
                 .cleanup_interval_sec = 60,
                 .allow_unsigned_advertisements = true,
+                .metrics = true,
         };
         s->host = strdup("0.0.0.0");
         if (!s->host)

@@ -21,6 +21,7 @@ typedef struct DiscoverySettings {
         uint64_t advertisement_ttl_sec;
         uint64_t cleanup_interval_sec;
         bool allow_unsigned_advertisements; /* legacy ids, unsigned, stored as unverified */
+        bool metrics;               /* GET /metrics answers (else 404) */
 } DiscoverySettings;
 
 /* Defaults, then the file and its drop-ins, then GOLEM_DISCOVERY_* variables. */

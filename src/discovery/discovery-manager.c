@@ -59,6 +59,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sweep_timer);
         sd_event_source_disable_unref(m->expire_timer);
         discovery_index_free(m->index);
+        discovery_metrics_free(m->discovery_metrics);
+        metrics_free(m->metrics);
         nonce_cache_free(m->nonces);
         sd_event_unref(m->event);
         discovery_settings_done(&m->settings);
@@ -71,6 +73,14 @@ usec_t manager_fresh_after(const Manager *m) {
         usec_t now = now_realtime(), ttl = m->settings.advertisement_ttl_sec * USEC_PER_SEC;
 
         return now > ttl ? now - ttl : 0;
+}
+
+int manager_count_live(Manager *m, uint64_t *ret_verified, uint64_t *ret_unverified) {
+        uint64_t verified = discovery_index_count_verified(m->index);
+
+        *ret_verified = verified;
+        *ret_unverified = discovery_index_count(m->index) - verified;
+        return 0;
 }
 
 /* STATUS=: the live advertisements, from the index's counter, at start and at each sweep. */
@@ -94,6 +104,7 @@ typedef struct Write {
         char *document;
         size_t document_size;
         bool remove;
+        usec_t queued; /* CLOCK_MONOTONIC */
         ManagerWriteDone done;
         void *userdata;
 } Write;
@@ -120,14 +131,19 @@ static void on_write_done(int error, void *userdata) {
         Manager *m = w->m;
         int r = error;
 
-        if (r >= 0 && w->remove)
+        discovery_metrics_store_call(m->discovery_metrics, w->remove ? STORE_CALL_REMOVE : STORE_CALL_UPSERT,
+                                     w->queued, error);
+        if (r >= 0 && w->remove) {
                 (void) discovery_index_remove(m->index, w->a.provider_id);
-        else if (r >= 0) {
+                discovery_metrics_deleted(m->discovery_metrics);
+        } else if (r >= 0) {
                 StoredAdvertisement a = write_stored(w);
 
                 r = discovery_index_put(m->index, &a);
                 if (r < 0)
                         log_error_errno(r, "Failed to serve the advertisement of %s stored: %m", w->a.provider_id);
+                else
+                        discovery_metrics_upserted(m->discovery_metrics, w->a.verified);
         }
         w->done(r, w->document, w->document_size, w->userdata);
         free(w->document);
@@ -173,6 +189,7 @@ int manager_store_advertisement(Manager *m, Advertisement *a, ManagerWriteDone d
                 .a = *a,
                 .document = w->document,
                 .document_size = w->document_size,
+                .queued = now_monotonic(),
                 .done = done,
                 .userdata = userdata,
         };
@@ -205,6 +222,7 @@ int manager_remove_advertisement(Manager *m, const char *provider_id, ManagerWri
         *w = (Write) {
                 .m = m,
                 .remove = true,
+                .queued = now_monotonic(),
                 .done = done,
                 .userdata = userdata,
         };
@@ -225,7 +243,10 @@ static int on_expire_index(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         usec_t fresh_after = manager_fresh_after(m);
 
-        m->expired += discovery_index_expire(m->index, fresh_after, INDEX_EXPIRE_STEP);
+        size_t n = discovery_index_expire(m->index, fresh_after, INDEX_EXPIRE_STEP);
+
+        m->expired += n;
+        discovery_metrics_expired(m->discovery_metrics, n);
         (void) sd_event_source_set_time_relative(s, discovery_index_has_stale(m->index, fresh_after) ? 0 : INDEX_EXPIRE_INTERVAL_USEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
@@ -236,6 +257,7 @@ static void store_expire_next(Manager *m);
 static void on_store_expired(int error, void *userdata) {
         Manager *m = userdata;
 
+        discovery_metrics_store_call(m->discovery_metrics, STORE_CALL_EXPIRE, m->store_expire_queued, error);
         if (error < 0) {
                 log_warning_errno(error, "Failed to expire advertisements in the store, ignoring: %m");
                 m->store_sweeping = false;
@@ -250,6 +272,7 @@ static void on_store_expired(int error, void *userdata) {
 static void store_expire_next(Manager *m) {
         int r;
 
+        m->store_expire_queued = now_monotonic();
         r = m->store->ops->expire(m->store, manager_fresh_after(m), STORE_EXPIRE_CHUNK, &m->store_expired,
                                   on_store_expired, m);
         if (r < 0) {
@@ -364,6 +387,20 @@ static int open_store(Manager *m) {
         return 0;
 }
 
+/* Metrics=yes: the registry GET /metrics serves. */
+static int setup_metrics(Manager *m) {
+        int r;
+
+        if (!m->settings.metrics)
+                return 0;
+        r = metrics_new(&m->metrics);
+        if (r >= 0)
+                r = discovery_metrics_new(m->metrics, m, &m->discovery_metrics);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the metrics: %m");
+        return 0;
+}
+
 static int open_listeners(Manager *m) {
         static const char *const names[] = { "http", NULL };
         int r;
@@ -422,6 +459,7 @@ static void on_loaded(int error, void *userdata) {
         Manager *m = userdata;
         int r = error;
 
+        discovery_metrics_store_call(m->discovery_metrics, STORE_CALL_LOAD, m->load_queued, error);
         if (r == -EPROTONOSUPPORT)
                 log_error_errno(r, "Database %s was written by a newer golem-discoveryd.", m->store_location);
         else if (r < 0)
@@ -446,11 +484,16 @@ int manager_start(Manager *m) {
         r = open_store(m);
         if (r < 0)
                 return r;
+        r = setup_metrics(m);
+        if (r < 0)
+                return r;
+        config.metrics = m->metrics;
 
         r = http_server_new(m->event, &config, &m->http);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the HTTP server: %m");
 
+        m->load_queued = now_monotonic();
         r = m->store->ops->load(m->store, manager_fresh_after(m), on_load_row, on_loaded, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to load the advertisements from %s: %m", m->store_location);

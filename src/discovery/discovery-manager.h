@@ -5,6 +5,7 @@
 
 #include "discovery-config.h"
 #include "discovery-index.h"
+#include "discovery-metrics.h"
 #include "discovery-store.h"
 #include "http-server.h"
 #include "nonce-cache.h"
@@ -24,6 +25,9 @@ typedef struct Manager {
         bool store_sweeping;
         char *store_location; /* for messages: the file, or the URL without its password */
         bool store_unreachable; /* a shared store (PostgreSQL) lost: /health says degraded */
+        usec_t store_expire_queued, load_queued; /* CLOCK_MONOTONIC, for the metrics */
+        Metrics *metrics;   /* NULL: Metrics=no */
+        DiscoveryMetrics *discovery_metrics;
 } Manager;
 
 /* Takes ownership of settings. */
@@ -52,6 +56,8 @@ typedef void (*ManagerWriteDone)(int error, const char *document, size_t size, v
 int manager_store_advertisement(Manager *m, Advertisement *a, ManagerWriteDone done, void *userdata);
 /* Removes provider_id's advertisement: -ENOENT (for a 404) when none is live. */
 int manager_remove_advertisement(Manager *m, const char *provider_id, ManagerWriteDone done, void *userdata);
+/* The live advertisements, by whether they are verified (for the metrics). */
+int manager_count_live(Manager *m, uint64_t *ret_verified, uint64_t *ret_unverified);
 
 /* discovery-rest.c */
 extern const HttpRoute discovery_routes[];

@@ -393,6 +393,7 @@ static int delete_advertisement(HttpRequest *req, void *userdata) {
 const HttpRoute discovery_routes[] = {
         { HTTP_GET,    "/health",                    reply_health,         0 },
         { HTTP_GET,    "/openapi.json",              reply_openapi,        HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/metrics",                   http_handler_metrics, 0 },
         { HTTP_POST,   "/api/v1/advertisements",     post_advertisement,   HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/advertisements",     list_advertisements,  HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/advertisements/{}",  get_advertisement,    HTTP_ROUTE_RATE_LIMITED },

@@ -49,6 +49,7 @@ struct Advertiser {
 
         unsigned n_failures;
         uint64_t last_success;
+        uint64_t n_posted_total, n_failed_total; /* since start */
 
         void (*withdraw_done)(void *userdata);
         void *withdraw_userdata;
@@ -198,6 +199,7 @@ static void advertiser_failed(Advertiser *a, AdvertiserRequestKind kind, int res
         uint64_t delay;
 
         a->n_failures++;
+        a->n_failed_total++;
         a->change_pending = false; /* the retry reads the free resources afresh */
         delay = advertiser_backoff(a->n_failures);
         if (result < 0)
@@ -367,6 +369,7 @@ static void on_request_done(CurlRequest *req, int result, long status, const cha
 
         if (kind == ADVERTISER_REQUEST_POST) {
                 a->standing = true;
+                a->n_posted_total++;
                 a->last_success = now_realtime();
                 a->last_error[0] = 0;
                 log_debug("Advertisement stored by %s.", a->discovery_url);
@@ -563,6 +566,11 @@ bool advertiser_get_enabled(const Advertiser *a) {
 
 uint64_t advertiser_last_success(const Advertiser *a) {
         return a ? a->last_success : 0;
+}
+
+void advertiser_counts(const Advertiser *a, uint64_t *ret_posted, uint64_t *ret_failed) {
+        *ret_posted = a ? a->n_posted_total : 0;
+        *ret_failed = a ? a->n_failed_total : 0;
 }
 
 const char *advertiser_last_error(const Advertiser *a) {

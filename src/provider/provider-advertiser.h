@@ -62,6 +62,9 @@ void advertiser_set_enabled(Advertiser *a, bool enabled);
 bool advertiser_get_enabled(const Advertiser *a);
 /* CLOCK_REALTIME usec of the last successful (2xx) post, 0 if none. */
 uint64_t advertiser_last_success(const Advertiser *a);
+/* Since start: advertisements stored (2xx to a POST), and requests that failed (POSTs and
+ * DELETEs, each retry counted). */
+void advertiser_counts(const Advertiser *a, uint64_t *ret_posted, uint64_t *ret_failed);
 /* Why the posts fail ("Connection refused", "HTTP status 503"), NULL while they succeed. */
 const char *advertiser_last_error(const Advertiser *a);
 

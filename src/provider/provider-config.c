@@ -125,6 +125,7 @@ static const ConfigItem provider_items[] = {
         ITEM("CapacityMemoryGB",      "CAPACITY_MEMORY_GB",     config_parse_unsigned, capacity_memory_gb, 0, 1048576),
         ITEM("CapacityStorageGB",     "CAPACITY_STORAGE_GB",    config_parse_unsigned, capacity_storage_gb, 0, 1048576),
         ITEM("RateLimitPerMinute",    "RATE_LIMIT_PER_MINUTE",  config_parse_unsigned, rate_limit_per_minute, 0, 1000000),
+        ITEM("Metrics",               "METRICS",                config_parse_bool, metrics, 0, 0),
         ITEM("VMDeniedNetworks",      "VM_DENIED_NETWORKS",     parse_networks, vm_denied_networks, 0, 0),
         ITEM("VMAllowedNetworks",     "VM_ALLOWED_NETWORKS",    parse_networks, vm_allowed_networks, 0, 0),
 };
@@ -172,6 +173,7 @@ int provider_settings_load(ProviderSettings *s, const char *path, char **ret_err
                 .memory_threshold = 85,
                 .storage_threshold = 90,
                 .rate_limit_per_minute = 600,
+                .metrics = true,
         };
         if (free_and_strdup(&s->host, "0.0.0.0") < 0 ||
             free_and_strdup(&s->default_vm_image, "ubuntu:24.04") < 0 ||

@@ -38,6 +38,7 @@ typedef struct ProviderSettings {
         unsigned reserve_cpu, reserve_memory_gb, reserve_storage_gb;
         unsigned capacity_cpu, capacity_memory_gb, capacity_storage_gb; /* 0: from the host */
         unsigned rate_limit_per_minute;
+        bool metrics;               /* GET /metrics answers (else 404) */
         char *vm_denied_networks;   /* canonical CIDR lists (provider-vm-network.h) */
         char *vm_allowed_networks;
 } ProviderSettings;

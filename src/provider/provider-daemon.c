@@ -16,6 +16,7 @@
 #include "provider-bus.h"
 #include "provider-daemon.h"
 #include "provider-manager.h"
+#include "provider-metrics.h"
 #include "provider-reconcile.h"
 #include "provider-rest.h"
 #include "provider-vm-network.h"
@@ -39,6 +40,8 @@ struct ProviderDaemon {
         ProviderBus *bus_api;
         CurlGlue *curl;
         Advertiser *advertiser;
+        Metrics *metrics;              /* NULL: Metrics=no */
+        ProviderMetrics *provider_metrics;
         sd_bus_slot *vm_network_watch; /* failed jobs of the VMs' network filter */
         const char *not_advertising;  /* why there is no advertiser, or NULL */
         char *status;                 /* the last STATUS= sent */
@@ -148,6 +151,26 @@ static int connect_bus(ProviderDaemon *d) {
 
 /* ---- the front ends ---- */
 
+/* Metrics=yes: the registry GET /metrics serves, and the driver wrapped to count its failures. */
+static int setup_metrics(ProviderDaemon *d, Driver **driver) {
+        Driver *counted;
+        int r;
+
+        if (!d->settings.metrics)
+                return 0;
+        r = metrics_new(&d->metrics);
+        if (r >= 0)
+                r = provider_metrics_new(d->metrics, &d->provider_metrics);
+        if (r >= 0 && *driver) {
+                r = provider_metrics_wrap_driver(d->provider_metrics, *driver, &counted);
+                if (r >= 0)
+                        *driver = counted;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the metrics: %m");
+        return 0;
+}
+
 static int on_reload(void *userdata, const char **ret_error) {
         return provider_daemon_reload(userdata, ret_error);
 }
@@ -186,6 +209,7 @@ static int setup_rest(ProviderDaemon *d) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the REST API: %m");
         provider_rest_server_config(d->rest, &http);
+        http.metrics = d->metrics;
         r = http_server_new(d->event, &http, &d->http);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the HTTP server: %m");
@@ -471,6 +495,8 @@ ProviderDaemon *provider_daemon_free(ProviderDaemon *d) {
         advertiser_free(d->advertiser);
         curl_glue_free(d->curl);
         runner_free(d->runner);
+        provider_metrics_free(d->provider_metrics);
+        metrics_free(d->metrics);
         sd_bus_slot_unref(d->vm_network_watch);
         if (d->bus) {
                 (void) sd_bus_flush(d->bus);
@@ -497,6 +523,12 @@ int provider_daemon_start(ProviderDaemon *d) {
         r = driver_select(d->event, d->runner, &d->settings, &driver);
         if (r < 0)
                 return r;
+        r = setup_metrics(d, &driver);
+        if (r < 0) {
+                if (driver)
+                        driver->ops->free(driver);
+                return r;
+        }
         /* Before any VM can start. */
         setup_vm_network(d, driver ? driver->ops->name : NULL, true);
         r = manager_new(d->event, &d->settings, d->runner, driver, &d->manager);
@@ -518,6 +550,11 @@ int provider_daemon_start(ProviderDaemon *d) {
         r = manager_add_listener(d->manager, on_vm_event, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to follow VM events: %m");
+        if (d->provider_metrics) {
+                r = provider_metrics_follow(d->provider_metrics, d->manager, d->advertiser);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the metrics: %m");
+        }
         r = setup_rest(d);
         if (r < 0)
                 return r;

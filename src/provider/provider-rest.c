@@ -770,6 +770,7 @@ static int delete_key(HttpRequest *req, void *userdata) {
 static const HttpRoute provider_routes[] = {
         { HTTP_GET,    "/health",                   get_health,        0 },
         { HTTP_GET,    "/openapi.json",             get_openapi,       HTTP_ROUTE_RATE_LIMITED },
+        { HTTP_GET,    "/metrics",                  http_handler_metrics, 0 },
         { HTTP_GET,    "/api/v1/vms/jobs/{}",       get_job,           HTTP_ROUTE_RATE_LIMITED },
         { HTTP_POST,   "/api/v1/vms",               post_vm,           HTTP_ROUTE_RATE_LIMITED },
         { HTTP_GET,    "/api/v1/vms",               list_vms,          HTTP_ROUTE_RATE_LIMITED },

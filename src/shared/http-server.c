@@ -108,6 +108,12 @@ struct HttpServer {
 
         HttpRequest *suspended, *suspended_last;
         uint64_t request_seed;
+
+        /* golem_http_* (all NULL without a registry): series by index, so that counting a
+         * request costs a few array stores. */
+        Metric *m_requests, *m_duration, *m_rate_limited, *m_refused, *m_connections;
+        size_t *route_label;            /* per route: the index of its pattern's label value */
+        size_t route_other;             /* the label value of requests no route took */
         uint64_t n_requests;
         bool shutting_down;
 };
@@ -161,6 +167,176 @@ static const char *const http_method_table[_HTTP_METHOD_MAX] = {
 };
 
 DEFINE_STRING_TABLE_LOOKUP(http_method, HttpMethod);
+
+/* ---- metrics ---- */
+
+/* Why a connection or request was refused: golem_http_refused_total's reason label. (A 429 has
+ * a counter of its own, by route.) */
+typedef enum RefusedReason {
+        REFUSED_PER_IP_LIMIT,   /* its address held PerIPConnectionLimit=: its oldest one closed */
+        REFUSED_EVICTED,        /* the server was full: the address holding the most gave one up */
+        REFUSED_FULL,           /* the server was full and no address held more: the newcomer closed */
+        REFUSED_TOO_SLOW,
+        REFUSED_MALFORMED,
+        REFUSED_UNAUTHORIZED,
+        _REFUSED_MAX,
+} RefusedReason;
+
+static const char *const refused_reason_values[_REFUSED_MAX] = {
+        [REFUSED_PER_IP_LIMIT] = "per_ip_limit",
+        [REFUSED_EVICTED] = "evicted",
+        [REFUSED_FULL] = "full",
+        [REFUSED_TOO_SLOW] = "too_slow",
+        [REFUSED_MALFORMED] = "malformed",
+        [REFUSED_UNAUTHORIZED] = "unauthorized",
+};
+
+/* The statuses the server answers with; anything else is "other". */
+static const unsigned metric_statuses[] = {
+        200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 414, 415, 422, 429, 431,
+        500, 501, 502, 503, 504, 505,
+};
+
+static const char *const status_values[] = {
+        "200", "201", "202", "204", "400", "401", "403", "404", "405", "408", "409", "411", "413", "414",
+        "415", "422", "429", "431", "500", "501", "502", "503", "504", "505", "other",
+};
+
+static const char *const method_values[_HTTP_METHOD_MAX + 1] = {
+        [HTTP_GET] = "GET",
+        [HTTP_HEAD] = "HEAD",
+        [HTTP_POST] = "POST",
+        [HTTP_PUT] = "PUT",
+        [HTTP_DELETE] = "DELETE",
+        [HTTP_PATCH] = "PATCH",
+        [HTTP_OPTIONS] = "OPTIONS",
+        [_HTTP_METHOD_MAX] = "other",
+};
+
+static const double duration_buckets[] = {
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+};
+
+static size_t status_index(unsigned status) {
+        size_t i = 0;
+
+        while (i < ELEMENTSOF(metric_statuses) && metric_statuses[i] != status)
+                i++;
+        return i; /* "other" when not listed */
+}
+
+static void count_refused(HttpServer *s, RefusedReason reason) {
+        metric_inc(s->m_refused, metric_series(s->m_refused, reason, 0, 0));
+}
+
+static void count_connections(HttpServer *s) {
+        metric_set(s->m_connections, 0, (double) s->n_connections);
+}
+
+/* The route label's values: each pattern of the table once, and "other". */
+static int route_label_values(HttpServer *s, const char ***ret, size_t *ret_n) {
+        const HttpServerConfig *c = &s->config;
+        _cleanup_free_ const char **values = calloc(c->n_routes + 1, sizeof(char *));
+        size_t n = 0;
+
+        s->route_label = calloc(c->n_routes + 1, sizeof(size_t));
+        if (!values || !s->route_label)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_routes; i++) {
+                size_t k = 0;
+
+                while (k < n && !streq(values[k], c->routes[i].pattern))
+                        k++;
+                if (k == n)
+                        values[n++] = c->routes[i].pattern;
+                s->route_label[i] = k;
+        }
+        s->route_other = n;
+        values[n++] = "other";
+        *ret = TAKE_PTR(values);
+        *ret_n = n;
+        return 0;
+}
+
+static int server_declare_metrics(HttpServer *s) {
+        Metrics *m = s->config.metrics;
+        _cleanup_free_ const char **routes = NULL;
+        MetricLabel route;
+        size_t n_routes;
+        Metric *limit;
+        int r;
+
+        r = route_label_values(s, &routes, &n_routes);
+        if (r < 0)
+                return r;
+        route = (MetricLabel) { "route", routes, n_routes };
+
+        r = metrics_add(m, &(MetricDef) {
+                        .name = "golem_http_requests_total",
+                        .help = "HTTP requests answered, by route pattern (\"other\": no route), method and status.",
+                        .type = METRIC_COUNTER,
+                        .flags = METRIC_SPARSE,
+                        .labels = { route, { "method", method_values, ELEMENTSOF(method_values) },
+                                    { "status", status_values, ELEMENTSOF(status_values) } },
+                        .n_labels = 3,
+                }, &s->m_requests);
+        if (r >= 0)
+                r = metrics_add(m, &(MetricDef) {
+                                .name = "golem_http_request_duration_seconds",
+                                .help = "Time from a request's head to the end of its answer, by route pattern.",
+                                .type = METRIC_HISTOGRAM,
+                                .flags = METRIC_SPARSE,
+                                .labels = { route },
+                                .n_labels = 1,
+                                .buckets = duration_buckets,
+                                .n_buckets = ELEMENTSOF(duration_buckets),
+                        }, &s->m_duration);
+        if (r >= 0)
+                r = metrics_add(m, &(MetricDef) {
+                                .name = "golem_http_rate_limited_requests_total",
+                                .help = "Requests answered 429 by the per-client rate limit, by route pattern.",
+                                .type = METRIC_COUNTER,
+                                .flags = METRIC_SPARSE,
+                                .labels = { route },
+                                .n_labels = 1,
+                        }, &s->m_rate_limited);
+        if (r >= 0)
+                r = metrics_add(m, &(MetricDef) {
+                                .name = "golem_http_refused_total",
+                                .help = "Connections and requests refused or closed, by reason.",
+                                .type = METRIC_COUNTER,
+                                .labels = { { "reason", refused_reason_values, _REFUSED_MAX } },
+                                .n_labels = 1,
+                        }, &s->m_refused);
+        if (r >= 0)
+                r = metrics_add(m, &(MetricDef) {
+                                .name = "golem_http_connections",
+                                .help = "Client connections open.",
+                                .type = METRIC_GAUGE,
+                        }, &s->m_connections);
+        if (r >= 0)
+                r = metrics_add(m, &(MetricDef) {
+                                .name = "golem_http_connections_max",
+                                .help = "The most client connections there may be (from RLIMIT_NOFILE or the configuration).",
+                                .type = METRIC_GAUGE,
+                        }, &limit);
+        if (r < 0)
+                return r;
+        metric_set(limit, 0, (double) s->connections_max);
+        return 0;
+}
+
+/* A request's end: its route, method, status and time. */
+static void count_request(HttpServer *s, const HttpRequest *req, usec_t duration) {
+        size_t route, method;
+
+        if (!s->m_requests)
+                return;
+        route = req->route ? s->route_label[req->route - s->config.routes] : s->route_other;
+        method = req->method >= 0 && req->method < _HTTP_METHOD_MAX ? (size_t) req->method : _HTTP_METHOD_MAX;
+        metric_inc(s->m_requests, metric_series(s->m_requests, route, method, status_index(req->status)));
+        metric_observe(s->m_duration, metric_series(s->m_duration, route, 0, 0), (double) duration / USEC_PER_SEC);
+}
 
 /* ---- running libmicrohttpd ---- */
 
@@ -249,9 +425,18 @@ static int on_refusal_log_timer(sd_event_source *es, uint64_t usec, void *userda
 }
 
 static void server_refused(HttpServer *s, HttpSource *source, HttpRefusal what) {
-        usec_t due = http_source_refused(s->sources, source, what, now_monotonic()), armed;
+        usec_t due, armed;
         int enabled = SD_EVENT_OFF;
 
+        /* A connection over its address's share is counted by whoever closed it, who knows why. */
+        if (what == HTTP_REFUSAL_TOO_SLOW)
+                count_refused(s, REFUSED_TOO_SLOW);
+        else if (what == HTTP_REFUSAL_MALFORMED)
+                count_refused(s, REFUSED_MALFORMED);
+        else if (what == HTTP_REFUSAL_UNAUTHORIZED)
+                count_refused(s, REFUSED_UNAUTHORIZED);
+
+        due = http_source_refused(s->sources, source, what, now_monotonic());
         if (due == USEC_INFINITY)
                 return;
         (void) sd_event_source_get_enabled(s->refusal_log_source, &enabled);
@@ -291,6 +476,7 @@ static void conn_link(HttpConn *c) {
         src->n_connections++;
         LIST_APPEND_TAIL(head, s->heads, s->heads_last, c);
         s->n_connections++;
+        count_connections(s);
 }
 
 static void conn_unlink_head(HttpConn *c) {
@@ -309,6 +495,7 @@ static void conn_free(HttpConn *c) {
         LIST_REMOVE_TAIL(source, src->oldest, src->newest, c);
         src->n_connections--;
         s->n_connections--;
+        count_connections(s);
         http_sources_release(s->sources, src, now_monotonic());
 
         sd_event_source_disable_unref(c->io_source);
@@ -333,13 +520,14 @@ static void conn_close(HttpConn *c) {
 
 /* The oldest connection of the source that may be closed to make room: not one whose
  * request the daemon is working on. */
-static bool source_evict(HttpServer *s, HttpSource *src) {
+static bool source_evict(HttpServer *s, HttpSource *src, RefusedReason reason) {
         for (HttpConn *c = src->oldest; c; c = c->source_next) {
                 bool mhd = c->phase == CONN_MHD;
 
                 if (c->suspended || c->shut_down)
                         continue;
                 server_refused(s, src, HTTP_REFUSAL_OVER_SHARE);
+                count_refused(s, reason);
                 conn_close(c);
                 if (mhd)
                         mhd_run(s); /* so that it closes the connection now */
@@ -524,7 +712,7 @@ static void server_admit(HttpServer *s, int fd, const struct sockaddr_storage *s
 
         r = http_sources_admit(s->sources, src, s->n_connections, s->connections_max,
                                s->config.per_ip_connection_limit, &victim);
-        if (r == 0 && !source_evict(s, victim))
+        if (r == 0 && !source_evict(s, victim, victim == src ? REFUSED_PER_IP_LIMIT : REFUSED_EVICTED))
                 r = -EBUSY;
         if (r < 0 || s->n_connections >= s->connections_max + ACCEPT_BATCH)
                 goto refuse;
@@ -553,6 +741,7 @@ static void server_admit(HttpServer *s, int fd, const struct sockaddr_storage *s
 
 refuse:
         server_refused(s, src, HTTP_REFUSAL_OVER_SHARE);
+        count_refused(s, REFUSED_FULL);
         (void) close(fd);
         http_sources_release(s->sources, src, now_monotonic());
 }
@@ -577,7 +766,7 @@ static int on_accept_retry(sd_event_source *es, uint64_t usec, void *userdata) {
 static bool server_evict_biggest(HttpServer *s) {
         HttpSource *victim = http_sources_biggest(s->sources);
 
-        return victim && source_evict(s, victim);
+        return victim && source_evict(s, victim, REFUSED_EVICTED);
 }
 
 static int on_listener_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
@@ -668,6 +857,8 @@ HttpMethod http_request_method(const HttpRequest *req) {
 void http_request_refused_unauthorized(HttpRequest *req) {
         if (req->conn)
                 server_refused(req->server, req->conn->source, HTTP_REFUSAL_UNAUTHORIZED);
+        else
+                count_refused(req->server, REFUSED_UNAUTHORIZED);
 }
 
 const char *http_request_target(const HttpRequest *req) {
@@ -778,7 +969,7 @@ int http_request_add_header(HttpRequest *req, const char *name, const char *valu
 
 /* ---- replies ---- */
 
-static int request_send(HttpRequest *req, unsigned status, const char *body, size_t size) {
+static int request_send(HttpRequest *req, unsigned status, const char *content_type, const char *body, size_t size) {
         struct MHD_Response *resp;
 
         if (req->replied)
@@ -789,7 +980,7 @@ static int request_send(HttpRequest *req, unsigned status, const char *body, siz
         resp = MHD_create_response_from_buffer(size, (void *) body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return -ENOMEM;
-        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
         (void) MHD_add_response_header(resp, "X-Request-ID", req->request_id);
         for (size_t i = 0; i < req->n_extra_headers; i++)
                 (void) MHD_add_response_header(resp, req->extra_headers[i].name, req->extra_headers[i].value);
@@ -816,7 +1007,25 @@ static int request_send(HttpRequest *req, unsigned status, const char *body, siz
 }
 
 int http_reply_json_text(HttpRequest *req, unsigned status, const char *body, size_t size) {
-        return request_send(req, status, body, size);
+        return request_send(req, status, "application/json", body, size);
+}
+
+int http_reply_text(HttpRequest *req, unsigned status, const char *content_type, const char *body, size_t size) {
+        return request_send(req, status, content_type, body, size);
+}
+
+int http_handler_metrics(HttpRequest *req, void *userdata) {
+        Metrics *m = req->server->config.metrics;
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r;
+
+        if (!m)
+                return http_reply_error(req, 404, "NOT_FOUND", "Metrics are off here (Metrics=no)");
+        r = metrics_render(m, &text, &size);
+        if (r < 0)
+                return r;
+        return http_reply_text(req, 200, METRICS_CONTENT_TYPE, text, size);
 }
 
 int http_reply_json(HttpRequest *req, unsigned status, json_object *body) {
@@ -825,10 +1034,10 @@ int http_reply_json(HttpRequest *req, unsigned status, json_object *body) {
         s = json_to_string(body, false);
         if (!s) {
                 static const char oom[] = "{\"detail\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"Out of memory\"}}";
-                (void) request_send(req, 500, oom, sizeof(oom) - 1);
+                (void) request_send(req, 500, "application/json", oom, sizeof(oom) - 1);
                 return -ENOMEM;
         }
-        return request_send(req, status, s, strlen(s));
+        return request_send(req, status, "application/json", s, strlen(s));
 }
 
 static int reply_error_va(HttpRequest *req, unsigned status, const char *code, const char *format, va_list ap) {
@@ -1077,6 +1286,8 @@ static void request_begin(HttpRequest *req, const char *version) {
                 (void) http_request_add_header(req, "Retry-After", v);
                 if (req->conn)
                         server_refused(s, req->conn->source, HTTP_REFUSAL_RATE_LIMITED);
+                metric_inc(s->m_rate_limited,
+                           metric_series(s->m_rate_limited, s->route_label ? s->route_label[req->route - s->config.routes] : 0, 0, 0));
                 (void) http_reply_error(req, 429, s->config.rate_limit_code ?: "RATE_LIMITED",
                                         "Rate limit exceeded, retry in %u s", retry);
                 return;
@@ -1215,6 +1426,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
                          enum MHD_RequestTerminationCode toe) {
         HttpServer *s = cls;
         HttpRequest *req = *con_cls;
+        usec_t duration;
         HttpConn *c;
 
         if (!req)
@@ -1224,9 +1436,12 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
                 /* libmicrohttpd refused the request by itself (a later one on the connection,
                  * which we did not scan): its HTML answer, and the connection closes. */
                 server_refused(s, c->source, HTTP_REFUSAL_MALFORMED);
+        duration = now_monotonic() - req->started;
+        if (req->begun && req->replied)
+                count_request(s, req, duration);
         log_debug("%s %s %s -> %u (%" PRIu64 " us, request %s%s)",
                   http_request_client_string(req), http_method_to_string(req->method) ?: "?",
-                  req->path ?: "?", req->status, now_monotonic() - req->started, req->request_id,
+                  req->path ?: "?", req->status, duration, req->request_id,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", aborted");
         request_free(req);
         *con_cls = NULL;
@@ -1343,6 +1558,11 @@ int http_server_new(sd_event *event, const HttpServerConfig *config, HttpServer 
         if (r < 0)
                 return r;
         http_sources_set_log(s->sources, REFUSAL_LOG_INTERVAL_USEC, REFUSAL_LOG_LINES_MAX, on_refusal_line, s);
+        if (s->config.metrics) {
+                r = server_declare_metrics(s);
+                if (r < 0)
+                        return r;
+        }
         s->scratch = malloc(s->head_limits.head_max);
         if (!s->scratch)
                 return -ENOMEM;
@@ -1442,6 +1662,7 @@ HttpServer *http_server_free(HttpServer *s) {
         http_sources_free(s->sources);
         rate_limiter_free(s->rate_limiter);
         free(s->scratch);
+        free(s->route_label);
         sd_event_unref(s->event);
         free(s);
         return NULL;

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "metrics.h"
 
 /* An HTTP/1.1 server on libmicrohttpd, driven from an sd-event loop: MHD's epoll fd is an
  * io source, and MHD runs again at once while it has buffered work, else at its timeout.
@@ -69,6 +70,9 @@ typedef struct HttpServerConfig {
         const char *rate_limit_code; /* detail.code of a 429 */
         unsigned header_timeout_sec; /* a request head is complete within (0: 5 s) */
         size_t connections_max;     /* 0: from RLIMIT_NOFILE */
+        /* The golem_http_* metrics are declared there and followed (NULL: none), and
+         * http_handler_metrics() serves it; it must outlive the server. */
+        Metrics *metrics;
 } HttpServerConfig;
 
 int http_server_new(sd_event *event, const HttpServerConfig *config, HttpServer **ret);
@@ -113,6 +117,8 @@ int http_request_add_header(HttpRequest *req, const char *name, const char *valu
 int http_reply_json(HttpRequest *req, unsigned status, json_object *body);
 /* body is JSON text that is already serialized (and trusted to be valid). */
 int http_reply_json_text(HttpRequest *req, unsigned status, const char *body, size_t size);
+/* A body that is not JSON, with its Content-Type. */
+int http_reply_text(HttpRequest *req, unsigned status, const char *content_type, const char *body, size_t size);
 int http_reply_error(HttpRequest *req, unsigned status, const char *code, const char *format, ...)
         _printf_(4, 5);
 /* Status and code (unless given) follow the errno, as src/shared/error-table.c says:
@@ -121,6 +127,10 @@ int http_reply_error(HttpRequest *req, unsigned status, const char *code, const 
 int http_reply_errno(HttpRequest *req, int error, const char *code, const char *format, ...)
         _printf_(4, 5);
 unsigned http_status_from_errno(int error);
+
+/* GET /metrics: the server's metrics registry in the Prometheus text format, or 404 with the
+ * JSON envelope when it has none (Metrics=no). A route handler as it is. */
+int http_handler_metrics(HttpRequest *req, void *userdata);
 
 /* Keeps the connection open without an answer; a later http_reply_*() resumes it. The
  * destroy callback runs when the request goes away (answered, client gone or shutdown),

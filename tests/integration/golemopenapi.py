@@ -9,7 +9,9 @@ An answer conforms when:
     of that operation's responses (or one of x-golem-connection-errors, which
     the HTTP layer may answer before routing), its body validates against
     that response's schema (JSON Schema 2020-12, with python3-jsonschema) and
-    it has the headers the response requires;
+    it has the headers the response requires (a response documented with
+    a text media type only, GET /metrics, comes with that Content-Type and
+    a body that is not JSON);
   - or its path is a documented one and its method is not: 405
     METHOD_NOT_ALLOWED with an Allow header of the documented methods;
   - or its path is not documented: 404 NOT_FOUND.
@@ -132,7 +134,8 @@ class OpenAPI:
         where = f"{method} {path} -> {status}"
         lookup = "get" if method.upper() == "HEAD" else method.lower()
         with_body = method.upper() != "HEAD"
-        if with_body and isinstance(data, bytes):
+        if with_body and isinstance(data, bytes) and \
+                not self._text_answer(path, lookup, status):
             raise AssertionError(f"{where}: the body is not JSON: "
                                  f"{data[:200]!r}")
         matches = self.match(path)
@@ -186,6 +189,19 @@ class OpenAPI:
                              (name, lookup, status_key), with_body)
         SEEN.add((self.name, name, lookup.upper(), status))
 
+    def _text_answer(self, path, method, status):
+        """The media type of the documented answer when it is text, not
+        JSON, else None."""
+        for _, item in self.match(path):
+            if method in item:
+                response = self.resolve(
+                    item[method]["responses"].get(str(status), {}))
+                types = list(response.get("content", {}))
+                if types and all(t.startswith("text/") for t in types):
+                    return types[0]
+                return None
+        return None
+
     def _check_response(self, where, response, headers, data, key, with_body):
         response = self.resolve(response)
         for header, spec in response.get("headers", {}).items():
@@ -193,6 +209,17 @@ class OpenAPI:
             if spec.get("required") and header.lower() not in headers:
                 raise AssertionError(f"{where}: no {header} header, which "
                                      f"{self.name} requires")
+        text = [t for t in response.get("content", {})
+                if t.startswith("text/")]
+        if text and with_body:
+            ctype = headers.get("content-type", "")
+            if ctype not in text:
+                raise AssertionError(f"{where}: Content-Type {ctype!r}, "
+                                     f"{self.name} says {text[0]}")
+            if not isinstance(data, bytes):
+                raise AssertionError(f"{where}: a JSON body, {self.name} "
+                                     f"says {text[0]}")
+            return
         content = response.get("content", {}).get("application/json")
         if content is None or not with_body:
             return

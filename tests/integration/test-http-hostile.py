@@ -29,6 +29,7 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import golemworld  # noqa: E402
+from golemmetrics import scrape  # noqa: E402
 from golemworld import (Daemon, CASES, expect, expect_eq, main,  # noqa: E402
                        make_tempdir, on_cleanup)
 
@@ -380,6 +381,9 @@ def slowloris(d):
     finally:
         flood.close()
     health_from_bystander(d, "after the slowloris")
+    # Counted in golem_http_refused_total by reason (promtool checks the scrape).
+    slow = scrape(d).get("golem_http_refused_total", reason="too_slow")
+    expect(slow >= 1000, f"golem_http_refused_total{{reason=too_slow}} {slow} after the slowloris")
     # Refusals were summed up: one line per address (and a few more), not thousands.
     lines = refusal_lines(d)
     expect(len(lines) <= 2 * len(ATTACKERS) + 2,
@@ -413,6 +417,9 @@ def fd_exhaustion(d):
     finally:
         flood.close()
     t = health_from_bystander(d, "right after the flood")
+    m = scrape(d)
+    made_room = sum(m.get("golem_http_refused_total", reason=r) for r in ("evicted", "full"))
+    expect(made_room >= 1, "a flood over the descriptors and no connection counted as evicted or refused")
     deadline = time.monotonic() + 2
     while open_fds(d) > baseline + 4:
         expect(time.monotonic() < deadline,
@@ -669,6 +676,11 @@ def refusal_log(d):
     lines = [l for l in refusal_lines(d) if "127.0.0.30" in l]
     expect_eq(len(lines), 1, f"refusal lines for 127.0.0.30 ({lines!r})")
     expect("request(s) over the rate limit" in lines[0], f"the line says what: {lines[0]!r}")
+    # Each one counted, by route pattern and as a 429 of that route.
+    m = scrape(d)
+    expect_eq(m.get("golem_http_rate_limited_requests_total", route=list_path(d)), 199, "rate limited")
+    expect_eq(m.get("golem_http_requests_total", route=list_path(d), method="GET", status="429"), 199,
+              "429 answers")
     health_from_bystander(d, "after the rate limit")
 
 

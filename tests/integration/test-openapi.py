@@ -92,7 +92,10 @@ def documented_routes_are_routed(binary):
                 if method not in item:
                     continue
                 body = {} if "requestBody" in item[method] else None
-                status, _, data = call(d, method.upper(), target, body)
+                if path == "/metrics":  # text, not JSON (the world checks it)
+                    status, _, data = http(method.upper(), d.url + target)
+                else:
+                    status, _, data = call(d, method.upper(), target, body)
                 code = data.get("detail", {}).get("code") if isinstance(data, dict) else None
                 expect(code not in ("NOT_FOUND", "METHOD_NOT_ALLOWED"),
                        f"{d.name}: {method.upper()} {target}: {status} {code}: "
@@ -119,6 +122,8 @@ def tour(binary):
     status, _, _ = call(p, "GET", "/health")
     expect_eq(status, 200, "provider /health")
     call(p, "GET", "/openapi.json")
+    status, _, _ = http("GET", p.url + "/metrics")
+    expect_eq(status, 200, "provider /metrics")
     status, info = owner.rest("GET", INFO)
     expect_eq(status, 200, f"GET {INFO} ({info!r})")
 
@@ -151,7 +156,7 @@ def tour(binary):
         expect(200 <= status < 300, f"{method} {path}: {status} ({data!r})")
 
     expect_seen("golem-provider.json", [
-        ("/health", "GET", 200), ("/openapi.json", "GET", 200),
+        ("/health", "GET", 200), ("/openapi.json", "GET", 200), ("/metrics", "GET", 200),
         ("/api/v1/provider/info", "GET", 200),
         ("/api/v1/vms", "POST", 201), ("/api/v1/vms", "POST", 202),
         ("/api/v1/vms/jobs/{job_id}", "GET", 200), ("/api/v1/vms", "GET", 200),
@@ -187,8 +192,9 @@ def tour(binary):
     expect_eq((status, data), (200, {"status": "success"}), f"DELETE {ADS}/{pid}")
     call(discovery, "GET", "/health")
     call(discovery, "GET", "/openapi.json")
+    http("GET", discovery.url + "/metrics")
     expect_seen("golem-discovery.json", [
-        ("/health", "GET", 200), ("/openapi.json", "GET", 200),
+        ("/health", "GET", 200), ("/openapi.json", "GET", 200), ("/metrics", "GET", 200),
         ("/api/v1/advertisements", "POST", 200), ("/api/v1/advertisements", "GET", 200),
         ("/api/v1/advertisements/{provider_id}", "GET", 200),
         ("/api/v1/advertisements/{provider_id}", "DELETE", 200)])
