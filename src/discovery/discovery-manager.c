@@ -332,6 +332,8 @@ static void on_store_health(bool healthy, const char *reason, void *userdata) {
         m->store_unreachable = !healthy;
         if (healthy)
                 log_info("Advertisement store %s reachable again: %s.", m->store_location, reason);
+        else if (!m->sweep_timer) /* not serving yet: loading waits for it */
+                log_warning("Advertisement store %s unreachable, waiting for it: %s.", m->store_location, reason);
         else
                 log_warning("Advertisement store %s unreachable, answering writes and /health with 503 until it is back: %s.",
                             m->store_location, reason);
@@ -460,6 +462,8 @@ static void on_loaded(int error, void *userdata) {
         int r = error;
 
         discovery_metrics_store_call(m->discovery_metrics, STORE_CALL_LOAD, m->load_queued, error);
+        if (r == -ECANCELED)
+                return; /* stopped before it was loaded */
         if (r == -EPROTONOSUPPORT)
                 log_error_errno(r, "Database %s was written by a newer golem-discoveryd.", m->store_location);
         else if (r < 0)

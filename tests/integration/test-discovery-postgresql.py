@@ -305,6 +305,30 @@ def postgresql_restart_under_load(binary):
            "reads answered from memory throughout")
     lost = sorted(acked - stored_ids(pg))
     expect(not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:5]}")
+    for d in ds:
+        expect("unreachable" in d.stderr() and pg.password not in d.stderr(),
+               f"{d.name}: the outage logged, without the password{d.tail()}")
+
+
+@case
+def wrong_password_waits(binary):
+    """With a password the database refuses, the daemon logs why (never the
+    password) and waits, serving nothing; once the role takes that password
+    it connects and serves, without a restart."""
+    pg = cluster()
+    bad = "Wrong" + pg.password[::-1]
+    url = pg.url().replace(f":{pg.password}@", f":{bad}@")
+    d = discovery_daemon(name="discoveryd", DATABASE_URL=url).start()
+    wait_for("the refusal in the log",
+             lambda: "password authentication failed" in d.stderr(), 15)
+    d.statuses()  # collects the notifications so far
+    expect(not d.notified("READY=1"), "READY=1 without its database")
+    pg.sql(f"ALTER ROLE golem PASSWORD '{bad}'")
+    d.wait_ready(20)
+    expect_eq(post(d.url, "p1")[0], 200, "POST once connected")
+    expect_eq(stored_ids(pg), {"p1"}, "the database's advertisements")
+    for secret in (pg.password, bad):
+        expect(secret not in d.stderr(), f"a password in the log{d.tail()}")
 
 
 if __name__ == "__main__":
