@@ -406,6 +406,18 @@ TEST(group_commit) {
         ASSERT_EQ_INT(sql_int("SELECT count(DISTINCT xmin::text) FROM advertisements WHERE provider_id LIKE 'inflight-%'"), 2);
         ASSERT_EQ_INT(sql_int("SELECT count(*) FROM advertisements WHERE provider_id LIKE 'inflight-%'"), 200);
 
+        /* A backlog goes in transactions of at most 4096 writes, in order. */
+        a.ok = 0;
+        for (unsigned i = 0; i < 10000; i++) {
+                ad_make(&ad, "backlog", i, t, 2);
+                ASSERT_OK(store->ops->upsert(store, &ad.a, on_written, &a));
+        }
+        ad_make(&ad, "backlog", 0, t + 1, 7); /* the last write of backlog-0 wins */
+        ASSERT_OK(store->ops->upsert(store, &ad.a, on_written, &a));
+        RUN_UNTIL(e, a.ok == 10001, 60);
+        ASSERT_EQ_INT(sql_int("SELECT count(DISTINCT xmin::text) FROM advertisements WHERE provider_id LIKE 'backlog-%'"), 3);
+        ASSERT_EQ_INT(sql_int("SELECT cpu FROM advertisements WHERE provider_id = 'backlog-0'"), 7);
+
         store->ops->close(store);
         seen_done(&a);
 }

@@ -46,6 +46,8 @@
  * still in flight then, and the clocks of the instances (updated_at is theirs) disagreeing. */
 #define CATCHUP_MARGIN (10 * USEC_PER_SEC)
 #define FETCH_MAX 4096
+/* Writes per transaction at most (a statement of a few MB): a backlog goes in several. */
+#define BATCH_MAX 4096
 #define BATCH_TRIES 3
 
 /* migrations[v - 1] takes the schema from version v - 1 to v. */
@@ -510,9 +512,22 @@ static PgQuery *batch_new(PgStore *s) {
 
         if (!q)
                 return NULL;
-        q->writes = TAKE_PTR(s->writes);
-        q->n_writes = s->n_writes;
-        s->n_writes = s->n_writes_allocated = 0;
+        if (s->n_writes <= BATCH_MAX) {
+                q->writes = TAKE_PTR(s->writes);
+                q->n_writes = s->n_writes;
+                s->n_writes = s->n_writes_allocated = 0;
+        } else {
+                /* The oldest BATCH_MAX now, the rest in the next transaction. */
+                q->writes = malloc(BATCH_MAX * sizeof(PgWrite));
+                if (!q->writes) {
+                        query_free(q);
+                        return NULL;
+                }
+                memcpy(q->writes, s->writes, BATCH_MAX * sizeof(PgWrite));
+                q->n_writes = BATCH_MAX;
+                s->n_writes -= BATCH_MAX;
+                memmove(s->writes, s->writes + BATCH_MAX, s->n_writes * sizeof(PgWrite));
+        }
         q->on_done = batch_on_done;
         if (batch_values(q) < 0) {
                 batch_on_done(s, q, -ENOMEM);
