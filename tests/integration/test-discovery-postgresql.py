@@ -18,6 +18,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 from golemworld import (ADS, call, case, discovery_daemon, expect,  # noqa: E402
                         expect_eq, http, main, on_cleanup, wait_for)
+import golemmetrics  # noqa: E402
 import golempg  # noqa: E402
 
 SWEEPER_LOCK = ("SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a"
@@ -244,6 +245,7 @@ def postgresql_restart_under_load(binary):
     stop = threading.Event()
     seen = []  # (kind, instance, status, data)
     acked = set()
+    store_down = {}
     lock = threading.Lock()
 
     def writer(k):
@@ -271,6 +273,10 @@ def postgresql_restart_under_load(binary):
                 status, _, data = http("GET", f"{d.url}/health")
                 with lock:
                     seen.append(("health", d.name, status, data))
+                if status == 503 and d.name not in store_down:
+                    # What a Prometheus scrape says meanwhile.
+                    store_down[d.name] = golemmetrics.scrape(d).get(
+                        "golem_discovery_store_up")
             time.sleep(0.02)
 
     threads = ([threading.Thread(target=writer, args=(k,)) for k in range(4)]
@@ -310,6 +316,12 @@ def postgresql_restart_under_load(binary):
            "reads answered from memory throughout")
     lost = sorted(acked - stored_ids(pg))
     expect(not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:5]}")
+    for d in ds:
+        expect_eq(golemmetrics.scrape(d).get("golem_discovery_store_up"), 1,
+                  f"{d.name}: golem_discovery_store_up after the restart")
+    expect(0 in store_down.values(), f"golem_discovery_store_up while "
+           f"/health said degraded: {store_down!r} (a scrape may land just "
+           "after it came back, but not for both)")
     for d in ds:
         expect("unreachable" in d.stderr() and pg.password not in d.stderr(),
                f"{d.name}: the outage logged, without the password{d.tail()}")
