@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "discovery-config.h"
+#include "discovery-database-url.h"
 #include "macro.h"
 #include "tests.h"
 #include "test-config-rules.h"
@@ -11,6 +12,7 @@ static const char *const env_names[] = {
         "GOLEM_DISCOVERY_PORT",
         "GOLEM_DISCOVERY_DATABASE_DIR",
         "GOLEM_DISCOVERY_DATABASE_PATH",
+        "GOLEM_DISCOVERY_DATABASE_URL",
         "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE",
         "GOLEM_DISCOVERY_ADVERTISEMENT_TTL",
         "GOLEM_DISCOVERY_CLEANUP_INTERVAL_SEC",
@@ -31,6 +33,7 @@ static void assert_defaults(const DiscoverySettings *s) {
         ASSERT_EQ_INT(s->port, DISCOVERY_DEFAULT_PORT);
         ASSERT_STREQ(s->database_dir, "/var/lib/golem-discovery");
         ASSERT_STREQ(s->database_path, "/var/lib/golem-discovery/discovery.db");
+        ASSERT_NULL(s->database_url); /* SQLite */
         ASSERT_EQ_UINT(s->rate_limit_per_minute, 100);
         ASSERT_EQ_UINT(s->advertisement_ttl_sec, 300);
         ASSERT_EQ_UINT(s->cleanup_interval_sec, 60);
@@ -71,7 +74,7 @@ TEST(shipped_file) {
         assert_defaults(&s);
         discovery_settings_done(&s);
 
-        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 9);
+        ASSERT_EQ_INT(test_uncomment_settings(shipped, path, NULL, 0), 10);
 
         ASSERT_OK(discovery_settings_load(&s, path, &error));
         ASSERT_NULL(error);
@@ -246,6 +249,7 @@ TEST(dump_reads_back) {
                      "Port=9100\n"
                      "DatabaseDir=/var/lib/elsewhere\n"
                      "DatabasePath=/var/lib/elsewhere/discovery.db\n"
+                     "#DatabaseURL=\n"
                      "RateLimitPerMinute=100\n"
                      "AdvertisementTTL=600\n"
                      "CleanupIntervalSec=60\n"
@@ -299,4 +303,90 @@ TEST(file_errors) {
         discovery_settings_done(&s);
 
         test_rm_rf(dir);
+}
+
+TEST(database_url) {
+        static const char *const bad[] = {
+                "mysql://golem@127.0.0.1/golem",
+                "host=127.0.0.1 dbname=golem",
+                "postgresql://golem:s3cret-pw@127.0.0.1/golem?nosuchoption=1",
+                "postgresql://golem:s3cret pw@127.0.0.1/golem",
+                "postgresql://golem:s3cret-pw@127.0.0.1/golem\n",
+                "postgresql://golem:s3cret-pw@[::1/golem",
+                " postgresql://golem:s3cret-pw@127.0.0.1/golem",
+        };
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *error = NULL, *dump = NULL;
+        DiscoverySettings s;
+        size_t size = 0;
+        FILE *f;
+
+        env_clear();
+        /* In the file, and empty in the environment: back to SQLite. */
+        path = test_write_text(dir, "discovery.conf",
+                               "[Discovery]\nDatabaseURL=postgresql://golem:s3cret-pw@127.0.0.1:5432/golem?connect_timeout=5\n");
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_STREQ(s.database_url, "postgresql://golem:s3cret-pw@127.0.0.1:5432/golem?connect_timeout=5");
+        /* --check-config never shows the password. */
+        ASSERT_NOT_NULL(f = open_memstream(&dump, &size));
+        ASSERT_OK(discovery_settings_dump(&s, f));
+        ASSERT_EQ_INT(fclose(f), 0);
+        ASSERT_STR_CONTAINS(dump, "\nDatabaseURL=postgresql://golem:***@127.0.0.1:5432/golem?connect_timeout=5\n");
+        ASSERT_NULL(strstr(dump, "s3cret"));
+        discovery_settings_done(&s);
+        setenv("GOLEM_DISCOVERY_DATABASE_URL", "", 1);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_NULL(s.database_url);
+        discovery_settings_done(&s);
+        setenv("GOLEM_DISCOVERY_DATABASE_URL", "postgres://golem@db.example/discovery", 1);
+        ASSERT_OK(discovery_settings_load(&s, path, &error));
+        ASSERT_STREQ(s.database_url, "postgres://golem@db.example/discovery");
+        discovery_settings_done(&s);
+
+        /* A bad one is refused without echoing the password, from the environment or a file. */
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                TEST_CONTEXT("%s", bad[i]);
+                ASSERT_FALSE(database_url_valid(bad[i]));
+                setenv("GOLEM_DISCOVERY_DATABASE_URL", bad[i], 1);
+                error = mfree(error);
+                ASSERT_ERROR(discovery_settings_load(&s, NULL, &error), EINVAL);
+                ASSERT_STREQ(error, "GOLEM_DISCOVERY_DATABASE_URL=(hidden): invalid value");
+                discovery_settings_done(&s);
+        }
+        env_clear();
+        free(path);
+        path = test_write_text(dir, "discovery.conf", "[Discovery]\nDatabaseURL=postgresql://golem:s3cret-pw@h/golem?x=1\n");
+        error = mfree(error);
+        ASSERT_ERROR(discovery_settings_load(&s, path, &error), EINVAL);
+        ASSERT_STR_CONTAINS(error, ":2: DatabaseURL=(hidden): invalid value");
+        discovery_settings_done(&s);
+        test_rm_rf(dir);
+}
+
+TEST(database_url_redact) {
+        static const struct {
+                const char *url, *redacted;
+        } table[] = {
+                { "postgresql://golem:pw@127.0.0.1:5432/golem", "postgresql://golem:***@127.0.0.1:5432/golem" },
+                { "postgres://golem@127.0.0.1/golem", "postgres://golem@127.0.0.1/golem" },
+                { "postgresql://golem:p%40ss@db/golem?password=again&sslmode=require",
+                  "postgresql://golem:***@db/golem?password=***&sslmode=require" },
+                { "postgresql:///golem?host=/run/postgresql&pass%77ord=x", "postgresql:///golem?host=/run/postgresql&password=***" },
+                { "postgresql://a:b@h1,h2/db", "postgresql://a:***@h1,h2/db" },
+                { "postgresql://u:pa?ss@h/db?password=x#y&port=1", "postgresql://u:***@h/db?password=***&port=1" },
+                { "postgresql://", "postgresql://" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_free_ char *r = NULL;
+
+                TEST_CONTEXT("%s", table[i].url);
+                ASSERT_OK(database_url_redact(table[i].url, &r));
+                ASSERT_STREQ(r, table[i].redacted);
+        }
+        {
+                char *r = NULL;
+
+                ASSERT_ERROR(database_url_redact("mysql://a:b@c/d", &r), EINVAL);
+                ASSERT_NULL(r);
+        }
 }

@@ -368,6 +368,26 @@ TEST(bad_country) {
         ASSERT_EQ_UINT(discovery_index_count(x), 1);
 }
 
+/* Another instance's DELETE, told after a newer write of the same provider: the write stays. */
+TEST(remove_before) {
+        _cleanup_(discovery_index_freep) DiscoveryIndex *x = NULL;
+        StoredAdvertisement a = {
+                .provider_id = "p", .country = "SE", .cpu = 1, .memory = 1, .storage = 1,
+                .created_at = 1000, .updated_at = 2000, .document = "{}", .document_size = 2,
+        };
+        const char *d;
+        size_t size;
+
+        ASSERT_OK(discovery_index_new(&x));
+        ASSERT_OK(discovery_index_put(x, &a));
+        ASSERT_EQ_INT(discovery_index_remove_before(x, "p", 1999), 0);
+        ASSERT_OK(discovery_index_get(x, "p", 0, &d, &size));
+        ASSERT_EQ_INT(discovery_index_remove_before(x, "p", 2000), 1);
+        ASSERT_ERROR(discovery_index_get(x, "p", 0, &d, &size), ENOENT);
+        ASSERT_ERROR(discovery_index_remove_before(x, "p", 3000), ENOENT);
+        ASSERT_EQ_UINT(discovery_index_count(x), 0);
+}
+
 TEST(many_resize) {
         _cleanup_(discovery_index_freep) DiscoveryIndex *x = NULL;
         AdvertisementQuery q = { .limit = 3, .offset = 49997 };

@@ -16,6 +16,7 @@ typedef struct DiscoverySettings {
         uint16_t port;
         char *database_dir;
         char *database_path;
+        char *database_url; /* NULL: SQLite at database_path; else PostgreSQL (postgresql://...) */
         unsigned rate_limit_per_minute; /* 0: off */
         uint64_t advertisement_ttl_sec;
         uint64_t cleanup_interval_sec;

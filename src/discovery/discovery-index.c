@@ -532,16 +532,24 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
         return 0;
 }
 
-int discovery_index_remove(DiscoveryIndex *x, const char *provider_id) {
+int discovery_index_remove_before(DiscoveryIndex *x, const char *provider_id, usec_t removed_at) {
         Entry *e;
 
         rehash_step(x, HASH_STEP_BUCKETS);
         e = find(x, provider_id);
         if (!e)
                 return -ENOENT;
+        if (e->updated_at > removed_at)
+                return 0; /* written again since */
         unlink_entry(x, e);
         free(e);
-        return 0;
+        return 1;
+}
+
+int discovery_index_remove(DiscoveryIndex *x, const char *provider_id) {
+        int r = discovery_index_remove_before(x, provider_id, USEC_INFINITY);
+
+        return r < 0 ? r : 0;
 }
 
 static const Entry *find_fresh(DiscoveryIndex *x, const char *provider_id, usec_t fresh_after) {

@@ -35,6 +35,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DiscoveryIndex *, discovery_index_free);
 int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a);
 /* -ENOENT when absent. */
 int discovery_index_remove(DiscoveryIndex *x, const char *provider_id);
+/* Removes it only if not written after removed_at (another instance's DELETE, told later than
+ * a newer write may be): 1 removed, 0 kept, -ENOENT when absent. */
+int discovery_index_remove_before(DiscoveryIndex *x, const char *provider_id, usec_t removed_at);
 
 /* The advertisement's created_at when it is fresh (refreshed since fresh_after), else
  * -ENOENT: a new write keeps it, as the SQL store always did. */

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "daemon-util.h"
+#include "discovery-database-url.h"
 #include "discovery-manager.h"
 #include "json-util.h"
 #include "log.h"
@@ -63,6 +64,7 @@ Manager *manager_free(Manager *m) {
         nonce_cache_free(m->nonces);
         sd_event_unref(m->event);
         discovery_settings_done(&m->settings);
+        free(m->store_location);
         free(m);
         return NULL;
 }
@@ -284,7 +286,8 @@ static void store_expire_next(Manager *m) {
 static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        if (!m->store_sweeping) {
+        /* (Not while a shared store is unreachable: said once already, when it went.) */
+        if (!m->store_sweeping && !m->store_unreachable) {
                 m->store_sweeping = true;
                 store_expire_next(m);
         }
@@ -301,8 +304,79 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* ---- a shared store: the other instances' writes, and whether it is reachable ---- */
+
+static int on_followed_upsert(const StoredAdvertisement *a, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        /* Older than what is held: ignored by the index. */
+        r = discovery_index_put(m->index, a);
+        if (r < 0)
+                log_debug_errno(r, "Failed to serve the advertisement of %s written by another instance, ignoring: %m",
+                                a->provider_id);
+        return 0;
+}
+
+static void on_followed_remove(const char *provider_id, usec_t removed_at, void *userdata) {
+        Manager *m = userdata;
+
+        (void) discovery_index_remove_before(m->index, provider_id, removed_at);
+}
+
+static void on_store_health(bool healthy, const char *reason, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->store_unreachable == !healthy)
+                return;
+        m->store_unreachable = !healthy;
+        if (healthy)
+                log_info("Advertisement store %s reachable again: %s.", m->store_location, reason);
+        else if (!m->sweep_timer) /* not serving yet: loading waits for it */
+                log_warning("Advertisement store %s unreachable, waiting for it: %s.", m->store_location, reason);
+        else
+                log_warning("Advertisement store %s unreachable, answering writes and /health with 503 until it is back: %s.",
+                            m->store_location, reason);
+        daemon_notify_status(healthy ? "Serving advertisements." : "Degraded: the advertisement store is unreachable.");
+}
+
+bool manager_store_reachable(const Manager *m) {
+        return !m->store_unreachable;
+}
+
+static int open_store_postgresql(Manager *m) {
+        const DiscoveryStoreFollower follower = {
+                .upserted = on_followed_upsert,
+                .removed = on_followed_remove,
+                .health = on_store_health,
+                .userdata = m,
+        };
+        int r;
+
+        /* Never the password in a message. */
+        r = database_url_redact(m->settings.database_url, &m->store_location);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse DatabaseURL=: %m");
+
+        /* Connects on the loop, from here on; load() waits for it. */
+        r = discovery_store_postgresql_ops.open(m->event, m->settings.database_url, &m->store);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open database %s: %m", m->store_location);
+        r = m->store->ops->follow(m->store, &follower);
+        if (r < 0)
+                return log_error_errno(r, "Failed to follow database %s: %m", m->store_location);
+        return 0;
+}
+
 static int open_store(Manager *m) {
         int r;
+
+        if (m->settings.database_url)
+                return open_store_postgresql(m);
+
+        m->store_location = strdup(m->settings.database_path);
+        if (!m->store_location)
+                return log_oom();
 
         if (mkdir(m->settings.database_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create %s: %m", m->settings.database_dir);
@@ -365,7 +439,7 @@ static int start_serving(Manager *m) {
         log_struct(LOG_INFO,
                    "MESSAGE_ID=" GOLEM_MESSAGE_SERVICE_STARTED,
                    "MESSAGE=golem-discoveryd ready, database %s, %" PRIu64 " live advertisement(s), advertisements expire after %" PRIu64 " s.",
-                   m->settings.database_path, discovery_index_count(m->index), m->settings.advertisement_ttl_sec);
+                   m->store_location, discovery_index_count(m->index), m->settings.advertisement_ttl_sec);
         daemon_notify_ready("Serving advertisements.");
         update_status(m);
         return 0;
@@ -388,8 +462,12 @@ static void on_loaded(int error, void *userdata) {
         int r = error;
 
         discovery_metrics_store_call(m->discovery_metrics, STORE_CALL_LOAD, m->load_queued, error);
-        if (r < 0)
-                log_error_errno(r, "Failed to load the advertisements from %s: %m", m->settings.database_path);
+        if (r == -ECANCELED)
+                return; /* stopped before it was loaded */
+        if (r == -EPROTONOSUPPORT)
+                log_error_errno(r, "Database %s was written by a newer golem-discoveryd.", m->store_location);
+        else if (r < 0)
+                log_error_errno(r, "Failed to load the advertisements from %s: %m", m->store_location);
         else
                 r = start_serving(m);
         if (r < 0)
@@ -422,7 +500,7 @@ int manager_start(Manager *m) {
         m->load_queued = now_monotonic();
         r = m->store->ops->load(m->store, manager_fresh_after(m), on_load_row, on_loaded, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to load the advertisements from %s: %m", m->settings.database_path);
+                return log_error_errno(r, "Failed to load the advertisements from %s: %m", m->store_location);
         return 0;
 }
 

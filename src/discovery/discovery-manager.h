@@ -23,6 +23,8 @@ typedef struct Manager {
         uint64_t expired;   /* by the index since the last sweep */
         uint64_t store_expired;
         bool store_sweeping;
+        char *store_location; /* for messages: the file, or the URL without its password */
+        bool store_unreachable; /* a shared store (PostgreSQL) lost: /health says degraded */
         usec_t store_expire_queued, load_queued; /* CLOCK_MONOTONIC, for the metrics */
         Metrics *metrics;   /* NULL: Metrics=no */
         DiscoveryMetrics *discovery_metrics;
@@ -37,6 +39,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
  * listening sockets, arms the sweepers and says READY=1 (the daemon serves only then). */
 int manager_start(Manager *m);
 int manager_run(Manager *m);
+
+/* False while a shared store (PostgreSQL) is unreachable: /health answers 503 "degraded",
+ * writes fail with -ENOTCONN (503), reads are served from memory. */
+bool manager_store_reachable(const Manager *m);
 
 /* Everything older than this is expired. */
 usec_t manager_fresh_after(const Manager *m);

@@ -23,12 +23,14 @@ static const double store_buckets[] = {
 struct DiscoveryMetrics {
         Metrics *registry;
         Manager *manager;
-        Metric *live, *upserts, *deletes, *expired, *store_seconds, *store_errors;
+        Metric *live, *upserts, *deletes, *expired, *store_seconds, *store_errors, *store_up;
 };
 
 static void collect(Metrics *registry, void *userdata) {
         DiscoveryMetrics *dm = userdata;
         uint64_t verified, unverified;
+
+        metric_set(dm->store_up, metric_series(dm->store_up, 0, 0, 0), manager_store_reachable(dm->manager) ? 1 : 0);
 
         if (manager_count_live(dm->manager, &verified, &unverified) < 0)
                 return; /* the last values stay */
@@ -83,6 +85,12 @@ int discovery_metrics_new(Metrics *registry, Manager *m, DiscoveryMetrics **ret)
                                 .help = "Store operations that failed, by operation.",
                                 .type = METRIC_COUNTER, .labels = { operation }, .n_labels = 1,
                         }, &dm->store_errors);
+        if (r >= 0)
+                r = metrics_add(registry, &(MetricDef) {
+                                .name = "golem_discovery_store_up",
+                                .help = "1 while the advertisement store is reachable, 0 while a shared store (PostgreSQL) is not (writes and /health answer 503).",
+                                .type = METRIC_GAUGE,
+                        }, &dm->store_up);
         if (r >= 0)
                 r = metrics_add_collector(registry, collect, dm);
         if (r < 0)

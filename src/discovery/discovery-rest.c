@@ -11,12 +11,26 @@
 
 /* The advertisement resource family: /api/v1/advertisements[/{provider_id}]. */
 
+/* 200 {"status":"healthy"}; while a shared store is unreachable 503 {"status":"degraded"} with
+ * the error envelope, so that a load balancer's check takes this instance out meanwhile. */
 static int reply_health(HttpRequest *req, void *userdata) {
-        _cleanup_json_ json_object *o = json_object_new_object();
+        _cleanup_json_ json_object *o = json_object_new_object(), *detail = NULL;
+        Manager *m = userdata;
+        bool reachable = manager_store_reachable(m);
 
-        if (!o || json_object_object_add(o, "status", json_object_new_string("healthy")) < 0)
+        if (!o || json_object_object_add(o, "status", json_object_new_string(reachable ? "healthy" : "degraded")) < 0)
                 return -ENOMEM;
-        return http_reply_json(req, 200, o);
+        if (reachable)
+                return http_reply_json(req, 200, o);
+
+        detail = json_object_new_object();
+        if (!detail ||
+            json_object_object_add(detail, "code", json_object_new_string("ADV_001")) < 0 ||
+            json_object_object_add(detail, "message",
+                                   json_object_new_string("The advertisement store is unreachable")) < 0 ||
+            json_object_object_add(o, "detail", TAKE_PTR(detail)) < 0)
+                return -ENOMEM;
+        return http_reply_json(req, 503, o);
 }
 
 /* openapi/golem-discovery.json, built in. */
@@ -27,7 +41,11 @@ static int reply_openapi(HttpRequest *req, void *userdata) {
 /* Every store failure is a 503 with the envelope: -EDQUOT (disk full), -ENOTCONN (store
  * unreachable), -EIO and the rest; the message says which. */
 static int reply_store_error(HttpRequest *req, int r) {
-        log_error_errno(r, "Advertisement store failed: %m");
+        /* Unreachable: said once when it went (discovery-manager.c), not once per request. */
+        if (r == -ENOTCONN)
+                log_debug_errno(r, "Advertisement store failed: %m");
+        else
+                log_error_errno(r, "Advertisement store failed: %m");
         if (r == -EDQUOT)
                 return http_reply_error(req, 503, "ADV_001", "The advertisement store failed: its disk is full");
         if (r == -ENOTCONN)

@@ -2,7 +2,7 @@
 #pragma once
 
 /* THE CONTRACT (session 5) between the in-memory index and the durable stores (SQLite, the
- * embedded default; PostgreSQL for several instances). (Written as discovery-store-async.h;
+ * embedded default; PostgreSQL for several instances). (Written as discovery-store.h;
  * it replaced the synchronous store interface once the index landed.)
  *
  * Reads are served from the in-memory index (discovery-index.h); a store is the durable record

@@ -121,7 +121,8 @@ int config_parse_file(const ConfigItem *items, size_t n_items, const char *path,
                 }
                 r = item->parse(item, value, (uint8_t *) settings + item->offset);
                 if (r < 0) {
-                        r = set_error(ret_error, "%s:%u: %s=%s: %s", path, line_no, key, value, value_error(r));
+                        r = set_error(ret_error, "%s:%u: %s=%s: %s", path, line_no, key,
+                                      item->secret ? "(hidden)" : value, value_error(r));
                         break;
                 }
         }
@@ -180,7 +181,8 @@ int config_load(const ConfigItem *items, size_t n_items, const char *path, void 
                         continue;
                 r = items[i].parse(items + i, v, (uint8_t *) settings + items[i].offset);
                 if (r < 0)
-                        return set_error(ret_error, "%s=%s: %s", name, v, value_error(r));
+                        return set_error(ret_error, "%s=%s: %s", name, items[i].secret ? "(hidden)" : v,
+                                         value_error(r));
         }
         return 0;
 }

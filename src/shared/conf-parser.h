@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ struct ConfigItem {
         size_t offset;      /* of the field in the settings struct */
         uint64_t min, max;  /* for the number parsers */
         const char *env_old; /* a name the variable had before, still read when env is unset */
+        bool secret;         /* may hold a password: an error names the key, not the value */
 };
 
 /* Loads path (missing is fine), its drop-ins and the environment into settings.

@@ -1002,6 +1002,11 @@ def discovery_daemon(binary=None, db_dir=None, host="127.0.0.1",
         "GOLEM_DISCOVERY_DATABASE_DIR": db_dir,
         "GOLEM_DISCOVERY_RATE_LIMIT_PER_MINUTE": "0",
     })
+    # The same cases against the PostgreSQL store (tests/meson.build runs them
+    # under "golempg.py run --"): a database of its own per database dir.
+    if os.environ.get("GOLEMTEST_DISCOVERY_STORE") == "postgresql":
+        import golempg
+        d.env["GOLEM_DISCOVERY_DATABASE_URL"] = golempg.database_url_for(db_dir)
     for key, value in settings.items():
         d.env["GOLEM_DISCOVERY_" + key] = str(value)
     return d
