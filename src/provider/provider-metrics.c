@@ -26,16 +26,6 @@ struct ProviderMetrics {
         Metric *driver_errors;                  /* declared with the driver */
 };
 
-static const char *const vm_state_values[_VM_STATE_MAX] = {
-        [VM_CREATING] = "creating",
-        [VM_RUNNING] = "running",
-        [VM_STOPPING] = "stopping",
-        [VM_STOPPED] = "stopped",
-        [VM_STARTING] = "starting",
-        [VM_DELETING] = "deleting",
-        [VM_ERROR] = "error",
-};
-
 /* A create runs for seconds (multipass downloads an image the first time: minutes). */
 static const double create_buckets[] = { 1, 2, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1200 };
 
@@ -74,7 +64,7 @@ int provider_metrics_new(Metrics *registry, ProviderMetrics **ret) {
                         .name = "golem_provider_vms",
                         .help = "VMs by state (every state listed, 0 included).",
                         .type = METRIC_GAUGE,
-                        .labels = { { "state", vm_state_values, _VM_STATE_MAX } },
+                        .labels = { { "state", vm_state_table, _VM_STATE_MAX } },
                         .n_labels = 1,
                 }, &pm->vms);
         for (Resource i = 0; r >= 0 && i < _RESOURCE_MAX; i++) {

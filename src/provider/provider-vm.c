@@ -6,7 +6,7 @@
 #include "parse-util.h"
 #include "provider-vm.h"
 
-static const char *const vm_state_table[_VM_STATE_MAX] = {
+const char *const vm_state_table[_VM_STATE_MAX] = {
         [VM_CREATING] = "creating",
         [VM_RUNNING] = "running",
         [VM_STOPPING] = "stopping",

@@ -26,6 +26,8 @@ typedef enum VMState {
         _VM_STATE_INVALID = -EINVAL,
 } VMState;
 
+/* Every state's name, by VMState (the metrics label them all). */
+extern const char *const vm_state_table[_VM_STATE_MAX];
 DECLARE_STRING_TABLE_LOOKUP(vm_state, VMState);
 
 /* Resources, VMSize, vm_size_resources(), VM_*_MAX, vm_image_valid(): src/shared/vm-spec.h. */
