@@ -59,20 +59,24 @@ typedef struct Node {
         uint64_t platforms;
 } Node;
 
+#define PLATFORM_BIT_NONE UINT8_MAX
+
 typedef struct Entry {
+        /* What a walk down a tree reads of each node, together: fewer cache lines per node. */
         Node by_all, by_country;
+        int64_t cpu, memory, storage;
+        bool verified;
+        uint8_t platform_bit; /* platform's (platform_bit()), or PLATFORM_BIT_NONE */
+        uint16_t country_index; /* of its tree in countries[] */
+        char country[3];
+
         struct Entry *hash_next;
         struct Entry *older, *newer; /* the expiry list */
         uint64_t hash;
-        int64_t cpu, memory, storage;
         usec_t created_at, updated_at;
         const char *platform; /* NULL or in data */
         const char *document; /* in data */
         size_t document_size;
-        bool verified;
-        char country[3];
-        uint16_t country_index; /* of its tree in countries[] */
-        uint8_t platform_bit; /* platform's, if any: platform_bit() */
         char provider_id[]; /* then the platform and the document */
 } Entry;
 
@@ -150,7 +154,7 @@ static uint32_t node_size(const Node *n) {
 }
 
 static uint64_t entry_platforms(const Entry *e) {
-        return e->platform ? UINT64_C(1) << e->platform_bit : 0;
+        return e->platform_bit != PLATFORM_BIT_NONE ? UINT64_C(1) << e->platform_bit : 0;
 }
 
 /* Recomputes what n keeps of its subtree from its children's. */
@@ -172,6 +176,15 @@ static void node_update(Node *n, size_t offset) {
                 n->max_storage = MAX(n->max_storage, c->max_storage);
                 n->platforms |= c->platforms;
         }
+}
+
+/* Counts e into what n keeps of its subtree: one more below it, without reading the other
+ * children (a cache miss each, at 10^6). */
+static void node_add(Node *n, const Entry *e) {
+        n->size++;
+        n->max_memory = MAX(n->max_memory, e->memory);
+        n->max_storage = MAX(n->max_storage, e->storage);
+        n->platforms |= entry_platforms(e);
 }
 
 /* Splits t into the nodes before key (*l) and the others (*r). */
@@ -204,7 +217,7 @@ static Node *treap_insert(Node *t, Node *n, const Key *key, size_t offset) {
                 t->left = treap_insert(t->left, n, key, offset);
         else
                 t->right = treap_insert(t->right, n, key, offset);
-        node_update(t, offset);
+        node_add(t, node_entry(n, offset));
         return t;
 }
 
@@ -574,7 +587,7 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
         entry_set(e, a);
         e->hash = id_hash(x, e->provider_id);
         e->country_index = (uint16_t) country;
-        e->platform_bit = e->platform ? (uint8_t) platform_bit(x, e->platform) : 0;
+        e->platform_bit = e->platform ? (uint8_t) platform_bit(x, e->platform) : PLATFORM_BIT_NONE;
         e->by_all = e->by_country = (Node) { .priority = (uint32_t) next_random(x) };
         node_update(&e->by_all, offsetof(Entry, by_all));
         node_update(&e->by_country, offsetof(Entry, by_country));
@@ -703,7 +716,7 @@ static int verify_subtree(const DiscoveryIndex *x, const Node *t, size_t offset,
         *prev = t;
         if (country >= 0 && e->country_index != country)
                 return -EUCLEAN;
-        if (e->platform && e->platform_bit != platform_bit(x, e->platform))
+        if (e->platform_bit != (e->platform ? platform_bit(x, e->platform) : PLATFORM_BIT_NONE))
                 return -EUCLEAN;
         if (t->right) {
                 r = verify_subtree(x, t->right, offset, country, prev, &right);
