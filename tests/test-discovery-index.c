@@ -10,7 +10,7 @@
 #define TTL SEC(300)
 
 typedef struct Ref {
-        char id[16];
+        char id[24];
         char country[3];
         char platform[8]; /* "" none */
         int64_t cpu, memory, storage;
@@ -20,11 +20,17 @@ typedef struct Ref {
         bool present;
 } Ref;
 
-#define REF_IDS 400
-static Ref refs[REF_IDS];
+#define REF_IDS_MAX 20000
+static Ref refs[REF_IDS_MAX];
+static size_t n_refs; /* the ids in use: p000 to p<n_refs - 1> */
 
 static const char *const countries[] = { "SE", "FI", "US", "DE", "AZ" };
 static const char *const platforms[] = { "", "linux", "arm" };
+/* Held by about one in RARE: what a query for it finds only by pruning the subtrees without it. */
+#define RARE 100
+#define RARE_MEMORY 1000
+#define RARE_STORAGE 5000
+#define RARE_PLATFORM "riscv"
 
 static uint64_t rnd_state = 0x9E3779B97F4A7C15ULL;
 static uint64_t rnd(uint64_t n) {
@@ -70,13 +76,14 @@ static void put(DiscoveryIndex *x, size_t i, usec_t now) {
         if (which == 0 || which == 2)
                 r->cpu = (int64_t) rnd(6) + 1;
         if (which == 0 || which == 3)
-                r->memory = (int64_t) rnd(4) * 16 + 1;
+                r->memory = rnd(RARE) == 0 ? RARE_MEMORY + (int64_t) rnd(50) : (int64_t) rnd(4) * 16 + 1;
         if (which == 0 || which == 4)
-                r->storage = (int64_t) rnd(3) * 100 + 1;
+                r->storage = rnd(RARE) == 0 ? RARE_STORAGE + (int64_t) rnd(50) : (int64_t) rnd(3) * 100 + 1;
         if (which == 0 || which == 5)
                 r->verified = rnd(3) == 0;
         if (!r->present || rnd(4) == 0)
-                snprintf(r->platform, sizeof(r->platform), "%s", platforms[rnd(ELEMENTSOF(platforms))]);
+                snprintf(r->platform, sizeof(r->platform), "%s",
+                         rnd(RARE) == 0 ? RARE_PLATFORM : platforms[rnd(ELEMENTSOF(platforms))]);
 
         if (discovery_index_created_at(x, r->id, now - TTL, &created) >= 0) {
                 ASSERT_TRUE(fresh);
@@ -111,13 +118,14 @@ static int ref_cmp(const void *a, const void *b) {
 
 /* The answer, by brute force. */
 static char *ref_query(const AdvertisementQuery *q, usec_t fresh_after) {
-        const Ref *match[REF_IDS];
+        _cleanup_free_ const Ref **match = malloc(n_refs * sizeof(Ref *));
         size_t n = 0, size = 0;
-        char *s = malloc(REF_IDS * 100 + 3);
+        char *s = malloc(n_refs * 100 + 3);
         uint64_t emitted = 0;
 
+        ASSERT_NOT_NULL(match);
         ASSERT_NOT_NULL(s);
-        for (size_t i = 0; i < REF_IDS; i++) {
+        for (size_t i = 0; i < n_refs; i++) {
                 const Ref *r = refs + i;
 
                 if (!r->present || r->updated_at < fresh_after || r->cpu < q->cpu || r->memory < q->memory ||
@@ -146,19 +154,21 @@ static AdvertisementQuery random_query(void) {
 
         if (rnd(2))
                 q.cpu = (int64_t) rnd(7);
+        /* Minimums most have, and ones only the rare few have (or none: past them). */
         if (rnd(4) == 0)
-                q.memory = (int64_t) rnd(70);
+                q.memory = rnd(3) == 0 ? RARE_MEMORY + (int64_t) rnd(60) : (int64_t) rnd(70);
         if (rnd(4) == 0)
-                q.storage = (int64_t) rnd(300);
+                q.storage = rnd(3) == 0 ? RARE_STORAGE + (int64_t) rnd(60) : (int64_t) rnd(300);
         if (rnd(2))
                 snprintf(q.country, sizeof(q.country), "%s", rnd(6) == 0 ? "GB" : countries[rnd(ELEMENTSOF(countries))]);
         if (rnd(4) == 0)
-                snprintf(q.platform, sizeof(q.platform), "%s", rnd(5) == 0 ? "none" : platforms[1 + rnd(2)]);
+                snprintf(q.platform, sizeof(q.platform), "%s",
+                         rnd(5) == 0 ? "none" : rnd(3) == 0 ? RARE_PLATFORM : platforms[1 + rnd(2)]);
         q.verified_only = rnd(4) == 0;
         if (rnd(2))
                 q.limit = rnd(3) == 0 ? 1 : 1 + rnd(40);
         if (rnd(2))
-                q.offset = rnd(4) == 0 ? rnd(REF_IDS * 2) : rnd(30);
+                q.offset = rnd(4) == 0 ? rnd(n_refs * 2) : rnd(30);
         if (rnd(20) == 0)
                 q.offset = UINT64_MAX;
         return q;
@@ -179,11 +189,11 @@ static void check_query(DiscoveryIndex *x, const AdvertisementQuery *q, usec_t f
 static void check_counts_and_gets(DiscoveryIndex *x, usec_t fresh_after) {
         uint64_t n = 0, verified = 0;
 
-        for (size_t i = 0; i < REF_IDS; i++) {
+        for (size_t i = 0; i < n_refs; i++) {
                 const Ref *r = refs + i;
                 const char *d = NULL;
                 size_t size;
-                char id[16];
+                char id[24];
 
                 snprintf(id, sizeof(id), "p%03zu", i);
                 TEST_CONTEXT("get %s", id);
@@ -202,22 +212,29 @@ static void check_counts_and_gets(DiscoveryIndex *x, usec_t fresh_after) {
         ASSERT_EQ_UINT(discovery_index_count_verified(x), verified);
 }
 
-TEST(randomized_against_brute_force) {
+/* Random writes, removes, sweeps and queries among ids providers, after writes of the first
+ * fill of them in a row; now and then a pause of up to gap_max seconds. The trees are checked
+ * (discovery_index_verify()) after writes: every one for a small index, now and then else. */
+static void random_rounds(size_t ids, size_t fill, unsigned rounds, uint64_t gap_max) {
         _cleanup_(discovery_index_freep) DiscoveryIndex *x = NULL;
         usec_t now = T0;
 
         ASSERT_OK(discovery_index_new(&x));
         memset(refs, 0, sizeof(refs));
+        n_refs = ids;
+        for (size_t i = 0; i < fill; i++)
+                put(x, i, now += 1);
+        ASSERT_OK(discovery_index_verify(x));
 
-        for (unsigned round = 0; round < 3000; round++) {
+        for (unsigned round = 0; round < rounds; round++) {
                 uint64_t op = rnd(100);
 
-                now += rnd(4) == 0 ? SEC(rnd(60)) : rnd(1000);
+                now += rnd(4) == 0 ? SEC(rnd(gap_max)) : rnd(1000);
                 if (op < 55)
-                        put(x, rnd(REF_IDS), now);
+                        put(x, rnd(n_refs), now);
                 else if (op < 62) {
-                        size_t i = rnd(REF_IDS);
-                        char id[16];
+                        size_t i = rnd(n_refs);
+                        char id[24];
 
                         snprintf(id, sizeof(id), "p%03zu", i);
                         TEST_CONTEXT("remove %s", id);
@@ -230,12 +247,12 @@ TEST(randomized_against_brute_force) {
                         /* A bounded sweep: the oldest stale ones go first. */
                         size_t max = rnd(5) == 0 ? SIZE_MAX : rnd(10), n, stale = 0, removed = 0;
 
-                        for (size_t i = 0; i < REF_IDS; i++)
+                        for (size_t i = 0; i < n_refs; i++)
                                 stale += refs[i].present && refs[i].updated_at < now - TTL;
                         n = discovery_index_expire(x, now - TTL, max);
                         ASSERT_EQ_UINT(n, MIN(max, stale));
-                        for (size_t i = 0; i < REF_IDS; i++) {
-                                char id[16];
+                        for (size_t i = 0; i < n_refs; i++) {
+                                char id[24];
                                 const char *d;
                                 size_t size;
 
@@ -258,10 +275,24 @@ TEST(randomized_against_brute_force) {
                         /* Asked again: the same (from the cache when nothing is stale). */
                         check_query(x, &q, now - TTL);
                 }
+                if (op < 70 && (ids < 1000 || round % 50 == 0))
+                        ASSERT_OK(discovery_index_verify(x));
                 if (round % 100 == 0)
                         check_counts_and_gets(x, now - TTL);
         }
+        ASSERT_OK(discovery_index_verify(x));
         check_counts_and_gets(x, now - TTL);
+}
+
+TEST(randomized_against_brute_force) {
+        random_rounds(400, 0, 3000, 60);
+}
+
+/* Enough for the walks of memory, storage and platform minimums to skip whole subtrees (a few
+ * hundred hold the rare values among 20000), at every kind of offset; most stay fresh until
+ * the last rounds, when the first fill goes stale and is swept. */
+TEST(pruned_walks_against_brute_force) {
+        random_rounds(REF_IDS_MAX, REF_IDS_MAX, 1500, 3);
 }
 
 TEST(order_and_offsets_exact) {
@@ -272,9 +303,10 @@ TEST(order_and_offsets_exact) {
          * and of each country against the reference. */
         ASSERT_OK(discovery_index_new(&x));
         memset(refs, 0, sizeof(refs));
-        for (size_t i = 0; i < REF_IDS; i++)
+        n_refs = 400;
+        for (size_t i = 0; i < n_refs; i++)
                 put(x, i, now += 1);
-        for (uint64_t offset = 0; offset <= REF_IDS; offset += 7)
+        for (uint64_t offset = 0; offset <= n_refs; offset += 7)
                 for (uint64_t limit = 1; limit <= 50; limit += 12) {
                         AdvertisementQuery q = { .limit = limit, .offset = offset };
 
@@ -298,6 +330,7 @@ TEST(cache_invalidated_by_writes) {
 
         ASSERT_OK(discovery_index_new(&x));
         memset(refs, 0, sizeof(refs));
+        n_refs = 400;
         put(x, 1, now);
         snprintf(refs[1].country, sizeof(refs[1].country), "SE");
         {
@@ -397,7 +430,7 @@ TEST(many_resize) {
         /* Enough for several incremental doublings of the table; every id found throughout. */
         ASSERT_OK(discovery_index_new(&x));
         for (unsigned i = 0; i < 50000; i++) {
-                char id[16], doc[32];
+                char id[24], doc[32];
                 StoredAdvertisement a = {
                         .provider_id = id, .country = "SE", .cpu = 1, .memory = 1, .storage = 1,
                         .document = doc, .updated_at = T0 + i,

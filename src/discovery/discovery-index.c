@@ -18,12 +18,22 @@
  * a query whose filters are at most country, cpu and verified is one or two ranges of ranks:
  * their bounds are found by rank in O(log n), the offset-th match by selection in O(log n),
  * and the answer costs O(log n + limit) whatever the offset. This is what full-list paging
- * (limit/offset) needs: it does not get slower with the offset. A memory, storage or platform
- * minimum cuts no prefix; such a query walks the ranges above in order, skipping what does
- * not match, so its cost grows with the matches it skips (the offset) but not with what the
- * country or cpu filters excluded. A counted skip list would do the same with more memory per
- * node (several forward pointers and widths); one tree per combination of filters would
- * multiply the memory. Treap priorities are random: expected depth ~2 ln n (28 at 10^6).
+ * (limit/offset) needs: it does not get slower with the offset. A counted skip list would do
+ * the same with more memory per node (several forward pointers and widths); one tree per
+ * combination of filters would multiply the memory. Treap priorities are random: expected
+ * depth ~2 ln n (28 at 10^6).
+ *
+ * Memory, storage and platform minimums cut no prefix: such a query walks the ranges above in
+ * order, and would visit every node that does not match (a client can ask for a memory only
+ * a few hold, at 10^6 advertisements). So each node also keeps, like its size, what its subtree
+ * holds at most: the largest memory, the largest storage, and a mask of its platforms (each
+ * platform hashed with the index's seed to one of 64 bits, so that no one can pick names that
+ * collide with a given one). The walk does not go into a subtree whose largest memory or
+ * storage is below the minimums or whose mask lacks the platform's bit: what it visits is the
+ * paths to the matches (and to the bounds of the ranges), O((k + 1) log n) for k matches, not
+ * what they skip. A shared bit is only a hint: every entry is still compared. The offset of
+ * such a query is not a rank: the matches it skips are visited (O((offset + limit + 1) log n)),
+ * and only queries without these filters page by rank in O(log n + limit).
  *
  * Lookup by provider_id: a chained hash table, keyed with a random seed (ids come from
  * outside), that doubles incrementally: while an old table is still live, each operation
@@ -32,8 +42,8 @@
  * Expiry: every advertisement is on a list ordered by updated_at (a write moves it to the
  * tail, being the newest), so the stale ones are at the head and leave in bounded steps.
  *
- * Memory, about 150 bytes per advertisement besides its id and document (~300 bytes): ~450
- * MB for a million. */
+ * Memory, about 200 bytes per advertisement besides its id and document (~300 bytes; the
+ * subtree maximums and masks are 48 of them, 24 per tree): ~500 MB for a million. */
 
 #define HASH_STEP_BUCKETS 8          /* old buckets moved per operation while resizing */
 #define CACHE_SLOTS 8                /* answers kept per generation */
@@ -44,21 +54,29 @@
 typedef struct Node {
         struct Node *left, *right;
         uint32_t priority, size;
+        /* Of the subtree: the largest memory and storage, and the platforms' bits. */
+        int64_t max_memory, max_storage;
+        uint64_t platforms;
 } Node;
 
+#define PLATFORM_BIT_NONE UINT8_MAX
+
 typedef struct Entry {
+        /* What a walk down a tree reads of each node, together: fewer cache lines per node. */
         Node by_all, by_country;
+        int64_t cpu, memory, storage;
+        bool verified;
+        uint8_t platform_bit; /* platform's (platform_bit()), or PLATFORM_BIT_NONE */
+        uint16_t country_index; /* of its tree in countries[] */
+        char country[3];
+
         struct Entry *hash_next;
         struct Entry *older, *newer; /* the expiry list */
         uint64_t hash;
-        int64_t cpu, memory, storage;
         usec_t created_at, updated_at;
         const char *platform; /* NULL or in data */
         const char *document; /* in data */
         size_t document_size;
-        bool verified;
-        char country[3];
-        uint16_t country_index; /* of its tree in countries[] */
         char provider_id[]; /* then the platform and the document */
 } Entry;
 
@@ -135,8 +153,38 @@ static uint32_t node_size(const Node *n) {
         return n ? n->size : 0;
 }
 
-static void node_update(Node *n) {
-        n->size = 1 + node_size(n->left) + node_size(n->right);
+static uint64_t entry_platforms(const Entry *e) {
+        return e->platform_bit != PLATFORM_BIT_NONE ? UINT64_C(1) << e->platform_bit : 0;
+}
+
+/* Recomputes what n keeps of its subtree from its children's. */
+static void node_update(Node *n, size_t offset) {
+        const Entry *e = node_entry(n, offset);
+        const Node *children[2] = { n->left, n->right };
+
+        n->size = 1;
+        n->max_memory = e->memory;
+        n->max_storage = e->storage;
+        n->platforms = entry_platforms(e);
+        for (size_t i = 0; i < ELEMENTSOF(children); i++) {
+                const Node *c = children[i];
+
+                if (!c)
+                        continue;
+                n->size += c->size;
+                n->max_memory = MAX(n->max_memory, c->max_memory);
+                n->max_storage = MAX(n->max_storage, c->max_storage);
+                n->platforms |= c->platforms;
+        }
+}
+
+/* Counts e into what n keeps of its subtree: one more below it, without reading the other
+ * children (a cache miss each, at 10^6). */
+static void node_add(Node *n, const Entry *e) {
+        n->size++;
+        n->max_memory = MAX(n->max_memory, e->memory);
+        n->max_storage = MAX(n->max_storage, e->storage);
+        n->platforms |= entry_platforms(e);
 }
 
 /* Splits t into the nodes before key (*l) and the others (*r). */
@@ -153,7 +201,7 @@ static void treap_split(Node *t, const Key *key, size_t offset, Node **l, Node *
                 treap_split(t->left, key, offset, l, &t->left);
                 *r = t;
         }
-        node_update(t);
+        node_update(t, offset);
 }
 
 static Node *treap_insert(Node *t, Node *n, const Key *key, size_t offset) {
@@ -161,7 +209,7 @@ static Node *treap_insert(Node *t, Node *n, const Key *key, size_t offset) {
                 return n;
         if (n->priority > t->priority) {
                 treap_split(t, key, offset, &n->left, &n->right);
-                node_update(n);
+                node_update(n, offset);
                 return n;
         }
         Key k = entry_key(node_entry(t, offset));
@@ -169,22 +217,22 @@ static Node *treap_insert(Node *t, Node *n, const Key *key, size_t offset) {
                 t->left = treap_insert(t->left, n, key, offset);
         else
                 t->right = treap_insert(t->right, n, key, offset);
-        node_update(t);
+        node_add(t, node_entry(n, offset));
         return t;
 }
 
-static Node *treap_merge(Node *a, Node *b) {
+static Node *treap_merge(Node *a, Node *b, size_t offset) {
         if (!a)
                 return b;
         if (!b)
                 return a;
         if (a->priority > b->priority) {
-                a->right = treap_merge(a->right, b);
-                node_update(a);
+                a->right = treap_merge(a->right, b, offset);
+                node_update(a, offset);
                 return a;
         }
-        b->left = treap_merge(a, b->left);
-        node_update(b);
+        b->left = treap_merge(a, b->left, offset);
+        node_update(b, offset);
         return b;
 }
 
@@ -192,13 +240,13 @@ static Node *treap_erase(Node *t, Node *n, const Key *key, size_t offset) {
         if (!t)
                 return NULL;
         if (t == n)
-                return treap_merge(t->left, t->right);
+                return treap_merge(t->left, t->right, offset);
         Key k = entry_key(node_entry(t, offset));
         if (key_cmp(key, &k) < 0)
                 t->left = treap_erase(t->left, n, key, offset);
         else
                 t->right = treap_erase(t->right, n, key, offset);
-        node_update(t);
+        node_update(t, offset);
         return t;
 }
 
@@ -217,47 +265,70 @@ static uint64_t treap_rank(const Node *t, const Key *key, size_t offset) {
         return rank;
 }
 
-/* An in-order walk from a rank: the path's nodes still to visit. */
+/* The subtrees a walk goes into: those that may hold an entry with at least this memory and
+ * storage and (platform not 0) this platform bit. */
+typedef struct Prune {
+        int64_t memory, storage;
+        uint64_t platform;
+} Prune;
+
+#define PRUNE_NONE ((Prune) { INT64_MIN, INT64_MIN, 0 })
+
+static bool subtree_may_match(const Node *n, const Prune *p) {
+        return n->max_memory >= p->memory && n->max_storage >= p->storage &&
+               (n->platforms & p->platform) == p->platform;
+}
+
+/* An in-order walk from a rank, past the subtrees that cannot match: the path's nodes still to
+ * visit, with their ranks. */
 typedef struct Iter {
         const Node *stack[ITER_DEPTH_MAX];
+        uint64_t ranks[ITER_DEPTH_MAX];
         unsigned depth;
         size_t offset;
+        Prune prune;
 } Iter;
 
-static int iter_push(Iter *it, const Node *n) {
+static int iter_push(Iter *it, const Node *n, uint64_t rank) {
         if (it->depth >= ITER_DEPTH_MAX)
                 return -ELOOP; /* a treap this deep is a ~2^-100 event */
-        it->stack[it->depth++] = n;
+        it->stack[it->depth] = n;
+        it->ranks[it->depth++] = rank;
         return 0;
 }
 
-/* Positions it at the rank-th node (0-based); empty past the end. */
-static int iter_seek(Iter *it, const Node *t, uint64_t rank, size_t offset) {
+/* Positions it at the rank-th node (0-based), or the first after it in a subtree that may
+ * match; empty past the end. */
+static int iter_seek(Iter *it, const Node *t, uint64_t rank, size_t offset, const Prune *prune) {
+        uint64_t base = 0;
         int r;
 
         it->depth = 0;
         it->offset = offset;
-        while (t) {
+        it->prune = *prune;
+        while (t && subtree_may_match(t, prune)) {
                 uint64_t l = node_size(t->left);
 
                 if (rank < l) {
-                        r = iter_push(it, t);
+                        r = iter_push(it, t, base + l);
                         if (r < 0)
                                 return r;
                         t = t->left;
                 } else if (rank == l)
-                        return iter_push(it, t);
+                        return iter_push(it, t, base + l);
                 else {
                         rank -= l + 1;
+                        base += l + 1;
                         t = t->right;
                 }
         }
         return 0;
 }
 
-/* The current entry and a step to the next; NULL at the end. */
-static int iter_next(Iter *it, const Entry **ret) {
+/* The current entry and its rank, and a step to the next; NULL at the end. */
+static int iter_next(Iter *it, const Entry **ret, uint64_t *ret_rank) {
         const Node *n;
+        uint64_t base;
         int r;
 
         if (it->depth == 0) {
@@ -265,9 +336,11 @@ static int iter_next(Iter *it, const Entry **ret) {
                 return 0;
         }
         n = it->stack[--it->depth];
+        *ret_rank = it->ranks[it->depth];
         *ret = node_entry(n, it->offset);
-        for (const Node *c = n->right; c; c = c->left) {
-                r = iter_push(it, c);
+        base = *ret_rank + 1;
+        for (const Node *c = n->right; c && subtree_may_match(c, &it->prune); c = c->left) {
+                r = iter_push(it, c, base + node_size(c->left));
                 if (r < 0)
                         return r;
         }
@@ -472,10 +545,16 @@ static void entry_set(Entry *e, const StoredAdvertisement *a) {
         e->provider_id[offset + a->document_size] = 0;
 }
 
-/* Whether a sorts where e does, in the same trees. */
+/* Whether a sorts where e does, in the same trees, and leaves what the nodes on its paths keep
+ * of their subtrees as it is. */
 static bool same_place(const Entry *e, const StoredAdvertisement *a) {
         return e->verified == a->verified && e->cpu == a->cpu && e->memory == a->memory &&
-               e->storage == a->storage && streq(e->country, a->country);
+               e->storage == a->storage && streq(e->country, a->country) && streq_ptr(e->platform, a->platform);
+}
+
+/* The bit of platform in the nodes' masks. */
+static unsigned platform_bit(const DiscoveryIndex *x, const char *platform) {
+        return (unsigned) (client_key_hash(x->seed, (const uint8_t *) platform, strlen(platform)) & 63);
 }
 
 int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
@@ -492,8 +571,8 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
         if (old && old->updated_at > a->updated_at)
                 return 0;
 
-        /* A heartbeat: the same resources, a new document. Rewritten in place, nothing moves
-         * but its place on the expiry list. */
+        /* A heartbeat: the same resources and platform, a new document. Rewritten in place,
+         * nothing moves but its place on the expiry list. */
         if (old && same_place(old, a) && entry_size(a) <= malloc_usable_size(old)) {
                 entry_set(old, a);
                 list_remove(x, old);
@@ -508,7 +587,10 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
         entry_set(e, a);
         e->hash = id_hash(x, e->provider_id);
         e->country_index = (uint16_t) country;
-        e->by_all = e->by_country = (Node) { .priority = (uint32_t) next_random(x), .size = 1 };
+        e->platform_bit = e->platform ? (uint8_t) platform_bit(x, e->platform) : PLATFORM_BIT_NONE;
+        e->by_all = e->by_country = (Node) { .priority = (uint32_t) next_random(x) };
+        node_update(&e->by_all, offsetof(Entry, by_all));
+        node_update(&e->by_country, offsetof(Entry, by_country));
 
         if (old) {
                 unlink_entry(x, old);
@@ -609,6 +691,76 @@ uint64_t discovery_index_generation(const DiscoveryIndex *x) {
         return x->generation;
 }
 
+/* Checks the subtree t against a recount (into *ret) and its keys against the previous one in
+ * order (*prev, NULL before the first); the nodes' entries must be in tree country (or any, -1). */
+static int verify_subtree(const DiscoveryIndex *x, const Node *t, size_t offset, int country, const Node **prev,
+                          Node *ret) {
+        Node left = { .max_memory = INT64_MIN, .max_storage = INT64_MIN }, right = left, want;
+        const Entry *e = node_entry(t, offset);
+        Key k = entry_key(e);
+        int r;
+
+        if ((t->left && t->left->priority > t->priority) || (t->right && t->right->priority > t->priority))
+                return -EUCLEAN;
+        if (t->left) {
+                r = verify_subtree(x, t->left, offset, country, prev, &left);
+                if (r < 0)
+                        return r;
+        }
+        if (*prev) {
+                Key p = entry_key(node_entry(*prev, offset));
+
+                if (key_cmp(&p, &k) >= 0)
+                        return -EUCLEAN;
+        }
+        *prev = t;
+        if (country >= 0 && e->country_index != country)
+                return -EUCLEAN;
+        if (e->platform_bit != (e->platform ? platform_bit(x, e->platform) : PLATFORM_BIT_NONE))
+                return -EUCLEAN;
+        if (t->right) {
+                r = verify_subtree(x, t->right, offset, country, prev, &right);
+                if (r < 0)
+                        return r;
+        }
+
+        /* The recount, from the children's recounts. */
+        want = (Node) {
+                .size = 1 + left.size + right.size,
+                .max_memory = MAX(e->memory, MAX(left.max_memory, right.max_memory)),
+                .max_storage = MAX(e->storage, MAX(left.max_storage, right.max_storage)),
+                .platforms = entry_platforms(e) | left.platforms | right.platforms,
+        };
+        if (t->size != want.size || t->max_memory != want.max_memory || t->max_storage != want.max_storage ||
+            t->platforms != want.platforms)
+                return -EUCLEAN;
+        *ret = want;
+        return 0;
+}
+
+int discovery_index_verify(const DiscoveryIndex *x) {
+        uint64_t n = 0;
+        int r;
+
+        for (int c = -1; c < COUNTRIES; c++) {
+                const Node *t = c < 0 ? x->all : x->countries[c], *prev = NULL;
+                Node sum;
+
+                if (!t)
+                        continue;
+                r = verify_subtree(x, t, c < 0 ? offsetof(Entry, by_all) : offsetof(Entry, by_country), c, &prev, &sum);
+                if (r < 0)
+                        return r;
+                if (c < 0 && sum.size != x->n)
+                        return -EUCLEAN;
+                if (c >= 0)
+                        n += sum.size;
+        }
+        if (n != x->n || (x->n > 0) != !!x->all)
+                return -EUCLEAN;
+        return 0;
+}
+
 static int buffer_append(Buffer *b, const char *s, size_t n) {
         if (b->size + n + 1 > b->allocated) {
                 size_t a = MAX(b->allocated * 2, b->size + n + 1);
@@ -672,6 +824,7 @@ static int run_query(DiscoveryIndex *x, const AdvertisementQuery *q, usec_t fres
         const Node *t = x->all;
         uint64_t skip = q->offset, left = MIN(q->limit, (uint64_t) QUERY_LIMIT_MAX), n = 0;
         Range ranges[2];
+        Prune prune = PRUNE_NONE;
         bool exact;
         int r;
 
@@ -687,6 +840,12 @@ static int run_query(DiscoveryIndex *x, const AdvertisementQuery *q, usec_t fres
         ranges[1] = q->verified_only ? (Range) {} : group_range(t, false, q->cpu, offset);
         /* Every node of the ranges matches: the offset is a rank. */
         exact = q->memory <= 0 && q->storage <= 0 && !q->platform[0] && !discovery_index_has_stale(x, fresh_after);
+        if (!exact)
+                prune = (Prune) {
+                        .memory = q->memory,
+                        .storage = q->storage,
+                        .platform = q->platform[0] ? UINT64_C(1) << platform_bit(x, q->platform) : 0,
+                };
 
         r = buffer_append(b, "[", 1);
         if (r < 0)
@@ -705,16 +864,16 @@ static int run_query(DiscoveryIndex *x, const AdvertisementQuery *q, usec_t fres
                         rank += skip;
                         skip = 0;
                 }
-                r = iter_seek(&it, t, rank, offset);
+                r = iter_seek(&it, t, rank, offset, &prune);
                 if (r < 0)
                         return r;
-                for (; rank < ranges[i].end && left > 0; rank++) {
+                while (left > 0) {
                         const Entry *e;
 
-                        r = iter_next(&it, &e);
+                        r = iter_next(&it, &e, &rank);
                         if (r < 0)
                                 return r;
-                        if (!e)
+                        if (!e || rank >= ranges[i].end)
                                 break;
                         if (!exact && !entry_matches(e, q, fresh_after))
                                 continue;

@@ -61,3 +61,9 @@ uint64_t discovery_index_count(const DiscoveryIndex *x);
 uint64_t discovery_index_count_verified(const DiscoveryIndex *x);
 /* Bumped by every write. */
 uint64_t discovery_index_generation(const DiscoveryIndex *x);
+
+/* A self-check for the tests, linear in the size (not for the daemon): walks every tree and
+ * checks its order and heap shape, and what each node keeps of its subtree (size, the largest
+ * memory and storage, the platforms' mask) against a recount. 0, or -EUCLEAN for the first
+ * inconsistency found. */
+int discovery_index_verify(const DiscoveryIndex *x);
