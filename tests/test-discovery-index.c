@@ -401,6 +401,37 @@ TEST(bad_country) {
         ASSERT_EQ_UINT(discovery_index_count(x), 1);
 }
 
+/* A shared store echoes this instance's own writes (NOTIFY, then each catch-up): the row held,
+ * put again, changes nothing: not the generation, not its place on the expiry list. */
+TEST(echo_is_a_no_op) {
+        _cleanup_(discovery_index_freep) DiscoveryIndex *x = NULL;
+        StoredAdvertisement a = {
+                .provider_id = "a", .country = "SE", .cpu = 1, .memory = 1, .storage = 1,
+                .created_at = 1000, .updated_at = 1000, .document = "{\"a\":1}", .document_size = 7,
+        }, b = a;
+        uint64_t g;
+
+        b.provider_id = "b";
+        b.updated_at = 2000;
+        ASSERT_OK(discovery_index_new(&x));
+        ASSERT_OK(discovery_index_put(x, &a));
+        ASSERT_OK(discovery_index_put(x, &b));
+        g = discovery_index_generation(x);
+        ASSERT_OK(discovery_index_put(x, &a));
+        ASSERT_EQ_UINT(discovery_index_generation(x), g);
+        ASSERT_EQ_UINT(discovery_index_count(x), 2);
+        /* a is still the oldest: it alone expires before 2000. */
+        ASSERT_EQ_UINT(discovery_index_expire(x, 1500, 10), 1);
+        ASSERT_EQ_UINT(discovery_index_count(x), 1);
+        ASSERT_ERROR(discovery_index_remove(x, "a"), ENOENT);
+
+        /* The same time with another document is another write (two instances in one
+         * microsecond): taken. */
+        b.document = "{\"b\":2}";
+        ASSERT_OK(discovery_index_put(x, &b));
+        ASSERT_TRUE(discovery_index_generation(x) > g);
+}
+
 /* Another instance's DELETE, told after a newer write of the same provider: the write stays. */
 TEST(remove_before) {
         _cleanup_(discovery_index_freep) DiscoveryIndex *x = NULL;

@@ -570,6 +570,12 @@ int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a) {
         old = find(x, a->provider_id);
         if (old && old->updated_at > a->updated_at)
                 return 0;
+        /* The same write again (a shared store echoes this instance's own writes, and each
+         * catch-up reads them once more): nothing to do. Re-inserting it would walk the
+         * expiry list back from the newest entry to its place, once per echoed row. */
+        if (old && old->updated_at == a->updated_at && same_place(old, a) &&
+            old->document_size == a->document_size && memcmp(old->document, a->document, a->document_size) == 0)
+                return 0;
 
         /* A heartbeat: the same resources and platform, a new document. Rewritten in place,
          * nothing moves but its place on the expiry list. */

@@ -30,7 +30,8 @@ DiscoveryIndex *discovery_index_free(DiscoveryIndex *x);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DiscoveryIndex *, discovery_index_free);
 
 /* Inserts a, or replaces the advertisement of a->provider_id (everything is copied). A row
- * older than the one held (a->updated_at before its updated_at) is stale and ignored (0).
+ * older than the one held (a->updated_at before its updated_at) is stale and ignored (0), and
+ * so is the one held again (the same updated_at and document: an echo of this instance's write).
  * -EINVAL for a country that is not two letters A-Z; -ENOMEM. */
 int discovery_index_put(DiscoveryIndex *x, const StoredAdvertisement *a);
 /* -ENOENT when absent. */
