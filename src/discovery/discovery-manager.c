@@ -75,14 +75,6 @@ usec_t manager_fresh_after(const Manager *m) {
         return now > ttl ? now - ttl : 0;
 }
 
-int manager_count_live(Manager *m, uint64_t *ret_verified, uint64_t *ret_unverified) {
-        uint64_t verified = discovery_index_count_verified(m->index);
-
-        *ret_verified = verified;
-        *ret_unverified = discovery_index_count(m->index) - verified;
-        return 0;
-}
-
 /* STATUS=: the live advertisements, from the index's counter, at start and at each sweep. */
 static void update_status(Manager *m) {
         char status[128], when[32] = "";
@@ -330,6 +322,7 @@ static void on_store_health(bool healthy, const char *reason, void *userdata) {
         if (m->store_unreachable == !healthy)
                 return;
         m->store_unreachable = !healthy;
+        discovery_metrics_store_reachable(m->discovery_metrics, healthy);
         if (healthy)
                 log_info("Advertisement store %s reachable again: %s.", m->store_location, reason);
         else if (!m->sweep_timer) /* not serving yet: loading waits for it */
@@ -397,7 +390,7 @@ static int setup_metrics(Manager *m) {
                 return 0;
         r = metrics_new(&m->metrics);
         if (r >= 0)
-                r = discovery_metrics_new(m->metrics, m, &m->discovery_metrics);
+                r = discovery_metrics_new(m->metrics, m->index, &m->discovery_metrics);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the metrics: %m");
         return 0;

@@ -56,8 +56,6 @@ typedef void (*ManagerWriteDone)(int error, const char *document, size_t size, v
 int manager_store_advertisement(Manager *m, Advertisement *a, ManagerWriteDone done, void *userdata);
 /* Removes provider_id's advertisement: -ENOENT (for a 404) when none is live. */
 int manager_remove_advertisement(Manager *m, const char *provider_id, ManagerWriteDone done, void *userdata);
-/* The live advertisements, by whether they are verified (for the metrics). */
-int manager_count_live(Manager *m, uint64_t *ret_verified, uint64_t *ret_unverified);
 
 /* discovery-rest.c */
 extern const HttpRoute discovery_routes[];

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 
-#include "discovery-manager.h"
+#include "discovery-index.h"
 #include "discovery-metrics.h"
 #include "time-util.h"
 
@@ -22,23 +22,19 @@ static const double store_buckets[] = {
 
 struct DiscoveryMetrics {
         Metrics *registry;
-        Manager *manager;
+        const DiscoveryIndex *index;
         Metric *live, *upserts, *deletes, *expired, *store_seconds, *store_errors, *store_up;
 };
 
 static void collect(Metrics *registry, void *userdata) {
         DiscoveryMetrics *dm = userdata;
-        uint64_t verified, unverified;
+        uint64_t verified = discovery_index_count_verified(dm->index);
 
-        metric_set(dm->store_up, metric_series(dm->store_up, 0, 0, 0), manager_store_reachable(dm->manager) ? 1 : 0);
-
-        if (manager_count_live(dm->manager, &verified, &unverified) < 0)
-                return; /* the last values stay */
-        metric_set(dm->live, metric_series(dm->live, 0, 0, 0), (double) unverified);
+        metric_set(dm->live, metric_series(dm->live, 0, 0, 0), (double) (discovery_index_count(dm->index) - verified));
         metric_set(dm->live, metric_series(dm->live, 1, 0, 0), (double) verified);
 }
 
-int discovery_metrics_new(Metrics *registry, Manager *m, DiscoveryMetrics **ret) {
+int discovery_metrics_new(Metrics *registry, const DiscoveryIndex *index, DiscoveryMetrics **ret) {
         _cleanup_(discovery_metrics_freep) DiscoveryMetrics *dm = calloc(1, sizeof(*dm));
         const MetricLabel verified = { "verified", verified_values, ELEMENTSOF(verified_values) };
         const MetricLabel operation = { "operation", store_call_values, _STORE_CALL_MAX };
@@ -47,7 +43,7 @@ int discovery_metrics_new(Metrics *registry, Manager *m, DiscoveryMetrics **ret)
         if (!dm)
                 return -ENOMEM;
         dm->registry = registry;
-        dm->manager = m;
+        dm->index = index;
 
         r = metrics_add(registry, &(MetricDef) {
                         .name = "golem_discovery_advertisements",
@@ -95,6 +91,7 @@ int discovery_metrics_new(Metrics *registry, Manager *m, DiscoveryMetrics **ret)
                 r = metrics_add_collector(registry, collect, dm);
         if (r < 0)
                 return r;
+        discovery_metrics_store_reachable(dm, true); /* until the store says otherwise */
 
         *ret = TAKE_PTR(dm);
         return 0;
@@ -112,6 +109,11 @@ void discovery_metrics_store_call(DiscoveryMetrics *dm, StoreCall call, usec_t s
                        (double) (now_monotonic() - started) / USEC_PER_SEC);
         if (error < 0)
                 metric_inc(dm->store_errors, metric_series(dm->store_errors, call, 0, 0));
+}
+
+void discovery_metrics_store_reachable(DiscoveryMetrics *dm, bool reachable) {
+        if (dm)
+                metric_set(dm->store_up, metric_series(dm->store_up, 0, 0, 0), reachable ? 1 : 0);
 }
 
 void discovery_metrics_upserted(DiscoveryMetrics *dm, bool verified) {
